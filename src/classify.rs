@@ -1,0 +1,1 @@
+//! Close classification. (stub)

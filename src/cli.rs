@@ -1,0 +1,4 @@
+//! Command line. (stub)
+pub fn main() -> i32 {
+    0
+}

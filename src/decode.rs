@@ -1,0 +1,1 @@
+//! Link layer, IP and TCP header decoding into Segments. (stub)

@@ -1,0 +1,31 @@
+//! closewait: reads tcpdump captures and tells how every TCP connection in them ended.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! ```text
+//! capture   bytes → packets (pcap, pcapng, gzip, stdin, several files merged)
+//! decode    packet → Segment (link layer, IPv4/IPv6, TCP header)
+//! flow      Segment → connection (4-tuple lifetimes, roles)
+//! tcp       per-direction sequence tracking + the RFC 9293 endpoint state machine
+//! classify  connection → Close verdict (kind, initiator, who failed to respond)
+//! zeek      an independent Zeek-compatible conn_state/history
+//! analyze   the pipeline glue: capture → ConnectionReport stream
+//! model     the report model every renderer reads
+//! summary   aggregates over all connections (counts per kind, netstat-like tables)
+//! render    text and JSON output
+//! cli       command-line parsing and wiring
+//! ```
+
+pub mod analyze;
+pub mod capture;
+pub mod classify;
+pub mod cli;
+pub mod decode;
+pub mod flow;
+pub mod model;
+pub mod render;
+pub mod segment;
+pub mod state;
+pub mod summary;
+pub mod tcp;
+pub mod zeek;

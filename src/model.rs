@@ -1,0 +1,357 @@
+//! The report model: what closewait knows about each connection once it has ended.
+//!
+//! Every renderer (text, JSON, diagrams, charts) reads these types and nothing else: no
+//! renderer re-runs the state machine. The field names are the JSON contract documented in
+//! `docs/json.md`; change them only together with that page.
+
+use crate::state::TcpState;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// One of the two endpoints of a connection, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A value for each side, serialised as `{ "client": …, "server": … }`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PerSide<T> {
+    pub client: T,
+    pub server: T,
+}
+
+impl<T> PerSide<T> {
+    pub fn get(&self, side: Side) -> &T {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+    pub fn get_mut(&mut self, side: Side) -> &mut T {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+}
+
+/// How a connection ended: exactly one per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseKind {
+    /// Both FINs sent and acknowledged, one side first.
+    Graceful,
+    /// Each side sent its FIN before receiving the other's (RFC 9293 §3.6 case 3).
+    Simultaneous,
+    /// The side that got the first FIN kept sending data before its own FIN.
+    HalfClose,
+    /// A RST with no FIN before it.
+    Abort,
+    /// A FIN was sent and the connection still ended by RST.
+    FinThenRst,
+    /// A FIN was sent; the peer never sent its own and no RST came by the end of the capture.
+    UnansweredFin,
+    /// SYN answered by RST.
+    Refused,
+    /// SYNs never answered.
+    SynTimeout,
+    /// SYN and SYN-ACK seen, the handshake never completed.
+    HandshakeIncomplete,
+    /// Established, no FIN or RST seen.
+    Open,
+}
+
+impl CloseKind {
+    pub const ALL: [CloseKind; 10] = [
+        CloseKind::Graceful,
+        CloseKind::Simultaneous,
+        CloseKind::HalfClose,
+        CloseKind::Abort,
+        CloseKind::FinThenRst,
+        CloseKind::UnansweredFin,
+        CloseKind::Refused,
+        CloseKind::SynTimeout,
+        CloseKind::HandshakeIncomplete,
+        CloseKind::Open,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseKind::Graceful => "graceful",
+            CloseKind::Simultaneous => "simultaneous",
+            CloseKind::HalfClose => "half_close",
+            CloseKind::Abort => "abort",
+            CloseKind::FinThenRst => "fin_then_rst",
+            CloseKind::UnansweredFin => "unanswered_fin",
+            CloseKind::Refused => "refused",
+            CloseKind::SynTimeout => "syn_timeout",
+            CloseKind::HandshakeIncomplete => "handshake_incomplete",
+            CloseKind::Open => "open",
+        }
+    }
+}
+
+impl fmt::Display for CloseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CloseKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        CloseKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == norm)
+            .ok_or_else(|| {
+                let all: Vec<&str> = CloseKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown close kind '{s}' (one of: {})", all.join(", "))
+            })
+    }
+}
+
+/// Who started the close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Initiator {
+    Client,
+    Server,
+    Both,
+    None,
+}
+
+impl From<Side> for Initiator {
+    fn from(s: Side) -> Self {
+        match s {
+            Side::Client => Initiator::Client,
+            Side::Server => Initiator::Server,
+        }
+    }
+}
+
+impl Initiator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Initiator::Client => "client",
+            Initiator::Server => "server",
+            Initiator::Both => "both",
+            Initiator::None => "none",
+        }
+    }
+}
+
+/// The first teardown signal of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum CloseSignal {
+    #[serde(rename = "FIN")]
+    Fin,
+    #[serde(rename = "RST")]
+    Rst,
+}
+
+impl CloseSignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseSignal::Fin => "FIN",
+            CloseSignal::Rst => "RST",
+        }
+    }
+}
+
+/// The close verdict for one connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Close {
+    pub kind: CloseKind,
+    pub initiator: Initiator,
+    /// `FIN` or `RST`: the first teardown segment (a valid RST only).
+    pub first: Option<CloseSignal>,
+    pub first_by: Option<Side>,
+    /// Epoch seconds of the first FIN/RST.
+    pub first_at: Option<f64>,
+    /// Frame number of the first FIN/RST (Wireshark's `frame.number`).
+    pub first_frame: Option<u64>,
+    /// Seconds from the last segment carrying data (either direction) to the first FIN/RST.
+    pub idle_before_close: Option<f64>,
+    /// Who sent the valid RST that ended the connection.
+    pub rst_by: Option<Side>,
+    /// The side that got a FIN, acknowledged it and sent no FIN of its own within the
+    /// capture; or the side that never answered a SYN.
+    pub who_failed_to_respond: Option<Side>,
+    /// Epoch seconds since when that side has been silent about its FIN (or SYN-ACK).
+    pub waiting_since: Option<f64>,
+    /// Seconds from `waiting_since` to the end of the capture.
+    pub waiting_for: Option<f64>,
+    /// One or two sentences saying what happened, for people.
+    pub explanation: String,
+}
+
+/// One change of an endpoint's RFC 9293 state, as inferred from the wire.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateChange {
+    pub state: TcpState,
+    /// Epoch seconds.
+    pub at: f64,
+    /// The frame that caused it, or `null` for a change caused by a timer (TIME_WAIT
+    /// expiry) rather than by a segment.
+    pub frame: Option<u64>,
+}
+
+/// Per-direction TCP bookkeeping, named after Wireshark's `tcp.analysis.*` flags.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DirectionStats {
+    /// Segments that repeated sequence space already seen (`tcp.analysis.retransmission`).
+    pub retransmissions: u64,
+    /// Segments that arrived below the highest sequence seen, filling a gap
+    /// (`tcp.analysis.out_of_order`).
+    pub out_of_order: u64,
+    /// Keep-alive probes sent (`tcp.analysis.keep_alive`): seq = SND.NXT−1, 0 or 1 byte.
+    pub keepalives: u64,
+    /// Acknowledgements of the peer's keep-alive probes (`tcp.analysis.keep_alive_ack`).
+    pub keepalive_acks: u64,
+    /// Segments advertising a zero receive window (`tcp.analysis.zero_window`).
+    pub zero_windows: u64,
+    /// Sequence space this side sent that the capture never saw
+    /// (`tcp.analysis.lost_segment`, "Previous segment not captured").
+    pub missing_bytes: u64,
+    /// RSTs this side sent that the receiver would have ignored (RFC 9293 §3.10.7.4 /
+    /// RFC 5961 §3.2: sequence number outside the receive window).
+    pub ignored_rsts: u64,
+    /// FIN segments sent, counting retransmissions.
+    pub fins: u64,
+    /// RST segments sent, valid or not.
+    pub rsts: u64,
+}
+
+/// Zeek's view of the connection, per Zeek's documented `conn.log` definitions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ZeekView {
+    pub conn_state: String,
+    pub history: String,
+}
+
+/// What a segment meant, in Wireshark's vocabulary where one exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentNote {
+    Retransmission,
+    OutOfOrder,
+    KeepAlive,
+    KeepAliveAck,
+    ZeroWindow,
+    PreviousSegmentNotCaptured,
+    /// A RST the receiver would ignore (outside its window).
+    IgnoredRst,
+    /// A RST that answered data sent after the peer's socket was gone.
+    ResetAfterClose,
+    /// The port pair reused by a new connection (`tcp.analysis.reused_ports`).
+    ReusedPorts,
+}
+
+/// One segment of a connection, with both endpoints' states after it: the raw material of
+/// ladder diagrams. Recorded only when asked for (it costs memory per segment).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SegmentRecord {
+    pub frame: u64,
+    /// Epoch seconds.
+    pub ts: f64,
+    pub from: Side,
+    /// Wireshark's flag spelling: `SYN`, `SYN, ACK`, `FIN, ACK`, `RST`, …
+    pub flags: String,
+    /// Sequence number relative to the sender's ISN (or first seen sequence number).
+    pub seq: u32,
+    /// Acknowledgement number relative to the receiver's ISN; `null` without ACK flag.
+    pub ack: Option<u32>,
+    pub abs_seq: u32,
+    pub abs_ack: u32,
+    /// Payload bytes (from the IP lengths).
+    pub len: u32,
+    /// The receive window this segment advertises, scaled when the scale is known.
+    pub window: u64,
+    pub notes: Vec<SegmentNote>,
+    pub client_state: TcpState,
+    pub server_state: TcpState,
+}
+
+/// Everything closewait says about one connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnectionReport {
+    /// 0-based, in order of each connection's first packet; equal to Wireshark's
+    /// `tcp.stream` for captures without mid-stream oddities.
+    pub id: u64,
+    #[serde(serialize_with = "ser_addr")]
+    pub client: SocketAddr,
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// True when no SYN told which side is the client and roles were inferred from ports.
+    pub role_inferred: bool,
+    /// Epoch seconds of the first and last packet.
+    pub start: f64,
+    pub end: f64,
+    pub duration: f64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: PerSide<u64>,
+    /// TCP payload bytes sent by each side, counted once per sequence number.
+    pub bytes: PerSide<u64>,
+    pub close: Close,
+    pub client_state: TcpState,
+    pub server_state: TcpState,
+    /// Each side's state changes, oldest first; the last entry is the end state.
+    pub timeline: PerSide<Vec<StateChange>>,
+    pub tcp: PerSide<DirectionStats>,
+    pub zeek: ZeekView,
+    /// Per-segment records, present only when recording was requested (diagrams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<SegmentRecord>>,
+}
+
+impl ConnectionReport {
+    pub fn state(&self, side: Side) -> TcpState {
+        match side {
+            Side::Client => self.client_state,
+            Side::Server => self.server_state,
+        }
+    }
+    pub fn addr(&self, side: Side) -> SocketAddr {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+}
+
+/// `ip:port`, IPv6 as `[ip]:port` (std's `SocketAddr` Display already does this).
+pub fn ser_addr<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(a)
+}
+
+/// Nanoseconds since the epoch to float seconds, the JSON time unit.
+pub fn secs(ts_ns: i64) -> f64 {
+    ts_ns as f64 / 1e9
+}

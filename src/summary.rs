@@ -1,0 +1,1 @@
+//! Aggregates across connections. (stub)

@@ -1,0 +1,1 @@
+//! Per-direction tracking and the RFC 9293 endpoint state machine. (stub)

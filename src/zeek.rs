@@ -1,0 +1,1 @@
+//! Zeek-compatible conn_state and history. (stub)
