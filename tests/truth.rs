@@ -1,0 +1,126 @@
+//! Every capture in `captures/` was recorded from a real Linux kernel, with the kernel's own
+//! account of what happened in `<scenario>.truth.json`. This test runs the analysis on each
+//! capture and compares closewait's verdict with the truth, field by field.
+
+use closewait::analyze::{analyze, AnalyzeOptions};
+use closewait::capture::InputSpec;
+use closewait::model::ConnectionReport;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn truth_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(captures_dir())
+        .expect("captures/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The value of `field` in a report, in the JSON vocabulary: `close.*` fields or the
+/// top-level end states.
+fn field(report: &Value, name: &str) -> Value {
+    match name {
+        "client_state" | "server_state" | "client" | "server" | "role_inferred" => {
+            report[name].clone()
+        }
+        _ => report["close"][name].clone(),
+    }
+}
+
+fn matches(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) => {
+            let (e, a) = (e.as_f64().unwrap(), a.as_f64().unwrap());
+            (e - a).abs() <= (0.05 * e.abs()).max(0.1)
+        }
+        _ => expected == actual,
+    }
+}
+
+fn check_capture(truth_path: &Path) -> Vec<String> {
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(truth_path).unwrap()).unwrap();
+    let file = truth["capture"]["file"].as_str().expect("capture.file");
+    let capture = captures_dir().join(file);
+    let mut reports: Vec<ConnectionReport> = Vec::new();
+    let stats = analyze(
+        &[InputSpec::Path(capture.clone())],
+        &AnalyzeOptions::default(),
+        &mut |r| reports.push(r),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    reports.sort_by_key(|r| r.id);
+    let mut problems = Vec::new();
+    let name = file.to_string();
+    if !stats.warnings.is_empty() {
+        problems.push(format!("{name}: unexpected warnings {:?}", stats.warnings));
+    }
+    let mut actual: Vec<Value> = reports
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    let expected = truth["connections"].as_array().expect("connections");
+    if expected.len() != actual.len() {
+        problems.push(format!(
+            "{name}: {} connections expected, {} found",
+            expected.len(),
+            actual.len()
+        ));
+    }
+    for exp in expected {
+        let client = exp["client"].as_str().unwrap();
+        let server = exp["server"].as_str().unwrap();
+        // Port reuse puts the same 4-tuple in several connections: take them in order.
+        let pos = actual
+            .iter()
+            .position(|r| r["client"] == client && r["server"] == server);
+        let Some(pos) = pos else {
+            problems.push(format!("{name}: no connection {client} → {server}"));
+            continue;
+        };
+        let report = actual.remove(pos);
+        let unknowable: Vec<&str> = exp["unknowable"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        for (key, want) in exp["expected"].as_object().expect("expected") {
+            if unknowable.contains(&key.as_str()) {
+                continue;
+            }
+            let got = field(&report, key);
+            if !matches(want, &got) {
+                problems.push(format!(
+                    "{name}: connection {} {client} → {server}: {key}: expected {want}, got {got}",
+                    report["id"]
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_capture_matches_its_kernel_truth() {
+    let files = truth_files();
+    assert!(
+        files.len() >= 15,
+        "expected the recorded scenarios in captures/, found {}",
+        files.len()
+    );
+    let mut problems = Vec::new();
+    for f in &files {
+        problems.extend(check_capture(f));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} mismatches:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
