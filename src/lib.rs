@@ -21,6 +21,7 @@ pub mod capture;
 pub mod classify;
 pub mod cli;
 pub mod decode;
+pub mod diagram_cmd;
 pub mod flow;
 pub mod model;
 pub mod render;

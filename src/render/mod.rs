@@ -1,1 +1,2 @@
 //! Renderers. (stub)
+pub mod diagram;
