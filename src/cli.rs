@@ -11,7 +11,7 @@
 //! `closewait: <file>: <what>`; nothing here panics on user input.
 
 use crate::analyze::{analyze, AnalyzeOptions};
-use crate::capture::{CaptureError, InputSpec};
+use crate::capture::{CaptureError, CaptureStats, InputSpec};
 use crate::filter::{parse_host, Filter};
 use crate::model::{CloseKind, ConnectionReport};
 use crate::render::{AnalyzeOutput, Format};
@@ -220,6 +220,7 @@ impl fmt::Display for CliError {
 }
 
 /// What a command ended with: done, or stopped because the reader of stdout went away.
+#[derive(Debug, PartialEq, Eq)]
 enum Done {
     Ok,
     BrokenPipe,
@@ -258,11 +259,7 @@ where
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
     let inputs = args.input.specs()?;
-    let format = args.format();
-    let filter = args.filter.filter();
-    let opts = args.analysis.options();
-
-    let mut sink = match args.output.as_deref() {
+    let sink = match args.output.as_deref() {
         None => Sink::stdout(),
         Some(p) if p.as_os_str() == "-" => Sink::stdout(),
         Some(p) => {
@@ -270,6 +267,28 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
             Sink::file(p)?
         }
     };
+    analyze_into(args, &inputs, sink, analyze)
+}
+
+/// The `analyze` wiring, with the analysis passed in (`analyze()` in the binary, a fake in
+/// unit tests): filter each finished connection, stream it to the renderer, feed the
+/// summary, then sort and finish the rendering.
+fn analyze_into<F>(
+    args: &AnalyzeArgs,
+    inputs: &[InputSpec],
+    mut sink: Sink,
+    run: F,
+) -> Result<Done, CliError>
+where
+    F: FnOnce(
+        &[InputSpec],
+        &AnalyzeOptions,
+        &mut dyn FnMut(ConnectionReport),
+    ) -> Result<CaptureStats, CaptureError>,
+{
+    let format = args.format();
+    let filter = args.filter.filter();
+    let opts = args.analysis.options();
 
     let mut renderer = format.renderer();
     let keep = !format.streams();
@@ -286,6 +305,8 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
                 return;
             }
             summary.add(&report);
+            // After a failed write (say, a closed pipe) the analysis runs to its end but
+            // nothing more is written.
             if write_error.is_none() {
                 if let Err(e) = renderer.connection(&mut *w, &report) {
                     write_error = Some(e);
@@ -295,7 +316,7 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
                 shown.push(report);
             }
         };
-        analyze(&inputs, &opts, &mut on_connection).map_err(CliError::Input)?
+        run(inputs, &opts, &mut on_connection).map_err(CliError::Input)?
     };
     if let Some(e) = write_error {
         return sink.fail(e);
@@ -353,13 +374,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Where output goes: stdout, or a temporary file renamed over the target at the end so
 /// readers of the target never see half an output and a failed run leaves it untouched.
 enum Sink {
-    Stdout(BufWriter<io::Stdout>),
+    /// Standard output (or, in tests, any stream): a closed pipe is not an error.
+    Stream(Box<dyn Write>),
     File(AtomicFile),
 }
 
 impl Sink {
     fn stdout() -> Sink {
-        Sink::Stdout(BufWriter::new(io::stdout()))
+        Sink::Stream(Box::new(BufWriter::new(io::stdout())))
     }
 
     fn file(path: &Path) -> Result<Sink, CliError> {
@@ -368,7 +390,7 @@ impl Sink {
 
     fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Sink::Stdout(w) => w,
+            Sink::Stream(w) => w,
             Sink::File(f) => &mut f.writer,
         }
     }
@@ -377,8 +399,8 @@ impl Sink {
     /// output error (and a temporary file is removed when the sink drops).
     fn fail(self, e: io::Error) -> Result<Done, CliError> {
         match self {
-            Sink::Stdout(_) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::BrokenPipe),
-            Sink::Stdout(_) => Err(CliError::Output {
+            Sink::Stream(_) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::BrokenPipe),
+            Sink::Stream(_) => Err(CliError::Output {
                 path: "standard output".to_string(),
                 source: e,
             }),
@@ -391,9 +413,9 @@ impl Sink {
 
     fn commit(self) -> Result<Done, CliError> {
         match self {
-            Sink::Stdout(mut w) => match w.flush() {
+            Sink::Stream(mut w) => match w.flush() {
                 Ok(()) => Ok(Done::Ok),
-                Err(e) => Sink::Stdout(w).fail(e),
+                Err(e) => Sink::Stream(w).fail(e),
             },
             Sink::File(f) => f.commit().map(|()| Done::Ok),
         }
@@ -628,6 +650,194 @@ mod tests {
             "{}: ",
             dir.join("nope").join("out.json").display()
         )));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    // ---- the analyze wiring, with a fake analysis ------------------------------------
+
+    use crate::model::Initiator;
+    use crate::testutil::ReportBuilder;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A writer whose bytes the test can still read after handing it to the sink.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.borrow().clone()).expect("utf-8")
+        }
+    }
+
+    /// Connections in finish order, not id order, as analyze() reports them.
+    fn finished() -> Vec<ConnectionReport> {
+        vec![
+            ReportBuilder::new(2).unanswered_fin_by_server(30.0).build(),
+            ReportBuilder::new(0).build(),
+            ReportBuilder::new(1)
+                .kind(CloseKind::Abort, Initiator::Client)
+                .build(),
+        ]
+    }
+
+    /// A stand-in for analyze(): reports `reports` in order. With `probe`, records after
+    /// each connection how many lines the output holds, to show what was streamed when.
+    fn fake(
+        reports: Vec<ConnectionReport>,
+        probe: Option<(Shared, Rc<RefCell<Vec<usize>>>)>,
+    ) -> impl FnOnce(
+        &[InputSpec],
+        &AnalyzeOptions,
+        &mut dyn FnMut(ConnectionReport),
+    ) -> Result<CaptureStats, CaptureError> {
+        move |_inputs, _opts, on_connection| {
+            for r in reports {
+                on_connection(r);
+                if let Some((out, seen)) = &probe {
+                    seen.borrow_mut().push(out.text().lines().count());
+                }
+            }
+            Ok(CaptureStats::default())
+        }
+    }
+
+    /// Runs `args` against the fake; returns the result, the output, and the line counts
+    /// seen after each connection.
+    fn run_fake(
+        args: &[&str],
+        reports: Vec<ConnectionReport>,
+    ) -> (Result<Done, CliError>, String, Vec<usize>) {
+        let a = analyze_args(args);
+        let buf = Shared::default();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::Stream(Box::new(buf.clone()));
+        let probe = Some((buf.clone(), seen.clone()));
+        let result = analyze_into(&a, &inputs, sink, fake(reports, probe));
+        let seen = seen.borrow().clone();
+        (result, buf.text(), seen)
+    }
+
+    #[test]
+    fn json_connections_are_sorted_by_id_whatever_the_finish_order() {
+        let (result, text, seen) = run_fake(&["analyze", "x.pcap", "--json"], finished());
+        assert_eq!(seen, [0, 0, 0], "a JSON document is written at the end");
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let ids: Vec<u64> = doc["connections"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["id"].as_u64().expect("id"))
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn kind_filter_selects_connections_and_summary_counts_only_those() {
+        let (result, text, _) = run_fake(
+            &[
+                "analyze",
+                "x.pcap",
+                "--json",
+                "--kind",
+                "abort,unanswered_fin",
+            ],
+            finished(),
+        );
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(doc["connections"].as_array().map(Vec::len), Some(2));
+        assert_eq!(doc["summary"]["connections"], 2);
+        assert_eq!(doc["summary"]["by_kind"]["graceful"], 0);
+        assert_eq!(doc["filter"]["matched"], 2);
+        assert_eq!(doc["filter"]["total"], 3);
+    }
+
+    #[test]
+    fn jsonl_writes_each_connection_as_it_finishes_then_the_summary() {
+        let (result, text, seen) = run_fake(&["analyze", "x.pcap", "--jsonl"], finished());
+        assert_eq!(seen, [1, 2, 3], "one line out per connection finished");
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        // Finish order, as they came.
+        let ids: Vec<&serde_json::Value> = lines[..3].iter().map(|l| &l["id"]).collect();
+        assert_eq!(ids, [2, 0, 1]);
+        assert_eq!(lines[3]["type"], "summary");
+        assert_eq!(lines[3]["summary"]["connections"], 3);
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn closed_pipe_ends_quietly() {
+        struct ClosedPipe;
+        impl Write for ClosedPipe {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+        }
+        for format in ["--json", "--jsonl"] {
+            let a = analyze_args(&["analyze", "x.pcap", format]);
+            let inputs = a.input.specs().expect("inputs");
+            let sink = Sink::Stream(Box::new(ClosedPipe));
+            let result = analyze_into(&a, &inputs, sink, fake(finished(), None));
+            assert_eq!(result.expect("not an error"), Done::BrokenPipe, "{format}");
+        }
+    }
+
+    #[test]
+    fn unreadable_input_exits_2_and_leaves_no_output_file() {
+        let dir = scratch_dir("input-error");
+        let target = dir.join("out.json");
+        let a = analyze_args(&[
+            "analyze",
+            "gone.pcap",
+            "-o",
+            target.to_str().expect("utf-8"),
+        ]);
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::file(&target).expect("temp file");
+        let failing = |_: &[InputSpec], _: &AnalyzeOptions, _: &mut dyn FnMut(ConnectionReport)| {
+            Err(CaptureError::Io {
+                path: "gone.pcap".to_string(),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            })
+        };
+        let e = analyze_into(&a, &inputs, sink, failing).expect_err("input error");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("gone.pcap: "), "{e}");
+        assert_eq!(fs::read_dir(&dir).expect("list").count(), 0, "temp removed");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn output_file_gets_the_whole_rendering() {
+        let dir = scratch_dir("whole");
+        let target = dir.join("out.jsonl");
+        let a = analyze_args(&["analyze", "x.pcap", "-o", target.to_str().expect("utf-8")]);
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::file(&target).expect("temp file");
+        let done = analyze_into(&a, &inputs, sink, fake(finished(), None)).expect("ok");
+        assert_eq!(done, Done::Ok);
+        let text = fs::read_to_string(&target).expect("read");
+        assert_eq!(text.lines().count(), 4, "JSON Lines picked by extension");
         let _ = fs::remove_dir_all(&dir);
     }
 }
