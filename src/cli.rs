@@ -28,6 +28,14 @@ use std::path::{Path, PathBuf};
 const EXIT_STATUS_HELP: &str = "Exit status: 0 success, 1 the output could not be written, \
 2 bad usage or an unreadable input.";
 
+const ANALYZE_HELP: &str = "Filters: the values of one filter are alternatives (repeat it or \
+give a comma list); different filters must all match. The summary counts only the connections \
+that match.
+
+JSON formats are described in docs/json.md.
+
+Exit status: 0 success, 1 the output could not be written, 2 bad usage or an unreadable input.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "closewait",
@@ -46,7 +54,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every TCP connection with how it ended, then a summary.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
 }
 
@@ -88,6 +96,7 @@ impl InputArgs {
 /// Which connections to show. Values of one option are alternatives (repeat the option
 /// or give a comma list); different options must all match.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Filters")]
 pub struct FilterArgs {
     /// Only connections with this IP address at either end.
     #[arg(long, value_name = "IP", value_delimiter = ',', value_parser = parse_host)]
@@ -118,6 +127,7 @@ impl FilterArgs {
 
 /// Knobs of the analysis itself.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Analysis")]
 pub struct AnalysisArgs {
     /// Seconds an endpoint stays in TIME_WAIT before it counts as CLOSED (Linux: 60;
     /// RFC 9293's 2×MSL: 240).
@@ -139,11 +149,11 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Write one JSON document: capture, filter, connections (sorted by id), summary.
-    #[arg(long, conflicts_with = "jsonl")]
+    #[arg(long, conflicts_with = "jsonl", help_heading = "Output")]
     pub json: bool,
     /// Write JSON Lines: one "connection" line as each connection finishes, then one
     /// "summary" line.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -151,7 +161,12 @@ pub struct AnalyzeArgs {
     pub analysis: AnalysisArgs,
     /// Write the output to FILE (replaced atomically) instead of standard output. Without
     /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
     pub output: Option<PathBuf>,
 }
 
