@@ -1,8 +1,15 @@
-//! The pipeline glue: inputs → segments → connections → reports. (stub)
+//! The pipeline glue: inputs → segments → connections → reports.
+//!
+//! It owns no TCP logic: it streams segments from `capture` into the `flow` table and turns
+//! each connection the table hands back into a [`ConnectionReport`] with `classify`.
 
-use crate::capture::{CaptureError, CaptureStats, InputSpec};
-use crate::model::ConnectionReport;
-use std::collections::BTreeSet;
+use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
+use crate::classify::{classify, Roles};
+use crate::flow::{Connection, FlowOptions, FlowTable};
+use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, Side, StateChange};
+use crate::state::TcpState;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 
 /// Knobs of the analysis.
 #[derive(Clone, Debug)]
@@ -30,12 +37,182 @@ pub enum RecordSegments {
     Ids(BTreeSet<u64>),
 }
 
+/// How long a finished connection is kept to absorb stray retransmissions before it is
+/// reported (Zeek's `tcp_close_delay` is 5 s too).
+const CLOSE_DELAY_NS: i64 = 5_000_000_000;
+
 /// Reads all inputs and calls `on_connection` for each connection as it finishes (in
 /// finish order; sort by `id` for a stable listing). Returns what was read.
 pub fn analyze(
-    _inputs: &[InputSpec],
-    _opts: &AnalyzeOptions,
-    _on_connection: &mut dyn FnMut(ConnectionReport),
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    on_connection: &mut dyn FnMut(ConnectionReport),
 ) -> Result<CaptureStats, CaptureError> {
-    todo!()
+    let mut stream = SegmentStream::open(inputs)?;
+    let mut analyzer = Analyzer::new(opts);
+    while let Some(seg) = stream.next_segment() {
+        analyzer.push(&seg, on_connection);
+    }
+    let stats = stream.into_stats();
+    let capture_end = stats
+        .last_ts
+        .map(|t| (t * 1e9).round() as i64)
+        .unwrap_or(analyzer.table_now());
+    analyzer.finish(capture_end, on_connection);
+    Ok(stats)
+}
+
+/// The streaming core, usable without files (tests, fuzzing, benchmarks).
+pub struct Analyzer {
+    table: FlowTable,
+    time_wait_secs: f64,
+    last_ts_ns: i64,
+}
+
+impl Analyzer {
+    pub fn new(opts: &AnalyzeOptions) -> Analyzer {
+        Analyzer {
+            table: FlowTable::new(FlowOptions {
+                record: opts.record_segments.clone(),
+                close_delay_ns: CLOSE_DELAY_NS,
+                time_wait_ns: (opts.time_wait_secs * 1e9) as i64,
+            }),
+            time_wait_secs: opts.time_wait_secs,
+            last_ts_ns: i64::MIN,
+        }
+    }
+
+    fn table_now(&self) -> i64 {
+        self.last_ts_ns
+    }
+
+    pub fn push(
+        &mut self,
+        seg: &crate::segment::Segment,
+        on_connection: &mut dyn FnMut(ConnectionReport),
+    ) {
+        self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
+        let tw = self.time_wait_secs;
+        let table = &mut self.table;
+        let mut released = Vec::new();
+        table.push(seg, &mut |c, now| released.push((c, now)));
+        for (c, now) in released {
+            on_connection(report(c, now, tw, &table.known_servers));
+        }
+    }
+
+    /// Reports every connection still open, with `capture_end_ns` as the end of the
+    /// capture.
+    pub fn finish(self, capture_end_ns: i64, on_connection: &mut dyn FnMut(ConnectionReport)) {
+        let tw = self.time_wait_secs;
+        let known = self.table.known_servers.clone();
+        let end = capture_end_ns.max(self.last_ts_ns);
+        self.table
+            .finish(&mut |c, _| on_connection(report(c, end, tw, &known)));
+    }
+}
+
+/// Builds the report of one connection, as of capture time `now_ns`.
+pub fn report(
+    mut conn: Connection,
+    now_ns: i64,
+    time_wait_secs: f64,
+    known_servers: &HashMap<SocketAddr, u32>,
+) -> ConnectionReport {
+    conn.conv.finish(now_ns, time_wait_secs);
+    if let Some((ts, frame)) = conn.ended_by_reuse {
+        // Linux accepts a new SYN on a 4-tuple in TIME-WAIT (tcp_timewait_state_process)
+        // and the old incarnation is gone.
+        for end in &mut conn.conv.ends {
+            if end.state == TcpState::TimeWait {
+                end.state = TcpState::Closed;
+                end.changes.push(StateChange {
+                    state: TcpState::Closed,
+                    at: secs(ts),
+                    frame: Some(frame),
+                });
+            }
+        }
+    }
+    let (client, role_inferred) = conn.roles(known_servers);
+    let roles = Roles { client };
+    let server = 1 - client;
+    let close = classify(&conn.conv, roles, now_ns);
+    let conv = &conn.conv;
+    let per_side = |f: &dyn Fn(usize) -> u64| PerSide {
+        client: f(client),
+        server: f(server),
+    };
+    let mut tcp = PerSide {
+        client: conv.dirs[client].stats.clone(),
+        server: conv.dirs[server].stats.clone(),
+    };
+    tcp.client.missing_bytes = conv.dirs[client].missing_bytes();
+    tcp.server.missing_bytes = conv.dirs[server].missing_bytes();
+
+    let segments = conv.recorded.as_ref().map(|recs| {
+        recs.iter()
+            .map(|r| {
+                let to = 1 - r.from;
+                let from_base = conv.dirs[r.from].base;
+                let to_base = conv.dirs[to].base;
+                SegmentRecord {
+                    frame: r.at.frame,
+                    ts: secs(r.at.ts_ns),
+                    from: roles.side_of(r.from),
+                    flags: r.flags.wireshark_label(),
+                    seq: r.seq.wrapping_sub(from_base),
+                    ack: if r.flags.ack() && conv.dirs[to].seen {
+                        Some(r.ack.wrapping_sub(to_base))
+                    } else {
+                        None
+                    },
+                    abs_seq: r.seq,
+                    abs_ack: r.ack,
+                    len: r.len,
+                    window: r.window,
+                    notes: r.notes.to_vec(),
+                    client_state: r.states[client],
+                    server_state: r.states[server],
+                }
+            })
+            .collect()
+    });
+
+    let start = secs(conv.first.ts_ns);
+    let end = secs(conv.last.ts_ns);
+    ConnectionReport {
+        id: conn.id,
+        client: conn.addrs[client],
+        server: conn.addrs[server],
+        role_inferred,
+        start,
+        end,
+        duration: end - start,
+        first_frame: conv.first.frame,
+        last_frame: conv.last.frame,
+        packets: per_side(&|i| conv.dirs[i].packets),
+        bytes: per_side(&|i| conv.dirs[i].bytes),
+        close,
+        client_state: conv.ends[client].state,
+        server_state: conv.ends[server].state,
+        timeline: PerSide {
+            client: conv.ends[client].changes.clone(),
+            server: conv.ends[server].changes.clone(),
+        },
+        tcp,
+        zeek: conn.zeek.view(),
+        segments,
+    }
+}
+
+/// The side of a report that an address belongs to.
+pub fn side_of(report: &ConnectionReport, addr: SocketAddr) -> Option<Side> {
+    if report.client == addr {
+        Some(Side::Client)
+    } else if report.server == addr {
+        Some(Side::Server)
+    } else {
+        None
+    }
 }

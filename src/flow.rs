@@ -1,1 +1,319 @@
-//! Connection table. (stub)
+//! The connection table: which segments belong to which connection, and who is the client.
+//!
+//! A connection is one lifetime of a 4-tuple. A SYN with a new initial sequence number on
+//! a 4-tuple starts a new connection (as Linux port reuse does, and as Wireshark's
+//! `tcp.analysis.reused_ports` marks it); a retransmitted SYN (same ISN) does not.
+//!
+//! Memory is bounded by the connections alive at a time: a connection is handed to the
+//! caller once it is finished (both endpoints CLOSED or in TIME-WAIT) and quiet for a while,
+//! and once its TIME-WAIT has run out, so that stray retransmissions still land in it.
+//!
+//! Roles: the sender of a SYN without ACK is the client. Without one (the capture started
+//! mid-connection), the server is inferred the way an engineer reading netstat would: an
+//! endpoint already seen accepting connections, else the well-known port, else the
+//! non-ephemeral port, else the lower port.
+
+use crate::analyze::RecordSegments;
+use crate::model::SegmentNote;
+use crate::segment::Segment;
+use crate::state::TcpState;
+use crate::tcp::Conversation;
+use crate::zeek::ZeekTracker;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+/// The two endpoints of a 4-tuple, in a canonical order so both directions find the same
+/// entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    pub fn of(seg: &Segment) -> FlowKey {
+        if seg.src <= seg.dst {
+            FlowKey(seg.src, seg.dst)
+        } else {
+            FlowKey(seg.dst, seg.src)
+        }
+    }
+}
+
+/// One connection being tracked.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: u64,
+    /// Endpoint addresses, index 0 = the sender of the first captured segment (the same
+    /// indexing as [`Conversation`]).
+    pub addrs: [SocketAddr; 2],
+    pub conv: Conversation,
+    pub zeek: ZeekTracker,
+    /// Index of Zeek's originator.
+    zeek_orig: usize,
+    /// Index of the client, when a SYN told.
+    pub client: Option<usize>,
+    /// This connection reused the 4-tuple of an earlier one.
+    pub reused_ports: bool,
+    /// When the first endpoint reached TIME-WAIT ended early because the 4-tuple was
+    /// reused (Linux accepts a new SYN in TIME-WAIT).
+    pub ended_by_reuse: Option<(i64, u64)>,
+}
+
+impl Connection {
+    fn new(id: u64, seg: &Segment, record: bool) -> Connection {
+        let flags = seg.flags;
+        // Zeek's originator: the first packet's sender, flipped when that packet is a
+        // SYN,ACK or (mid-stream) when it comes from a well-known port to a port that isn't.
+        let flipped = if flags.syn() {
+            flags.ack()
+        } else {
+            seg.src.port() < 1024 && seg.dst.port() >= 1024
+        };
+        let client = if flags.syn() {
+            Some(if flags.ack() { 1 } else { 0 })
+        } else {
+            None
+        };
+        Connection {
+            id,
+            addrs: [seg.src, seg.dst],
+            conv: Conversation::new(seg, record),
+            zeek: ZeekTracker::new(flipped),
+            zeek_orig: if flipped { 1 } else { 0 },
+            client,
+            reused_ports: false,
+            ended_by_reuse: None,
+        }
+    }
+
+    fn index_of(&self, seg: &Segment) -> usize {
+        if seg.src == self.addrs[0] && seg.dst == self.addrs[1] {
+            0
+        } else {
+            1
+        }
+    }
+
+    fn process(&mut self, seg: &Segment) {
+        let from = self.index_of(seg);
+        if seg.flags.syn() && self.client.is_none() {
+            self.client = Some(if seg.flags.ack() { 1 - from } else { from });
+        }
+        self.conv.process(seg, from);
+        self.zeek.observe(seg, from == self.zeek_orig);
+    }
+
+    /// Capture time (ns) from which the connection can be handed over, if it is finished.
+    fn release_at(&self, close_delay_ns: i64, time_wait_ns: i64) -> Option<i64> {
+        if !self.conv.is_finished() {
+            return None;
+        }
+        let quiet = self.conv.last.ts_ns.saturating_add(close_delay_ns);
+        let tw_end = self
+            .conv
+            .ends
+            .iter()
+            .filter(|e| e.state == TcpState::TimeWait)
+            .filter_map(|e| e.changes.last())
+            .map(|c| ((c.at * 1e9).round() as i64).saturating_add(time_wait_ns))
+            .max()
+            .unwrap_or(i64::MIN);
+        Some(quiet.max(tw_end))
+    }
+
+    /// Is a SYN from `seg` the start of a new connection on this 4-tuple?
+    fn is_new_incarnation(&self, seg: &Segment) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        let from = self.index_of(seg);
+        match self.conv.dirs[from].isn {
+            // A retransmitted SYN carries the same ISN.
+            Some(isn) => isn != seg.seq,
+            // This side never sent a SYN in this connection: a SYN now is a new one
+            // (unless the connection only just started with data from the other side).
+            None => self.conv.dirs[from].seen || self.conv.is_finished(),
+        }
+    }
+
+    /// Which endpoint index is the client: known from a SYN, or inferred.
+    pub fn roles(&self, known_servers: &HashMap<SocketAddr, u32>) -> (usize, bool) {
+        match self.client {
+            Some(c) => (c, false),
+            None => (1 - infer_server(self.addrs, known_servers), true),
+        }
+    }
+}
+
+/// Index of the endpoint that is most likely the server, for connections seen without a
+/// SYN.
+pub fn infer_server(addrs: [SocketAddr; 2], known_servers: &HashMap<SocketAddr, u32>) -> usize {
+    let known = |i: usize| known_servers.get(&addrs[i]).copied().unwrap_or(0);
+    if known(0) != known(1) {
+        return if known(0) > known(1) { 0 } else { 1 };
+    }
+    let port = |i: usize| addrs[i].port();
+    let well_known = |i: usize| port(i) < 1024;
+    if well_known(0) != well_known(1) {
+        return if well_known(0) { 0 } else { 1 };
+    }
+    // Linux hands out ephemeral ports from 32768 (net.ipv4.ip_local_port_range), IANA
+    // from 49152; service ports mostly sit below.
+    let ephemeral = |i: usize| port(i) >= 32768;
+    if ephemeral(0) != ephemeral(1) {
+        return if ephemeral(0) { 1 } else { 0 };
+    }
+    if port(0) != port(1) {
+        return if port(0) < port(1) { 0 } else { 1 };
+    }
+    1
+}
+
+/// Tunables of the table.
+#[derive(Clone, Debug)]
+pub struct FlowOptions {
+    pub record: RecordSegments,
+    /// How long a finished connection stays to absorb stray retransmissions.
+    pub close_delay_ns: i64,
+    pub time_wait_ns: i64,
+}
+
+/// All connections alive at the current point of the capture.
+pub struct FlowTable {
+    conns: HashMap<FlowKey, Connection>,
+    next_id: u64,
+    /// Finished connections waiting to be handed over: (release time, key, id).
+    releases: VecDeque<(i64, FlowKey, u64)>,
+    opts: FlowOptions,
+    /// Endpoints seen answering SYNs, with how many connections they accepted.
+    pub known_servers: HashMap<SocketAddr, u32>,
+    now_ns: i64,
+}
+
+impl FlowTable {
+    pub fn new(opts: FlowOptions) -> FlowTable {
+        FlowTable {
+            conns: HashMap::new(),
+            next_id: 0,
+            releases: VecDeque::new(),
+            opts,
+            known_servers: HashMap::new(),
+            now_ns: i64::MIN,
+        }
+    }
+
+    pub fn live_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Feeds one segment; finished connections are passed to `emit` with the time they
+    /// were released at.
+    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Connection, i64)) {
+        self.now_ns = self.now_ns.max(seg.ts_ns);
+        self.release_due(emit);
+        let key = FlowKey::of(seg);
+
+        if let Some(conn) = self.conns.get(&key) {
+            if conn.is_new_incarnation(seg) {
+                let mut old = self.conns.remove(&key).expect("present");
+                if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
+                    old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
+                }
+                emit(old, seg.ts_ns);
+                let mut conn = self.open(seg);
+                conn.reused_ports = true;
+                self.insert(key, conn, seg);
+                return;
+            }
+        }
+        match self.conns.get_mut(&key) {
+            Some(conn) => {
+                let was_finished = conn.conv.is_finished();
+                conn.process(seg);
+                if !was_finished {
+                    self.schedule(key, seg);
+                }
+                self.note_server(&key, seg);
+            }
+            None => {
+                let conn = self.open(seg);
+                self.insert(key, conn, seg);
+            }
+        }
+    }
+
+    fn open(&mut self, seg: &Segment) -> Connection {
+        let id = self.next_id;
+        self.next_id += 1;
+        let record = match &self.opts.record {
+            RecordSegments::None => false,
+            RecordSegments::All => true,
+            RecordSegments::Ids(ids) => ids.contains(&id),
+        };
+        Connection::new(id, seg, record)
+    }
+
+    fn insert(&mut self, key: FlowKey, mut conn: Connection, seg: &Segment) {
+        conn.process(seg);
+        if conn.reused_ports {
+            if let Some(rec) = conn.conv.recorded.as_mut().and_then(|r| r.last_mut()) {
+                rec.notes.insert(SegmentNote::ReusedPorts);
+            }
+        }
+        self.conns.insert(key, conn);
+        self.note_server(&key, seg);
+        self.schedule(key, seg);
+    }
+
+    /// A SYN,ACK marks its sender as a server, for inferring roles elsewhere.
+    fn note_server(&mut self, _key: &FlowKey, seg: &Segment) {
+        if seg.flags.syn() && seg.flags.ack() {
+            *self.known_servers.entry(seg.src).or_insert(0) += 1;
+        }
+    }
+
+    fn schedule(&mut self, key: FlowKey, _seg: &Segment) {
+        if let Some(conn) = self.conns.get(&key) {
+            if let Some(at) = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns) {
+                self.releases.push_back((at, key, conn.id));
+            }
+        }
+    }
+
+    fn release_due(&mut self, emit: &mut dyn FnMut(Connection, i64)) {
+        while let Some(&(at, key, id)) = self.releases.front() {
+            if at > self.now_ns {
+                // Release times are pushed in capture order, which is time order but for
+                // the odd timestamp going backwards; a late entry only waits longer.
+                break;
+            }
+            self.releases.pop_front();
+            let due = match self.conns.get(&key) {
+                Some(conn) if conn.id == id => {
+                    match conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns) {
+                        Some(t) if t <= self.now_ns => true,
+                        Some(t) => {
+                            self.releases.push_back((t, key, id));
+                            false
+                        }
+                        None => false,
+                    }
+                }
+                _ => false,
+            };
+            if due {
+                if let Some(conn) = self.conns.remove(&key) {
+                    emit(conn, self.now_ns);
+                }
+            }
+        }
+    }
+
+    /// Hands over every connection still in the table, in id order.
+    pub fn finish(mut self, emit: &mut dyn FnMut(Connection, i64)) {
+        let now = self.now_ns;
+        let mut rest: Vec<Connection> = self.conns.drain().map(|(_, c)| c).collect();
+        rest.sort_by_key(|c| c.id);
+        for c in rest {
+            emit(c, now);
+        }
+    }
+}

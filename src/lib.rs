@@ -29,3 +29,6 @@ pub mod state;
 pub mod summary;
 pub mod tcp;
 pub mod zeek;
+
+#[cfg(test)]
+pub(crate) mod testkit;

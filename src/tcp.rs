@@ -1,1 +1,993 @@
-//! Per-direction tracking and the RFC 9293 endpoint state machine. (stub)
+//! Per-direction sequence tracking and the RFC 9293 endpoint state machine.
+//!
+//! A capture shows segments, not sockets. This module turns the segments of one connection
+//! into the two endpoints' RFC 9293 states (§3.3.2, Figure 5), the single source of truth
+//! that the classifier, the JSON timeline and the ladder diagrams all read.
+//!
+//! The rule for "when did an endpoint change state" is evidence from the wire:
+//!
+//! - a segment's own flags change its *sender's* state when it is seen (sending SYN, FIN or
+//!   RST is something the sender did at that moment);
+//! - a segment's ACK field is the evidence of what its sender has *received*: an endpoint
+//!   moves to CLOSE-WAIT (or CLOSING, TIME-WAIT) when it acknowledges the peer's FIN, and an
+//!   endpoint whose FIN is acknowledged moves on (FIN-WAIT-2, TIME-WAIT, CLOSED) when that
+//!   acknowledgement is seen;
+//! - a valid RST seen in the capture is taken as delivered: both endpoints are CLOSED.
+//!
+//! This is what makes a simultaneous close visible from a single vantage point: a FIN whose
+//! ACK field does not cover the peer's FIN was sent before its sender received that FIN, so
+//! its sender went ESTABLISHED → FIN-WAIT-1 rather than CLOSE-WAIT → LAST-ACK.
+//!
+//! What a capture cannot know: whether a segment (or a RST) reached the other side, whether
+//! an application called close() or shutdown(), or whether the kernel silently dropped an
+//! orphaned FIN-WAIT-2 socket (Linux `net.ipv4.tcp_fin_timeout`). Those stay as the wire
+//! last showed them; TIME-WAIT's end is the only timer applied (see [`Conversation::finish`]).
+//!
+//! This module never decides how a connection "ended": that is `classify`'s job.
+
+use crate::model::{DirectionStats, SegmentNote, StateChange};
+use crate::segment::{Segment, TcpFlags};
+use crate::state::TcpState;
+
+/// `a - b` in sequence space, as a signed distance (RFC 9293 §3.4: "comparisons … must use
+/// modulo 2**32 arithmetic").
+pub fn seq_diff(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// `a < b` in sequence space.
+pub fn seq_lt(a: u32, b: u32) -> bool {
+    seq_diff(a, b) < 0
+}
+
+/// `a <= b` in sequence space.
+pub fn seq_le(a: u32, b: u32) -> bool {
+    seq_diff(a, b) <= 0
+}
+
+/// At most this many holes (sequence ranges not captured) are remembered per direction;
+/// beyond that the oldest is given up as missing for good.
+const MAX_HOLES: usize = 8;
+
+/// A point in the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moment {
+    pub ts_ns: i64,
+    pub frame: u64,
+}
+
+/// What one endpoint has sent, as far as the capture shows.
+#[derive(Clone, Debug, Default)]
+pub struct Direction {
+    /// Whether any segment from this endpoint has been seen.
+    pub seen: bool,
+    /// Initial sequence number, when its SYN was seen.
+    pub isn: Option<u32>,
+    /// Origin of relative sequence numbers: the ISN, or the first sequence number seen.
+    pub base: u32,
+    /// One past the highest sequence number sent (the sender's SND.NXT as observed).
+    pub next_seq: u32,
+    /// Highest acknowledgement number this endpoint sent: its RCV.NXT.
+    pub highest_ack: Option<u32>,
+    /// Last advertised window (raw field) and the window scale from its SYN.
+    pub window: u16,
+    pub window_scale: Option<u8>,
+    /// Sequence number occupied by this endpoint's FIN.
+    pub fin_seq: Option<u32>,
+    /// Ranges `[start, end)` skipped in sequence space and not yet filled.
+    holes: Vec<(u32, u32)>,
+    /// A keep-alive probe was sent and not yet answered.
+    keepalive_pending: bool,
+    pub stats: DirectionStats,
+    pub packets: u64,
+    /// Payload bytes, each sequence number counted once.
+    pub bytes: u64,
+}
+
+impl Direction {
+    /// Missing bytes: holes still open plus the ones given up.
+    pub fn missing_bytes(&self) -> u64 {
+        self.stats.missing_bytes
+            + self
+                .holes
+                .iter()
+                .map(|&(s, e)| e.wrapping_sub(s) as u64)
+                .sum::<u64>()
+    }
+
+    /// Records `[start, end)` as not captured.
+    fn add_hole(&mut self, start: u32, end: u32) {
+        if self.holes.len() == MAX_HOLES {
+            let (s, e) = self.holes.remove(0);
+            self.stats.missing_bytes += e.wrapping_sub(s) as u64;
+        }
+        self.holes.push((start, end));
+    }
+
+    /// Fills what of `[start, end)` lies in a hole; returns the bytes filled.
+    fn fill_holes(&mut self, start: u32, end: u32) -> u32 {
+        let mut filled = 0u32;
+        let mut kept = Vec::new();
+        for &(hs, he) in &self.holes {
+            let os = if seq_lt(start, hs) { hs } else { start };
+            let oe = if seq_lt(end, he) { end } else { he };
+            if seq_lt(os, oe) {
+                filled = filled.wrapping_add(oe.wrapping_sub(os));
+                if seq_lt(hs, os) {
+                    kept.push((hs, os));
+                }
+                if seq_lt(oe, he) {
+                    kept.push((oe, he));
+                }
+            } else {
+                kept.push((hs, he));
+            }
+        }
+        self.holes = kept;
+        filled
+    }
+}
+
+/// What the wire showed one endpoint doing, and its state.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub state: TcpState,
+    /// State changes, oldest first.
+    pub changes: Vec<StateChange>,
+    /// Its first SYN (without ACK) and its SYN,ACK.
+    pub syn: Option<Moment>,
+    pub syn_ack: Option<Moment>,
+    /// Its first FIN, and the state it sent it from (ESTABLISHED: it closed actively;
+    /// CLOSE-WAIT: it answered the peer's FIN).
+    pub fin: Option<Moment>,
+    pub fin_sent_from: Option<TcpState>,
+    /// When the peer acknowledged its FIN.
+    pub fin_acked: Option<Moment>,
+    /// When it acknowledged the peer's FIN (the moment it is known to have received it).
+    pub peer_fin_received: Option<Moment>,
+    /// Its first valid RST.
+    pub rst: Option<Moment>,
+    /// It sent new data while in CLOSE-WAIT (a half-close: it kept talking after the
+    /// peer's FIN).
+    pub data_in_close_wait: bool,
+    /// Its last segment carrying data (keep-alive probes excluded).
+    pub last_data: Option<Moment>,
+}
+
+impl Endpoint {
+    fn new() -> Self {
+        Endpoint {
+            state: TcpState::Closed,
+            changes: Vec::new(),
+            syn: None,
+            syn_ack: None,
+            fin: None,
+            fin_sent_from: None,
+            fin_acked: None,
+            peer_fin_received: None,
+            rst: None,
+            data_in_close_wait: false,
+            last_data: None,
+        }
+    }
+
+    fn enter(&mut self, state: TcpState, at: Moment) {
+        if self.state == state && !self.changes.is_empty() {
+            return;
+        }
+        self.state = state;
+        self.changes.push(StateChange {
+            state,
+            at: crate::model::secs(at.ts_ns),
+            frame: Some(at.frame),
+        });
+    }
+
+    /// When it entered its current state.
+    pub fn state_since(&self) -> Option<f64> {
+        self.changes.last().map(|c| c.at)
+    }
+}
+
+/// A small set of [`SegmentNote`]s, so the per-packet path allocates nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoteSet(u16);
+
+impl NoteSet {
+    const ORDER: [SegmentNote; 9] = [
+        SegmentNote::ReusedPorts,
+        SegmentNote::PreviousSegmentNotCaptured,
+        SegmentNote::Retransmission,
+        SegmentNote::OutOfOrder,
+        SegmentNote::KeepAlive,
+        SegmentNote::KeepAliveAck,
+        SegmentNote::ZeroWindow,
+        SegmentNote::IgnoredRst,
+        SegmentNote::ResetAfterClose,
+    ];
+
+    pub fn insert(&mut self, note: SegmentNote) {
+        if let Some(i) = Self::ORDER.iter().position(|n| *n == note) {
+            self.0 |= 1 << i;
+        }
+    }
+
+    pub fn contains(self, note: SegmentNote) -> bool {
+        Self::ORDER
+            .iter()
+            .position(|n| *n == note)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    pub fn to_vec(self) -> Vec<SegmentNote> {
+        Self::ORDER
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// One segment as recorded for diagrams, with both endpoints' states after it. Endpoints
+/// are indexed as in [`Conversation`] (0 = the first sender); roles are applied later.
+#[derive(Clone, Debug)]
+pub struct RecordedSegment {
+    pub at: Moment,
+    pub from: usize,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: u32,
+    pub window: u64,
+    pub notes: NoteSet,
+    pub states: [TcpState; 2],
+}
+
+/// The two endpoints of one connection and what the wire showed of them. Index 0 is the
+/// endpoint that sent the first captured segment.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub ends: [Endpoint; 2],
+    pub dirs: [Direction; 2],
+    pub first: Moment,
+    pub last: Moment,
+    /// The first segment was not a SYN: the capture started mid-connection.
+    pub midstream: bool,
+    /// The moment the three-way handshake completed (or the first segment, mid-stream).
+    pub established: Option<Moment>,
+    /// The first FIN or valid RST: (sender, is_rst, moment).
+    pub first_close: Option<(usize, bool, Moment)>,
+    /// The first valid RST: (sender, moment).
+    pub reset: Option<(usize, Moment)>,
+    /// Segments with both states after each, when recording was asked for.
+    pub recorded: Option<Vec<RecordedSegment>>,
+}
+
+impl Conversation {
+    /// Starts a conversation with its first segment's sender as endpoint 0. Call
+    /// [`Conversation::process`] with that segment next.
+    pub fn new(first: &Segment, record: bool) -> Self {
+        let at = Moment {
+            ts_ns: first.ts_ns,
+            frame: first.frame,
+        };
+        Conversation {
+            ends: [Endpoint::new(), Endpoint::new()],
+            dirs: [Direction::default(), Direction::default()],
+            first: at,
+            last: at,
+            midstream: !first.flags.syn(),
+            established: None,
+            first_close: None,
+            reset: None,
+            recorded: record.then(Vec::new),
+        }
+    }
+
+    /// The receive window `dir` advertised, scaled when both SYNs carried the window scale
+    /// option (RFC 7323 §2.2); `None` when the scale is unknown (no SYN seen).
+    fn scaled_window(&self, dir: usize) -> Option<u64> {
+        let d = &self.dirs[dir];
+        let o = &self.dirs[1 - dir];
+        match (d.isn, o.isn) {
+            (Some(_), Some(_)) => match (d.window_scale, o.window_scale) {
+                (Some(s), Some(_)) => Some((d.window as u64) << s.min(14)),
+                _ => Some(d.window as u64),
+            },
+            _ => None,
+        }
+    }
+
+    /// Would the endpoint `to` accept a RST carried by `seg` from `from`?
+    fn rst_acceptable(&self, seg: &Segment, from: usize) -> bool {
+        let to = 1 - from;
+        match self.ends[to].state {
+            // RFC 9293 §3.10.7.3 (SYN-SENT): "If the ACK bit is set … If the RST bit is set:
+            // If the ACK was acceptable, then signal to the user 'error: connection reset',
+            // drop the segment, enter CLOSED state". Acceptable: SND.UNA < SEG.ACK =< SND.NXT.
+            TcpState::SynSent => {
+                seg.flags.ack()
+                    && self.dirs[to]
+                        .isn
+                        .is_none_or(|isn| seg.ack == isn.wrapping_add(1))
+            }
+            // RFC 9293 §3.10.7.2 (LISTEN): "An incoming RST segment could not be valid …
+            // An incoming RST should be ignored."
+            TcpState::Listen => false,
+            _ => {
+                // RFC 9293 §3.10.7.4: "In all states except SYN-SENT, all reset (RST)
+                // segments are validated by checking their SEQ fields. A reset is valid if
+                // its sequence number is in the window." RFC 5961 §3.2 narrows the reset
+                // to SEG.SEQ = RCV.NXT and answers other in-window RSTs with a challenge
+                // ACK; either way an out-of-window RST is dropped silently.
+                let sent = &self.dirs[from];
+                let rcv_nxt = match (sent.seen && sent.packets > 1, self.dirs[to].highest_ack) {
+                    (true, Some(a)) => {
+                        if seq_lt(sent.next_seq, a) {
+                            a
+                        } else {
+                            sent.next_seq
+                        }
+                    }
+                    (true, None) => sent.next_seq,
+                    (false, Some(a)) => a,
+                    (false, None) => return true,
+                };
+                if seg.seq == rcv_nxt {
+                    return true;
+                }
+                let window = match self.scaled_window(to) {
+                    Some(w) => w,
+                    // Scale unknown: assume the largest scale rather than reject a RST the
+                    // receiver may well have accepted.
+                    None => (self.dirs[to].window as u64) << 14,
+                };
+                // "If the RCV.WND is zero, no segments will be acceptable, but special
+                // allowance should be made to accept valid ACKs, URGs, and RSTs" — only
+                // SEG.SEQ = RCV.NXT, handled above.
+                let ahead = seg.seq.wrapping_sub(rcv_nxt) as u64;
+                seq_le(rcv_nxt, seg.seq) && ahead < window
+            }
+        }
+    }
+
+    /// Feeds one segment sent by endpoint `from` (0 or 1).
+    pub fn process(&mut self, seg: &Segment, from: usize) {
+        let to = 1 - from;
+        let at = Moment {
+            ts_ns: seg.ts_ns,
+            frame: seg.frame,
+        };
+        self.last = at;
+        let mut notes = NoteSet::default();
+        let flags = seg.flags;
+
+        {
+            let d = &mut self.dirs[from];
+            d.packets += 1;
+            if flags.syn() {
+                d.isn = Some(seg.seq);
+                d.base = seg.seq;
+                d.window_scale = seg.window_scale;
+            }
+            if !d.seen {
+                d.seen = true;
+                d.base = seg.seq;
+                d.next_seq = seg.seq;
+            }
+            d.window = seg.window;
+            if flags.ack() && !flags.rst() {
+                d.highest_ack = Some(match d.highest_ack {
+                    Some(a) if seq_lt(seg.ack, a) => a,
+                    _ => seg.ack,
+                });
+            }
+        }
+
+        if self.ends[0].changes.is_empty() && self.ends[1].changes.is_empty() {
+            self.start_states(seg, from, at);
+        }
+
+        if flags.rst() {
+            self.process_rst(seg, from, at, &mut notes);
+            self.record(seg, from, at, notes);
+            return;
+        }
+
+        let is_keepalive = self.track_sequence(seg, from, &mut notes);
+        self.track_acknowledgement(seg, from, at, &mut notes);
+
+        // SYN: RFC 9293 §3.10.1 OPEN "Active: … A SYN segment of the form <SEQ=ISS><CTL=SYN>
+        // is sent … Set the state to SYN-SENT"; §3.10.7.2 LISTEN: "… a SYN,ACK segment is
+        // sent … and the connection state should be changed to SYN-RECEIVED."
+        if flags.syn() && !flags.ack() {
+            if self.ends[from].syn.is_none() {
+                self.ends[from].syn = Some(at);
+            }
+            if matches!(self.ends[from].state, TcpState::Closed) {
+                self.ends[from].enter(TcpState::SynSent, at);
+            }
+            if matches!(self.ends[to].state, TcpState::Closed) && self.ends[to].changes.is_empty() {
+                self.ends[to].enter(TcpState::Listen, at);
+            }
+        } else if flags.syn() && flags.ack() {
+            if self.ends[from].syn_ack.is_none() {
+                self.ends[from].syn_ack = Some(at);
+            }
+            if matches!(self.ends[from].state, TcpState::Listen | TcpState::Closed) {
+                self.ends[from].enter(TcpState::SynReceived, at);
+            }
+        }
+
+        // Data. A keep-alive probe's garbage byte is not data.
+        if seg.payload_len > 0 && !is_keepalive {
+            self.ends[from].last_data = Some(at);
+            if self.ends[from].state == TcpState::CloseWait {
+                self.ends[from].data_in_close_wait = true;
+            }
+        }
+
+        // FIN: RFC 9293 §3.10.4 CLOSE "ESTABLISHED STATE: Queue this until all preceding
+        // SENDs have been segmentized, then form a FIN segment and send it. In any case,
+        // enter FIN-WAIT-1 state." / "CLOSE-WAIT STATE: … send a FIN segment, enter
+        // LAST-ACK state." A retransmitted FIN is the same FIN.
+        if flags.fin() && self.dirs[from].fin_seq.is_none() {
+            self.dirs[from].fin_seq = Some(seg.seq.wrapping_add(seg.payload_len));
+            let state = self.ends[from].state;
+            self.ends[from].fin = Some(at);
+            self.ends[from].fin_sent_from = Some(state);
+            match state {
+                TcpState::Established | TcpState::SynReceived => {
+                    self.ends[from].enter(TcpState::FinWait1, at)
+                }
+                TcpState::CloseWait => self.ends[from].enter(TcpState::LastAck, at),
+                _ => {}
+            }
+            if self.first_close.is_none() {
+                self.first_close = Some((from, false, at));
+            }
+        }
+        if flags.fin() {
+            self.dirs[from].stats.fins += 1;
+        }
+
+        self.record(seg, from, at, notes);
+    }
+
+    /// Initial states, from the first segment of the conversation.
+    fn start_states(&mut self, seg: &Segment, from: usize, at: Moment) {
+        let to = 1 - from;
+        if seg.flags.syn() && !seg.flags.ack() {
+            // Normal start: handled by the SYN rule.
+        } else if seg.flags.syn() {
+            // SYN,ACK first: the SYN was not captured; the peer is in SYN-SENT.
+            self.ends[to].enter(TcpState::SynSent, at);
+            self.ends[from].enter(TcpState::Listen, at);
+        } else {
+            // Mid-stream: both synchronized, as far as anyone can tell.
+            self.ends[0].enter(TcpState::Established, at);
+            self.ends[1].enter(TcpState::Established, at);
+            self.established = Some(at);
+        }
+    }
+
+    fn process_rst(&mut self, seg: &Segment, from: usize, at: Moment, notes: &mut NoteSet) {
+        let to = 1 - from;
+        self.dirs[from].stats.rsts += 1;
+        if self.ends[from].state == TcpState::Closed && self.ends[to].state == TcpState::Closed {
+            // Both gone already: a RST answering stray segments changes nothing.
+            if self.reset.is_some() {
+                notes.insert(SegmentNote::ResetAfterClose);
+            }
+            return;
+        }
+        if !self.rst_acceptable(seg, from) {
+            self.dirs[from].stats.ignored_rsts += 1;
+            notes.insert(SegmentNote::IgnoredRst);
+            return;
+        }
+        if self.ends[to].fin.is_some() || self.ends[from].fin.is_some() {
+            notes.insert(SegmentNote::ResetAfterClose);
+        }
+        // RFC 9293 §3.10.7.4: "If the RST bit is set … enter the CLOSED state, delete the
+        // TCB". The sender aborted (§3.10.5 ABORT: "send a reset segment … enter CLOSED");
+        // a RST in TIME-WAIT also ends it (Linux default net.ipv4.tcp_rfc1337 = 0).
+        self.ends[from].rst.get_or_insert(at);
+        self.ends[from].enter(TcpState::Closed, at);
+        self.ends[to].enter(TcpState::Closed, at);
+        if self.reset.is_none() {
+            self.reset = Some((from, at));
+        }
+        if self.first_close.is_none() {
+            self.first_close = Some((from, true, at));
+        }
+    }
+
+    /// Sequence-space bookkeeping for what `from` sent: new data, holes, retransmissions,
+    /// out-of-order segments, keep-alives, zero windows. Returns whether the segment is a
+    /// keep-alive probe.
+    fn track_sequence(&mut self, seg: &Segment, from: usize, notes: &mut NoteSet) -> bool {
+        let to = 1 - from;
+        let flags = seg.flags;
+        let peer_window_zero = self.dirs[to].seen && self.dirs[to].window == 0;
+        let d = &mut self.dirs[from];
+        let len = seg.seg_len();
+        let first = d.packets == 1;
+
+        // Wireshark's keep-alive rule: 0 or 1 byte, SEQ = SND.NXT − 1, no SYN/FIN/RST
+        // (Linux `tcp_xmit_probe_skb` sends SND.UNA − 1 with no data). The same form is a
+        // zero-window probe when the peer's window is closed.
+        let is_keepalive = !first
+            && !flags.syn()
+            && !flags.fin()
+            && seg.payload_len <= 1
+            && seg.seq == d.next_seq.wrapping_sub(1)
+            && !peer_window_zero;
+        if is_keepalive {
+            d.stats.keepalives += 1;
+            d.keepalive_pending = true;
+            notes.insert(SegmentNote::KeepAlive);
+        } else if len > 0 {
+            let end = seg.seq.wrapping_add(len);
+            if first || seg.seq == d.next_seq {
+                d.next_seq = end;
+                d.bytes += seg.payload_len as u64;
+            } else if seq_lt(d.next_seq, seg.seq) {
+                // "Previous segment not captured".
+                let (s, e) = (d.next_seq, seg.seq);
+                d.add_hole(s, e);
+                d.next_seq = end;
+                d.bytes += seg.payload_len as u64;
+                notes.insert(SegmentNote::PreviousSegmentNotCaptured);
+            } else {
+                let filled = d.fill_holes(seg.seq, end);
+                let beyond = if seq_lt(d.next_seq, end) {
+                    end.wrapping_sub(d.next_seq)
+                } else {
+                    0
+                };
+                if filled > 0 {
+                    d.stats.out_of_order += 1;
+                    notes.insert(SegmentNote::OutOfOrder);
+                } else {
+                    d.stats.retransmissions += 1;
+                    notes.insert(SegmentNote::Retransmission);
+                }
+                if beyond > 0 {
+                    d.next_seq = end;
+                }
+                let new = (filled as u64 + beyond as u64).min(seg.payload_len as u64);
+                d.bytes += new;
+            }
+            d.keepalive_pending = false;
+        }
+        if seg.window == 0 && !flags.syn() {
+            d.stats.zero_windows += 1;
+            notes.insert(SegmentNote::ZeroWindow);
+        }
+        is_keepalive
+    }
+
+    /// What the ACK field of a segment from `from` tells: what `from` has received, and
+    /// which of the peer's SYN/FIN are now acknowledged.
+    fn track_acknowledgement(
+        &mut self,
+        seg: &Segment,
+        from: usize,
+        at: Moment,
+        notes: &mut NoteSet,
+    ) {
+        let to = 1 - from;
+        if !seg.flags.ack() {
+            return;
+        }
+        let ack = seg.ack;
+
+        // Keep-alive ACK: a bare ACK answering the peer's probe with SEG.ACK = its SND.NXT.
+        if self.dirs[to].keepalive_pending
+            && seg.payload_len == 0
+            && !seg.flags.syn()
+            && !seg.flags.fin()
+            && ack == self.dirs[to].next_seq
+        {
+            self.dirs[to].keepalive_pending = false;
+            self.dirs[from].stats.keepalive_acks += 1;
+            notes.insert(SegmentNote::KeepAliveAck);
+        }
+
+        // ACKed unseen segment: the peer sent sequence space the capture never saw.
+        if self.dirs[to].seen && self.dirs[to].packets > 0 && seq_lt(self.dirs[to].next_seq, ack) {
+            let gap = ack.wrapping_sub(self.dirs[to].next_seq);
+            // Only believe modest gaps; a wild ACK is not evidence of gigabytes lost.
+            if gap < (1 << 30) {
+                let s = self.dirs[to].next_seq;
+                self.dirs[to].add_hole(s, ack);
+                self.dirs[to].next_seq = ack;
+            }
+        }
+
+        let peer_isn = self.dirs[to].isn;
+        let syn_acked = peer_isn.is_some_and(|isn| seq_le(isn.wrapping_add(1), ack));
+
+        // RFC 9293 §3.10.7.3 SYN-SENT: "If SND.UNA > ISS (our SYN has been ACKed), change
+        // the connection state to ESTABLISHED, form an ACK segment …" — seen as the ACK it
+        // sends for the SYN,ACK.
+        if self.ends[from].state == TcpState::SynSent
+            && self.ends[to].syn_ack.is_some()
+            && syn_acked
+        {
+            self.ends[from].enter(TcpState::Established, at);
+        }
+        // §3.10.7.4 SYN-RECEIVED: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
+        // state and continue processing".
+        if self.ends[to].state == TcpState::SynReceived
+            && self.dirs[to]
+                .isn
+                .is_some_and(|isn| seq_le(isn.wrapping_add(1), ack))
+        {
+            self.ends[to].enter(TcpState::Established, at);
+            if self.established.is_none() {
+                self.established = Some(at);
+            }
+        }
+
+        // `from` has received the peer's FIN (RFC 9293 §3.10.7.4, "eighth, check the FIN
+        // bit"): ESTABLISHED → CLOSE-WAIT; FIN-WAIT-1 → CLOSING ("If our FIN has been
+        // ACKed … then enter TIME-WAIT … otherwise, enter the CLOSING state");
+        // FIN-WAIT-2 → TIME-WAIT.
+        if let Some(peer_fin) = self.dirs[to].fin_seq {
+            let covers = seq_le(peer_fin.wrapping_add(1), ack);
+            if covers && self.ends[from].peer_fin_received.is_none() {
+                self.ends[from].peer_fin_received = Some(at);
+                match self.ends[from].state {
+                    TcpState::Established | TcpState::SynReceived => {
+                        self.ends[from].enter(TcpState::CloseWait, at)
+                    }
+                    TcpState::FinWait1 => self.ends[from].enter(TcpState::Closing, at),
+                    TcpState::FinWait2 => self.ends[from].enter(TcpState::TimeWait, at),
+                    _ => {}
+                }
+            }
+            // The peer's FIN is acknowledged: FIN-WAIT-1 → FIN-WAIT-2 ("if the FIN segment
+            // is now acknowledged, then enter FIN-WAIT-2"); CLOSING → TIME-WAIT ("if the ACK
+            // acknowledges our FIN, then enter the TIME-WAIT state"); LAST-ACK → CLOSED
+            // ("If our FIN is now acknowledged, delete the TCB, enter the CLOSED state").
+            if covers && self.ends[to].fin_acked.is_none() {
+                self.ends[to].fin_acked = Some(at);
+                match self.ends[to].state {
+                    TcpState::FinWait1 => self.ends[to].enter(TcpState::FinWait2, at),
+                    TcpState::Closing => self.ends[to].enter(TcpState::TimeWait, at),
+                    TcpState::LastAck => self.ends[to].enter(TcpState::Closed, at),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, seg: &Segment, from: usize, at: Moment, notes: NoteSet) {
+        // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set … MUST
+        // NOT be scaled."
+        let window = if seg.flags.syn() {
+            seg.window as u64
+        } else {
+            self.scaled_window(from).unwrap_or(seg.window as u64)
+        };
+        let states = [self.ends[0].state, self.ends[1].state];
+        if let Some(rec) = self.recorded.as_mut() {
+            rec.push(RecordedSegment {
+                at,
+                from,
+                flags: seg.flags,
+                seq: seg.seq,
+                ack: seg.ack,
+                len: seg.payload_len,
+                window,
+                notes,
+                states,
+            });
+        }
+    }
+
+    /// Applies the timers a capture can be sure of, at the end of the capture:
+    /// TIME-WAIT → CLOSED after `time_wait_secs` (RFC 9293 §3.10.8 "Time-Wait Timeout:
+    /// … delete the TCB, enter the CLOSED state"; 2×MSL in the RFC, a fixed 60 s
+    /// `TCP_TIMEWAIT_LEN` on Linux).
+    pub fn finish(&mut self, capture_end_ns: i64, time_wait_secs: f64) {
+        let tw_ns = (time_wait_secs * 1e9) as i64;
+        for end in &mut self.ends {
+            if end.state == TcpState::TimeWait {
+                if let Some(since) = end.changes.last().map(|c| c.at) {
+                    let since_ns = (since * 1e9).round() as i64;
+                    let expiry = since_ns.saturating_add(tw_ns);
+                    if expiry <= capture_end_ns {
+                        end.state = TcpState::Closed;
+                        end.changes.push(StateChange {
+                            state: TcpState::Closed,
+                            at: crate::model::secs(expiry),
+                            frame: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Both endpoints are done with the connection (CLOSED, or TIME-WAIT, which only
+    /// absorbs retransmissions).
+    pub fn is_finished(&self) -> bool {
+        self.ends
+            .iter()
+            .all(|e| matches!(e.state, TcpState::Closed | TcpState::TimeWait))
+            && (self.reset.is_some() || self.ends.iter().all(|e| e.fin.is_some()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    const A: usize = 0;
+    const B: usize = 1;
+
+    /// Builds segments of a conversation between 10.0.0.1:40000 (A) and 10.0.0.2:80 (B).
+    struct Wire {
+        conv: Option<Conversation>,
+        frame: u64,
+        ts_ns: i64,
+    }
+
+    impl Wire {
+        fn new() -> Self {
+            Wire {
+                conv: None,
+                frame: 0,
+                ts_ns: 1_700_000_000_000_000_000,
+            }
+        }
+
+        fn send(&mut self, from: usize, flags: u8, seq: u32, ack: u32, len: u32) -> &mut Self {
+            self.frame += 1;
+            self.ts_ns += 1_000_000;
+            let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+            let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
+            let (src, dst) = if from == A { (a, b) } else { (b, a) };
+            let seg = Segment {
+                ts_ns: self.ts_ns,
+                frame: self.frame,
+                src,
+                dst,
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+                window: 502,
+                window_scale: if flags & TcpFlags::SYN != 0 {
+                    Some(7)
+                } else {
+                    None
+                },
+                mss: None,
+                timestamps: None,
+                sack_permitted: false,
+                payload_len: len,
+                captured_payload_len: len,
+            };
+            let conv = self
+                .conv
+                .get_or_insert_with(|| Conversation::new(&seg, true));
+            conv.process(&seg, from);
+            self
+        }
+
+        fn states(&self) -> (TcpState, TcpState) {
+            let c = self.conv.as_ref().unwrap();
+            (c.ends[A].state, c.ends[B].state)
+        }
+
+        fn conv(&self) -> &Conversation {
+            self.conv.as_ref().unwrap()
+        }
+    }
+
+    const SYN: u8 = TcpFlags::SYN;
+    const ACK: u8 = TcpFlags::ACK;
+    const FIN: u8 = TcpFlags::FIN;
+    const RST: u8 = TcpFlags::RST;
+    const PSH: u8 = TcpFlags::PSH;
+
+    /// Handshake with ISNs 1000 (A) and 5000 (B), then a request and a response.
+    fn established_with_exchange() -> Wire {
+        let mut w = Wire::new();
+        w.send(A, SYN, 1000, 0, 0)
+            .send(B, SYN | ACK, 5000, 1001, 0)
+            .send(A, ACK, 1001, 5001, 0)
+            .send(A, PSH | ACK, 1001, 5001, 100)
+            .send(B, ACK, 5001, 1101, 0)
+            .send(B, PSH | ACK, 5001, 1101, 200)
+            .send(A, ACK, 1101, 5201, 0);
+        w
+    }
+
+    #[test]
+    fn three_way_handshake_establishes_both() {
+        let mut w = Wire::new();
+        w.send(A, SYN, 1000, 0, 0);
+        assert_eq!(w.states(), (TcpState::SynSent, TcpState::Listen));
+        w.send(B, SYN | ACK, 5000, 1001, 0);
+        assert_eq!(w.states(), (TcpState::SynSent, TcpState::SynReceived));
+        w.send(A, ACK, 1001, 5001, 0);
+        assert_eq!(w.states(), (TcpState::Established, TcpState::Established));
+    }
+
+    #[test]
+    fn active_close_walks_fin_wait_1_fin_wait_2_time_wait() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0);
+        assert_eq!(w.states(), (TcpState::FinWait1, TcpState::Established));
+        w.send(B, ACK, 5201, 1102, 0);
+        assert_eq!(w.states(), (TcpState::FinWait2, TcpState::CloseWait));
+        w.send(B, FIN | ACK, 5201, 1102, 0);
+        assert_eq!(w.states(), (TcpState::FinWait2, TcpState::LastAck));
+        w.send(A, ACK, 1102, 5202, 0);
+        assert_eq!(w.states(), (TcpState::TimeWait, TcpState::Closed));
+        assert!(w.conv().is_finished());
+        assert_eq!(w.conv().ends[B].fin_sent_from, Some(TcpState::CloseWait));
+    }
+
+    #[test]
+    fn piggybacked_fin_ack_goes_close_wait_then_last_ack() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, FIN | ACK, 5201, 1102, 0);
+        assert_eq!(w.states(), (TcpState::FinWait2, TcpState::LastAck));
+        let c = w.conv();
+        let changes: Vec<TcpState> = c.ends[B].changes.iter().map(|c| c.state).collect();
+        assert!(changes.ends_with(&[TcpState::CloseWait, TcpState::LastAck]));
+        w.send(A, ACK, 1102, 5202, 0);
+        assert_eq!(w.states(), (TcpState::TimeWait, TcpState::Closed));
+    }
+
+    #[test]
+    fn simultaneous_close_fins_cross() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            // B's FIN does not acknowledge A's FIN: it was sent before A's FIN arrived.
+            .send(B, FIN | ACK, 5201, 1101, 0);
+        assert_eq!(w.states(), (TcpState::FinWait1, TcpState::FinWait1));
+        w.send(A, ACK, 1102, 5202, 0);
+        assert_eq!(w.states().0, TcpState::Closing);
+        w.send(B, ACK, 5202, 1102, 0);
+        assert_eq!(w.states(), (TcpState::TimeWait, TcpState::TimeWait));
+    }
+
+    #[test]
+    fn unanswered_fin_leaves_peer_in_close_wait() {
+        let mut w = established_with_exchange();
+        w.send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, ACK, 1101, 5202, 0);
+        assert_eq!(w.states(), (TcpState::CloseWait, TcpState::FinWait2));
+        assert!(!w.conv().is_finished());
+    }
+
+    #[test]
+    fn late_write_after_orphan_expiry_draws_valid_rst() {
+        let mut w = established_with_exchange();
+        w.send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, ACK, 1101, 5202, 0)
+            .send(A, PSH | ACK, 1101, 5202, 50)
+            // Linux: no socket, bare RST with SEQ = the offending segment's ACK.
+            .send(B, RST, 5202, 0, 0);
+        assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
+        let c = w.conv();
+        assert_eq!(c.reset.map(|r| r.0), Some(B));
+        assert_eq!(c.first_close.map(|f| (f.0, f.1)), Some((B, false)));
+    }
+
+    #[test]
+    fn out_of_window_rst_is_ignored() {
+        let mut w = established_with_exchange();
+        w.send(B, RST, 5201 + 10_000_000, 0, 0);
+        assert_eq!(w.states(), (TcpState::Established, TcpState::Established));
+        assert_eq!(w.conv().dirs[B].stats.ignored_rsts, 1);
+        assert!(w.conv().reset.is_none());
+    }
+
+    #[test]
+    fn refused_syn_answered_by_rst_ack() {
+        let mut w = Wire::new();
+        w.send(A, SYN, 1000, 0, 0).send(B, RST | ACK, 0, 1001, 0);
+        assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
+        assert_eq!(w.conv().reset.map(|r| r.0), Some(B));
+    }
+
+    #[test]
+    fn rst_with_wrong_ack_in_syn_sent_is_ignored() {
+        let mut w = Wire::new();
+        w.send(A, SYN, 1000, 0, 0).send(B, RST | ACK, 0, 999, 0);
+        assert_eq!(w.states().0, TcpState::SynSent);
+    }
+
+    #[test]
+    fn retransmitted_fin_is_one_fin() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            .send(A, FIN | ACK, 1101, 5201, 0);
+        let c = w.conv();
+        assert_eq!(c.dirs[A].stats.fins, 2);
+        assert_eq!(c.dirs[A].stats.retransmissions, 1);
+        assert_eq!(c.ends[A].state, TcpState::FinWait1);
+    }
+
+    #[test]
+    fn keepalive_probe_and_ack_are_not_data() {
+        let mut w = established_with_exchange();
+        let before = w.conv().ends[A].last_data;
+        w.send(A, ACK, 1100, 5201, 0).send(B, ACK, 5201, 1101, 0);
+        let c = w.conv();
+        assert_eq!(c.dirs[A].stats.keepalives, 1);
+        assert_eq!(c.dirs[B].stats.keepalive_acks, 1);
+        assert_eq!(c.dirs[A].stats.retransmissions, 0);
+        assert_eq!(c.ends[A].last_data, before);
+    }
+
+    #[test]
+    fn half_close_data_in_close_wait() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, PSH | ACK, 5201, 1102, 300);
+        assert!(w.conv().ends[B].data_in_close_wait);
+        assert_eq!(w.states().1, TcpState::CloseWait);
+    }
+
+    #[test]
+    fn sequence_wraparound_tracks_fin() {
+        let mut w = Wire::new();
+        let isn = u32::MAX - 50;
+        w.send(A, SYN, isn, 0, 0)
+            .send(B, SYN | ACK, 5000, isn.wrapping_add(1), 0)
+            .send(A, ACK, isn.wrapping_add(1), 5001, 0)
+            .send(A, PSH | ACK, isn.wrapping_add(1), 5001, 100)
+            .send(B, ACK, 5001, isn.wrapping_add(101), 0)
+            .send(A, FIN | ACK, isn.wrapping_add(101), 5001, 0)
+            .send(B, FIN | ACK, 5001, isn.wrapping_add(102), 0)
+            .send(A, ACK, isn.wrapping_add(102), 5002, 0);
+        assert_eq!(w.states(), (TcpState::TimeWait, TcpState::Closed));
+        let c = w.conv();
+        assert_eq!(c.dirs[A].bytes, 100);
+        assert_eq!(c.dirs[A].stats.retransmissions, 0);
+    }
+
+    #[test]
+    fn gap_then_fill_is_out_of_order_not_retransmission() {
+        let mut w = established_with_exchange();
+        w.send(A, ACK, 1201, 5201, 100); // 1101..1201 missing
+        assert_eq!(w.conv().dirs[A].missing_bytes(), 100);
+        w.send(A, ACK, 1101, 5201, 100);
+        let c = w.conv();
+        assert_eq!(c.dirs[A].stats.out_of_order, 1);
+        assert_eq!(c.dirs[A].missing_bytes(), 0);
+        assert_eq!(c.dirs[A].bytes, 300);
+    }
+
+    #[test]
+    fn midstream_start_is_established() {
+        let mut w = Wire::new();
+        w.send(A, PSH | ACK, 77, 99, 10);
+        assert_eq!(w.states(), (TcpState::Established, TcpState::Established));
+        assert!(w.conv().midstream);
+    }
+
+    #[test]
+    fn time_wait_expires_after_its_timeout() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, FIN | ACK, 5201, 1102, 0)
+            .send(A, ACK, 1102, 5202, 0);
+        let mut c = w.conv.take().unwrap();
+        let end = c.last.ts_ns + 61_000_000_000;
+        c.finish(end, 60.0);
+        assert_eq!(c.ends[A].state, TcpState::Closed);
+        assert_eq!(c.ends[A].changes.last().unwrap().frame, None);
+    }
+}
