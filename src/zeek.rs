@@ -26,11 +26,12 @@
 //!   a time and may under-report interleaved losses. Zeek reassembles only when some
 //!   analyzer wants the stream; this module assumes it always does.
 //! - `x` (analysis partial, set by application-layer analyzers) never appears.
-//! - Zeek decides who the originator is (first packet's sender, flipped by its list of
-//!   likely server ports); here the caller decides (closewait's client) and `flipped` only
-//!   says whether that differs from the first packet's sender, which Zeek marks with `^`.
-//!   Zeek's mid-connection role flip (a SYN-ACK captured before its SYN) is not repeated: the
-//!   roles stay the caller's, and the endpoints end up established as Zeek's would.
+//! - Who the originator is: Zeek takes the first packet's sender and flips the roles when
+//!   that packet is a SYN-ACK or mid-stream traffic from one of its "likely server ports"
+//!   (a set that depends on the analyzers loaded). The caller (the flow table) makes that
+//!   choice with its own port rule and passes `flipped`, which becomes the leading `^`.
+//!   Zeek's later flip (a SYN-ACK captured before its SYN, then the SYN) is not repeated:
+//!   the roles stay the caller's, and both endpoints end up established as in Zeek.
 //! - Timers: Zeek ends a connection after `tcp_attempt_delay`, inactivity and close
 //!   timeouts, so one closewait connection can be several Zeek rows. This observer sees one
 //!   connection and reports it as Zeek would report it had no timer fired.
@@ -221,8 +222,8 @@ pub struct ZeekTracker {
 }
 
 impl ZeekTracker {
-    /// `flipped`: true when closewait's client is not the sender of the connection's first
-    /// packet (Zeek marks a direction flip with '^' in history).
+    /// `flipped`: true when the originator chosen by the caller is not the sender of the
+    /// connection's first packet (Zeek marks such a direction flip with '^' in history).
     pub fn new(flipped: bool) -> Self {
         ZeekTracker {
             orig: Endpoint::new(),
@@ -239,7 +240,7 @@ impl ZeekTracker {
     }
 
     /// Feed every segment of the connection in capture order. `from_orig`: sent by the
-    /// originator (closewait's client).
+    /// originator (upper-case letters in the history).
     pub fn observe(&mut self, seg: &Segment, from_orig: bool) {
         let f = seg.flags;
         let len = seg.payload_len;
