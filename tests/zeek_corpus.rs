@@ -26,7 +26,8 @@ fn zeek_corpus_conn_state_agreement_meets_floor() {
     }
     let s = Summary::of(&cmps);
     eprintln!(
-        "Zeek corpus: {} rows, conn_state {}/{} ({:.1} %), history {}/{} ({:.1} %), unpaired {}; per row: {}",
+        "Zeek corpus: {} rows, conn_state {}/{} ({:.1} %), history {}/{} ({:.1} %); \
+         {} rows share a connection (strict: conn_state {}, history {}), {} unpaired; per row: {}",
         s.rows,
         s.state_agree,
         s.rows,
@@ -34,6 +35,9 @@ fn zeek_corpus_conn_state_agreement_meets_floor() {
         s.history_agree,
         s.rows,
         100.0 * s.history_ratio(),
+        s.shared,
+        s.strict_state_agree,
+        s.strict_history_agree,
         s.unpaired,
         out.display()
     );

@@ -10,7 +10,10 @@
 //! can carry several connections (port reuse, Zeek's timeouts splitting one connection,
 //! tunnels), so rows and candidates of the same 4-tuple are paired one to one: first the
 //! pairs that agree on both columns, then those that agree on `conn_state`, then the rest in
-//! order. A row left without a candidate counts as a disagreement.
+//! order. When Zeek logged more rows than closewait has connections for a 4-tuple (Zeek
+//! split what closewait sees as one connection), each extra row is compared with the best
+//! of those connections and marked `shared`; the summary counts agreement with and without
+//! shared rows. A row whose 4-tuple closewait never saw is a disagreement.
 
 #![allow(dead_code)]
 
@@ -54,6 +57,9 @@ pub struct Comparison {
     pub ours: Option<Ours>,
     /// How many closewait connections had this row's 4-tuple.
     pub candidates: usize,
+    /// The closewait connection is also paired with another row (Zeek made several
+    /// connections of what closewait sees as one).
+    pub shared: bool,
     pub state_agrees: bool,
     pub history_agrees: bool,
     /// Why it disagrees, when the reason is known.
@@ -66,7 +72,13 @@ pub struct Summary {
     pub state_agree: usize,
     pub history_agree: usize,
     pub both_agree: usize,
+    /// Rows with no closewait connection at all.
     pub unpaired: usize,
+    /// Rows compared with a connection already paired with another row.
+    pub shared: usize,
+    /// Agreement counting shared rows as disagreements (strict one-to-one pairing).
+    pub strict_state_agree: usize,
+    pub strict_history_agree: usize,
 }
 
 impl Summary {
@@ -78,6 +90,9 @@ impl Summary {
             s.history_agree += c.history_agrees as usize;
             s.both_agree += (c.state_agrees && c.history_agrees) as usize;
             s.unpaired += c.ours.is_none() as usize;
+            s.shared += c.shared as usize;
+            s.strict_state_agree += (c.state_agrees && !c.shared) as usize;
+            s.strict_history_agree += (c.history_agrees && !c.shared) as usize;
         }
         s
     }
@@ -183,7 +198,7 @@ fn same_tuple(row: &Row, r: &ConnectionReport) -> bool {
     (r.client == row.orig && r.server == row.resp) || (r.client == row.resp && r.server == row.orig)
 }
 
-fn pair_trace(rows: &[&Row], reports: &[ConnectionReport]) -> Vec<Comparison> {
+pub fn pair_trace(rows: &[&Row], reports: &[ConnectionReport]) -> Vec<Comparison> {
     // Group the rows by unordered 4-tuple, keeping file order inside each group.
     let mut groups: Vec<Vec<&Row>> = Vec::new();
     for r in rows {
@@ -217,6 +232,18 @@ fn pair_trace(rows: &[&Row], reports: &[ConnectionReport]) -> Vec<Comparison> {
                 }
             }
         }
+        // Rows left over share the best-agreeing connection of their 4-tuple.
+        let mut shared = vec![false; g.len()];
+        for (i, row) in g.iter().enumerate() {
+            if paired[i].is_some() || cands.is_empty() {
+                continue;
+            }
+            let best = passes
+                .iter()
+                .find_map(|pass| (0..cands.len()).find(|&j| pass(row, cands[j])));
+            paired[i] = best;
+            shared[i] = true;
+        }
         for (i, row) in g.iter().enumerate() {
             let ours = paired[i].map(|j| {
                 let r = cands[j];
@@ -236,11 +263,12 @@ fn pair_trace(rows: &[&Row], reports: &[ConnectionReport]) -> Vec<Comparison> {
                 row: (*row).clone(),
                 ours,
                 candidates: cands.len(),
+                shared: shared[i],
                 state_agrees,
                 history_agrees,
                 reason: None,
             };
-            if !(state_agrees && history_agrees) {
+            if !(state_agrees && history_agrees) || c.shared {
                 c.reason = known_reason(&c);
             }
             out.push(c);
@@ -263,7 +291,7 @@ const KNOWN: &[(&str, &str)] = &[];
 /// One line per row, tab-separated, for files and terminals.
 pub fn tsv(cmps: &[Comparison]) -> String {
     let mut s = String::from(
-        "line\ttrace\torig\tresp\tzeek_state\tours_state\tzeek_history\tours_history\tstate_ok\thistory_ok\tcandidates\treason\n",
+        "line\ttrace\torig\tresp\tzeek_state\tours_state\tzeek_history\tours_history\tstate_ok\thistory_ok\tcandidates\tshared\treason\n",
     );
     for c in cmps {
         let (st, hi) = c
@@ -272,7 +300,7 @@ pub fn tsv(cmps: &[Comparison]) -> String {
             .map(|o| (o.conn_state.as_str(), o.history.as_str()))
             .unwrap_or(("(none)", "(none)"));
         s.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             c.row.line + 1,
             c.row.trace,
             c.row.orig,
@@ -284,6 +312,7 @@ pub fn tsv(cmps: &[Comparison]) -> String {
             c.state_agrees,
             c.history_agrees,
             c.candidates,
+            c.shared,
             c.reason.unwrap_or("")
         ));
     }
