@@ -286,7 +286,78 @@ pub fn known_reason(c: &Comparison) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "scripts.base.protocols.pop3.basic",
+        "The client retried a refused connect() twice with the same initial sequence number \
+         (SYN, RST, SYN, RST, SYN, RST). Zeek starts a new connection at each SYN after the \
+         RST (three REJ rows); closewait sees one refused connection whose SYN was \
+         retransmitted.",
+    ),
+    (
+        "scripts.base.protocols.ssh.half-duplex-client",
+        "Only the client's direction was captured, so its SYN is never answered. Zeek ends an \
+         unanswered attempt after tcp_attempt_delay (5 s) and makes the next packets a new \
+         connection that starts mid-stream (`DAF`, `SH`); closewait keeps one connection.",
+    ),
+    (
+        "scripts.base.protocols.ftp.gridftp",
+        "Zeek's GridFTP script stops analysing a data channel once it has recognised it \
+         (`skip_further_processing`, GridFTP::skip_data), so Zeek's endpoint states and \
+         history freeze while the connection is still open (S1); closewait follows it to \
+         its close.",
+    ),
+    (
+        "scripts.base.protocols.ftp.ftp-max-command-length",
+        "`X` (\"connection analysis partial\") is written by Zeek's application-layer \
+         analysis; closewait does none. Without it the histories are equal.",
+    ),
+    (
+        "core.tunnels.gtp.different_dl_and_ul",
+        "The TCP connection travels inside a GTP-U tunnel (UDP): Zeek decapsulates it. \
+         `X` (\"connection analysis partial\") comes from Zeek's application-layer \
+         analysis, which closewait does not do.",
+    ),
+    (
+        "core.tunnels.gtp.outer_ip_frag",
+        "The TCP connection travels inside a GTP-U tunnel (UDP) whose outer IP packets are \
+         fragmented: Zeek reassembles and decapsulates them.",
+    ),
+    (
+        "core.tunnels.ayiya",
+        "The TCP connection travels inside an AYIYA tunnel (IPv6 in UDP): Zeek decapsulates it.",
+    ),
+    (
+        "core.tunnels.analyzer-confirmation",
+        "The TCP connection travels inside a VXLAN tunnel (UDP 4789): Zeek decapsulates it.",
+    ),
+    (
+        "core.tunnels.gre-over-udp",
+        "The TCP connection travels inside GRE over UDP (port 4754): Zeek decapsulates it.",
+    ),
+    (
+        "core.tunnels.gre-aruba-amsdu",
+        "Two TCP segments travel in one 802.11 A-MSDU inside Aruba's GRE: Zeek decapsulates \
+         both. Zeek also keeps the first sender (port 443) as originator: that test loads no \
+         analyzer for 443, so 443 is not among its likely server ports.",
+    ),
+    (
+        "core.cisco-fabric-path",
+        "Frames carry a Cisco FabricPath header (EtherType 0x8903) before the inner Ethernet \
+         header: Zeek skips it.",
+    ),
+    (
+        "core.pbb",
+        "Frames carry an 802.1ah provider backbone bridging header (EtherType 0x88e7): Zeek \
+         skips it.",
+    ),
+    (
+        "core.vntag-in-vlan",
+        "The frame carries a VN-Tag (EtherType 0x8926) between two VLAN tags, and the capture \
+         cut it inside the TCP options: Zeek creates the connection but does not analyse the \
+         segment (no packets, empty history).",
+    ),
+];
 
 /// One line per row, tab-separated, for files and terminals.
 pub fn tsv(cmps: &[Comparison]) -> String {
