@@ -59,7 +59,7 @@ fn markdown(cmps: &[Comparison]) -> String {
     let _ = writeln!(m, "cargo run --example zeek_compat > docs/zeek-compat.md");
     let _ = writeln!(
         m,
-        "cargo test --test zeek_corpus     # asserts the conn_state floor"
+        "cargo test --test zeek_corpus    # asserts the conn_state floor"
     );
     let _ = writeln!(m, "```\n");
     let _ = writeln!(m, "## Agreement\n");
@@ -85,6 +85,20 @@ fn markdown(cmps: &[Comparison]) -> String {
         s.rows,
         s.both_agree,
         pct(s.both_agree, s.rows)
+    );
+    let _ = writeln!(
+        m,
+        "| conn_state, rows closewait decodes | {} | {} | {} |",
+        s.decoded_rows(),
+        s.state_agree,
+        pct(s.state_agree, s.decoded_rows())
+    );
+    let _ = writeln!(
+        m,
+        "| history, rows closewait decodes | {} | {} | {} |",
+        s.decoded_rows(),
+        s.history_agree,
+        pct(s.history_agree, s.decoded_rows())
     );
     let _ = writeln!(
         m,

@@ -96,6 +96,15 @@ impl Summary {
         }
         s
     }
+    /// Rows that have at least one closewait connection with their 4-tuple.
+    pub fn decoded_rows(&self) -> usize {
+        self.rows - self.unpaired
+    }
+    /// conn_state agreement over the rows closewait has a connection for (the rows it does
+    /// not see are tunnels and link layers the decoder does not read).
+    pub fn decoded_state_ratio(&self) -> f64 {
+        ratio(self.state_agree, self.decoded_rows())
+    }
     pub fn state_ratio(&self) -> f64 {
         ratio(self.state_agree, self.rows)
     }
