@@ -323,48 +323,46 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "core.tunnels.gtp.different_dl_and_ul",
-        "The TCP connection travels inside a GTP-U tunnel (UDP): Zeek decapsulates it. \
-         `X` (\"connection analysis partial\") comes from Zeek's application-layer \
+        "The TCP connection travels inside a GTP-U tunnel (UDP): Zeek decapsulates it, \
+         closewait's decoder does not (it sees UDP only). `X` (\"connection analysis partial\") comes from Zeek's application-layer \
          analysis, which closewait does not do.",
     ),
     (
         "core.tunnels.gtp.outer_ip_frag",
         "The TCP connection travels inside a GTP-U tunnel (UDP) whose outer IP packets are \
-         fragmented: Zeek reassembles and decapsulates them.",
+         fragmented: Zeek reassembles and decapsulates them, closewait's decoder does not.",
     ),
     (
         "core.tunnels.ayiya",
-        "The TCP connection travels inside an AYIYA tunnel (IPv6 in UDP): Zeek decapsulates it.",
+        "The TCP connection travels inside an AYIYA tunnel (IPv6 in UDP): Zeek decapsulates \
+         it, closewait's decoder does not.",
     ),
     (
         "core.tunnels.analyzer-confirmation",
-        "The TCP connection travels inside a VXLAN tunnel (UDP 4789): Zeek decapsulates it.",
+        "The TCP connection travels inside a VXLAN tunnel (UDP 4789): Zeek decapsulates it, \
+         closewait's decoder does not.",
     ),
     (
         "core.tunnels.gre-over-udp",
-        "The TCP connection travels inside GRE over UDP (port 4754): Zeek decapsulates it.",
+        "The TCP connection travels inside GRE over UDP (port 4754): Zeek decapsulates it, \
+         closewait's decoder does not.",
     ),
     (
         "core.tunnels.gre-aruba-amsdu",
         "Two TCP segments travel in one 802.11 A-MSDU inside Aruba's GRE: Zeek decapsulates \
-         both. Zeek also keeps the first sender (port 443) as originator: that test loads no \
+         both, closewait's decoder does not. Zeek also keeps the first sender (port 443) as originator: that test loads no \
          analyzer for 443, so 443 is not among its likely server ports.",
-    ),
-    (
-        "core.cisco-fabric-path",
-        "Frames carry a Cisco FabricPath header (EtherType 0x8903) before the inner Ethernet \
-         header: Zeek skips it.",
     ),
     (
         "core.pbb",
         "Frames carry an 802.1ah provider backbone bridging header (EtherType 0x88e7): Zeek \
-         skips it.",
+         skips it, closewait's decoder stops there.",
     ),
     (
         "core.vntag-in-vlan",
         "The frame carries a VN-Tag (EtherType 0x8926) between two VLAN tags, and the capture \
          cut it inside the TCP options: Zeek creates the connection but does not analyse the \
-         segment (no packets, empty history).",
+         segment (no packets, empty history); closewait's decoder stops at the VN-Tag.",
     ),
 ];
 
