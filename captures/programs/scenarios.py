@@ -36,7 +36,7 @@ REQ = "GET /{n} HTTP/1.1\r\nHost: 10.77.0.2\r\n\r\n"
 RESP = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 
 SYSCTLS = ["net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
-           "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_syn_retries", "net.ipv4.tcp_tw_reuse",
+           "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_syn_retries", "net.ipv4.tcp_syn_linear_timeouts", "net.ipv4.tcp_tw_reuse",
            "net.ipv4.tcp_timestamps", "net.ipv4.tcp_sack", "net.ipv4.tcp_rfc1337", "net.ipv4.tcp_orphan_retries"]
 
 # ss spelling of the netstat-style names used in "expected"
@@ -430,6 +430,10 @@ def sc_simultaneous_close(lab):
     lab.ss("both closed, FINs in flight")
     time.sleep(0.8)
     lab.conn(cl, SERVER, exp("simultaneous", "both", "FIN", "client", None, None, "TIME_WAIT", "TIME_WAIT"))
+    lab.notes.append("The 0.1 s one-way delay comes from a userspace delay line (programs/delayline.py) in a middle "
+                     "namespace, because this kernel has no netem; it only forwards frames later (recomputing "
+                     "checksums the sender left to offload). The capture is on the client's veth: client packets "
+                     "are stamped as they leave the client, server packets as they arrive 0.1 s after being sent.")
     lab.post.append(lambda: verify_fins_cross(lab, os.path.join(lab.out_dir, "05-simultaneous-close.pcap"), cl))
     return ("Client and server each call close() within a few milliseconds of each other while the path has "
             f"a {delay} s one-way delay (a userspace delay line in a middle namespace), so each FIN leaves "
@@ -522,7 +526,8 @@ def sc_syn_timeout(lab):
                      "(tcp_syn_retries 6 would take ~127 s): ss shows SYN-SENT. The server has a listener; its "
                      "firewall drops the SYNs before TCP sees them, so it has no socket for this 4-tuple.")
     return ("A firewall rule in the server namespace drops incoming SYNs to port 8788. The client's SYN is sent "
-            "at 0 s and retransmitted after 1 s and 3 s, never answered.")
+            "at 0 s and retransmitted about 1, 2 and 3 s later (this kernel's tcp_syn_linear_timeouts=4 keeps the "
+            "first retransmissions 1 s apart instead of doubling), never answered.")
 
 
 def sc_keepalive_answered(lab):
@@ -705,11 +710,14 @@ def sc_pcapng_nano(lab):
                          "converted_from": "15d-pcap-nanosecond.pcap"})
     lab.notes.append("tcpdump cannot write pcapng: 15d is tcpdump's own nanosecond pcap (magic 0xa1b23c4d) and "
                      "15a the same packets converted with `editcap -F pcapng` (if_tsresol 9).")
-    return "(" + "same run recorded as 15a (pcapng) and 15d (nanosecond pcap)) " + story
+    return ("Same run saved as 15d (tcpdump nanosecond pcap) and 15a (pcapng, nanosecond if_tsresol). " + story)
 
 
 def sc_loopback(lab):
     lab.settings["loopback"] = True
+    lab.notes.append("Client and server share the server namespace and talk over 127.0.0.1 (not 10.77.0.x); "
+                     "ss snapshots of the client namespace are therefore empty, and both sockets appear in the "
+                     "server namespace's snapshots. Each packet appears once on lo.")
     story = sc_server_idle_close_client_leak(lab, file="15b-loopback.pcap", loopback=True, ns_role="server",
                                              iface="lo")
     return ("On the server namespace's loopback interface (client and server both on 127.0.0.1): " + story)
