@@ -15,6 +15,7 @@ Usage: delayline.py IF_A IF_B DELAY_S MAX_SECONDS
 
 import heapq
 import select
+import signal
 import socket
 import struct
 import sys
@@ -81,4 +82,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # die quietly when record is interrupted
     main()

@@ -17,6 +17,7 @@ timeout; the process exits on EOF of stdin or after --max-seconds.
 import json
 import os
 import selectors
+import signal
 import socket
 import struct
 import sys
@@ -351,4 +352,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # die quietly when record is interrupted
     main()
