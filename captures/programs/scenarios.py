@@ -354,19 +354,35 @@ def sc_server_idle_close_client_leak(lab, file="02-server-idle-close-client-leak
             f"client is in CLOSE_WAIT and the server in FIN_WAIT_2 (tcp_fin_timeout 60 s, not expired).")
 
 
-def sc_fin_timeout_then_rst(lab):
+def sc_fin_timeout_then_rst(lab, before_expiry=False):
     idle = 1.0
     lab.settings["server_idle_timeout_s"] = idle
-    lab.sysctl("server", "net.ipv4.tcp_fin_timeout", 2)
+    if not before_expiry:
+        lab.sysctl("server", "net.ipv4.tcp_fin_timeout", 2)
     s, c = lab.peer("server"), lab.peer("client")
     s("listen", name="l", host=S_IP, port=PORT)
     s("serve", listener="l", idle=idle)
-    lab.start_capture("03-fin-timeout-then-rst.pcap")
+    lab.start_capture("03b-late-write-rst-in-fin-wait-2.pcap" if before_expiry else "03-fin-timeout-then-rst.pcap")
     cl = c("connect", name="c", host=S_IP, port=PORT)["local"]
     c("send", name="c", data=REQ.format(n=1))
     c("recv", name="c", until="ok\n")
     time.sleep(idle + 0.3)
     lab.ss("after server idle close")
+    if before_expiry:
+        st = parse_ss(lab.snaps[-1]["output"]).get((SERVER, cl))
+        if st != "FIN-WAIT-2":
+            raise Failed(f"server not in FIN-WAIT-2: {st}")
+        c("send", name="c", data=REQ.format(n=2))
+        time.sleep(0.2)
+        if c("state", name="c")["state"] != "CLOSED":
+            raise Failed("client not reset")
+        lab.conn(cl, SERVER, exp("fin_then_rst", "server", "FIN", "server", "server", "client", "CLOSED", "CLOSED"))
+        lab.notes.append("Linux answers new data arriving at an orphaned FIN_WAIT_2 socket (closed by close(), "
+                         "held as a timewait-style socket) with a RST and drops the socket: no need to wait for "
+                         "tcp_fin_timeout.")
+        return ("As 02 (server idle close after 1.0 s, tcp_fin_timeout 60, client never closes), but 0.3 s after "
+                "the FIN, while ss still shows the server in FIN-WAIT-2, the client pool reuses the connection: "
+                "its request draws an immediate RST from the server kernel. Both ends CLOSED.")
     gone = lab.wait_gone("server", SERVER, cl)
     lab.ss("after the server's orphaned FIN_WAIT_2 expired (tcp_fin_timeout 2 s)")
     lab.settings["server_fin_wait_2_gone_at_s"] = gone
@@ -377,6 +393,9 @@ def sc_fin_timeout_then_rst(lab):
     if st != "CLOSED":
         raise Failed(f"client not reset: {st}")
     lab.conn(cl, SERVER, exp("fin_then_rst", "server", "FIN", "server", "server", "client", "CLOSED", "CLOSED"))
+    lab.notes.append("The expiry is not what makes the RST: Linux also answers data reaching a still-orphaned "
+                     "FIN_WAIT_2 with RST (see 03b). Here the server kernel has no socket at all, and its RST has "
+                     "no ACK flag (seq = the ACK number of the client's segment).")
     return ("As 02: the server closes the idle keep-alive connection after 1.0 s and the client never calls "
             "close() (CLOSE_WAIT). The server namespace has net.ipv4.tcp_fin_timeout=2, so its orphaned "
             "FIN_WAIT_2 socket is dropped about 2 s later (checked with ss). The client pool then reuses the "
@@ -732,6 +751,7 @@ SCENARIOS = {
     "01-client-closes-first": sc_client_closes_first,
     "02-server-idle-close-client-leak": sc_server_idle_close_client_leak,
     "03-fin-timeout-then-rst": sc_fin_timeout_then_rst,
+    "03b-late-write-rst-in-fin-wait-2": lambda lab: sc_fin_timeout_then_rst(lab, before_expiry=True),
     "04-server-closes-client-follows": sc_server_closes_client_follows,
     "05-simultaneous-close": sc_simultaneous_close,
     "06-abort-linger-zero": sc_abort_linger_zero,
