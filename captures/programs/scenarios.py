@@ -474,6 +474,7 @@ def verify_fins_cross(lab, path, client):
               f"{'neither' if crossed else 'one'} FIN acknowledges the other's FIN")
     lab.checks["fins_cross"] = crossed
     lab.checks["fins_cross_detail"] = detail
+    lab.notes.append(f"Checked in the capture with tshark: the FINs cross ({detail}).")
     if not crossed:
         raise Failed("FINs did not cross: " + detail)
 
@@ -715,7 +716,7 @@ def sc_port_reuse(lab):
     lab.notes.append("Both connections share the 4-tuple; they are listed in capture order. Connection 1's "
                      "kernel_end_state is not read from ss (the 4-tuple now belongs to connection 2): its server "
                      "TIME-WAIT was ended by connection 2's SYN, which a capture shows (SYN in TIME-WAIT with a "
-                     "higher sequence number, RFC 6191), so the expected server_state is CLOSED, not TIME_WAIT.")
+                     "higher sequence number and timestamp, RFC 1122 4.2.2.13 / RFC 6191), so the expected server_state is CLOSED, not TIME_WAIT.")
     return (f"Two consecutive connections from 10.77.0.1:{port} (bound explicitly with SO_REUSEADDR) to "
             f"10.77.0.2:8788. Connection 1: one request, the server closes first and is left in TIME_WAIT. "
             f"0.5 s later connection 2 starts from the same port; the server's kernel accepts its SYN on the "
