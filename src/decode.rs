@@ -6,7 +6,8 @@
 //! captured bytes (which would turn every truncated data segment into a zero-length one and
 //! put every later FIN at the wrong sequence number).
 //!
-//! The link layer (Ethernet + VLAN/QinQ, MPLS, PPPoE, Linux cooked SLL/SLL2, BSD
+//! The link layer (Ethernet + VLAN/QinQ, MPLS, PPPoE, PBB, VN-Tag, FabricPath, Linux
+//! cooked SLL/SLL2, BSD
 //! null/loop, raw IP) is walked by hand — a few fixed layouts; IP (with IPv6 extension
 //! headers) and TCP are sliced by etherparse's lax slicer, which tolerates a payload cut
 //! short by the snaplen. Nothing here allocates: the result is a `Copy` value.
@@ -14,10 +15,9 @@
 use crate::segment::{Segment, TcpFlags};
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::err::packet::SliceError;
-use etherparse::err::tcp::HeaderSliceError as TcpSliceError;
 use etherparse::{
-    ip_number, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpSlice,
-    TransportSlice,
+    ip_number, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
+    TcpOptionsIterator, TransportSlice,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -154,8 +154,8 @@ pub fn decode_packet(
     orig_len: u32,
     ts_ns: i64,
 ) -> Result<Decoded, SkipReason> {
-    let ip_start = ip_offset(link_type, data)?;
-    decode_ip(data, ip_start, orig_len, ts_ns)
+    let ip = ip_offset(link_type, data)?;
+    decode_ip(data, ip, orig_len, ts_ns)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -170,6 +170,14 @@ const ETHERTYPE_QINQ_OLD2: u16 = 0x9200;
 const ETHERTYPE_MPLS: u16 = 0x8847;
 const ETHERTYPE_MPLS_MCAST: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// IEEE 802.1ah Provider Backbone Bridging: a 4-byte I-TAG, then a whole inner Ethernet
+/// header (customer MACs and EtherType).
+const ETHERTYPE_PBB: u16 = 0x88e7;
+/// Cisco VN-Tag: 4 bytes of tag, then the next EtherType.
+const ETHERTYPE_VNTAG: u16 = 0x8926;
+/// Cisco FabricPath: the frame starts with outer MACs, this EtherType and 2 bytes of
+/// FTag/TTL, then the original Ethernet frame.
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
 
 /// At most this many stacked VLAN tags or MPLS labels are walked; more is not a real
 /// network, and bounding the loop keeps hostile input cheap.
@@ -180,8 +188,23 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([b[0], b[1]]))
 }
 
+/// Where the IP datagram sits in a frame.
+#[derive(Clone, Copy, Debug)]
+struct IpAt {
+    start: usize,
+    /// Where the encapsulation says the datagram ends, when it says so (PPPoE). The IP
+    /// header's own length is not trusted beyond it.
+    end: Option<usize>,
+}
+
+impl IpAt {
+    fn at(start: usize) -> Result<IpAt, SkipReason> {
+        Ok(IpAt { start, end: None })
+    }
+}
+
 /// Where the IP header starts in a frame of this link type.
-fn ip_offset(link_type: u32, data: &[u8]) -> Result<usize, SkipReason> {
+fn ip_offset(link_type: u32, data: &[u8]) -> Result<IpAt, SkipReason> {
     match link_type {
         linktype::ETHERNET => {
             let ethertype = be16(data, 12).ok_or(SkipReason::TruncatedHeader)?;
@@ -203,8 +226,8 @@ fn ip_offset(link_type: u32, data: &[u8]) -> Result<usize, SkipReason> {
             }
             after_ethertype(data, 20, protocol)
         }
-        linktype::RAW | linktype::RAW_BSD12 | linktype::RAW_BSD14 => Ok(0),
-        linktype::IPV4 | linktype::IPV6 => Ok(0),
+        linktype::RAW | linktype::RAW_BSD12 | linktype::RAW_BSD14 => IpAt::at(0),
+        linktype::IPV4 | linktype::IPV6 => IpAt::at(0),
         // The address family is written in the byte order of the host that captured, which
         // the file does not record (a pcap's own byte order may have been rewritten since):
         // accept an IP family read either way.
@@ -212,7 +235,7 @@ fn ip_offset(link_type: u32, data: &[u8]) -> Result<usize, SkipReason> {
             let b = data.get(..4).ok_or(SkipReason::TruncatedHeader)?;
             let b = [b[0], b[1], b[2], b[3]];
             if is_ip_family(u32::from_le_bytes(b)) || is_ip_family(u32::from_be_bytes(b)) {
-                Ok(4)
+                IpAt::at(4)
             } else {
                 Err(SkipReason::NotIp)
             }
@@ -220,7 +243,7 @@ fn ip_offset(link_type: u32, data: &[u8]) -> Result<usize, SkipReason> {
         linktype::LOOP => {
             let b = data.get(..4).ok_or(SkipReason::TruncatedHeader)?;
             if is_ip_family(u32::from_be_bytes([b[0], b[1], b[2], b[3]])) {
-                Ok(4)
+                IpAt::at(4)
             } else {
                 Err(SkipReason::NotIp)
             }
@@ -235,22 +258,41 @@ fn is_ip_family(af: u32) -> bool {
     matches!(af, 2 | 10 | 24 | 28 | 30)
 }
 
-/// Walks VLAN tags, MPLS labels and a PPPoE session header after an EtherType.
-fn after_ethertype(data: &[u8], mut at: usize, mut ethertype: u16) -> Result<usize, SkipReason> {
+/// Walks VLAN tags, MPLS labels, a PPPoE session header and the Ethernet-in-Ethernet
+/// encapsulations of data-centre switches after an EtherType. `at` is where the payload of
+/// that EtherType starts.
+fn after_ethertype(data: &[u8], mut at: usize, mut ethertype: u16) -> Result<IpAt, SkipReason> {
     for _ in 0..MAX_STACKED {
         match ethertype {
-            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => return Ok(at),
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => return IpAt::at(at),
             // 802.1Q tag: 2 bytes TCI, then the inner EtherType.
             ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD1 | ETHERTYPE_QINQ_OLD2 => {
                 ethertype = be16(data, at + 2).ok_or(SkipReason::TruncatedHeader)?;
                 at += 4;
             }
+            ETHERTYPE_VNTAG => {
+                ethertype = be16(data, at + 4).ok_or(SkipReason::TruncatedHeader)?;
+                at += 6;
+            }
+            ETHERTYPE_PBB => {
+                ethertype = be16(data, at + 4 + 12).ok_or(SkipReason::TruncatedHeader)?;
+                at += 4 + 14;
+            }
+            ETHERTYPE_FABRICPATH => {
+                ethertype = be16(data, at + 2 + 12).ok_or(SkipReason::TruncatedHeader)?;
+                at += 2 + 14;
+            }
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MCAST => return after_mpls(data, at),
-            // PPPoE session: ver/type, code, session id, length (6 bytes), then the PPP
-            // protocol: 0x0021 IPv4, 0x0057 IPv6.
+            // PPPoE session (RFC 2516): ver/type, code, session id, length (6 bytes), then
+            // the PPP protocol: 0x0021 IPv4, 0x0057 IPv6. The PPPoE length (which counts
+            // the PPP protocol field) bounds the datagram, as Wireshark does.
             ETHERTYPE_PPPOE_SESSION => {
+                let length = be16(data, at + 4).ok_or(SkipReason::TruncatedHeader)?;
                 return match be16(data, at + 6).ok_or(SkipReason::TruncatedHeader)? {
-                    0x0021 | 0x0057 => Ok(at + 8),
+                    0x0021 | 0x0057 => Ok(IpAt {
+                        start: at + 8,
+                        end: Some(at + 6 + usize::from(length)),
+                    }),
                     _ => Err(SkipReason::NotIp),
                 };
             }
@@ -262,7 +304,7 @@ fn after_ethertype(data: &[u8], mut at: usize, mut ethertype: u16) -> Result<usi
 
 /// MPLS labels are 4 bytes each; the bottom of stack has bit 8 of the label entry set.
 /// What follows is not announced: like Wireshark, guess IP from the version nibble.
-fn after_mpls(data: &[u8], mut at: usize) -> Result<usize, SkipReason> {
+fn after_mpls(data: &[u8], mut at: usize) -> Result<IpAt, SkipReason> {
     for _ in 0..MAX_STACKED {
         let entry = data.get(at..at + 4).ok_or(SkipReason::TruncatedHeader)?;
         let bottom = entry[2] & 0x01 != 0;
@@ -270,7 +312,7 @@ fn after_mpls(data: &[u8], mut at: usize) -> Result<usize, SkipReason> {
         if bottom {
             let first = *data.get(at).ok_or(SkipReason::TruncatedHeader)?;
             return match first >> 4 {
-                4 | 6 => Ok(at),
+                4 | 6 => IpAt::at(at),
                 _ => Err(SkipReason::NotIp),
             };
         }
@@ -281,12 +323,8 @@ fn after_mpls(data: &[u8], mut at: usize) -> Result<usize, SkipReason> {
 // ---------------------------------------------------------------------------------------
 // IP and TCP
 
-fn decode_ip(
-    data: &[u8],
-    ip_start: usize,
-    orig_len: u32,
-    ts_ns: i64,
-) -> Result<Decoded, SkipReason> {
+fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Decoded, SkipReason> {
+    let ip_start = ip_at.start;
     let ip = data.get(ip_start..).ok_or(SkipReason::TruncatedHeader)?;
     let sliced = LaxSlicedPacket::from_ip(ip).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::TruncatedHeader,
@@ -335,8 +373,8 @@ fn decode_ip(
         return Err(SkipReason::IpFragment);
     }
 
-    let tcp = match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => tcp.clone(),
+    let tcp_bytes: &[u8] = match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => tcp.slice(),
         Some(_) => return Err(SkipReason::NotTcp),
         None => {
             // An error while walking IPv6/IPv4 extension headers.
@@ -351,25 +389,27 @@ fn decode_ip(
             if payload.ip_number != ip_number::TCP {
                 return Err(SkipReason::NotTcp);
             }
-            // Either the TCP header is cut short or bad (etherparse stopped there), or this
-            // is the first fragment of a fragmented datagram (etherparse does not slice
-            // fragmented payloads, but the first fragment starts with the TCP header).
-            TcpSlice::from_slice(payload.payload).map_err(|e| match e {
-                TcpSliceError::Len(_) => SkipReason::TruncatedHeader,
-                TcpSliceError::Content(_) => SkipReason::BadTcpHeader,
-            })?
+            // Either the TCP header is cut short in its options or bad (etherparse stopped
+            // there), or this is the first fragment of a fragmented datagram (etherparse
+            // does not slice fragmented payloads, but a first fragment starts with the TCP
+            // header): read what is there.
+            payload.payload
         }
     };
+    let tcp = TcpView::new(tcp_bytes)?;
 
     // Offsets within `data`, computed from the slices etherparse handed back.
     let base = data.as_ptr() as usize;
-    let tcp_start = (tcp.slice().as_ptr() as usize).saturating_sub(base);
-    let tcp_header_len = tcp.header_slice().len();
-    let payload_start = tcp_start + tcp_header_len;
+    let tcp_start = (tcp.bytes.as_ptr() as usize).saturating_sub(base);
+    let payload_start = tcp_start + tcp.header_len;
+    // The datagram cannot extend past the frame on the wire, nor past what its
+    // encapsulation announces (a header claiming more is wrong, or tampered with).
+    let wire_end = data.len().max(orig_len as usize);
     let ip_end = match declared_len {
-        Some(len) => ip_start + len,
-        None => data.len().max(orig_len as usize),
+        Some(len) => (ip_start + len).min(wire_end),
+        None => wire_end,
     };
+    let ip_end = ip_at.end.map_or(ip_end, |end| ip_end.min(end));
     // Ethernet padding sits after `ip_end` and is never payload; snaplen truncation sits
     // before it and only shrinks the captured part.
     let payload_len = ip_end.saturating_sub(payload_start);
@@ -378,13 +418,13 @@ fn decode_ip(
     let mut segment = Segment {
         ts_ns,
         frame: 0,
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
+        src: SocketAddr::new(src_ip, tcp.be16(0)),
+        dst: SocketAddr::new(dst_ip, tcp.be16(2)),
+        seq: tcp.be32(4),
+        ack: tcp.be32(8),
         // Byte 13 of the TCP header holds CWR ECE URG ACK PSH RST SYN FIN (RFC 9293 §3.1).
-        flags: TcpFlags(tcp.header_slice().get(13).copied().unwrap_or(0)),
-        window: tcp.window_size(),
+        flags: TcpFlags(tcp.bytes[13]),
+        window: tcp.be16(14),
         window_scale: None,
         mss: None,
         timestamps: None,
@@ -392,18 +432,62 @@ fn decode_ip(
         payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
         captured_payload_len: u32::try_from(captured_payload_len).unwrap_or(u32::MAX),
     };
-    read_options(&tcp, &mut segment);
+    read_options(tcp.options(), &mut segment);
     Ok(Decoded {
         segment,
         first_fragment: payload.fragmented,
     })
 }
 
+/// A TCP header of which at least the fixed 20 bytes were captured (RFC 9293 §3.1). The
+/// options may be cut short by the snaplen: the segment is still worth having (a SYN
+/// without its MSS is still a SYN).
+struct TcpView<'a> {
+    /// From the first byte of the TCP header to the end of the captured data.
+    bytes: &'a [u8],
+    /// Data offset × 4.
+    header_len: usize,
+}
+
+impl<'a> TcpView<'a> {
+    fn new(bytes: &'a [u8]) -> Result<TcpView<'a>, SkipReason> {
+        if bytes.len() < 20 {
+            return Err(SkipReason::TruncatedHeader);
+        }
+        let data_offset = usize::from(bytes[12] >> 4);
+        if data_offset < 5 {
+            return Err(SkipReason::BadTcpHeader);
+        }
+        Ok(TcpView {
+            bytes,
+            header_len: data_offset * 4,
+        })
+    }
+
+    fn be16(&self, at: usize) -> u16 {
+        u16::from_be_bytes([self.bytes[at], self.bytes[at + 1]])
+    }
+
+    fn be32(&self, at: usize) -> u32 {
+        u32::from_be_bytes([
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ])
+    }
+
+    /// The captured part of the options.
+    fn options(&self) -> &'a [u8] {
+        &self.bytes[20..self.header_len.min(self.bytes.len())]
+    }
+}
+
 /// Copies the options closewait reports (RFC 9293 §3.2 MSS, RFC 7323 window scale and
-/// timestamps, RFC 2018 SACK-permitted). A malformed option ends the walk: what was read
-/// before it is kept.
-fn read_options(tcp: &TcpSlice<'_>, segment: &mut Segment) {
-    for option in tcp.options_iterator() {
+/// timestamps, RFC 2018 SACK-permitted). A malformed or cut option ends the walk: what
+/// was read before it is kept.
+fn read_options(options: &[u8], segment: &mut Segment) {
+    for option in TcpOptionsIterator::from_slice(options) {
         match option {
             Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
             Ok(TcpOptionElement::WindowScale(shift)) => segment.window_scale = Some(shift),
@@ -468,6 +552,16 @@ mod tests {
     }
 
     #[test]
+    fn ip_total_length_beyond_the_wire_is_clamped() {
+        let mut f = frames::eth_v4_tcp(b"abcd", |b| b.ack(5));
+        // Claim 10 more bytes than the frame holds, on a frame that is not truncated.
+        let total = u16::from_be_bytes([f[16], f[17]]) + 10;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.payload_len, 4);
+    }
+
+    #[test]
     fn tcp_header_cut_short_is_truncated_header() {
         let f = frames::eth_v4_tcp(b"", |b| b.ack(5));
         assert_eq!(
@@ -482,6 +576,51 @@ mod tests {
             decode(linktype::ETHERNET, &f[..10]),
             Err(SkipReason::TruncatedHeader)
         );
+    }
+
+    #[test]
+    fn syn_with_options_cut_by_the_snaplen_still_decodes() {
+        let f = frames::eth_v4_syn_with_options();
+        // Fixed header plus the 4-byte MSS option, the rest cut.
+        let s = decode_packet(linktype::ETHERNET, &f[..34 + 26], f.len() as u32, 0)
+            .unwrap()
+            .segment;
+        assert!(s.flags.syn());
+        assert_eq!(s.mss, Some(1460));
+        assert_eq!(s.window_scale, None);
+        assert_eq!(s.payload_len, 0);
+    }
+
+    #[test]
+    fn data_offset_below_five_is_a_bad_tcp_header() {
+        let mut f = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        f[34 + 12] = 0x40;
+        assert_eq!(
+            decode(linktype::ETHERNET, &f),
+            Err(SkipReason::BadTcpHeader)
+        );
+    }
+
+    #[test]
+    fn pbb_vntag_and_fabricpath_encapsulations() {
+        let inner = frames::eth_v4_tcp(b"abc", |b| b.ack(1));
+        // 802.1ah: outer MACs, 0x88e7, I-TAG, inner Ethernet frame.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xe7, 0, 0, 0, 1]);
+        f.extend_from_slice(&inner);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
+        // VN-Tag between VLAN tags.
+        let mut f = inner[..12].to_vec();
+        f.extend_from_slice(&[
+            0x81, 0x00, 0, 5, 0x89, 0x26, 0, 0, 0, 0x33, 0x81, 0x00, 0, 5,
+        ]);
+        f.extend_from_slice(&inner[12..]);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
+        // FabricPath: outer MACs, 0x8903, FTag/TTL, inner frame.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x89, 0x03, 0, 0]);
+        f.extend_from_slice(&inner);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
     }
 
     #[test]
@@ -585,9 +724,16 @@ mod tests {
         f.extend_from_slice(&ip);
         assert_eq!(decode(1, &f).unwrap().segment.payload_len, 2);
         let mut f = vec![0u8; 12];
-        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x21]);
+        let pppoe_len = (ip.len() + 2) as u16;
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x01]);
+        f.extend_from_slice(&pppoe_len.to_be_bytes());
+        f.extend_from_slice(&[0x00, 0x21]);
         f.extend_from_slice(&ip);
         assert_eq!(decode(1, &f).unwrap().segment.payload_len, 2);
+        // A PPPoE length shorter than the IP total length bounds the datagram.
+        let short = (pppoe_len - 2).to_be_bytes();
+        f[18..20].copy_from_slice(&short);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 0);
     }
 
     #[test]

@@ -13,14 +13,15 @@
 //!   interface id);
 //! - every other block (name resolution, statistics, secrets, custom) is skipped.
 //!
-//! Blocks are parsed by hand from their fixed layouts: pcap-parser's EPB parser allocates
-//! an options vector per packet, and its IDB option decoding reads `if_tsoffset` as
-//! little-endian whatever the section's byte order. Only `build_ts_resolution` is reused.
+//! Blocks are parsed by hand from their fixed layouts. pcap-parser 0.17's block parsers
+//! were considered and not used: its EPB parser allocates an options vector per packet,
+//! its IDB option decoding reads `if_tsoffset` as little-endian whatever the section's
+//! byte order, and its `build_ts_resolution` rejects every binary (2^-n) resolution
+//! (it compares the value *with* the flag bit against 63).
 
 use super::record::{max_caplen, RawPacket, Stop, HARD_MAX_RECORD};
 use super::source::ByteSource;
 use super::{Notes, OpenProblem};
-use pcap_parser::pcapng::build_ts_resolution;
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
@@ -328,9 +329,9 @@ impl PcapNgReader {
             }
             at = value_at + olen.div_ceil(4) * 4;
         }
-        let res = match build_ts_resolution(tsresol) {
-            Some(r) if r > 0 => r,
-            _ => {
+        let res = match ts_units_per_second(tsresol) {
+            Some(r) => r,
+            None => {
                 if !self.warned_tsresol {
                     self.warned_tsresol = true;
                     notes.warn(format_args!(
@@ -431,6 +432,17 @@ impl PcapNgReader {
     }
 }
 
+/// `if_tsresol`: with the top bit clear, units of 10^-n s; set, 2^-n s. `None` when the
+/// resolution does not fit in 64 bits.
+fn ts_units_per_second(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
+}
+
 /// `Some(big_endian)` for a valid byte-order magic.
 fn byte_order(b: &[u8]) -> Option<bool> {
     let v = [b[0], b[1], b[2], b[3]];
@@ -446,6 +458,17 @@ fn byte_order(b: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tsresol_decimal_and_binary() {
+        assert_eq!(ts_units_per_second(6), Some(1_000_000));
+        assert_eq!(ts_units_per_second(9), Some(1_000_000_000));
+        assert_eq!(ts_units_per_second(0), Some(1));
+        assert_eq!(ts_units_per_second(0x80 | 10), Some(1024));
+        assert_eq!(ts_units_per_second(0x80 | 63), Some(1 << 63));
+        assert_eq!(ts_units_per_second(20), None);
+        assert_eq!(ts_units_per_second(0x80 | 64), None);
+    }
 
     #[test]
     fn timestamp_scales() {
