@@ -61,7 +61,6 @@ pub fn link_type_name(link_type: u32) -> Option<&'static str> {
         105 => "IEEE802_11",
         119 => "IEEE802_11_PRISM",
         127 => "IEEE802_11_RADIOTAP",
-        147..=162 => "USER",
         187 => "BLUETOOTH_HCI_H4",
         189 => "USB_LINUX",
         192 => "PPI",

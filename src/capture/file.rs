@@ -81,7 +81,7 @@ impl FileReader {
         }
         let wrap = |what: String| {
             if gzip {
-                format!("gzip-compressed data that is not a capture ({what})")
+                format!("gzip-compressed data that is not a capture; decompressed, it is {what}")
             } else {
                 what
             }
@@ -197,6 +197,8 @@ impl FileReader {
                 let what = match stop.kind {
                     StopKind::Truncated => "capture cut short",
                     StopKind::Corrupt => "corrupt data",
+                    // flate2 reports a cut gzip stream as an error, not as an end.
+                    StopKind::Io if self.gzip => "compressed data cut short or corrupt",
                     StopKind::Io => "read error",
                 };
                 let of = if self.gzip {

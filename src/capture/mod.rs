@@ -138,6 +138,8 @@ pub struct SegmentStream {
     last_ts_ns: Option<i64>,
     warned_link_types: Vec<u32>,
     warned_fragment: bool,
+    /// `LINKTYPE_<n>` names of link types without a known name, formatted once.
+    other_link_names: Vec<(u32, String)>,
 }
 
 impl SegmentStream {
@@ -205,6 +207,7 @@ impl SegmentStream {
             last_ts_ns: None,
             warned_link_types: Vec::new(),
             warned_fragment: false,
+            other_link_names: Vec::new(),
         }
     }
 
@@ -230,13 +233,22 @@ impl SegmentStream {
         self.frame += 1;
         let stats = &mut self.stats;
         stats.packets.total += 1;
-        match link_type_name(item.link_type) {
-            Some(name) => bump(&mut stats.link_types, name),
-            None => bump(
-                &mut stats.link_types,
-                &format!("LINKTYPE_{}", item.link_type),
-            ),
-        }
+        let lt = item.link_type;
+        let name = match link_type_name(lt) {
+            Some(name) => name,
+            None => {
+                let names = &mut self.other_link_names;
+                let at = match names.iter().position(|(n, _)| *n == lt) {
+                    Some(at) => at,
+                    None => {
+                        names.push((lt, format!("LINKTYPE_{lt}")));
+                        names.len() - 1
+                    }
+                };
+                names[at].1.as_str()
+            }
+        };
+        bump(&mut stats.link_types, name);
         let ts = item.ts_ns;
         self.last_ts_ns = Some(ts);
         if self.min_ts_ns.is_none_or(|m| ts < m) {

@@ -52,7 +52,7 @@ impl Stop {
         Stop {
             offset,
             kind: StopKind::Io,
-            detail: format!("read error: {err}"),
+            detail: err.to_string(),
         }
     }
 }

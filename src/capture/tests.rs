@@ -202,6 +202,22 @@ fn unsupported_link_type_is_skipped_and_warned_once() {
 }
 
 #[test]
+fn unnamed_link_types_are_counted_by_number() {
+    let (_, stats) = read_all(vec![pcap_file(
+        147,
+        false,
+        false,
+        &[Pkt::new(T0, vec![1; 20])],
+    )]);
+    assert_eq!(stats.link_types.get("LINKTYPE_147"), Some(&1));
+    assert!(
+        stats.warnings[0].contains("link type 147 (unknown)"),
+        "{:?}",
+        stats.warnings
+    );
+}
+
+#[test]
 fn pcapng_two_interfaces_with_different_link_types_and_resolutions() {
     let mut ng = Ng::new(false);
     ng.idb(1, 262144, None, None) // Ethernet, microseconds
@@ -478,7 +494,7 @@ fn not_a_capture_is_detected_at_open() {
         "an HTML page"
     );
     assert!(what(gzip(b"just some text\n"))
-        .starts_with("gzip-compressed data that is not a capture (text"));
+        .starts_with("gzip-compressed data that is not a capture; decompressed, it is text"));
     assert!(what(vec![0x1f, 0x8b, 8])
         .starts_with("gzip-compressed data that could not be decompressed"));
     assert!(what(vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0]).contains("cut short in its header"));
