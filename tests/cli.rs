@@ -156,7 +156,6 @@ fn json_of(args: &[&str]) -> Value {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn server_idle_close_client_leak_text_shows_close_wait_table() {
     closewait()
         .args(["analyze", LEAK])
@@ -180,7 +179,6 @@ fn server_idle_close_client_leak_text_shows_close_wait_table() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn server_idle_close_client_leak_json_names_client_as_non_responder() {
     let doc = json_of(&[
         "analyze",
@@ -222,7 +220,6 @@ fn server_idle_close_client_leak_json_names_client_as_non_responder() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn jsonl_lines_match_json_document() {
     let path = capture(LEAK);
     let path = path.to_str().expect("utf-8 path");
@@ -259,7 +256,6 @@ fn jsonl_lines_match_json_document() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn state_filter_keeps_only_close_wait_and_summary_follows() {
     let path = capture(LEAK);
     let doc = json_of(&[
@@ -297,7 +293,6 @@ fn state_filter_keeps_only_close_wait_and_summary_follows() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn stdin_gives_the_same_connections_as_the_file() {
     let path = capture(LEAK);
     let from_file = json_of(&["analyze", path.to_str().expect("utf-8 path"), "--json"]);
@@ -315,7 +310,6 @@ fn stdin_gives_the_same_connections_as_the_file() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn output_file_equals_stdout_and_leaves_no_temp_file() {
     let dir = scratch("out");
     let path = capture(LEAK);
@@ -346,7 +340,6 @@ fn output_file_equals_stdout_and_leaves_no_temp_file() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn text_output_is_byte_for_byte_deterministic() {
     let path = capture(LEAK);
     let run = || {
@@ -362,7 +355,6 @@ fn text_output_is_byte_for_byte_deterministic() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn missing_capture_exits_2_naming_the_file() {
     closewait()
         .args(["analyze", "no-such-capture.pcap"])
@@ -373,7 +365,6 @@ fn missing_capture_exits_2_naming_the_file() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn text_file_is_not_a_capture_exits_2() {
     let dir = scratch("notcap");
     let f = dir.join("notes.txt");
@@ -385,7 +376,6 @@ fn text_file_is_not_a_capture_exits_2() {
 }
 
 #[test]
-#[ignore = "needs the capture reader and analyze() (main)"]
 fn closed_stdout_pipe_exits_quietly() {
     for format in [None, Some("--json"), Some("--jsonl")] {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("closewait"));
