@@ -11,6 +11,7 @@
 //! zeek      an independent Zeek-compatible conn_state/history
 //! analyze   the pipeline glue: capture → ConnectionReport stream
 //! model     the report model every renderer reads
+//! filter    which connections to show (--host, --port, --kind, --state)
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! render    text and JSON output
 //! cli       command-line parsing and wiring
@@ -22,6 +23,7 @@ pub mod classify;
 pub mod cli;
 pub mod decode;
 pub mod diagram_cmd;
+pub mod filter;
 pub mod flow;
 pub mod model;
 pub mod render;
@@ -33,3 +35,5 @@ pub mod zeek;
 
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod testutil;
