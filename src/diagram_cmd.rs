@@ -183,14 +183,12 @@ fn resolved(p: &Path) -> PathBuf {
         return c;
     }
     let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = parent
-        .and_then(|d| d.canonicalize().ok())
-        .or_else(|| {
-            parent
-                .is_none()
-                .then(|| std::env::current_dir().ok())
-                .flatten()
-        });
+    let dir = parent.and_then(|d| d.canonicalize().ok()).or_else(|| {
+        parent
+            .is_none()
+            .then(|| std::env::current_dir().ok())
+            .flatten()
+    });
     match (dir, p.file_name()) {
         (Some(d), Some(f)) => d.join(f),
         _ => p.to_path_buf(),

@@ -138,23 +138,18 @@ pub struct Folded {
 
 impl Folded {
     pub fn label(&self) -> String {
-        let total = self.bytes.client + self.bytes.server;
-        if total == 0 {
-            format!(
-                "{} segments without data, {}",
-                self.segments,
-                human_secs(self.secs)
-            )
-        } else {
-            format!(
-                "{} data segments, {} (client {}, server {}), {}",
-                self.segments,
-                human_bytes(total),
-                human_bytes(self.bytes.client),
-                human_bytes(self.bytes.server),
-                human_secs(self.secs)
-            )
-        }
+        let b = &self.bytes;
+        let data = match (b.client, b.server) {
+            (0, 0) => "no data".to_string(),
+            (c, 0) => format!("{} from the client", human_bytes(c)),
+            (0, s) => format!("{} from the server", human_bytes(s)),
+            (c, s) => format!("client {}, server {}", human_bytes(c), human_bytes(s)),
+        };
+        format!(
+            "{} segments, {data}, {}",
+            self.segments,
+            human_secs(self.secs)
+        )
     }
 }
 
@@ -211,8 +206,9 @@ pub struct Ladder {
     pub headline: String,
     /// The classifier's own sentences.
     pub explanation: String,
-    /// States before the first segment, when the capture starts with the client's SYN
-    /// (client CLOSED, server LISTEN); `None` for a capture that starts mid-connection.
+    /// States before the first segment, when the capture starts with the client's SYN: both
+    /// CLOSED (the state machine counts the server as CLOSED until its SYN-ACK proves a
+    /// listener); `None` for a capture that starts mid-connection.
     pub initial: Option<PerSide<TcpState>>,
     pub rows: Vec<Row>,
     pub bands: Vec<Band>,
@@ -231,10 +227,7 @@ impl Ladder {
     }
 
     pub fn title(&self) -> String {
-        format!(
-            "Connection {}: {} → {}",
-            self.id, self.client, self.server
-        )
+        format!("Connection {}: {} → {}", self.id, self.client, self.server)
     }
 
     pub fn arrows(&self) -> impl Iterator<Item = &Arrow> {
@@ -248,9 +241,7 @@ impl Ladder {
 /// Why the ladder cannot be drawn.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LadderError {
-    #[error(
-        "connection {0} has no segment records (analyze with RecordSegments for this id)"
-    )]
+    #[error("connection {0} has no segment records (analyze with RecordSegments for this id)")]
     NoRecords(u64),
     #[error("connection {0} has no segments")]
     Empty(u64),
@@ -276,7 +267,7 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
 
     let initial = (first.from == Side::Client && first.flags == "SYN").then_some(PerSide {
         client: TcpState::Closed,
-        server: TcpState::Listen,
+        server: TcpState::Closed,
     });
 
     // Timer-driven changes (no frame): TIME_WAIT expiry.
@@ -436,10 +427,7 @@ fn items(
         }
         // A run of unremarkable segments, cut at long idle gaps (those stay visible).
         let mut j = i + 1;
-        while j < segs.len()
-            && !remarkable[j]
-            && segs[j].ts - segs[j - 1].ts < opts.fold_after
-        {
+        while j < segs.len() && !remarkable[j] && segs[j].ts - segs[j - 1].ts < opts.fold_after {
             j += 1;
         }
         if j - i >= FOLD_RUN {
@@ -568,21 +556,37 @@ pub fn headline(r: &ConnectionReport) -> String {
     )
 }
 
-/// For a side left waiting (CLOSE_WAIT after the peer's FIN, or an unanswered SYN).
+/// Said of a side left waiting: the CLOSE_WAIT leak, an unanswered SYN or SYN-ACK, or a
+/// FIN never answered before the RST.
 fn waiting_note(r: &ConnectionReport) -> Option<String> {
     let c = &r.close;
     let side = c.who_failed_to_respond?;
     let secs = c.waiting_for?;
-    let state = r.state(side);
-    let what = match state {
-        TcpState::CloseWait => "never sent its FIN",
-        TcpState::SynSent | TcpState::SynReceived | TcpState::Listen => "never answered",
-        _ => "did not answer",
-    };
-    Some(format!(
-        "{side} {what}: {state} for {} until capture end",
-        human_secs(secs)
-    ))
+    if r.state(side) == TcpState::CloseWait {
+        return Some(if secs < 0.001 {
+            format!("{side} had not sent its FIN when the capture ended: CLOSE_WAIT")
+        } else {
+            format!(
+                "{side} never sent its FIN: CLOSE_WAIT for {} until capture end",
+                human_secs(secs)
+            )
+        });
+    }
+    match c.kind {
+        CloseKind::SynTimeout => Some(format!(
+            "{side} never answered the SYN ({} until capture end)",
+            human_secs(secs)
+        )),
+        CloseKind::HandshakeIncomplete => Some(format!(
+            "{side} never completed the handshake ({} until capture end)",
+            human_secs(secs)
+        )),
+        CloseKind::FinThenRst => Some(format!(
+            "{side} never sent its FIN: {} from the peer's FIN to the RST",
+            human_secs(secs)
+        )),
+        _ => None,
+    }
 }
 
 /// Seconds for people: `850 µs`, `12.4 ms`, `1.002 s`, `15.0 s`, `105 s`.
@@ -659,7 +663,7 @@ mod tests {
             }
             k => panic!("last row {k:?}"),
         }
-        assert_eq!(l.initial.as_ref().unwrap().server, TcpState::Listen);
+        assert_eq!(l.initial.as_ref().unwrap().server, TcpState::Closed);
         let cw = l
             .bands
             .iter()
@@ -677,8 +681,15 @@ mod tests {
             ..LadderOptions::default()
         };
         let l = build(&r, &opts).unwrap();
-        assert!(!l.rows.iter().any(|r| matches!(r.kind, RowKind::Idle { .. })));
-        assert!(l.height <= 9.0 + 1.0 + LINEAR_MAX_UNITS + 0.01, "{}", l.height);
+        assert!(!l
+            .rows
+            .iter()
+            .any(|r| matches!(r.kind, RowKind::Idle { .. })));
+        assert!(
+            l.height <= 9.0 + 1.0 + LINEAR_MAX_UNITS + 0.01,
+            "{}",
+            l.height
+        );
     }
 
     #[test]
@@ -709,7 +720,11 @@ mod tests {
         // The first data segment changes the client's state (handshake ACK ⇒ server
         // ESTABLISHED is on the client's ACK), so the run is segments 2..=20 of the data.
         assert_eq!(folded[0].bytes.server, folded[0].segments as u64 * 1000);
-        assert!(folded[0].label().contains("data segments"));
+        assert!(
+            folded[0].label().contains("from the server"),
+            "{}",
+            folded[0].label()
+        );
         let all = build(
             &r,
             &LadderOptions {

@@ -177,13 +177,19 @@ mod tests {
             .unwrap();
         assert!(text.contains("… 15.0 s idle …"), "{text}");
         assert!(text.contains("… 105 s idle …"), "{text}");
-        assert!(text.contains("client never sent its FIN: CLOSE_WAIT for 105 s"), "{text}");
+        assert!(
+            text.contains("client never sent its FIN: CLOSE_WAIT for 105 s"),
+            "{text}"
+        );
     }
 
     #[test]
     fn format_from_extension_and_name() {
         assert_eq!(Format::from_path(Path::new("a/b.SVG")), Some(Format::Svg));
-        assert_eq!(Format::from_path(Path::new("x.puml")), Some(Format::Plantuml));
+        assert_eq!(
+            Format::from_path(Path::new("x.puml")),
+            Some(Format::Plantuml)
+        );
         assert_eq!(Format::from_path(Path::new("x.mmd")), Some(Format::Mermaid));
         assert_eq!(Format::from_path(Path::new("x.txt")), Some(Format::Text));
         assert_eq!(Format::from_path(Path::new("x")), None);

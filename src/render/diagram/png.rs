@@ -33,7 +33,8 @@ pub fn rasterize(svg_text: &str, scale: f32) -> Result<Vec<u8>, DiagramError> {
         fontdb: Arc::new(fonts()),
         ..usvg::Options::default()
     };
-    let tree = usvg::Tree::from_str(svg_text, &opt).map_err(|e| DiagramError::Png(e.to_string()))?;
+    let tree =
+        usvg::Tree::from_str(svg_text, &opt).map_err(|e| DiagramError::Png(e.to_string()))?;
     let size = tree.size();
     let w = (size.width() * scale).ceil() as u32;
     let h = (size.height() * scale).ceil() as u32;

@@ -201,8 +201,11 @@ pub fn render(l: &Ladder, theme: Theme) -> String {
     let mut span = MIN_SPAN;
     for row in &l.rows {
         let need = match &row.kind {
-            RowKind::Arrow(a) => text_width(&a.label(), LABEL_FONT, false)
-                .max(text_width(&a.detail(), DETAIL_FONT, false)),
+            RowKind::Arrow(a) => text_width(&a.label(), LABEL_FONT, false).max(text_width(
+                &a.detail(),
+                DETAIL_FONT,
+                false,
+            )),
             RowKind::Folded(f) => text_width(&format!("… {} …", f.label()), LABEL_FONT, false),
             RowKind::Timer { .. } => 220.0,
             _ => 0.0,
@@ -410,7 +413,14 @@ pub fn render(l: &Ladder, theme: Theme) -> String {
                     esc(&a.label()),
                     esc(&a.detail())
                 );
-                s.line(x1, y, base, y, "ln", &format!(" stroke-width=\"1.6\"{dash}"));
+                s.line(
+                    x1,
+                    y,
+                    base,
+                    y,
+                    "ln",
+                    &format!(" stroke-width=\"1.6\"{dash}"),
+                );
                 let _ = writeln!(
                     s.out,
                     "<path class=\"hd\" d=\"M{tip:.1} {y:.1} L{base:.1} {:.1} L{base:.1} {:.1} Z\" \
@@ -519,15 +529,7 @@ pub fn render(l: &Ladder, theme: Theme) -> String {
                     "ll",
                     " stroke-width=\"1.5\" stroke-dasharray=\"5 4\"",
                 );
-                s.text(
-                    mid,
-                    y - 6.0,
-                    11.0,
-                    "middle",
-                    "mu",
-                    "",
-                    "end of capture",
-                );
+                s.text(mid, y + 16.0, 11.0, "middle", "mu", "", "end of capture");
                 s.text(PAD + TIME_COL - 10.0, y + 4.0, 10.5, "end", "fg", "", &time);
                 s.pill(cx - 10.0, y, states.client, true);
                 s.pill(sx + 10.0, y, states.server, false);

@@ -135,20 +135,15 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
             g.line
         }
     };
-    let line = |time: &str,
-                frame: &str,
-                left: &str,
-                cl: char,
-                middle: &str,
-                sl: char,
-                right: &str| {
-        format!(
-            "{time:>tw$}{frame:>fw$} {left:>sw$} {cl}{middle}{sl} {right}",
-            tw = TIME_W,
-            fw = FRAME_W,
-            sw = lead - TIME_W - FRAME_W - 2,
-        )
-    };
+    let line =
+        |time: &str, frame: &str, left: &str, cl: char, middle: &str, sl: char, right: &str| {
+            format!(
+                "{time:>tw$}{frame:>fw$} {left:>sw$} {cl}{middle}{sl} {right}",
+                tw = TIME_W,
+                fw = FRAME_W,
+                sw = lead - TIME_W - FRAME_W - 2,
+            )
+        };
     let blank = " ".repeat(arrow_w);
     if let Some(init) = &l.initial {
         states = [Some(init.client), Some(init.server)];
@@ -284,12 +279,7 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
             push(l);
         }
     }
-    if !ascii
-        && l
-            .bands
-            .iter()
-            .any(|b| b.state == TcpState::CloseWait)
-    {
+    if !ascii && l.bands.iter().any(|b| b.state == TcpState::CloseWait) {
         push(format!("{} = lifeline in CLOSE_WAIT", g.waiting));
     }
     if ascii {
@@ -347,7 +337,9 @@ mod tests {
         ];
         let mut at = 0;
         for s in order {
-            let i = t[at..].find(s).unwrap_or_else(|| panic!("{s} after {at}:\n{t}"));
+            let i = t[at..]
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} after {at}:\n{t}"));
             at += i;
         }
         assert!(t.contains("FIN, ACK  seq=101 ack=201"), "{t}");
