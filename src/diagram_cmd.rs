@@ -229,7 +229,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     if format.is_binary() && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    if !(args.fold_after > 0.0) {
+    if !args.fold_after.is_finite() || args.fold_after <= 0.0 {
         bail!("--fold-after must be a positive number of seconds");
     }
 

@@ -58,9 +58,9 @@ const PROPORTIONAL_UNITS: f64 = 5.0;
 /// On a linear axis the whole connection gets at most this many extra units.
 const LINEAR_MAX_UNITS: f64 = 60.0;
 /// A stretch of at least this many unremarkable segments is folded (unless `all`) …
-const FOLD_RUN: usize = 9;
+const FOLD_RUN: usize = 16;
 /// … keeping this many shown at each end of it.
-const FOLD_KEEP: usize = 2;
+const FOLD_KEEP: usize = 3;
 
 /// One segment drawn as an arrow.
 #[derive(Clone, Debug, PartialEq)]
@@ -367,6 +367,8 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
             t: t_start - t0,
             kind,
         });
+        // A folded stretch still takes the room its duration would.
+        y += (t_end - t_start) * scale;
         prev_t = Some(t_end);
     }
     let height = y;
@@ -699,7 +701,7 @@ mod tests {
             .send(S, SYN | ACK, 5000, 1001, 0)
             .send(C, ACK, 1001, 5001, 0);
         let mut seq = 5001;
-        for _ in 0..20 {
+        for _ in 0..30 {
             w.send(S, ACK, seq, 1001, 1000);
             seq += 1000;
         }
@@ -733,7 +735,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(all.arrows().count(), 26);
+        assert_eq!(all.arrows().count(), 36);
     }
 
     #[test]

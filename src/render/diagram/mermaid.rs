@@ -62,7 +62,7 @@ pub fn render(l: &Ladder) -> String {
                 out.push_str(&format!(
                     "    {from}{head}{to}: {}\n",
                     esc(&format!(
-                        "{} · {} · t={} #{}",
+                        "{} · {} · t={} · frame {}",
                         a.label(),
                         a.detail(),
                         rel_time(row.t),
