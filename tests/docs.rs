@@ -11,7 +11,9 @@ fn root() -> &'static Path {
 /// The contents of the first fenced block of `lang` after `heading` in a docs page.
 fn fenced_block(page: &str, heading: &str, lang: &str) -> String {
     let text = std::fs::read_to_string(root().join(page)).unwrap();
-    let at = text.find(heading).unwrap_or_else(|| panic!("{page}: no {heading}"));
+    let at = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("{page}: no {heading}"));
     let rest = &text[at..];
     let open = format!("```{lang}\n");
     let start = rest.find(&open).unwrap() + open.len();
