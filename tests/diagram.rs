@@ -296,3 +296,34 @@ fn docs_diagrams_are_made_from_the_shipped_captures() {
         "stale docs/diagrams files {stale:?}: run CLOSEWAIT_UPDATE_DOCS=1 cargo test --test diagram docs"
     );
 }
+
+/// The dark scheme, forced on (as a browser preferring dark would apply it): the background
+/// turns dark and the text light, so the figure reads on a dark page too.
+#[test]
+fn dark_scheme_turns_background_dark_and_text_light() {
+    let svg = text_of("02-server-idle-close-client-leak.pcap", &["--worst"], "svg");
+    let open = "@media (prefers-color-scheme: dark){";
+    let start = svg.find(open).expect("a dark-scheme rule");
+    let end = svg[start..].find("}}").unwrap() + start;
+    let forced = format!(
+        "{}{}{}",
+        &svg[..start],
+        &svg[start + open.len()..=end],
+        &svg[end + 2..]
+    );
+    let png = closewait::render::diagram::png::rasterize(&forced, 1.0).unwrap();
+    std::fs::write(out_dir().join("look-dark.png"), &png).unwrap();
+    let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
+    let at = |x: u32, y: u32| pixmap.pixel(x, y).unwrap();
+    let bg = at(10, pixmap.height() / 2);
+    assert!(bg.red() < 40 && bg.green() < 40 && bg.blue() < 40, "{bg:?}");
+    let light = pixmap
+        .pixels()
+        .iter()
+        .filter(|p| p.red() > 200 && p.green() > 200 && p.blue() > 200)
+        .count();
+    assert!(
+        light > 2000,
+        "only {light} light pixels: is the text still dark?"
+    );
+}
