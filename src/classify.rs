@@ -240,10 +240,17 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     close.explanation = match (other_end.state, close.waiting_for) {
         (TcpState::CloseWait, Some(w)) => format!(
             "The {first_side} sent FIN{}; the {silent} acknowledged it but never sent its own \
-             FIN: CLOSE_WAIT for {w:.3} s until the end of the capture.",
+             FIN: {}.",
             match close.idle_before_close {
                 Some(i) => format!(" after {i:.3} s idle"),
                 None => String::new(),
+            },
+            // The capture often ends with the acknowledgement itself (a pcap does not
+            // record when tcpdump was stopped).
+            if w < 0.0005 {
+                "it was in CLOSE_WAIT when the capture ended".to_string()
+            } else {
+                format!("CLOSE_WAIT for {w:.3} s until the end of the capture")
             }
         ),
         _ => format!(
