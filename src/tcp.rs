@@ -150,8 +150,11 @@ pub struct Endpoint {
     /// It sent new data while in CLOSE-WAIT (a half-close: it kept talking after the
     /// peer's FIN).
     pub data_in_close_wait: bool,
-    /// Its last segment carrying data (keep-alive probes excluded).
+    /// Its last segment carrying data (keep-alive probes excluded), the sequence number
+    /// just past that data, and the data segment before it.
     pub last_data: Option<Moment>,
+    pub last_data_end: u32,
+    pub prev_data: Option<Moment>,
 }
 
 impl Endpoint {
@@ -168,6 +171,8 @@ impl Endpoint {
             rst: None,
             data_in_close_wait: false,
             last_data: None,
+            last_data_end: 0,
+            prev_data: None,
         }
     }
 
@@ -260,6 +265,9 @@ pub struct Conversation {
     pub first_close: Option<(usize, bool, Moment)>,
     /// The first valid RST: (sender, moment).
     pub reset: Option<(usize, Moment)>,
+    /// The last activity the first closer knew of before it closed (see
+    /// [`Conversation::last_activity_seen_by`]): the start of `idle_before_close`.
+    pub quiet_since: Option<Moment>,
     /// Segments with both states after each, when recording was asked for.
     pub recorded: Option<Vec<RecordedSegment>>,
 }
@@ -281,6 +289,7 @@ impl Conversation {
             established: None,
             first_close: None,
             reset: None,
+            quiet_since: None,
             recorded: record.then(Vec::new),
         }
     }
@@ -426,7 +435,12 @@ impl Conversation {
 
         // Data. A keep-alive probe's garbage byte is not data.
         if seg.payload_len > 0 && !is_keepalive {
-            self.ends[from].last_data = Some(at);
+            let end = &mut self.ends[from];
+            if end.last_data.is_some_and(|m| m.frame != at.frame) {
+                end.prev_data = end.last_data;
+            }
+            end.last_data = Some(at);
+            end.last_data_end = seg.seq.wrapping_add(seg.payload_len);
             if self.ends[from].state == TcpState::CloseWait {
                 self.ends[from].data_in_close_wait = true;
             }
@@ -450,6 +464,8 @@ impl Conversation {
             }
             if self.first_close.is_none() {
                 self.first_close = Some((from, false, at));
+                self.quiet_since =
+                    self.last_activity_seen_by(from, seg.flags.ack().then_some(seg.ack));
             }
         }
         if flags.fin() {
@@ -504,7 +520,27 @@ impl Conversation {
         }
         if self.first_close.is_none() {
             self.first_close = Some((from, true, at));
+            self.quiet_since = self.last_activity_seen_by(from, None);
         }
+    }
+
+    /// The last data exchange the endpoint `closer` knew of when it closed: its own last
+    /// data, and the peer's last data that its FIN acknowledged (`ack`). Data the peer sent
+    /// that crossed the FIN on the wire (the HTTP keep-alive race) had not reached the
+    /// closer, so it does not count as activity the closer saw. Without any data, the end
+    /// of the handshake.
+    fn last_activity_seen_by(&self, closer: usize, ack: Option<u32>) -> Option<Moment> {
+        let own = self.ends[closer].last_data;
+        let peer = &self.ends[1 - closer];
+        let peer_seen = match (peer.last_data, ack) {
+            (Some(_), Some(a)) if !seq_le(peer.last_data_end, a) => peer.prev_data,
+            (m, _) => m,
+        };
+        [own, peer_seen]
+            .into_iter()
+            .flatten()
+            .max_by_key(|m| (m.ts_ns, m.frame))
+            .or(self.established)
     }
 
     /// Sequence-space bookkeeping for what `from` sent: new data, holes, retransmissions,
