@@ -12,6 +12,7 @@
 //! analyze   the pipeline glue: capture → ConnectionReport stream
 //! model     the report model every renderer reads
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
+//! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
 //! cli       command-line parsing and wiring
 //! ```
@@ -21,6 +22,8 @@ pub mod capture;
 pub mod classify;
 pub mod cli;
 pub mod decode;
+pub mod diagnose;
+pub mod diagnose_cmd;
 pub mod flow;
 pub mod model;
 pub mod render;
