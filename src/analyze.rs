@@ -53,11 +53,10 @@ pub fn analyze(
     while let Some(seg) = stream.next_segment() {
         analyzer.push(&seg, on_connection);
     }
+    // The end of the capture is its last packet, TCP or not: a pcap does not record when
+    // the capture was stopped.
+    let capture_end = stream.last_ts_ns().unwrap_or(analyzer.table_now());
     let stats = stream.into_stats();
-    let capture_end = stats
-        .last_ts
-        .map(|t| (t * 1e9).round() as i64)
-        .unwrap_or(analyzer.table_now());
     analyzer.finish(capture_end, on_connection);
     Ok(stats)
 }
@@ -188,7 +187,7 @@ pub fn report(
         role_inferred,
         start,
         end,
-        duration: end - start,
+        duration: (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9,
         first_frame: conv.first.frame,
         last_frame: conv.last.frame,
         packets: per_side(&|i| conv.dirs[i].packets),

@@ -54,7 +54,9 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     let client = &conv.ends[roles.client];
     let server = &conv.ends[1 - roles.client];
     let side = |i: usize| roles.side_of(i);
-    let capture_end = crate::model::secs(capture_end_ns);
+    // Durations are computed in integer nanoseconds, then converted, so that they print
+    // without float noise.
+    let span = |from_ns: i64, to_ns: i64| ((to_ns - from_ns) as f64 / 1e9).max(0.0);
 
     let mut close = Close {
         kind: CloseKind::Open,
@@ -94,32 +96,32 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
                 close.explanation = format!(
                     "The server answered the SYN with RST ({:.3} s after the first SYN): \
                      nothing listens on that port, or a firewall rejects it.",
-                    secs(rm) - client.syn.map(secs).unwrap_or(secs(rm))
+                    span(client.syn.unwrap_or(rm).ts_ns, rm.ts_ns)
                 );
                 return close;
             }
         }
         if !server_answered && conv.reset.is_none() && client.syn.is_some() {
             close.kind = CloseKind::SynTimeout;
-            let since = client.syn.map(secs).unwrap_or(secs(conv.first));
+            let since = client.syn.unwrap_or(conv.first);
             close.who_failed_to_respond = Some(Side::Server);
-            close.waiting_since = Some(since);
-            close.waiting_for = Some(capture_end - since);
+            close.waiting_since = Some(secs(since));
+            close.waiting_for = Some(span(since.ts_ns, capture_end_ns));
             close.explanation = format!(
                 "{} SYN(s) over {:.3} s got no answer: the server is unreachable or a \
                  firewall drops them.",
                 conv.dirs[roles.client].packets,
-                secs(conv.last) - since
+                span(since.ts_ns, conv.last.ts_ns)
             );
             return close;
         }
         if server_answered || conv.reset.is_some() {
             close.kind = CloseKind::HandshakeIncomplete;
             if server_answered && conv.reset.is_none() {
-                let since = server.syn_ack.map(secs).unwrap_or(secs(conv.first));
+                let since = server.syn_ack.unwrap_or(conv.first);
                 close.who_failed_to_respond = Some(Side::Client);
-                close.waiting_since = Some(since);
-                close.waiting_for = Some(capture_end - since);
+                close.waiting_since = Some(secs(since));
+                close.waiting_for = Some(span(since.ts_ns, capture_end_ns));
             }
             close.initiator = match conv.reset {
                 Some((i, _)) => side(i).into(),
@@ -151,17 +153,16 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     close.initiator = first_side.into();
 
     // Who got a FIN and never answered with its own (before the end of the connection).
-    let connection_end = conv.reset.map(|(_, m)| secs(m)).unwrap_or(capture_end);
+    let connection_end_ns = conv.reset.map(|(_, m)| m.ts_ns).unwrap_or(capture_end_ns);
     for (i, end) in conv.ends.iter().enumerate() {
         let peer = &conv.ends[1 - i];
         if peer.fin.is_some() && end.fin.is_none() {
-            let since = end.peer_fin_received.or(peer.fin).map(secs);
-            if let Some(since) = since {
+            if let Some(since) = end.peer_fin_received.or(peer.fin) {
                 // Only the side that received the FIN first (or the sole one) counts.
                 if close.who_failed_to_respond.is_none() {
                     close.who_failed_to_respond = Some(side(i));
-                    close.waiting_since = Some(since);
-                    close.waiting_for = Some((connection_end - since).max(0.0));
+                    close.waiting_since = Some(secs(since));
+                    close.waiting_for = Some(span(since.ts_ns, connection_end_ns));
                 }
             }
         }
@@ -182,7 +183,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
                  later{}.",
                 first_side,
                 rst_side,
-                secs(rm) - close.first_at.unwrap_or(secs(rm)),
+                span(conv.first_close.map_or(rm, |f| f.2).ts_ns, rm.ts_ns),
                 match close.who_failed_to_respond {
                     Some(s) => format!(" (the {s} had not sent its own FIN)"),
                     None => String::new(),

@@ -1,4 +1,858 @@
-//! Command line. (stub)
+//! Command line: clap parsing and wiring, nothing else.
+//!
+//! Each subcommand is an `Args` struct and a `run_*` function that glues library calls
+//! together (`analyze` → `filter` → `summary` → `render`); no TCP knowledge lives here.
+//! Options shared by several subcommands (inputs, filters, analysis knobs) are flattened
+//! groups so later subcommands (`diagram`, `chart`, `graph`, `diagnose`, `report`,
+//! `netstat`) reuse them as they are.
+//!
+//! Exit statuses: 0 success (also when stdout is closed early, as by `| head`), 1 the
+//! output could not be written, 2 bad usage or an unreadable input. Errors go to stderr as
+//! `closewait: <file>: <what>`; nothing here panics on user input.
+
+use crate::analyze::{analyze, AnalyzeOptions};
+use crate::capture::{CaptureError, CaptureStats, InputSpec};
+use crate::filter::{parse_host, Filter};
+use crate::model::{CloseKind, ConnectionReport};
+use crate::render::{AnalyzeOutput, Format};
+use crate::state::TcpState;
+use crate::summary::SummaryBuilder;
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+const EXIT_STATUS_HELP: &str = "Exit status: 0 success, 1 the output could not be written, \
+2 bad usage or an unreadable input.";
+
+const ANALYZE_HELP: &str = "Filters: the values of one filter are alternatives (repeat it or \
+give a comma list); different filters must all match. The summary counts only the connections \
+that match.
+
+JSON formats are described in docs/json.md.
+
+Exit status: 0 success, 1 the output could not be written, 2 bad usage or an unreadable input.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "closewait",
+    version,
+    about = "Reads tcpdump captures and tells how every TCP connection ended: who closed \
+             first, who never answered, which state each side was left in.",
+    after_help = EXIT_STATUS_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// One variant per subcommand; later ones (`diagram`, `chart`, `graph`, `diagnose`,
+/// `report`, `netstat`) slot in here with their own `Args` struct.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every TCP connection with how it ended, then a summary.
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
+}
+
+/// Where packets come from.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard
+    /// input. Several files are merged in timestamp order.
+    #[arg(value_name = "CAPTURE", required = true)]
+    pub captures: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    pub fn specs(&self) -> Result<Vec<InputSpec>, CliError> {
+        let stdin_count = self
+            .captures
+            .iter()
+            .filter(|p| p.as_os_str() == "-")
+            .count();
+        if stdin_count > 1 {
+            return Err(CliError::Usage(
+                "standard input (-) can be read only once".to_string(),
+            ));
+        }
+        Ok(self
+            .captures
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "-" {
+                    InputSpec::Stdin
+                } else {
+                    InputSpec::Path(p.clone())
+                }
+            })
+            .collect())
+    }
+}
+
+/// Which connections to show. Values of one option are alternatives (repeat the option
+/// or give a comma list); different options must all match.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
+    /// Only connections with this IP address at either end.
+    #[arg(long, value_name = "IP", value_delimiter = ',', value_parser = parse_host)]
+    pub host: Vec<IpAddr>,
+    /// Only connections with this port at either end.
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub port: Vec<u16>,
+    /// Only connections that ended this way: graceful, simultaneous, half_close, abort,
+    /// fin_then_rst, unanswered_fin, refused, syn_timeout, handshake_incomplete, open.
+    #[arg(long, value_name = "K", value_delimiter = ',', value_parser = parse_kind)]
+    pub kind: Vec<CloseKind>,
+    /// Only connections that left either side in this state (CLOSE_WAIT, close-wait,
+    /// FIN_WAIT_2, TIME_WAIT, …; netstat, RFC and ss spellings).
+    #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<TcpState>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            host: self.host.clone(),
+            port: self.port.clone(),
+            kind: self.kind.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// Knobs of the analysis itself.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Analysis")]
+pub struct AnalysisArgs {
+    /// Seconds an endpoint stays in TIME_WAIT before it counts as CLOSED (Linux: 60;
+    /// RFC 9293's 2×MSL: 240).
+    #[arg(long = "time-wait", value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
+    pub time_wait: f64,
+}
+
+impl AnalysisArgs {
+    pub fn options(&self) -> AnalyzeOptions {
+        AnalyzeOptions {
+            time_wait_secs: self.time_wait,
+            ..AnalyzeOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write one JSON document: capture, filter, connections (sorted by id), summary.
+    #[arg(long, conflicts_with = "jsonl", help_heading = "Output")]
+    pub json: bool,
+    /// Write JSON Lines: one "connection" line as each connection finishes, then one
+    /// "summary" line.
+    #[arg(long, help_heading = "Output")]
+    pub jsonl: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Write the output to FILE (replaced atomically) instead of standard output. Without
+    /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
+    pub output: Option<PathBuf>,
+}
+
+impl AnalyzeArgs {
+    /// `--json`/`--jsonl` win; otherwise the `-o` file's extension; otherwise text.
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else if self.jsonl {
+            Format::Jsonl
+        } else {
+            self.output
+                .as_deref()
+                .and_then(Format::from_extension)
+                .unwrap_or(Format::Text)
+        }
+    }
+}
+
+fn parse_kind(s: &str) -> Result<CloseKind, String> {
+    s.parse()
+}
+
+fn parse_state(s: &str) -> Result<TcpState, String> {
+    s.parse::<TcpState>().map_err(|e| {
+        let all: Vec<&str> = TcpState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("{e} (one of: {})", all.join(", "))
+    })
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds (0 or more)")),
+    }
+}
+
+/// Why a command failed, and with which exit status.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad combination of arguments clap cannot see.
+    Usage(String),
+    /// An input could not be read (the error names the file).
+    Input(CaptureError),
+    /// The output could not be written.
+    Output { path: String, source: io::Error },
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Input(_) => 2,
+            CliError::Output { .. } => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(what) => f.write_str(what),
+            CliError::Input(e) => write!(f, "{e}"),
+            CliError::Output { path, source } => write!(f, "{path}: {source}"),
+        }
+    }
+}
+
+/// What a command ended with: done, or stopped because the reader of stdout went away.
+#[derive(Debug, PartialEq, Eq)]
+enum Done {
+    Ok,
+    BrokenPipe,
+}
+
+/// The binary's entry point: parses `std::env::args_os()` and returns the exit status.
 pub fn main() -> i32 {
-    0
+    run(std::env::args_os())
+}
+
+/// Parses `args` (program name first) and runs the command; returns the exit status.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors exit 2, --help and --version exit 0 (clap's own statuses).
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let result = match &cli.command {
+        Command::Analyze(a) => run_analyze(a),
+    };
+    match result {
+        Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "closewait: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
+    let inputs = args.input.specs()?;
+    let sink = match args.output.as_deref() {
+        None => Sink::stdout(),
+        Some(p) if p.as_os_str() == "-" => Sink::stdout(),
+        Some(p) => {
+            refuse_input_as_output(p, &inputs)?;
+            Sink::file(p)?
+        }
+    };
+    analyze_into(args, &inputs, sink, analyze)
+}
+
+/// The `analyze` wiring, with the analysis passed in (`analyze()` in the binary, a fake in
+/// unit tests): filter each finished connection, stream it to the renderer, feed the
+/// summary, then sort and finish the rendering.
+fn analyze_into<F>(
+    args: &AnalyzeArgs,
+    inputs: &[InputSpec],
+    mut sink: Sink,
+    run: F,
+) -> Result<Done, CliError>
+where
+    F: FnOnce(
+        &[InputSpec],
+        &AnalyzeOptions,
+        &mut dyn FnMut(ConnectionReport),
+    ) -> Result<CaptureStats, CaptureError>,
+{
+    let format = args.format();
+    let filter = args.filter.filter();
+    let opts = args.analysis.options();
+
+    let mut renderer = format.renderer();
+    let keep = !format.streams();
+    let mut shown: Vec<ConnectionReport> = Vec::new();
+    let mut summary = SummaryBuilder::default();
+    let mut total = 0u64;
+    let mut write_error: Option<io::Error> = None;
+
+    let capture = {
+        let w = sink.writer();
+        let mut on_connection = |report: ConnectionReport| {
+            total += 1;
+            if !filter.matches(&report) {
+                return;
+            }
+            summary.add(&report);
+            // After a failed write (say, a closed pipe) the analysis runs to its end but
+            // nothing more is written.
+            if write_error.is_none() {
+                if let Err(e) = renderer.connection(&mut *w, &report) {
+                    write_error = Some(e);
+                }
+            }
+            if keep {
+                shown.push(report);
+            }
+        };
+        run(inputs, &opts, &mut on_connection).map_err(CliError::Input)?
+    };
+    if let Some(e) = write_error {
+        return sink.fail(e);
+    }
+
+    shown.sort_by_key(|r| r.id);
+    let summary = summary.finish();
+    let out = AnalyzeOutput {
+        capture: &capture,
+        filter: &filter,
+        connections_total: total,
+        connections: &shown,
+        summary: &summary,
+    };
+    if let Err(e) = renderer.finish(sink.writer(), &out) {
+        return sink.fail(e);
+    }
+    sink.commit()
+}
+
+/// `-o` naming one of the inputs would destroy the capture being read.
+fn refuse_input_as_output(output: &Path, inputs: &[InputSpec]) -> Result<(), CliError> {
+    for input in inputs {
+        if let InputSpec::Path(p) = input {
+            if same_file(p, output) {
+                return Err(CliError::Usage(format!(
+                    "{}: refusing to write the output over an input capture",
+                    output.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when both paths exist and name the same file (through links or `..` too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+        false
+    }
+    #[cfg(not(unix))]
+    {
+        match (fs::canonicalize(a), fs::canonicalize(b)) {
+            (Ok(ca), Ok(cb)) => ca == cb,
+            _ => false,
+        }
+    }
+}
+
+/// Where output goes: stdout, or a temporary file renamed over the target at the end so
+/// readers of the target never see half an output and a failed run leaves it untouched.
+enum Sink {
+    /// Standard output (or, in tests, any stream): a closed pipe is not an error.
+    Stream(Box<dyn Write>),
+    File(AtomicFile),
+}
+
+impl Sink {
+    fn stdout() -> Sink {
+        Sink::Stream(Box::new(BufWriter::new(io::stdout())))
+    }
+
+    fn file(path: &Path) -> Result<Sink, CliError> {
+        AtomicFile::create(path).map(Sink::File)
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Stream(w) => w,
+            Sink::File(f) => &mut f.writer,
+        }
+    }
+
+    /// A write failed: a closed stdout pipe ends the command quietly, anything else is an
+    /// output error (and a temporary file is removed when the sink drops).
+    fn fail(self, e: io::Error) -> Result<Done, CliError> {
+        match self {
+            Sink::Stream(_) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::BrokenPipe),
+            Sink::Stream(_) => Err(CliError::Output {
+                path: "standard output".to_string(),
+                source: e,
+            }),
+            Sink::File(f) => Err(CliError::Output {
+                path: f.target.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    fn commit(self) -> Result<Done, CliError> {
+        match self {
+            Sink::Stream(mut w) => match w.flush() {
+                Ok(()) => Ok(Done::Ok),
+                Err(e) => Sink::Stream(w).fail(e),
+            },
+            Sink::File(f) => f.commit().map(|()| Done::Ok),
+        }
+    }
+}
+
+/// A file written under a temporary name in the target's directory (so the final rename
+/// stays on one filesystem and is atomic) and renamed over the target on commit. Dropped
+/// without commit, it removes itself.
+struct AtomicFile {
+    target: PathBuf,
+    temp: PathBuf,
+    writer: BufWriter<File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    fn create(target: &Path) -> Result<AtomicFile, CliError> {
+        let output_error = |source: io::Error| CliError::Output {
+            path: target.display().to_string(),
+            source,
+        };
+        let name = target.file_name().ok_or_else(|| {
+            output_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+        if target.is_dir() {
+            return Err(output_error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".closewait-{}.tmp", std::process::id()));
+        let temp = dir.join(temp_name);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(output_error)?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            temp,
+            writer: BufWriter::new(file),
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> Result<(), CliError> {
+        let target = self.target.display().to_string();
+        let result = self
+            .writer
+            .flush()
+            .and_then(|()| self.writer.get_ref().sync_all())
+            .and_then(|()| fs::rename(&self.temp, &self.target));
+        match result {
+            Ok(()) => {
+                self.committed = true;
+                Ok(())
+            }
+            Err(source) => Err(CliError::Output {
+                path: target,
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("closewait").chain(args.iter().copied()))
+    }
+
+    fn analyze_args(args: &[&str]) -> AnalyzeArgs {
+        match parse(args).expect("valid command line").command {
+            Command::Analyze(a) => a,
+        }
+    }
+
+    #[test]
+    fn kind_is_repeatable_and_takes_comma_lists() {
+        let a = analyze_args(&[
+            "analyze",
+            "x.pcap",
+            "--kind",
+            "abort,unanswered-fin",
+            "--kind",
+            "refused",
+        ]);
+        assert_eq!(
+            a.filter.kind,
+            vec![
+                CloseKind::Abort,
+                CloseKind::UnansweredFin,
+                CloseKind::Refused
+            ]
+        );
+    }
+
+    #[test]
+    fn state_accepts_netstat_rfc_and_lowercase_spellings() {
+        for spelling in ["CLOSE_WAIT", "close-wait", "CLOSE-WAIT"] {
+            let a = analyze_args(&["analyze", "x.pcap", "--state", spelling]);
+            assert_eq!(a.filter.state, vec![TcpState::CloseWait], "{spelling}");
+        }
+    }
+
+    #[test]
+    fn bad_filter_values_are_usage_errors() {
+        for args in [
+            &["analyze", "x.pcap", "--kind", "polite"][..],
+            &["analyze", "x.pcap", "--state", "HALF_OPEN"],
+            &["analyze", "x.pcap", "--host", "example.com"],
+            &["analyze", "x.pcap", "--port", "70000"],
+            &["analyze", "x.pcap", "--time-wait", "-1"],
+            &["analyze", "x.pcap", "--json", "--jsonl"],
+            &["analyze"],
+        ] {
+            let e = parse(args).expect_err("usage error");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn time_wait_defaults_to_linux_60_seconds() {
+        let a = analyze_args(&["analyze", "x.pcap"]);
+        assert_eq!(a.analysis.options().time_wait_secs, 60.0);
+        let a = analyze_args(&["analyze", "x.pcap", "--time-wait", "240"]);
+        assert_eq!(a.analysis.options().time_wait_secs, 240.0);
+    }
+
+    #[test]
+    fn format_from_flags_then_output_extension() {
+        assert_eq!(analyze_args(&["analyze", "x.pcap"]).format(), Format::Text);
+        assert_eq!(
+            analyze_args(&["analyze", "x.pcap", "--json"]).format(),
+            Format::Json
+        );
+        assert_eq!(
+            analyze_args(&["analyze", "x.pcap", "-o", "r.jsonl"]).format(),
+            Format::Jsonl
+        );
+        assert_eq!(
+            analyze_args(&["analyze", "x.pcap", "--json", "-o", "r.jsonl"]).format(),
+            Format::Json
+        );
+        assert_eq!(
+            analyze_args(&["analyze", "x.pcap", "-o", "r.out"]).format(),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn stdin_dash_maps_to_stdin_and_only_once() {
+        let a = analyze_args(&["analyze", "-", "b.pcap"]);
+        assert_eq!(
+            a.input.specs().expect("valid"),
+            vec![InputSpec::Stdin, InputSpec::Path("b.pcap".into())]
+        );
+        let twice = analyze_args(&["analyze", "-", "-"]);
+        assert_eq!(twice.input.specs().map_err(|e| e.exit_code()), Err(2));
+    }
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("closewait-cli-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn output_over_an_input_capture_is_refused() {
+        let dir = scratch_dir("refuse");
+        let cap = dir.join("a.pcap");
+        fs::write(&cap, b"not really a capture").expect("write");
+        let via_dotdot = dir.join("sub").join("..").join("a.pcap");
+        fs::create_dir_all(dir.join("sub")).expect("mkdir");
+        let inputs = [InputSpec::Path(cap.clone())];
+        let e = refuse_input_as_output(&via_dotdot, &inputs).expect_err("refused");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("refusing"));
+        assert!(refuse_input_as_output(&dir.join("b.json"), &inputs).is_ok());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn atomic_file_replaces_target_only_on_commit() {
+        let dir = scratch_dir("atomic");
+        let target = dir.join("out.txt");
+        fs::write(&target, b"old").expect("write");
+
+        let mut f = AtomicFile::create(&target).expect("create temp");
+        f.writer.write_all(b"new").expect("write");
+        drop(f); // not committed: target untouched, temp gone
+        assert_eq!(fs::read(&target).expect("read"), b"old");
+        assert_eq!(fs::read_dir(&dir).expect("list").count(), 1);
+
+        let mut f = AtomicFile::create(&target).expect("create temp");
+        f.writer.write_all(b"new").expect("write");
+        f.commit().expect("commit");
+        assert_eq!(fs::read(&target).expect("read"), b"new");
+        assert_eq!(fs::read_dir(&dir).expect("list").count(), 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn output_into_missing_directory_is_an_output_error() {
+        let dir = scratch_dir("missing");
+        let e = AtomicFile::create(&dir.join("nope").join("out.json"))
+            .err()
+            .expect("no such directory");
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().starts_with(&format!(
+            "{}: ",
+            dir.join("nope").join("out.json").display()
+        )));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    // ---- the analyze wiring, with a fake analysis ------------------------------------
+
+    use crate::model::Initiator;
+    use crate::testutil::ReportBuilder;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A writer whose bytes the test can still read after handing it to the sink.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.borrow().clone()).expect("utf-8")
+        }
+    }
+
+    /// Connections in finish order, not id order, as analyze() reports them.
+    fn finished() -> Vec<ConnectionReport> {
+        vec![
+            ReportBuilder::new(2).unanswered_fin_by_server(30.0).build(),
+            ReportBuilder::new(0).build(),
+            ReportBuilder::new(1)
+                .kind(CloseKind::Abort, Initiator::Client)
+                .build(),
+        ]
+    }
+
+    /// A stand-in for analyze(): reports `reports` in order. With `probe`, records after
+    /// each connection how many lines the output holds, to show what was streamed when.
+    fn fake(
+        reports: Vec<ConnectionReport>,
+        probe: Option<(Shared, Rc<RefCell<Vec<usize>>>)>,
+    ) -> impl FnOnce(
+        &[InputSpec],
+        &AnalyzeOptions,
+        &mut dyn FnMut(ConnectionReport),
+    ) -> Result<CaptureStats, CaptureError> {
+        move |_inputs, _opts, on_connection| {
+            for r in reports {
+                on_connection(r);
+                if let Some((out, seen)) = &probe {
+                    seen.borrow_mut().push(out.text().lines().count());
+                }
+            }
+            Ok(CaptureStats::default())
+        }
+    }
+
+    /// Runs `args` against the fake; returns the result, the output, and the line counts
+    /// seen after each connection.
+    fn run_fake(
+        args: &[&str],
+        reports: Vec<ConnectionReport>,
+    ) -> (Result<Done, CliError>, String, Vec<usize>) {
+        let a = analyze_args(args);
+        let buf = Shared::default();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::Stream(Box::new(buf.clone()));
+        let probe = Some((buf.clone(), seen.clone()));
+        let result = analyze_into(&a, &inputs, sink, fake(reports, probe));
+        let seen = seen.borrow().clone();
+        (result, buf.text(), seen)
+    }
+
+    #[test]
+    fn json_connections_are_sorted_by_id_whatever_the_finish_order() {
+        let (result, text, seen) = run_fake(&["analyze", "x.pcap", "--json"], finished());
+        assert_eq!(seen, [0, 0, 0], "a JSON document is written at the end");
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let ids: Vec<u64> = doc["connections"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["id"].as_u64().expect("id"))
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn kind_filter_selects_connections_and_summary_counts_only_those() {
+        let (result, text, _) = run_fake(
+            &[
+                "analyze",
+                "x.pcap",
+                "--json",
+                "--kind",
+                "abort,unanswered_fin",
+            ],
+            finished(),
+        );
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(doc["connections"].as_array().map(Vec::len), Some(2));
+        assert_eq!(doc["summary"]["connections"], 2);
+        assert_eq!(doc["summary"]["by_kind"]["graceful"], 0);
+        assert_eq!(doc["filter"]["matched"], 2);
+        assert_eq!(doc["filter"]["total"], 3);
+    }
+
+    #[test]
+    fn jsonl_writes_each_connection_as_it_finishes_then_the_summary() {
+        let (result, text, seen) = run_fake(&["analyze", "x.pcap", "--jsonl"], finished());
+        assert_eq!(seen, [1, 2, 3], "one line out per connection finished");
+        assert_eq!(result.expect("ok"), Done::Ok);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        // Finish order, as they came.
+        let ids: Vec<&serde_json::Value> = lines[..3].iter().map(|l| &l["id"]).collect();
+        assert_eq!(ids, [2, 0, 1]);
+        assert_eq!(lines[3]["type"], "summary");
+        assert_eq!(lines[3]["summary"]["connections"], 3);
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn closed_pipe_ends_quietly() {
+        struct ClosedPipe;
+        impl Write for ClosedPipe {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+        }
+        for format in ["--json", "--jsonl"] {
+            let a = analyze_args(&["analyze", "x.pcap", format]);
+            let inputs = a.input.specs().expect("inputs");
+            let sink = Sink::Stream(Box::new(ClosedPipe));
+            let result = analyze_into(&a, &inputs, sink, fake(finished(), None));
+            assert_eq!(result.expect("not an error"), Done::BrokenPipe, "{format}");
+        }
+    }
+
+    #[test]
+    fn unreadable_input_exits_2_and_leaves_no_output_file() {
+        let dir = scratch_dir("input-error");
+        let target = dir.join("out.json");
+        let a = analyze_args(&[
+            "analyze",
+            "gone.pcap",
+            "-o",
+            target.to_str().expect("utf-8"),
+        ]);
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::file(&target).expect("temp file");
+        let failing = |_: &[InputSpec], _: &AnalyzeOptions, _: &mut dyn FnMut(ConnectionReport)| {
+            Err(CaptureError::Io {
+                path: "gone.pcap".to_string(),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            })
+        };
+        let e = analyze_into(&a, &inputs, sink, failing).expect_err("input error");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("gone.pcap: "), "{e}");
+        assert_eq!(fs::read_dir(&dir).expect("list").count(), 0, "temp removed");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn output_file_gets_the_whole_rendering() {
+        let dir = scratch_dir("whole");
+        let target = dir.join("out.jsonl");
+        let a = analyze_args(&["analyze", "x.pcap", "-o", target.to_str().expect("utf-8")]);
+        let inputs = a.input.specs().expect("inputs");
+        let sink = Sink::file(&target).expect("temp file");
+        let done = analyze_into(&a, &inputs, sink, fake(finished(), None)).expect("ok");
+        assert_eq!(done, Done::Ok);
+        let text = fs::read_to_string(&target).expect("read");
+        assert_eq!(text.lines().count(), 4, "JSON Lines picked by extension");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

@@ -1,1 +1,760 @@
-//! Link layer, IP and TCP header decoding into Segments. (stub)
+//! Packet decoding: one captured frame → one [`Segment`], or the reason it is not one.
+//!
+//! This is the only place that knows link layers, IP and TCP header layouts. It works on
+//! headers only: captures taken with a small snaplen (`tcpdump -s 96`) still decode, and
+//! the segment's `payload_len` comes from the IP length fields, never from the number of
+//! captured bytes (which would turn every truncated data segment into a zero-length one and
+//! put every later FIN at the wrong sequence number).
+//!
+//! The link layer (Ethernet + VLAN/QinQ, MPLS, PPPoE, PBB, VN-Tag, FabricPath, Linux
+//! cooked SLL/SLL2, BSD
+//! null/loop, raw IP) is walked by hand — a few fixed layouts; IP (with IPv6 extension
+//! headers) and TCP are sliced by etherparse's lax slicer, which tolerates a payload cut
+//! short by the snaplen. Nothing here allocates: the result is a `Copy` value.
+
+use crate::segment::{Segment, TcpFlags};
+use etherparse::err::ip::LaxHeaderSliceError;
+use etherparse::err::packet::SliceError;
+use etherparse::{
+    ip_number, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
+    TcpOptionsIterator, TransportSlice,
+};
+use std::net::{IpAddr, SocketAddr};
+
+/// Link-layer header types (the `LINKTYPE_*` values of pcap and pcapng headers) that
+/// closewait decodes.
+pub mod linktype {
+    /// BSD loopback: 4-byte address family in the *writer's* byte order.
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    /// `DLT_RAW` as some BSDs numbered it in old files.
+    pub const RAW_BSD12: u32 = 12;
+    /// `DLT_RAW` on OpenBSD.
+    pub const RAW_BSD14: u32 = 14;
+    pub const RAW: u32 = 101;
+    /// OpenBSD loopback: 4-byte address family, big-endian.
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// The tcpdump/libpcap name of a link type (`EN10MB`, `LINUX_SLL2`, …), for statistics and
+/// messages. `None` for numbers closewait has no name for.
+pub fn link_type_name(link_type: u32) -> Option<&'static str> {
+    Some(match link_type {
+        linktype::NULL => "NULL",
+        linktype::ETHERNET => "EN10MB",
+        linktype::RAW | linktype::RAW_BSD12 | linktype::RAW_BSD14 => "RAW",
+        linktype::LOOP => "LOOP",
+        linktype::LINUX_SLL => "LINUX_SLL",
+        linktype::IPV4 => "IPV4",
+        linktype::IPV6 => "IPV6",
+        linktype::LINUX_SLL2 => "LINUX_SLL2",
+        // Not decoded, but common enough to deserve a readable name in warnings.
+        6 => "IEEE802",
+        9 => "PPP",
+        50 => "PPP_HDLC",
+        51 => "PPP_ETHER",
+        104 => "C_HDLC",
+        105 => "IEEE802_11",
+        119 => "IEEE802_11_PRISM",
+        127 => "IEEE802_11_RADIOTAP",
+        187 => "BLUETOOTH_HCI_H4",
+        189 => "USB_LINUX",
+        192 => "PPI",
+        195 => "IEEE802_15_4_WITHFCS",
+        220 => "USB_LINUX_MMAPPED",
+        239 => "NFLOG",
+        249 => "USBPCAP",
+        252 => "WIRESHARK_UPPER_PDU",
+        253 => "NETLINK",
+        _ => return None,
+    })
+}
+
+/// Whether [`decode_packet`] understands this link type.
+pub fn is_supported_link_type(link_type: u32) -> bool {
+    matches!(
+        link_type,
+        linktype::NULL
+            | linktype::ETHERNET
+            | linktype::RAW_BSD12
+            | linktype::RAW_BSD14
+            | linktype::RAW
+            | linktype::LOOP
+            | linktype::LINUX_SLL
+            | linktype::IPV4
+            | linktype::IPV6
+            | linktype::LINUX_SLL2
+    )
+}
+
+/// Why a packet produced no segment. The `as_str` spellings are the keys of
+/// `capture.packets.skipped` in the JSON output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// A link type closewait does not decode (802.11, USB, …).
+    UnsupportedLinkType,
+    /// Not IPv4/IPv6 (ARP, LLDP, STP, an MPLS pseudowire…).
+    NotIp,
+    /// IP, but not TCP (UDP, ICMP, ESP…).
+    NotTcp,
+    /// A non-first IP fragment: it carries no TCP header.
+    IpFragment,
+    /// The capture cut the packet before the end of its IP or TCP header.
+    TruncatedHeader,
+    /// An IP header that makes no sense (bad version, header length…).
+    BadIpHeader,
+    /// A TCP header that makes no sense (data offset below 5 words).
+    BadTcpHeader,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::UnsupportedLinkType => "unsupported_link_type",
+            SkipReason::NotIp => "not_ip",
+            SkipReason::NotTcp => "not_tcp",
+            SkipReason::IpFragment => "ip_fragment",
+            SkipReason::TruncatedHeader => "truncated_header",
+            SkipReason::BadIpHeader => "bad_ip_header",
+            SkipReason::BadTcpHeader => "bad_tcp_header",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A decoded TCP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// The segment, with `frame` left at 0: frame numbers belong to the capture reader,
+    /// which knows the merged order.
+    pub segment: Segment,
+    /// The segment was the first fragment of a fragmented IP datagram: its `payload_len`
+    /// only covers that fragment (closewait does not reassemble IP).
+    pub first_fragment: bool,
+}
+
+/// Decodes one captured frame.
+///
+/// `data` is the captured bytes, `orig_len` the length of the frame on the wire (used only
+/// when the IP header carries no usable length, as with TSO/GSO captures whose IPv4 total
+/// length is 0).
+pub fn decode_packet(
+    link_type: u32,
+    data: &[u8],
+    orig_len: u32,
+    ts_ns: i64,
+) -> Result<Decoded, SkipReason> {
+    let ip = ip_offset(link_type, data)?;
+    decode_ip(data, ip, orig_len, ts_ns)
+}
+
+// ---------------------------------------------------------------------------------------
+// Link layer
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const ETHERTYPE_QINQ_OLD1: u16 = 0x9100;
+const ETHERTYPE_QINQ_OLD2: u16 = 0x9200;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MCAST: u16 = 0x8848;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// IEEE 802.1ah Provider Backbone Bridging: a 4-byte I-TAG, then a whole inner Ethernet
+/// header (customer MACs and EtherType).
+const ETHERTYPE_PBB: u16 = 0x88e7;
+/// Cisco VN-Tag: 4 bytes of tag, then the next EtherType.
+const ETHERTYPE_VNTAG: u16 = 0x8926;
+/// Cisco FabricPath: the frame starts with outer MACs, this EtherType and 2 bytes of
+/// FTag/TTL, then the original Ethernet frame.
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+
+/// At most this many stacked VLAN tags or MPLS labels are walked; more is not a real
+/// network, and bounding the loop keeps hostile input cheap.
+const MAX_STACKED: usize = 8;
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at + 2)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Where the IP datagram sits in a frame.
+#[derive(Clone, Copy, Debug)]
+struct IpAt {
+    start: usize,
+    /// Where the encapsulation says the datagram ends, when it says so (PPPoE). The IP
+    /// header's own length is not trusted beyond it.
+    end: Option<usize>,
+}
+
+impl IpAt {
+    fn at(start: usize) -> Result<IpAt, SkipReason> {
+        Ok(IpAt { start, end: None })
+    }
+}
+
+/// Where the IP header starts in a frame of this link type.
+fn ip_offset(link_type: u32, data: &[u8]) -> Result<IpAt, SkipReason> {
+    match link_type {
+        linktype::ETHERNET => {
+            let ethertype = be16(data, 12).ok_or(SkipReason::TruncatedHeader)?;
+            after_ethertype(data, 14, ethertype)
+        }
+        // Linux cooked capture v1: packet type, ARPHRD type, address length, 8 address
+        // bytes, then the protocol (an EtherType for everything IP).
+        linktype::LINUX_SLL => {
+            let protocol = be16(data, 14).ok_or(SkipReason::TruncatedHeader)?;
+            after_ethertype(data, 16, protocol)
+        }
+        // Linux cooked capture v2 (`tcpdump -i any`, libpcap ≥ 1.10): the protocol comes
+        // first, then reserved, interface index, ARPHRD type, packet type, address length
+        // and 8 address bytes: 20 bytes in all.
+        linktype::LINUX_SLL2 => {
+            let protocol = be16(data, 0).ok_or(SkipReason::TruncatedHeader)?;
+            if data.len() < 20 {
+                return Err(SkipReason::TruncatedHeader);
+            }
+            after_ethertype(data, 20, protocol)
+        }
+        linktype::RAW | linktype::RAW_BSD12 | linktype::RAW_BSD14 => IpAt::at(0),
+        linktype::IPV4 | linktype::IPV6 => IpAt::at(0),
+        // The address family is written in the byte order of the host that captured, which
+        // the file does not record (a pcap's own byte order may have been rewritten since):
+        // accept an IP family read either way.
+        linktype::NULL => {
+            let b = data.get(..4).ok_or(SkipReason::TruncatedHeader)?;
+            let b = [b[0], b[1], b[2], b[3]];
+            if is_ip_family(u32::from_le_bytes(b)) || is_ip_family(u32::from_be_bytes(b)) {
+                IpAt::at(4)
+            } else {
+                Err(SkipReason::NotIp)
+            }
+        }
+        linktype::LOOP => {
+            let b = data.get(..4).ok_or(SkipReason::TruncatedHeader)?;
+            if is_ip_family(u32::from_be_bytes([b[0], b[1], b[2], b[3]])) {
+                IpAt::at(4)
+            } else {
+                Err(SkipReason::NotIp)
+            }
+        }
+        _ => Err(SkipReason::UnsupportedLinkType),
+    }
+}
+
+/// BSD address families for IP: AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD,
+/// OpenBSD), 28 (FreeBSD, DragonFly) or 30 (macOS). Linux's 10 is accepted too.
+fn is_ip_family(af: u32) -> bool {
+    matches!(af, 2 | 10 | 24 | 28 | 30)
+}
+
+/// Walks VLAN tags, MPLS labels, a PPPoE session header and the Ethernet-in-Ethernet
+/// encapsulations of data-centre switches after an EtherType. `at` is where the payload of
+/// that EtherType starts.
+fn after_ethertype(data: &[u8], mut at: usize, mut ethertype: u16) -> Result<IpAt, SkipReason> {
+    for _ in 0..MAX_STACKED {
+        match ethertype {
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => return IpAt::at(at),
+            // 802.1Q tag: 2 bytes TCI, then the inner EtherType.
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD1 | ETHERTYPE_QINQ_OLD2 => {
+                ethertype = be16(data, at + 2).ok_or(SkipReason::TruncatedHeader)?;
+                at += 4;
+            }
+            ETHERTYPE_VNTAG => {
+                ethertype = be16(data, at + 4).ok_or(SkipReason::TruncatedHeader)?;
+                at += 6;
+            }
+            ETHERTYPE_PBB => {
+                ethertype = be16(data, at + 4 + 12).ok_or(SkipReason::TruncatedHeader)?;
+                at += 4 + 14;
+            }
+            ETHERTYPE_FABRICPATH => {
+                ethertype = be16(data, at + 2 + 12).ok_or(SkipReason::TruncatedHeader)?;
+                at += 2 + 14;
+            }
+            ETHERTYPE_MPLS | ETHERTYPE_MPLS_MCAST => return after_mpls(data, at),
+            // PPPoE session (RFC 2516): ver/type, code, session id, length (6 bytes), then
+            // the PPP protocol: 0x0021 IPv4, 0x0057 IPv6. The PPPoE length (which counts
+            // the PPP protocol field) bounds the datagram, as Wireshark does.
+            ETHERTYPE_PPPOE_SESSION => {
+                let length = be16(data, at + 4).ok_or(SkipReason::TruncatedHeader)?;
+                return match be16(data, at + 6).ok_or(SkipReason::TruncatedHeader)? {
+                    0x0021 | 0x0057 => Ok(IpAt {
+                        start: at + 8,
+                        end: Some(at + 6 + usize::from(length)),
+                    }),
+                    _ => Err(SkipReason::NotIp),
+                };
+            }
+            _ => return Err(SkipReason::NotIp),
+        }
+    }
+    Err(SkipReason::NotIp)
+}
+
+/// MPLS labels are 4 bytes each; the bottom of stack has bit 8 of the label entry set.
+/// What follows is not announced: like Wireshark, guess IP from the version nibble.
+fn after_mpls(data: &[u8], mut at: usize) -> Result<IpAt, SkipReason> {
+    for _ in 0..MAX_STACKED {
+        let entry = data.get(at..at + 4).ok_or(SkipReason::TruncatedHeader)?;
+        let bottom = entry[2] & 0x01 != 0;
+        at += 4;
+        if bottom {
+            let first = *data.get(at).ok_or(SkipReason::TruncatedHeader)?;
+            return match first >> 4 {
+                4 | 6 => IpAt::at(at),
+                _ => Err(SkipReason::NotIp),
+            };
+        }
+    }
+    Err(SkipReason::NotIp)
+}
+
+// ---------------------------------------------------------------------------------------
+// IP and TCP
+
+fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Decoded, SkipReason> {
+    let ip_start = ip_at.start;
+    let ip = data.get(ip_start..).ok_or(SkipReason::TruncatedHeader)?;
+    let sliced = LaxSlicedPacket::from_ip(ip).map_err(|e| match e {
+        LaxHeaderSliceError::Len(_) => SkipReason::TruncatedHeader,
+        LaxHeaderSliceError::Content(_) => SkipReason::BadIpHeader,
+    })?;
+    let net = sliced.net.as_ref().ok_or(SkipReason::NotIp)?;
+
+    // The IP datagram's length as its header declares it, from the start of the IP header.
+    // `None` when the header holds no usable length (IPv4 total length 0 from TSO, IPv6
+    // jumbograms): the frame's wire length is the best remaining guess then.
+    let (src_ip, dst_ip, declared_len, payload, non_first_fragment): (IpAddr, IpAddr, _, _, _) =
+        match net {
+            LaxNetSlice::Ipv4(v4) => {
+                let h = v4.header();
+                let total = usize::from(h.total_len());
+                let declared = (total >= h.slice().len()).then_some(total);
+                let non_first = h.fragments_offset().value() != 0;
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    declared,
+                    v4.payload(),
+                    non_first,
+                )
+            }
+            LaxNetSlice::Ipv6(v6) => {
+                let h = v6.header();
+                let pl = usize::from(h.payload_length());
+                let declared = (pl != 0).then_some(40 + pl);
+                let non_first = v6.extensions().clone().into_iter().any(|ext| match ext {
+                    Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() != 0,
+                    _ => false,
+                });
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    declared,
+                    v6.payload(),
+                    non_first,
+                )
+            }
+            LaxNetSlice::Arp(_) => return Err(SkipReason::NotIp),
+        };
+
+    if non_first_fragment {
+        return Err(SkipReason::IpFragment);
+    }
+
+    let tcp_bytes: &[u8] = match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => tcp.slice(),
+        Some(_) => return Err(SkipReason::NotTcp),
+        None => {
+            // An error while walking IPv6/IPv4 extension headers.
+            if let Some((err, _layer)) = &sliced.stop_err {
+                if payload.ip_number != ip_number::TCP {
+                    return Err(match err {
+                        SliceError::Len(_) => SkipReason::TruncatedHeader,
+                        _ => SkipReason::BadIpHeader,
+                    });
+                }
+            }
+            if payload.ip_number != ip_number::TCP {
+                return Err(SkipReason::NotTcp);
+            }
+            // Either the TCP header is cut short in its options or bad (etherparse stopped
+            // there), or this is the first fragment of a fragmented datagram (etherparse
+            // does not slice fragmented payloads, but a first fragment starts with the TCP
+            // header): read what is there.
+            payload.payload
+        }
+    };
+    let tcp = TcpView::new(tcp_bytes)?;
+
+    // Offsets within `data`, computed from the slices etherparse handed back.
+    let base = data.as_ptr() as usize;
+    let tcp_start = (tcp.bytes.as_ptr() as usize).saturating_sub(base);
+    let payload_start = tcp_start + tcp.header_len;
+    // The datagram cannot extend past the frame on the wire, nor past what its
+    // encapsulation announces (a header claiming more is wrong, or tampered with).
+    let wire_end = data.len().max(orig_len as usize);
+    let ip_end = match declared_len {
+        Some(len) => (ip_start + len).min(wire_end),
+        None => wire_end,
+    };
+    let ip_end = ip_at.end.map_or(ip_end, |end| ip_end.min(end));
+    // Ethernet padding sits after `ip_end` and is never payload; snaplen truncation sits
+    // before it and only shrinks the captured part.
+    let payload_len = ip_end.saturating_sub(payload_start);
+    let captured_payload_len = ip_end.min(data.len()).saturating_sub(payload_start);
+
+    let mut segment = Segment {
+        ts_ns,
+        frame: 0,
+        src: SocketAddr::new(src_ip, tcp.be16(0)),
+        dst: SocketAddr::new(dst_ip, tcp.be16(2)),
+        seq: tcp.be32(4),
+        ack: tcp.be32(8),
+        // Byte 13 of the TCP header holds CWR ECE URG ACK PSH RST SYN FIN (RFC 9293 §3.1).
+        flags: TcpFlags(tcp.bytes[13]),
+        window: tcp.be16(14),
+        window_scale: None,
+        mss: None,
+        timestamps: None,
+        sack_permitted: false,
+        payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+        captured_payload_len: u32::try_from(captured_payload_len).unwrap_or(u32::MAX),
+    };
+    read_options(tcp.options(), &mut segment);
+    Ok(Decoded {
+        segment,
+        first_fragment: payload.fragmented,
+    })
+}
+
+/// A TCP header of which at least the fixed 20 bytes were captured (RFC 9293 §3.1). The
+/// options may be cut short by the snaplen: the segment is still worth having (a SYN
+/// without its MSS is still a SYN).
+struct TcpView<'a> {
+    /// From the first byte of the TCP header to the end of the captured data.
+    bytes: &'a [u8],
+    /// Data offset × 4.
+    header_len: usize,
+}
+
+impl<'a> TcpView<'a> {
+    fn new(bytes: &'a [u8]) -> Result<TcpView<'a>, SkipReason> {
+        if bytes.len() < 20 {
+            return Err(SkipReason::TruncatedHeader);
+        }
+        let data_offset = usize::from(bytes[12] >> 4);
+        if data_offset < 5 {
+            return Err(SkipReason::BadTcpHeader);
+        }
+        Ok(TcpView {
+            bytes,
+            header_len: data_offset * 4,
+        })
+    }
+
+    fn be16(&self, at: usize) -> u16 {
+        u16::from_be_bytes([self.bytes[at], self.bytes[at + 1]])
+    }
+
+    fn be32(&self, at: usize) -> u32 {
+        u32::from_be_bytes([
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ])
+    }
+
+    /// The captured part of the options.
+    fn options(&self) -> &'a [u8] {
+        &self.bytes[20..self.header_len.min(self.bytes.len())]
+    }
+}
+
+/// Copies the options closewait reports (RFC 9293 §3.2 MSS, RFC 7323 window scale and
+/// timestamps, RFC 2018 SACK-permitted). A malformed or cut option ends the walk: what
+/// was read before it is kept.
+fn read_options(options: &[u8], segment: &mut Segment) {
+    for option in TcpOptionsIterator::from_slice(options) {
+        match option {
+            Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
+            Ok(TcpOptionElement::WindowScale(shift)) => segment.window_scale = Some(shift),
+            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
+                segment.sack_permitted = true
+            }
+            Ok(TcpOptionElement::Timestamp(val, ecr)) => segment.timestamps = Some((val, ecr)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::testutil::frames;
+
+    fn decode(link_type: u32, data: &[u8]) -> Result<Decoded, SkipReason> {
+        decode_packet(link_type, data, data.len() as u32, 7)
+    }
+
+    #[test]
+    fn ethernet_ipv4_syn_with_options() {
+        let f = frames::eth_v4_syn_with_options();
+        let d = decode(linktype::ETHERNET, &f).unwrap();
+        let s = d.segment;
+        assert_eq!(s.src, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(s.dst, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(s.seq, 1000);
+        assert!(s.flags.syn() && !s.flags.ack());
+        assert_eq!(s.window, 64240);
+        assert_eq!(s.mss, Some(1460));
+        assert_eq!(s.window_scale, Some(7));
+        assert!(s.sack_permitted);
+        assert_eq!(s.timestamps, Some((111, 0)));
+        assert_eq!(s.payload_len, 0);
+        assert_eq!(s.ts_ns, 7);
+        assert!(!d.first_fragment);
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        // A bare ACK is 54 bytes; Ethernet pads it to 60.
+        let mut f = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        assert_eq!(f.len(), 54);
+        f.extend_from_slice(&[0u8; 6]);
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.payload_len, 0);
+        assert_eq!(s.captured_payload_len, 0);
+    }
+
+    #[test]
+    fn snaplen_truncated_data_segment_keeps_its_real_length() {
+        let f = frames::eth_v4_tcp(&[0x55; 1000], |b| b.ack(5).psh());
+        let cut = &f[..96];
+        let s = decode_packet(linktype::ETHERNET, cut, f.len() as u32, 0)
+            .unwrap()
+            .segment;
+        assert_eq!(s.payload_len, 1000);
+        assert_eq!(s.captured_payload_len, 96 - 54);
+    }
+
+    #[test]
+    fn ip_total_length_beyond_the_wire_is_clamped() {
+        let mut f = frames::eth_v4_tcp(b"abcd", |b| b.ack(5));
+        // Claim 10 more bytes than the frame holds, on a frame that is not truncated.
+        let total = u16::from_be_bytes([f[16], f[17]]) + 10;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.payload_len, 4);
+    }
+
+    #[test]
+    fn tcp_header_cut_short_is_truncated_header() {
+        let f = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        assert_eq!(
+            decode(linktype::ETHERNET, &f[..40]),
+            Err(SkipReason::TruncatedHeader)
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &f[..20]),
+            Err(SkipReason::TruncatedHeader)
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &f[..10]),
+            Err(SkipReason::TruncatedHeader)
+        );
+    }
+
+    #[test]
+    fn syn_with_options_cut_by_the_snaplen_still_decodes() {
+        let f = frames::eth_v4_syn_with_options();
+        // Fixed header plus the 4-byte MSS option, the rest cut.
+        let s = decode_packet(linktype::ETHERNET, &f[..34 + 26], f.len() as u32, 0)
+            .unwrap()
+            .segment;
+        assert!(s.flags.syn());
+        assert_eq!(s.mss, Some(1460));
+        assert_eq!(s.window_scale, None);
+        assert_eq!(s.payload_len, 0);
+    }
+
+    #[test]
+    fn data_offset_below_five_is_a_bad_tcp_header() {
+        let mut f = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        f[34 + 12] = 0x40;
+        assert_eq!(
+            decode(linktype::ETHERNET, &f),
+            Err(SkipReason::BadTcpHeader)
+        );
+    }
+
+    #[test]
+    fn pbb_vntag_and_fabricpath_encapsulations() {
+        let inner = frames::eth_v4_tcp(b"abc", |b| b.ack(1));
+        // 802.1ah: outer MACs, 0x88e7, I-TAG, inner Ethernet frame.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xe7, 0, 0, 0, 1]);
+        f.extend_from_slice(&inner);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
+        // VN-Tag between VLAN tags.
+        let mut f = inner[..12].to_vec();
+        f.extend_from_slice(&[
+            0x81, 0x00, 0, 5, 0x89, 0x26, 0, 0, 0, 0x33, 0x81, 0x00, 0, 5,
+        ]);
+        f.extend_from_slice(&inner[12..]);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
+        // FabricPath: outer MACs, 0x8903, FTag/TTL, inner frame.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x89, 0x03, 0, 0]);
+        f.extend_from_slice(&inner);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 3);
+    }
+
+    #[test]
+    fn vlan_and_qinq_tags_are_walked() {
+        let f = frames::eth_vlan_v4_tcp(&[0x8100]);
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.dst.port(), 80);
+        let f = frames::eth_vlan_v4_tcp(&[0x88a8, 0x8100]);
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.payload_len, 3);
+    }
+
+    #[test]
+    fn ipv6_with_extension_headers() {
+        let f = frames::eth_v6_ext_tcp(b"hello");
+        let s = decode(linktype::ETHERNET, &f).unwrap().segment;
+        assert_eq!(s.src, "[2001:db8::1]:5555".parse().unwrap());
+        assert_eq!(s.payload_len, 5);
+        assert_eq!(s.captured_payload_len, 5);
+    }
+
+    #[test]
+    fn linux_cooked_v1_and_v2() {
+        let ip = frames::raw_v4_tcp(b"abc");
+        let s = decode(linktype::LINUX_SLL, &frames::sll(&ip))
+            .unwrap()
+            .segment;
+        assert_eq!(s.payload_len, 3);
+        let s = decode(linktype::LINUX_SLL2, &frames::sll2(&ip))
+            .unwrap()
+            .segment;
+        assert_eq!(s.payload_len, 3);
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        let ip = frames::raw_v4_tcp(b"abc");
+        for lt in [101, 12, 14, 228] {
+            assert_eq!(decode(lt, &ip).unwrap().segment.payload_len, 3, "{lt}");
+        }
+        let ip6 = frames::raw_v6_tcp(b"abcd");
+        assert_eq!(decode(229, &ip6).unwrap().segment.payload_len, 4);
+        assert_eq!(decode(101, &ip6).unwrap().segment.payload_len, 4);
+    }
+
+    #[test]
+    fn bsd_null_in_both_byte_orders_and_loop() {
+        let ip = frames::raw_v4_tcp(b"");
+        let ip6 = frames::raw_v6_tcp(b"");
+        for af in [2u32.to_le_bytes(), 2u32.to_be_bytes()] {
+            let f = [&af[..], &ip].concat();
+            assert!(decode(linktype::NULL, &f).is_ok());
+        }
+        for af in [24u32, 28, 30] {
+            for bytes in [af.to_le_bytes(), af.to_be_bytes()] {
+                let f = [&bytes[..], &ip6].concat();
+                assert!(decode(linktype::NULL, &f).is_ok(), "AF {af}");
+            }
+        }
+        let f = [&7u32.to_le_bytes()[..], &ip].concat();
+        assert_eq!(decode(linktype::NULL, &f), Err(SkipReason::NotIp));
+        let f = [&2u32.to_be_bytes()[..], &ip].concat();
+        assert!(decode(linktype::LOOP, &f).is_ok());
+        let f = [&30u32.to_be_bytes()[..], &ip6].concat();
+        assert!(decode(linktype::LOOP, &f).is_ok());
+    }
+
+    #[test]
+    fn non_tcp_and_non_ip_are_skipped_with_reasons() {
+        assert_eq!(
+            decode(linktype::ETHERNET, &frames::eth_v4_udp()),
+            Err(SkipReason::NotTcp)
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &frames::eth_arp()),
+            Err(SkipReason::NotIp)
+        );
+        assert_eq!(
+            decode(105, &frames::eth_arp()),
+            Err(SkipReason::UnsupportedLinkType)
+        );
+    }
+
+    #[test]
+    fn ip_fragments_first_decoded_others_skipped() {
+        let (first, second) = frames::eth_v4_tcp_fragments();
+        let d = decode(linktype::ETHERNET, &first).unwrap();
+        assert!(d.first_fragment);
+        assert_eq!(d.segment.dst.port(), 80);
+        assert_eq!(
+            decode(linktype::ETHERNET, &second),
+            Err(SkipReason::IpFragment)
+        );
+    }
+
+    #[test]
+    fn mpls_and_pppoe_carry_ip() {
+        let ip = frames::raw_v4_tcp(b"xy");
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0x47, 0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]);
+        f.extend_from_slice(&ip);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 2);
+        let mut f = vec![0u8; 12];
+        let pppoe_len = (ip.len() + 2) as u16;
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x01]);
+        f.extend_from_slice(&pppoe_len.to_be_bytes());
+        f.extend_from_slice(&[0x00, 0x21]);
+        f.extend_from_slice(&ip);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 2);
+        // A PPPoE length shorter than the IP total length bounds the datagram.
+        let short = (pppoe_len - 2).to_be_bytes();
+        f[18..20].copy_from_slice(&short);
+        assert_eq!(decode(1, &f).unwrap().segment.payload_len, 0);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u32 = 12345;
+        for len in 0..200usize {
+            let mut buf = vec![0u8; len];
+            for b in buf.iter_mut() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *b = (x >> 16) as u8;
+            }
+            for lt in [0, 1, 101, 108, 113, 228, 229, 276] {
+                let _ = decode_packet(lt, &buf, x, 0);
+                // Make some look like IP to reach deeper code.
+                if len > 0 {
+                    let mut b2 = buf.clone();
+                    b2[0] = 0x45;
+                    let _ = decode_packet(101, &b2, 0, 0);
+                    b2[0] = 0x60;
+                    let _ = decode_packet(101, &b2, 0, 0);
+                }
+            }
+        }
+    }
+}

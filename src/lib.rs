@@ -11,6 +11,7 @@
 //! zeek      an independent Zeek-compatible conn_state/history
 //! analyze   the pipeline glue: capture → ConnectionReport stream
 //! model     the report model every renderer reads
+//! filter    which connections to show (--host, --port, --kind, --state)
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod decode;
 pub mod diagnose;
 pub mod diagnose_cmd;
+pub mod filter;
 pub mod flow;
 pub mod model;
 pub mod render;
@@ -35,3 +37,5 @@ pub mod zeek;
 
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod testutil;

@@ -354,7 +354,6 @@ impl Conversation {
 
     /// Feeds one segment sent by endpoint `from` (0 or 1).
     pub fn process(&mut self, seg: &Segment, from: usize) {
-        let to = 1 - from;
         let at = Moment {
             ts_ns: seg.ts_ns,
             frame: seg.frame,
@@ -401,15 +400,14 @@ impl Conversation {
         // SYN: RFC 9293 §3.10.1 OPEN "Active: … A SYN segment of the form <SEQ=ISS><CTL=SYN>
         // is sent … Set the state to SYN-SENT"; §3.10.7.2 LISTEN: "… a SYN,ACK segment is
         // sent … and the connection state should be changed to SYN-RECEIVED."
+        // Until its SYN,ACK the server has no socket for this connection (only its
+        // listener), so its endpoint stays CLOSED, as netstat would show it.
         if flags.syn() && !flags.ack() {
             if self.ends[from].syn.is_none() {
                 self.ends[from].syn = Some(at);
             }
             if matches!(self.ends[from].state, TcpState::Closed) {
                 self.ends[from].enter(TcpState::SynSent, at);
-            }
-            if matches!(self.ends[to].state, TcpState::Closed) && self.ends[to].changes.is_empty() {
-                self.ends[to].enter(TcpState::Listen, at);
             }
         } else if flags.syn() && flags.ack() {
             if self.ends[from].syn_ack.is_none() {
@@ -463,7 +461,6 @@ impl Conversation {
         } else if seg.flags.syn() {
             // SYN,ACK first: the SYN was not captured; the peer is in SYN-SENT.
             self.ends[to].enter(TcpState::SynSent, at);
-            self.ends[from].enter(TcpState::Listen, at);
         } else {
             // Mid-stream: both synchronized, as far as anyone can tell.
             self.ends[0].enter(TcpState::Established, at);
@@ -813,7 +810,7 @@ mod tests {
     fn three_way_handshake_establishes_both() {
         let mut w = Wire::new();
         w.send(A, SYN, 1000, 0, 0);
-        assert_eq!(w.states(), (TcpState::SynSent, TcpState::Listen));
+        assert_eq!(w.states(), (TcpState::SynSent, TcpState::Closed));
         w.send(B, SYN | ACK, 5000, 1001, 0);
         assert_eq!(w.states(), (TcpState::SynSent, TcpState::SynReceived));
         w.send(A, ACK, 1001, 5001, 0);

@@ -44,8 +44,7 @@ fn matches(expected: &Value, actual: &Value) -> bool {
 }
 
 fn check_capture(truth_path: &Path) -> Vec<String> {
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(truth_path).unwrap()).unwrap();
+    let truth: Value = serde_json::from_str(&std::fs::read_to_string(truth_path).unwrap()).unwrap();
     let file = truth["capture"]["file"].as_str().expect("capture.file");
     let capture = captures_dir().join(file);
     let mut reports: Vec<ConnectionReport> = Vec::new();

@@ -1,1 +1,133 @@
-//! Renderers. (stub)
+//! Renderers: the report model in, bytes out, one module per format.
+//!
+//! Every format implements [`Renderer`] and is chosen by [`Format`]; adding a format means
+//! one new module and one enum variant. Renderers take finished [`ConnectionReport`]s, the
+//! [`CaptureStats`] and the [`Summary`] and nothing else: they never re-run analysis and
+//! never decide which connections to show (the caller filters and sorts).
+//!
+//! Two calls make a rendering: [`Renderer::connection`] once per connection as it finishes
+//! (streaming formats such as JSON Lines write there, so output appears while a long
+//! capture is still being read), then [`Renderer::finish`] once with everything.
+//! [`render`] does both for callers that already hold all connections.
+
+pub mod json;
+pub mod text;
+
+use crate::capture::CaptureStats;
+use crate::filter::Filter;
+use crate::model::ConnectionReport;
+use crate::summary::Summary;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// The output formats of `closewait analyze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns and a summary, for people.
+    Text,
+    /// One JSON document: `{ "capture", "filter", "connections", "summary" }`.
+    Json,
+    /// JSON Lines: one connection per line as it finishes, then one summary line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name asks for: `.json`, `.jsonl`/`.ndjson`; `None` otherwise.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "jsonl" | "ndjson" => Some(Format::Jsonl),
+            "txt" | "text" => Some(Format::Text),
+            _ => None,
+        }
+    }
+
+    /// True for formats that write each connection in [`Renderer::connection`] and need
+    /// nothing but the summary at the end, so the caller need not keep the reports.
+    pub fn streams(self) -> bool {
+        matches!(self, Format::Jsonl)
+    }
+
+    pub fn renderer(self) -> Box<dyn Renderer> {
+        match self {
+            Format::Text => Box::new(text::TextRenderer),
+            Format::Json => Box::new(json::JsonRenderer),
+            Format::Jsonl => Box::new(json::JsonlRenderer),
+        }
+    }
+}
+
+/// Everything an `analyze` rendering shows.
+#[derive(Clone, Copy, Debug)]
+pub struct AnalyzeOutput<'a> {
+    pub capture: &'a CaptureStats,
+    /// The filter the connections were selected with (empty: all connections).
+    pub filter: &'a Filter,
+    /// How many connections the capture held before filtering.
+    pub connections_total: u64,
+    /// The connections shown, sorted by id. Empty for a [streaming](Format::streams)
+    /// format, which received them through [`Renderer::connection`] instead.
+    pub connections: &'a [ConnectionReport],
+    /// The summary of the connections shown (`summary.connections` of them).
+    pub summary: &'a Summary,
+}
+
+/// One output format.
+pub trait Renderer {
+    /// Called once per shown connection, in finish order, as soon as it is known.
+    /// Formats that need the whole set first write nothing here.
+    fn connection(&mut self, _w: &mut dyn Write, _report: &ConnectionReport) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Called once after the last connection, with everything.
+    fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()>;
+}
+
+/// Renders a complete output in one go: each connection of `out` in order, then the end.
+pub fn render(format: Format, out: &AnalyzeOutput<'_>, w: &mut dyn Write) -> io::Result<()> {
+    let mut renderer = format.renderer();
+    for report in out.connections {
+        renderer.connection(w, report)?;
+    }
+    renderer.finish(w, out)
+}
+
+/// Seconds with three decimals, the fixed float format of the text output.
+pub fn fmt_secs(secs: f64) -> String {
+    format!("{secs:.3}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_from_output_file_extension() {
+        assert_eq!(
+            Format::from_extension(Path::new("out/report.JSON")),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("a.jsonl")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("a.ndjson")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("a.txt")),
+            Some(Format::Text)
+        );
+        assert_eq!(Format::from_extension(Path::new("report")), None);
+    }
+
+    #[test]
+    fn seconds_have_three_decimals() {
+        assert_eq!(fmt_secs(65.0), "65.000s");
+        assert_eq!(fmt_secs(0.0004), "0.000s");
+        assert_eq!(fmt_secs(1.23456), "1.235s");
+    }
+}

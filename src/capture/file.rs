@@ -1,0 +1,225 @@
+//! One input: open it, recognise what it is from its first bytes (never from its name),
+//! and turn its records into decoded [`Item`]s.
+//!
+//! Mid-file trouble (truncation, corruption, read errors) never fails the run: the file
+//! stops there with one warning naming the byte offset and the packets kept, and
+//! `FileStats::truncated` is set.
+
+use super::pcap::{is_pcap_magic, PcapReader};
+use super::pcapng::{is_pcapng_magic, PcapNgReader};
+use super::record::{Notes, StopKind};
+use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead};
+use super::{CaptureError, FileStats, OpenProblem};
+use crate::decode::{decode_packet, Decoded, SkipReason};
+use flate2::read::MultiGzDecoder;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One packet of one file, decoded, waiting for its turn in the merge.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
+    pub ts_ns: i64,
+    pub file: usize,
+    pub link_type: u32,
+    pub outcome: Result<Decoded, SkipReason>,
+}
+
+enum Format {
+    Pcap(PcapReader),
+    PcapNg(PcapNgReader),
+}
+
+/// How many bytes to look at when explaining what a non-capture is.
+const SNIFF_LEN: usize = 512;
+
+pub(crate) struct FileReader {
+    /// The name used in messages.
+    name: String,
+    index: usize,
+    src: ByteSource,
+    format: Format,
+    gzip: bool,
+    raw_bytes: Arc<AtomicU64>,
+    size: Option<u64>,
+    done: bool,
+}
+
+impl FileReader {
+    /// Opens `reader` (a file or stdin), unwrapping gzip, and reads the capture header.
+    /// `path` goes into `FileStats::path`, `name` into messages.
+    pub(crate) fn open(
+        index: usize,
+        path: String,
+        name: String,
+        reader: DynRead,
+        size: Option<u64>,
+        buffer: usize,
+    ) -> Result<(FileReader, FileStats), CaptureError> {
+        let raw_bytes = Arc::new(AtomicU64::new(0));
+        let mut src = ByteSource::new(
+            Box::new(CountingReader::new(reader, raw_bytes.clone())),
+            buffer,
+        );
+        let io_err = |source| CaptureError::Io {
+            path: name.clone(),
+            source,
+        };
+        src.ensure(4).map_err(io_err)?;
+        let gzip = src.peek().starts_with(&[0x1f, 0x8b]);
+        if gzip {
+            // Stack the decompressor on the bytes already buffered plus the rest.
+            let (pending, inner) = src.into_parts();
+            let gz = MultiGzDecoder::new(io::Cursor::new(pending).chain(inner));
+            src = ByteSource::new(Box::new(gz), buffer);
+            if let Err(e) = src.ensure(4) {
+                return Err(CaptureError::NotACapture {
+                    path: name,
+                    what: format!("gzip-compressed data that could not be decompressed ({e})"),
+                });
+            }
+        }
+        let wrap = |what: String| {
+            if gzip {
+                format!("gzip-compressed data that is not a capture; decompressed, it is {what}")
+            } else {
+                what
+            }
+        };
+        let problem = |p: OpenProblem| match p {
+            OpenProblem::NotACapture(what) => CaptureError::NotACapture {
+                path: name.clone(),
+                what: wrap(what),
+            },
+            OpenProblem::Corrupt { offset, what } => CaptureError::Corrupt {
+                path: name.clone(),
+                offset,
+                what,
+            },
+            OpenProblem::Io(source) => CaptureError::Io {
+                path: name.clone(),
+                source,
+            },
+        };
+        let (format, format_name) = if is_pcap_magic(src.peek()) {
+            (
+                Format::Pcap(PcapReader::open(&mut src).map_err(problem)?),
+                "pcap",
+            )
+        } else if is_pcapng_magic(src.peek()) {
+            (
+                Format::PcapNg(PcapNgReader::open(&mut src).map_err(problem)?),
+                "pcapng",
+            )
+        } else {
+            // Best effort: a read error here changes nothing, the data is not a capture.
+            let _ = src.ensure(SNIFF_LEN);
+            let head = &src.peek()[..src.available().min(SNIFF_LEN)];
+            return Err(CaptureError::NotACapture {
+                path: name,
+                what: wrap(describe_non_capture(head)),
+            });
+        };
+        let stats = FileStats {
+            path,
+            format: format_name.to_string(),
+            gzip,
+            packets: 0,
+            bytes: raw_bytes.load(Ordering::Relaxed),
+            truncated: false,
+        };
+        Ok((
+            FileReader {
+                name,
+                index,
+                src,
+                format,
+                gzip,
+                raw_bytes,
+                size,
+                done: false,
+            },
+            stats,
+        ))
+    }
+
+    /// Raw (compressed, for gzip) bytes read so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.raw_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The input's name for messages (its path, or "standard input").
+    pub(crate) fn name_for_messages(&self) -> &str {
+        &self.name
+    }
+
+    /// Size on disk, when the input is a regular file.
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// The next packet of this file, decoded; `None` once the file is finished.
+    pub(crate) fn next_item(
+        &mut self,
+        stats: &mut FileStats,
+        warnings: &mut Vec<String>,
+    ) -> Option<Item> {
+        if self.done {
+            return None;
+        }
+        let mut notes = Notes {
+            file: &self.name,
+            warnings,
+        };
+        let result = match &mut self.format {
+            Format::Pcap(r) => r.next_packet(&mut self.src),
+            Format::PcapNg(r) => r.next_packet(&mut self.src, &mut notes),
+        };
+        stats.bytes = self.raw_bytes.load(Ordering::Relaxed);
+        match result {
+            Ok(Some(packet)) => {
+                stats.packets += 1;
+                let outcome =
+                    decode_packet(packet.link_type, packet.data, packet.orig_len, packet.ts_ns);
+                Some(Item {
+                    ts_ns: packet.ts_ns,
+                    file: self.index,
+                    link_type: packet.link_type,
+                    outcome,
+                })
+            }
+            Ok(None) => {
+                self.finish();
+                None
+            }
+            Err(stop) => {
+                stats.truncated = true;
+                let what = match stop.kind {
+                    StopKind::Truncated => "capture cut short",
+                    StopKind::Corrupt => "corrupt data",
+                    // flate2 reports a cut gzip stream as an error, not as an end.
+                    StopKind::Io if self.gzip => "compressed data cut short or corrupt",
+                    StopKind::Io => "read error",
+                };
+                let of = if self.gzip {
+                    " of the decompressed data"
+                } else {
+                    ""
+                };
+                warnings.push(format!(
+                    "{}: {what} at byte offset {}{of} ({}); stopped reading this file and kept the {} packet(s) before it",
+                    self.name, stop.offset, stop.detail, stats.packets
+                ));
+                self.finish();
+                None
+            }
+        }
+    }
+
+    /// Frees the buffer and closes the input as soon as a file is done: a merge of many
+    /// files should not hold them all.
+    fn finish(&mut self) {
+        self.done = true;
+        self.src = ByteSource::new(Box::new(io::empty()), 0);
+    }
+}

@@ -1,0 +1,241 @@
+//! JSON and JSON Lines output: the machine-readable contract documented in `docs/json.md`.
+//!
+//! Both formats serialise the report model as it is (field names come from
+//! `src/model.rs`, `src/capture/mod.rs` and `src/summary.rs`); this module only decides the
+//! envelope. `--json` writes one document once everything is known; `--jsonl` writes a
+//! line per connection as soon as it finishes (flushed, so `tail -f` and pipes see it
+//! immediately) and ends with one `"type":"summary"` line.
+
+use super::{AnalyzeOutput, Renderer};
+use crate::capture::CaptureStats;
+use crate::filter::Filter;
+use crate::model::ConnectionReport;
+use crate::summary::Summary;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// The filter used, with how many connections it kept out of how many.
+#[derive(Serialize)]
+struct FilterReport<'a> {
+    #[serde(flatten)]
+    filter: &'a Filter,
+    /// Connections that match (the ones listed and summarised).
+    matched: u64,
+    /// Connections in the capture before filtering.
+    total: u64,
+}
+
+impl<'a> FilterReport<'a> {
+    fn of(out: &AnalyzeOutput<'a>) -> Self {
+        FilterReport {
+            filter: out.filter,
+            matched: out.summary.connections,
+            total: out.connections_total,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    capture: &'a CaptureStats,
+    filter: FilterReport<'a>,
+    connections: &'a [ConnectionReport],
+    summary: &'a Summary,
+}
+
+#[derive(Serialize)]
+struct ConnectionLine<'a> {
+    #[serde(rename = "type")]
+    line_type: &'static str,
+    #[serde(flatten)]
+    connection: &'a ConnectionReport,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    line_type: &'static str,
+    capture: &'a CaptureStats,
+    filter: FilterReport<'a>,
+    summary: &'a Summary,
+}
+
+/// `--json`: one pretty-printed document.
+pub struct JsonRenderer;
+
+impl Renderer for JsonRenderer {
+    fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        let doc = Document {
+            capture: out.capture,
+            filter: FilterReport::of(out),
+            connections: out.connections,
+            summary: out.summary,
+        };
+        serde_json::to_writer_pretty(&mut *w, &doc)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+}
+
+/// `--jsonl`: a `"type":"connection"` line per connection, then a `"type":"summary"` line.
+pub struct JsonlRenderer;
+
+impl Renderer for JsonlRenderer {
+    fn connection(&mut self, w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
+        let line = ConnectionLine {
+            line_type: "connection",
+            connection: report,
+        };
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
+    fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        let line = SummaryLine {
+            line_type: "summary",
+            capture: out.capture,
+            filter: FilterReport::of(out),
+            summary: out.summary,
+        };
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CloseKind;
+    use crate::render::{render, Format};
+    use crate::testutil::ReportBuilder;
+    use serde_json::Value;
+
+    fn sample() -> (CaptureStats, Vec<ConnectionReport>) {
+        let mut capture = CaptureStats::default();
+        capture.packets.total = 20;
+        capture.packets.tcp = 18;
+        capture.packets.skipped.insert("not_tcp".into(), 2);
+        capture.first_ts = Some(crate::testutil::T0);
+        let reports = vec![
+            ReportBuilder::new(0).build(),
+            ReportBuilder::new(1)
+                .server("10.77.0.2:8788")
+                .unanswered_fin_by_server(42.5)
+                .build(),
+        ];
+        (capture, reports)
+    }
+
+    fn rendered(format: Format, filter: &Filter, total: u64) -> String {
+        let (capture, reports) = sample();
+        let summary = Summary::from_reports(&reports);
+        let out = AnalyzeOutput {
+            capture: &capture,
+            filter,
+            connections_total: total,
+            connections: &reports,
+            summary: &summary,
+        };
+        let mut buf = Vec::new();
+        render(format, &out, &mut buf).expect("render to memory");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    #[test]
+    fn json_document_has_capture_filter_connections_summary() {
+        let text = rendered(Format::Json, &Filter::default(), 2);
+        let doc: Value = serde_json::from_str(&text).expect("one valid JSON document");
+        let keys: Vec<&str> = doc
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 4);
+        for k in ["capture", "filter", "connections", "summary"] {
+            assert!(keys.contains(&k), "missing {k}");
+        }
+        assert_eq!(doc["capture"]["packets"]["skipped"]["not_tcp"], 2);
+        assert_eq!(doc["filter"]["matched"], 2);
+        assert_eq!(doc["filter"]["total"], 2);
+        assert_eq!(doc["filter"]["kind"], Value::Array(vec![]));
+
+        let conns = doc["connections"].as_array().expect("array");
+        assert_eq!(conns.len(), 2);
+        let leak = &conns[1];
+        assert_eq!(leak["id"], 1);
+        assert_eq!(leak["server"], "10.77.0.2:8788");
+        assert_eq!(leak["client_state"], "CLOSE_WAIT");
+        assert_eq!(leak["server_state"], "FIN_WAIT_2");
+        assert_eq!(leak["close"]["kind"], "unanswered_fin");
+        assert_eq!(leak["close"]["who_failed_to_respond"], "client");
+        assert_eq!(leak["close"]["first"], "FIN");
+        assert_eq!(leak["close"]["waiting_for"], 42.5);
+        assert_eq!(leak["close"]["rst_by"], Value::Null);
+        assert_eq!(leak["timeline"]["client"][1]["frame"], Value::Null);
+        assert!(
+            leak.get("segments").is_none(),
+            "segments absent unless recorded"
+        );
+        assert!(text.ends_with("}\n"));
+
+        assert_eq!(doc["summary"]["connections"], 2);
+        assert_eq!(doc["summary"]["by_kind"]["unanswered_fin"], 1);
+        assert_eq!(doc["summary"]["by_kind"]["abort"], 0);
+        assert_eq!(doc["summary"]["longest_close_wait"]["id"], 1);
+    }
+
+    #[test]
+    fn jsonl_has_connection_lines_then_one_summary_line() {
+        let filter = Filter {
+            kind: vec![CloseKind::UnansweredFin, CloseKind::Graceful],
+            ..Default::default()
+        };
+        let text = rendered(Format::Jsonl, &filter, 7);
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["type"], "connection");
+        assert_eq!(lines[0]["id"], 0);
+        assert_eq!(lines[1]["type"], "connection");
+        assert_eq!(lines[1]["close"]["kind"], "unanswered_fin");
+        let last = &lines[2];
+        assert_eq!(last["type"], "summary");
+        assert_eq!(last["summary"]["connections"], 2);
+        assert_eq!(last["filter"]["total"], 7);
+        assert_eq!(last["filter"]["matched"], 2);
+        assert_eq!(
+            last["filter"]["kind"],
+            serde_json::json!(["unanswered_fin", "graceful"])
+        );
+        assert_eq!(last["capture"]["packets"]["tcp"], 18);
+        assert!(last.get("connections").is_none());
+    }
+
+    #[test]
+    fn jsonl_connection_line_is_flushed_as_soon_as_written() {
+        struct CountFlushes(Vec<u8>, usize);
+        impl Write for CountFlushes {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.1 += 1;
+                Ok(())
+            }
+        }
+        let mut sink = CountFlushes(Vec::new(), 0);
+        let r = ReportBuilder::new(3).build();
+        JsonlRenderer
+            .connection(&mut sink, &r)
+            .expect("write to memory");
+        assert_eq!(sink.1, 1);
+        assert!(sink.0.ends_with(b"\n"));
+        assert_eq!(sink.0.iter().filter(|b| **b == b'\n').count(), 1);
+    }
+}

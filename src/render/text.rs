@@ -1,0 +1,452 @@
+//! The default, human-readable output of `closewait analyze`.
+//!
+//! A line per connection in aligned columns, then the summary (connections per close kind,
+//! who initiated, and a netstat-like table of end states per side and server endpoint),
+//! then what the reader had to say about the capture. Deterministic by construction:
+//! connections come sorted by id, seconds always have three decimals, and every table is
+//! built from ordered data, never from a hash map; the output does not depend on the
+//! terminal either.
+
+use super::{fmt_secs, AnalyzeOutput, Renderer};
+use crate::capture::CaptureStats;
+use crate::model::ConnectionReport;
+use crate::summary::Summary;
+use std::io::{self, Write};
+
+/// Renders everything in [`Renderer::finish`]: column widths need every row.
+pub struct TextRenderer;
+
+impl Renderer for TextRenderer {
+    fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        write_connections(w, out)?;
+        writeln!(w)?;
+        write_summary(w, out)?;
+        write_capture(w, out.capture)?;
+        w.flush()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes rows as columns separated by two spaces, each as wide as its widest cell. The
+/// last column is not padded, so lines carry no trailing spaces.
+fn write_table(
+    w: &mut dyn Write,
+    indent: &str,
+    align: &[Align],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
+    let mut widths = vec![0usize; align.len()];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::from(indent);
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i] - cell.chars().count();
+            let last = i + 1 == row.len();
+            match align[i] {
+                Align::Right => {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                }
+                Align::Left => {
+                    line.push_str(cell);
+                    if !last {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+        }
+        writeln!(w, "{line}")?;
+    }
+    Ok(())
+}
+
+fn connection_row(r: &ConnectionReport) -> Vec<String> {
+    let id = if r.role_inferred {
+        format!("{}*", r.id)
+    } else {
+        r.id.to_string()
+    };
+    vec![
+        id,
+        r.client.to_string(),
+        r.server.to_string(),
+        fmt_secs(r.duration),
+        r.close.kind.to_string(),
+        r.close.initiator.as_str().to_string(),
+        r.client_state.to_string(),
+        r.server_state.to_string(),
+        r.close
+            .idle_before_close
+            .map(fmt_secs)
+            .unwrap_or_else(|| "-".to_string()),
+    ]
+}
+
+fn write_connections(w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+    if out.connections.is_empty() {
+        if out.filter.is_empty() {
+            writeln!(w, "no TCP connections in the capture")?;
+        } else {
+            writeln!(
+                w,
+                "no connection matches the filter ({}); the capture holds {}",
+                out.filter,
+                plural(out.connections_total, "connection")
+            )?;
+        }
+        return Ok(());
+    }
+    use Align::{Left as L, Right as R};
+    let mut rows = vec![[
+        "id",
+        "client",
+        "server",
+        "duration",
+        "kind",
+        "initiator",
+        "client end",
+        "server end",
+        "idle before close",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
+    rows.extend(out.connections.iter().map(connection_row));
+    write_table(w, "", &[R, L, L, R, L, L, L, L, R], &rows)?;
+    if out.connections.iter().any(|r| r.role_inferred) {
+        writeln!(
+            w,
+            "* no SYN seen: which side is the client was inferred from the ports"
+        )?;
+    }
+    Ok(())
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn write_summary(w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+    let s: &Summary = out.summary;
+    use Align::{Left as L, Right as R};
+
+    if out.filter.is_empty() {
+        writeln!(w, "summary: {}", plural(s.connections, "connection"))?;
+    } else {
+        writeln!(
+            w,
+            "summary: {} of {} match the filter ({}); all counts below cover only those",
+            s.connections,
+            plural(out.connections_total, "connection"),
+            out.filter
+        )?;
+    }
+
+    writeln!(w, "\nconnections per close kind")?;
+    let rows: Vec<Vec<String>> = s
+        .by_kind
+        .iter()
+        .map(|(k, n)| vec![k.to_string(), n.to_string()])
+        .collect();
+    write_table(w, "  ", &[L, R], &rows)?;
+
+    writeln!(w, "\nclose initiated by")?;
+    let rows: Vec<Vec<String>> = s
+        .by_initiator
+        .iter()
+        .map(|(who, n)| vec![who.as_str().to_string(), n.to_string()])
+        .collect();
+    write_table(w, "  ", &[L, R], &rows)?;
+
+    writeln!(w, "\nend states (side, state, connections, server)")?;
+    if s.end_states.is_empty() {
+        writeln!(w, "  none")?;
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .end_states
+            .iter()
+            .map(|row| {
+                vec![
+                    format!("{} side", row.side),
+                    row.state.to_string(),
+                    row.count.to_string(),
+                    format!("→ {}", row.server),
+                ]
+            })
+            .collect();
+        write_table(w, "  ", &[L, L, R, L], &rows)?;
+    }
+
+    if let Some(l) = &s.longest_close_wait {
+        writeln!(
+            w,
+            "\nlongest CLOSE_WAIT: connection {}, {} {} has owed its FIN for {} at the end of the capture",
+            l.id,
+            l.side,
+            l.addr,
+            fmt_secs(l.waiting_for)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_capture(w: &mut dyn Write, c: &CaptureStats) -> io::Result<()> {
+    writeln!(w, "\ncapture")?;
+    for f in &c.files {
+        let mut notes = vec![f.format.clone()];
+        if f.gzip {
+            notes.push("gzip".to_string());
+        }
+        if f.truncated {
+            notes.push("truncated".to_string());
+        }
+        writeln!(
+            w,
+            "  {}: {}, {}",
+            f.path,
+            notes.join(", "),
+            plural(f.packets, "packet")
+        )?;
+    }
+    let span = match (c.first_ts, c.last_ts) {
+        (Some(a), Some(b)) => format!(
+            ", {} from {a:.3} to {b:.3} (epoch seconds)",
+            fmt_secs(b - a)
+        ),
+        _ => String::new(),
+    };
+    writeln!(
+        w,
+        "  {}, {} TCP{span}",
+        plural(c.packets.total, "packet"),
+        c.packets.tcp
+    )?;
+    if !c.link_types.is_empty() {
+        let links: Vec<String> = c
+            .link_types
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        writeln!(w, "  link types: {}", links.join(", "))?;
+    }
+
+    if !c.packets.skipped.is_empty() {
+        writeln!(w, "\nskipped packets")?;
+        let rows: Vec<Vec<String>> = c
+            .packets
+            .skipped
+            .iter()
+            .map(|(why, n)| vec![why.clone(), n.to_string()])
+            .collect();
+        write_table(w, "  ", &[Align::Left, Align::Right], &rows)?;
+    }
+
+    if !c.warnings.is_empty() {
+        writeln!(w, "\nwarnings")?;
+        for warning in &c.warnings {
+            writeln!(w, "  {warning}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::FileStats;
+    use crate::filter::Filter;
+    use crate::model::{CloseKind, Initiator};
+    use crate::render::{render, Format};
+    use crate::state::TcpState;
+    use crate::testutil::{ReportBuilder, T0};
+
+    fn capture() -> CaptureStats {
+        let mut c = CaptureStats::default();
+        c.files.push(FileStats {
+            path: "captures/02-server-idle-close-client-leak.pcap".into(),
+            format: "pcap".into(),
+            gzip: false,
+            packets: 40,
+            bytes: 4000,
+            truncated: false,
+        });
+        c.packets.total = 40;
+        c.packets.tcp = 38;
+        c.packets.skipped.insert("not_tcp".into(), 2);
+        c.link_types.insert("EN10MB".into(), 40);
+        c.first_ts = Some(T0);
+        c.last_ts = Some(T0 + 70.0);
+        c
+    }
+
+    fn text_of(
+        filter: &Filter,
+        total: u64,
+        reports: &[ConnectionReport],
+        c: &CaptureStats,
+    ) -> String {
+        let summary = Summary::from_reports(reports);
+        let out = AnalyzeOutput {
+            capture: c,
+            filter,
+            connections_total: total,
+            connections: reports,
+            summary: &summary,
+        };
+        let mut buf = Vec::new();
+        render(Format::Text, &out, &mut buf).expect("render to memory");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    fn leak_reports() -> Vec<ConnectionReport> {
+        vec![
+            ReportBuilder::new(0)
+                .client("10.77.0.1:41000")
+                .server("10.77.0.2:8788")
+                .duration(65.0)
+                .idle(Some(60.0))
+                .unanswered_fin_by_server(5.0)
+                .build(),
+            ReportBuilder::new(1)
+                .client("10.77.0.1:41002")
+                .server("10.77.0.2:8788")
+                .duration(7.25)
+                .build(),
+            ReportBuilder::new(12)
+                .client("10.77.0.1:41004")
+                .server("10.77.0.2:8788")
+                .kind(CloseKind::Abort, Initiator::Client)
+                .states(TcpState::Closed, TcpState::Closed)
+                .idle(None)
+                .build(),
+        ]
+    }
+
+    #[test]
+    fn connection_lines_are_aligned_columns_with_fixed_decimals() {
+        let text = text_of(&Filter::default(), 3, &leak_reports(), &capture());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "id  client           server          duration  kind            initiator  client end  server end  idle before close"
+        );
+        assert_eq!(
+            lines[1],
+            " 0  10.77.0.1:41000  10.77.0.2:8788   65.000s  unanswered_fin  server     CLOSE_WAIT  FIN_WAIT_2            60.000s"
+        );
+        assert_eq!(
+            lines[2],
+            " 1  10.77.0.1:41002  10.77.0.2:8788    7.250s  graceful        client     CLOSED      CLOSED                 0.250s"
+        );
+        assert_eq!(
+            lines[3],
+            "12  10.77.0.1:41004  10.77.0.2:8788    1.000s  abort           client     CLOSED      CLOSED                      -"
+        );
+        assert_eq!(lines[4], "");
+        assert!(
+            text.lines().all(|l| !l.ends_with(' ')),
+            "no trailing spaces"
+        );
+    }
+
+    #[test]
+    fn summary_lists_every_kind_and_netstat_like_end_states() {
+        let text = text_of(&Filter::default(), 3, &leak_reports(), &capture());
+        assert!(text.contains("summary: 3 connections\n"));
+        let kinds_at = text.find("connections per close kind\n").expect("kinds");
+        let kinds: Vec<&str> = text[kinds_at..].lines().skip(1).take(10).collect();
+        assert_eq!(kinds[0], "  graceful              1");
+        assert_eq!(kinds[3], "  abort                 1");
+        assert_eq!(kinds[5], "  unanswered_fin        1");
+        assert_eq!(kinds[9], "  open                  0");
+
+        assert!(text.contains(
+            "\nend states (side, state, connections, server)\n\
+             \x20 client side  CLOSED      2  → 10.77.0.2:8788\n\
+             \x20 client side  CLOSE_WAIT  1  → 10.77.0.2:8788\n\
+             \x20 server side  CLOSED      2  → 10.77.0.2:8788\n\
+             \x20 server side  FIN_WAIT_2  1  → 10.77.0.2:8788\n"
+        ));
+        assert!(text.contains(
+            "longest CLOSE_WAIT: connection 0, client 10.77.0.1:41000 has owed its FIN for 5.000s"
+        ));
+    }
+
+    #[test]
+    fn capture_section_shows_files_skipped_packets_and_warnings() {
+        let mut c = capture();
+        c.warnings
+            .push("captures/02.pcap: truncated packet at byte 4000".into());
+        let text = text_of(&Filter::default(), 3, &leak_reports(), &c);
+        assert!(text.contains(
+            "\ncapture\n  captures/02-server-idle-close-client-leak.pcap: pcap, 40 packets\n  40 packets, 38 TCP, 70.000s from 1700000000.000 to 1700000070.000 (epoch seconds)\n  link types: EN10MB 40\n"
+        ));
+        assert!(text.contains("\nskipped packets\n  not_tcp  2\n"));
+        assert!(text.ends_with("\nwarnings\n  captures/02.pcap: truncated packet at byte 4000\n"));
+    }
+
+    #[test]
+    fn filtered_summary_says_counts_cover_matching_connections_only() {
+        let reports: Vec<ConnectionReport> = leak_reports()
+            .into_iter()
+            .filter(|r| r.close.kind == CloseKind::UnansweredFin)
+            .collect();
+        let filter = Filter {
+            state: vec![TcpState::CloseWait],
+            ..Default::default()
+        };
+        let text = text_of(&filter, 3, &reports, &capture());
+        assert!(text.contains(
+            "summary: 1 of 3 connections match the filter (state=CLOSE_WAIT); all counts below cover only those\n"
+        ));
+    }
+
+    #[test]
+    fn no_match_says_so_instead_of_an_empty_table() {
+        let filter = Filter {
+            port: vec![9],
+            ..Default::default()
+        };
+        let text = text_of(&filter, 3, &[], &capture());
+        assert!(text.starts_with(
+            "no connection matches the filter (port=9); the capture holds 3 connections\n"
+        ));
+        let empty = text_of(&Filter::default(), 0, &[], &CaptureStats::default());
+        assert!(empty.starts_with("no TCP connections in the capture\n"));
+        assert!(empty.contains("\nend states (side, state, connections, server)\n  none\n"));
+    }
+
+    #[test]
+    fn inferred_roles_are_marked_and_explained() {
+        let mut r = ReportBuilder::new(4).build();
+        r.role_inferred = true;
+        let text = text_of(&Filter::default(), 1, &[r], &capture());
+        assert!(text.lines().nth(1).expect("a row").starts_with("4*  "));
+        assert!(
+            text.contains("* no SYN seen: which side is the client was inferred from the ports\n")
+        );
+    }
+
+    #[test]
+    fn same_input_gives_same_bytes() {
+        let a = text_of(&Filter::default(), 3, &leak_reports(), &capture());
+        let b = text_of(&Filter::default(), 3, &leak_reports(), &capture());
+        assert_eq!(a, b);
+    }
+}
