@@ -1,9 +1,9 @@
 //! Capture reading: pcap/pcapng/gzip/stdin, several files merged in timestamp order.
 //!
-//! This stage turns bytes into [`Segment`]s and nothing else: it knows file formats (see
-//! [`pcap`], [`pcapng`]), compression and merging, hands each packet to
-//! [`crate::decode`], and numbers frames over the merged order. It never looks at TCP
-//! state.
+//! This stage turns bytes into [`Segment`]s and nothing else: it knows file formats
+//! (`pcap.rs`, `pcapng.rs`), compression and buffering (`source.rs`, `file.rs`) and
+//! merging (`merge.rs`), hands each packet to [`crate::decode`], and numbers frames over
+//! the merged order. It never looks at TCP state.
 //!
 //! Design choices:
 //! - the format is recognised from the first bytes, never from the file name; gzip

@@ -707,3 +707,9 @@ const ZEEK_TCP_COUNTS: &[(&str, u64)] = &[
     ("tunnels__vxlan-encapsulated-http.pcap", 0),
     ("vntag_vlan_sandwich_clean.pcap", 1),
 ];
+
+#[test]
+fn segment_stream_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<SegmentStream>();
+}
