@@ -152,15 +152,21 @@ pub fn read(
 
 /// Decides, per finished connection, whether its segment records are kept.
 ///
-/// Kept: connections with keep-alive probes (their timings give the settings), aborted
-/// ones (the RST's flags tell half-open from abort), and the first few of every kind of
-/// ending per service (examples for diagrams). Everything else is dropped, so memory grows
-/// with the odd connections, not with all of them.
+/// Everything is kept up to a budget of [`BUDGET_SEGMENTS`] records (so small captures get
+/// the truly median example connection). Past it, only what a finding reads is kept:
+/// connections with keep-alive probes (their timings give the settings), aborted ones (the
+/// RST's flags tell half-open from abort), and the first few of every kind of ending per
+/// service (examples for diagrams). Memory then grows with the odd connections, not with
+/// all of them.
 #[derive(Default)]
 pub struct SegmentKeeper {
     samples: HashMap<(CloseKind, Initiator, Option<Side>, SocketAddr), usize>,
+    /// Segment records kept so far.
+    kept: usize,
 }
 
+/// Segment records kept unconditionally.
+pub const BUDGET_SEGMENTS: usize = 200_000;
 /// Examples kept per (kind, initiator, silent side, service).
 const SAMPLES_PER_GROUP: usize = 5;
 /// Longer segment lists are never kept.
@@ -184,7 +190,10 @@ impl SegmentKeeper {
         );
         let seen = self.samples.entry(key).or_insert(0);
         *seen += 1;
-        if !needed && *seen > SAMPLES_PER_GROUP {
+        let within_budget = self.kept + segs.len() <= BUDGET_SEGMENTS;
+        if needed || within_budget || *seen <= SAMPLES_PER_GROUP {
+            self.kept += segs.len();
+        } else {
             r.segments = None;
         }
     }

@@ -14,8 +14,8 @@
 
 use super::leak::leaking_side;
 use super::stats::{secs, secs_precise, Spread};
-use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
-use crate::model::{ser_addr, ConnectionReport, Side};
+use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -62,7 +62,9 @@ pub struct MismatchDetails {
     pub server_idle_closes: u64,
     /// Idle connections the client closed first.
     pub client_idle_closes: u64,
-    /// Of the server's closes, how many the client never answered (CLOSE_WAIT).
+    /// Of the server's closes, how many the client never answered with its FIN.
+    pub unanswered: u64,
+    /// Of those, how many were still in CLOSE_WAIT at the end of the capture.
     pub leaked: u64,
 }
 
@@ -82,9 +84,11 @@ pub(super) struct IdleTimeouts<'a> {
     pub client: BTreeMap<SocketAddr, (Spread, Vec<&'a ConnectionReport>)>,
 }
 
-/// Idle time before the close, when `side` closed first after some idleness.
+/// Idle time before the close, when `side` closed first with a FIN after some idleness.
+/// (A RST after idleness is an abort, a keep-alive giving up or a linger-0 close, not an
+/// idle timeout; those are other findings.)
 fn idle_close(r: &ConnectionReport, side: Side) -> Option<f64> {
-    if r.close.first_by != Some(side) {
+    if r.close.first_by != Some(side) || r.close.first != Some(CloseSignal::Fin) {
         return None;
     }
     r.close.idle_before_close.filter(|&i| i >= MIN_IDLE_SECS)
@@ -155,7 +159,10 @@ fn finding(
             secs_precise(s.p90)
         )
     };
-    let summary = if s.is_tight() {
+    let summary = if s.n == 1 {
+        let whom = whom.replacen("idle connections", "an idle connection", 1);
+        format!("{who} closed {whom} after {} ({sample}).", secs(s.median))
+    } else if s.is_tight() {
         format!("{who} closes {whom} after {} ({sample}).", secs(s.median))
     } else {
         format!(
@@ -231,11 +238,15 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
         if client_secs.is_some_and(|c| c < server.median) {
             continue;
         }
-        let leaked: Vec<&ConnectionReport> = server_conns
+        let leaked = server_conns
             .iter()
-            .copied()
             .filter(|r| leaking_side(r) == Some(Side::Client))
-            .collect();
+            .count() as u64;
+        // The client never answered the FIN: CLOSE_WAIT at the end, or reset later.
+        let silent = server_conns
+            .iter()
+            .filter(|r| r.close.who_failed_to_respond == Some(Side::Client))
+            .count() as u64;
         let s = secs(server.median);
         let (severity, summary) = match client_secs {
             Some(c) => (
@@ -246,13 +257,13 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
                     secs(c)
                 ),
             ),
-            None if !leaked.is_empty() => (
+            None if silent > 0 => (
                 Severity::Warning,
                 format!(
                     "The client's idle timeout for {service} is unknown (it never closes an \
-                     idle connection, {} left in CLOSE_WAIT) while the server closes them \
-                     after {s}: the server always closes first.",
-                    plural(leaked.len() as u64, "was", "were")
+                     idle connection: {silent} of the server's {} closes went unanswered) while \
+                     the server closes them after {s}: the server always closes first.",
+                    server.n
                 ),
             ),
             None => (
@@ -286,10 +297,10 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
             ),
             None => "clients: no idle connection closed by a client first".to_string(),
         });
-        if !leaked.is_empty() {
+        if silent > 0 {
             facts.push(format!(
-                "{} of the server's {} idle closes left the client in CLOSE_WAIT",
-                leaked.len(),
+                "{silent} of the server's {} idle closes were never answered by the client's \
+                 FIN ({leaked} still in CLOSE_WAIT at the end)",
                 server.n
             ));
         }
@@ -310,7 +321,8 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
                 client_seconds: client_secs,
                 server_idle_closes: server.n,
                 client_idle_closes: client_closes,
-                leaked: leaked.len() as u64,
+                unanswered: silent,
+                leaked,
             }),
             facts,
             group: service.to_string(),

@@ -30,10 +30,12 @@ pub struct LateWriteDetails {
     pub service: SocketAddr,
     /// Seconds from the closer's FIN to its RST.
     pub fin_to_rst: Spread,
-    /// RSTs without ACK flag: no socket left (orphaned FIN_WAIT_2 expired).
+    /// RSTs without ACK flag (Linux's answer to data for a closed or vanished socket).
     pub bare_rst: u64,
-    /// RST,ACK: the closed socket still existed and refused the data.
+    /// RSTs with ACK flag.
     pub rst_ack: u64,
+    /// Requests sent before the closer's FIN had arrived (they crossed it on the wire).
+    pub crossed_fin: u64,
     /// Connections whose late data was seen in segment records (0 when none were kept).
     pub late_data_seen: u64,
 }
@@ -83,6 +85,26 @@ fn rst_facts(r: &ConnectionReport) -> (Option<bool>, bool) {
     (rst.map(|x| !x.flags.contains("ACK")), late_data)
 }
 
+/// True when the late data left before its sender had received the closer's FIN: the
+/// recorded state of the writer after its first data segment past the FIN is still
+/// ESTABLISHED (a segment acknowledging the FIN would have moved it to CLOSE_WAIT).
+fn crossed_fin(r: &ConnectionReport) -> bool {
+    let (Some(segs), Some(closer), Some(fin_at)) = (&r.segments, r.close.first_by, r.close.first_at)
+    else {
+        return false;
+    };
+    let writer = closer.other();
+    segs.iter()
+        .find(|s| s.from == writer && s.len > 0 && s.ts >= fin_at)
+        .is_some_and(|s| {
+            let st = match writer {
+                Side::Client => s.client_state,
+                Side::Server => s.server_state,
+            };
+            st == TcpState::Established
+        })
+}
+
 pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
     let mut groups: BTreeMap<(SocketAddr, Side), Vec<&ConnectionReport>> = BTreeMap::new();
     for &r in &ctx.reports {
@@ -111,18 +133,21 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
             secs(gaps.median),
             if n > 1 { ", median" } else { "" }
         );
-        let race = gaps.median < 0.5;
+        let crossed = conns.iter().filter(|r| crossed_fin(r)).count();
+        let how = if crossed * 2 > conns.len() {
+            "; the request crossed the FIN on the wire (the keep-alive race)".to_string()
+        } else {
+            format!(
+                ", then sent a request on one {} after its FIN had arrived",
+                secs(gaps.median)
+            )
+        };
         let mechanism = format!(
-            "The {closer} closed these connections (FIN) and the {writer} kept them{}. Data \
-             sent into a closed connection is refused: while the {closer}'s orphaned socket \
-             exists its kernel answers RST,ACK, and after tcp_fin_timeout (60 s on Linux) has \
-             dropped its FIN_WAIT_2 socket, a bare RST from no socket at all. The {writer}'s \
-             request fails with ECONNRESET or an empty response, and is lost unless retried.",
-            if race {
-                "; the request crossed the FIN on the wire (the keep-alive race)"
-            } else {
-                " in its pool and sent a request on one later"
-            }
+            "The {closer} closed these connections (FIN) and the {writer} kept them{how}. Once \
+             the {closer}'s application has closed its socket, data for it cannot be delivered: \
+             Linux answers with RST at once, whether the orphaned socket is still in FIN_WAIT_2 \
+             or already dropped by tcp_fin_timeout (60 s by default). The {writer}'s request \
+             fails with ECONNRESET or an empty response, and is lost unless retried."
         );
         let server_timeout = idle.server.get(&service).map(|(s, _)| s.median);
         let advice = match writer {
@@ -147,8 +172,13 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
         )];
         if bare + rst_ack > 0 {
             facts.push(format!(
-                "{bare} bare RST (no socket left: FIN_WAIT_2 expired), {rst_ack} RST,ACK \
-                 (closed socket refused the data)"
+                "the {closer}'s RST: {bare} bare RST (no ACK flag, sent for a socket the \
+                 application had closed or that no longer existed), {rst_ack} RST,ACK"
+            ));
+        }
+        if crossed > 0 {
+            facts.push(format!(
+                "{crossed} of {n} requests were sent before the {closer}'s FIN had arrived"
             ));
         }
         if late_seen > 0 {
@@ -172,6 +202,7 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
                 bare_rst: bare,
                 rst_ack,
                 late_data_seen: late_seen,
+                crossed_fin: crossed as u64,
             }),
             facts,
             group: format!("{service} {closer}"),

@@ -7,8 +7,8 @@
 //! side, leaking host and remote service, so that one line says "45 of your 50 connections
 //! to 10.77.0.2:8788".
 
-use super::stats::{secs, spread_text, Spread};
-use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::stats::{secs, secs_precise, spread_text, Spread};
+use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
 use crate::state::TcpState;
 use serde::Serialize;
@@ -186,16 +186,15 @@ fn finding(
 
     let mut facts = vec![
         format!(
-            "leaking side: {side} {host}; remote: {remote}; {} in CLOSE_WAIT of {} to {service}",
-            plural(n, "connection", "connections"),
-            total
+            "leaking side: {side} {host}; remote: {remote}; {n} of {total} connections to \
+             {service} left in CLOSE_WAIT"
         ),
         format!(
-            "in CLOSE_WAIT since the {closer}'s FIN, until the capture ended: min {}, \
+            "in CLOSE_WAIT from the {closer}'s FIN to the end of the capture: min {}, \
              median {}, max {}",
-            secs(durations.min),
-            secs(durations.median),
-            secs(durations.max)
+            secs_precise(durations.min),
+            secs_precise(durations.median),
+            secs_precise(durations.max)
         ),
     ];
     if let Some(s) = &idle {

@@ -191,7 +191,8 @@ fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u6
         )
     };
     let mut facts = vec![format!(
-        "{n} failed, {ok} established to {server}; {syns} SYNs sent by the failed attempts"
+        "{n} failed, {ok} established to {server}; {} sent by the failed attempts",
+        plural(syns, "SYN", "SYNs")
     )];
     if let Some(s) = &retrying {
         facts.push(format!(

@@ -81,12 +81,12 @@ pub fn secs_precise(x: f64) -> String {
     }
 }
 
-/// A rate: `23.8/s`, `0.02/s`.
+/// A rate as a number: `23.8`, `0.50`.
 pub fn rate(x: f64) -> String {
     if x >= 10.0 {
-        format!("{x:.1}/s")
+        format!("{x:.1}")
     } else {
-        format!("{x:.2}/s")
+        format!("{x:.2}")
     }
 }
 
@@ -147,7 +147,7 @@ mod tests {
         assert_eq!(secs(7200.4), "7200 s");
         assert_eq!(secs_precise(14.984), "14.98 s");
         assert_eq!(secs_precise(1.0042), "1.004 s");
-        assert_eq!(rate(23.81), "23.8/s");
-        assert_eq!(rate(0.5), "0.50/s");
+        assert_eq!(rate(23.81), "23.8");
+        assert_eq!(rate(0.5), "0.50");
     }
 }

@@ -18,6 +18,9 @@ use std::net::SocketAddr;
 /// Linux's TIME_WAIT length (`TCP_TIMEWAIT_LEN`), for the projection.
 pub const LINUX_TIME_WAIT_SECS: f64 = 60.0;
 
+/// A single close is an anecdote, not a rate.
+const MIN_ACTIVE_CLOSES: u64 = 2;
+
 /// At this many projected server sockets in TIME_WAIT the finding becomes a warning.
 const WARN_PROJECTED: f64 = 10_000.0;
 
@@ -70,7 +73,7 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
     let mut out = Vec::new();
     for (service, (active, closed)) in groups {
         let n = active.len() as u64;
-        if n == 0 || n * 2 <= closed {
+        if n < MIN_ACTIVE_CLOSES || n * 2 <= closed {
             continue;
         }
         let reached = active
@@ -89,8 +92,8 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
 
         let summary = format!(
             "The server {service} closes {n} of {closed} connections itself (its FIN first), so \
-             it holds TIME_WAIT for each, 60 s on Linux: {} closes, about {:.0} server \
-             sockets in TIME_WAIT at that rate.",
+             TIME_WAIT (60 s on Linux) lands on the server: {} closes/s, up to about {:.0} \
+             server sockets in TIME_WAIT at that rate.",
             rate(per_second),
             projected
         );
@@ -121,8 +124,8 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
                  its end"
             ),
             format!(
-                "{} active closes over {} of capture: {}, about {:.0} in TIME_WAIT at once",
-                n,
+                "{n} active closes over {} of capture: {} closes/s × 60 s = about {:.0} in \
+                 TIME_WAIT at once",
                 secs(span),
                 rate(per_second),
                 projected
@@ -130,7 +133,8 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
         ];
         if reached < n {
             facts.push(format!(
-                "{} never reached TIME_WAIT: the client did not send its FIN in the capture",
+                "{} never reached TIME_WAIT: the client had not sent its FIN when the capture \
+                 ended (or reset instead)",
                 n - reached
             ));
         }

@@ -62,7 +62,8 @@ pub(crate) fn wrap(text: &str, first: &str, rest: &str) -> String {
     let mut out = String::new();
     let mut line = first.to_string();
     let mut empty = true;
-    for word in text.split_whitespace() {
+    for word in words(text) {
+        let word = word.as_str();
         let len = line.chars().count();
         if !empty && len + 1 + word.chars().count() > WIDTH {
             out.push_str(line.trim_end());
@@ -81,6 +82,27 @@ pub(crate) fn wrap(text: &str, first: &str, rest: &str) -> String {
     out
 }
 
+/// Words, with a unit glued to the number before it (`1.0 s`, `24.3 closes/s`) so a line
+/// never ends in a bare number.
+fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in text.split_whitespace() {
+        let unit = w.trim_end_matches([',', '.', ')', ';', ':']);
+        let glue = matches!(unit, "s" | "ms" | "closes/s")
+            && out
+                .last()
+                .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()));
+        match out.last_mut() {
+            Some(prev) if glue => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => out.push(w.to_string()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::wrap;
@@ -93,5 +115,12 @@ mod tests {
         assert!(w.starts_with("> word"));
         assert!(w.lines().skip(1).all(|l| l.starts_with("  word")));
         assert_eq!(w.split_whitespace().filter(|x| *x == "word").count(), 40);
+    }
+
+    #[test]
+    fn wrap_never_separates_a_number_from_its_unit() {
+        let text = format!("{} after 1.0 s idle", "x".repeat(92));
+        let w = wrap(&text, "", "");
+        assert!(w.contains("1.0 s"), "{w}");
     }
 }
