@@ -52,7 +52,10 @@ pub(super) fn find(ctx: &Ctx) -> Finding {
             .to_string(),
         advice: String::new(),
         details: Details::AllClear(AllClearDetails { kinds, close_wait }),
-        facts: vec![format!("connections by close kind: {}", breakdown.join(", "))],
+        facts: vec![format!(
+            "connections by close kind: {}",
+            breakdown.join(", ")
+        )],
         group: String::new(),
     }
 }

@@ -103,7 +103,10 @@ pub(super) fn find<'a>(ctx: &Ctx<'a>) -> IdleTimeouts<'a> {
             by_server.entry(r.server).or_default().push(r);
         }
         if idle_close(r, Side::Client).is_some() {
-            by_client.entry((r.client.ip(), r.server)).or_default().push(r);
+            by_client
+                .entry((r.client.ip(), r.server))
+                .or_default()
+                .push(r);
             client_all.entry(r.server).or_default().push(r);
         }
     }
@@ -223,7 +226,10 @@ fn finding(
             "idle before the {side}'s FIN: {}",
             super::stats::spread_text(s)
         )],
-        group: format!("{side} {} {service}", client_host.map(|h| h.to_string()).unwrap_or_default()),
+        group: format!(
+            "{side} {} {service}",
+            client_host.map(|h| h.to_string()).unwrap_or_default()
+        ),
     }
 }
 
@@ -310,9 +316,7 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
             summary,
             count: server.n,
             evidence: ids(server_conns),
-            example: representative(server_conns, |r| {
-                r.close.idle_before_close.unwrap_or(0.0)
-            }),
+            example: representative(server_conns, |r| r.close.idle_before_close.unwrap_or(0.0)),
             mechanism,
             advice,
             details: Details::TimeoutMismatch(MismatchDetails {

@@ -98,9 +98,8 @@ pub(crate) fn trace(r: &ConnectionReport, side: Side) -> Option<ProbeTrace> {
     }
     let Some(segs) = &r.segments else {
         let answered = r.tcp.get(side.other()).keepalive_acks;
-        let gave_up = r.close.kind == CloseKind::Abort
-            && r.close.rst_by == Some(side)
-            && answered < probes;
+        let gave_up =
+            r.close.kind == CloseKind::Abort && r.close.rst_by == Some(side) && answered < probes;
         return Some(ProbeTrace {
             probes,
             answered,
@@ -171,7 +170,10 @@ pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
     for &r in &ctx.reports {
         for side in [Side::Client, Side::Server] {
             if let Some(t) = trace(r, side) {
-                hosts.entry((side, r.addr(side).ip())).or_default().push((r, t));
+                hosts
+                    .entry((side, r.addr(side).ip()))
+                    .or_default()
+                    .push((r, t));
             }
         }
     }
@@ -183,7 +185,10 @@ pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
             BTreeMap::new();
         for entry in traces {
             if entry.1.gave_up_after.is_some() || entry.1.unanswered_at_end >= 2 {
-                peers.entry(entry.0.addr(side.other())).or_default().push(entry);
+                peers
+                    .entry(entry.0.addr(side.other()))
+                    .or_default()
+                    .push(entry);
             }
         }
         for (peer, dead) in peers {
@@ -333,7 +338,10 @@ fn dead_peer_finding(
 ) -> Finding {
     let conns: Vec<&ConnectionReport> = dead.iter().map(|(r, _)| *r).collect();
     let n = conns.len() as u64;
-    let reset = dead.iter().filter(|(_, t)| t.gave_up_after.is_some()).count() as u64;
+    let reset = dead
+        .iter()
+        .filter(|(_, t)| t.gave_up_after.is_some())
+        .count() as u64;
     let at_end = n - reset;
     let silent = Spread::of(dead.iter().filter_map(|(_, t)| t.silent_before_reset));
     let counts: Vec<u64> = dead.iter().filter_map(|(_, t)| t.gave_up_after).collect();
@@ -343,7 +351,9 @@ fn dead_peer_finding(
             "{peer} stopped answering: the {side} {host} gave up on {} after {} unanswered \
              keep-alive probes and reset {}{}.",
             plural(reset, "connection", "connections"),
-            probes.map(|p| p.to_string()).unwrap_or_else(|| "its".into()),
+            probes
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "its".into()),
             if reset == 1 { "it" } else { "them" },
             silent
                 .as_ref()
@@ -389,7 +399,10 @@ fn dead_peer_finding(
             "{reset} reset by the {side} after unanswered probes, {at_end} still unanswered at \
              the end{}",
             silent
-                .map(|s| format!("; peer silent for {} before the RST (median)", secs(s.median)))
+                .map(|s| format!(
+                    "; peer silent for {} before the RST (median)",
+                    secs(s.median)
+                ))
                 .unwrap_or_default()
         )],
         group: format!("{side} {host} {peer}"),

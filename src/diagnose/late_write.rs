@@ -68,7 +68,8 @@ fn fin_to_rst(r: &ConnectionReport) -> f64 {
 
 /// (RST flags, late data seen) from the segment records.
 fn rst_facts(r: &ConnectionReport) -> (Option<bool>, bool) {
-    let (Some(segs), Some(closer), Some(fin_at)) = (&r.segments, r.close.first_by, r.close.first_at)
+    let (Some(segs), Some(closer), Some(fin_at)) =
+        (&r.segments, r.close.first_by, r.close.first_at)
     else {
         return (None, false);
     };
@@ -89,7 +90,8 @@ fn rst_facts(r: &ConnectionReport) -> (Option<bool>, bool) {
 /// recorded state of the writer after its first data segment past the FIN is still
 /// ESTABLISHED (a segment acknowledging the FIN would have moved it to CLOSE_WAIT).
 fn crossed_fin(r: &ConnectionReport) -> bool {
-    let (Some(segs), Some(closer), Some(fin_at)) = (&r.segments, r.close.first_by, r.close.first_at)
+    let (Some(segs), Some(closer), Some(fin_at)) =
+        (&r.segments, r.close.first_by, r.close.first_at)
     else {
         return false;
     };
@@ -129,7 +131,11 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
              already closed ({} after the {closer}'s FIN{}).",
             plural(n, "request", "requests"),
             if n == 1 { "was" } else { "were" },
-            if n == 1 { "a connection" } else { "connections" },
+            if n == 1 {
+                "a connection"
+            } else {
+                "connections"
+            },
             secs(gaps.median),
             if n > 1 { ", median" } else { "" }
         );

@@ -38,8 +38,7 @@ pub struct LeakDetails {
 }
 
 pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
-    let mut groups: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
     for r in &ctx.reports {
         if let Some(side) = leaking_side(r) {
             groups
@@ -150,9 +149,11 @@ fn finding(
          {closer}'s half sits in FIN_WAIT_2 until tcp_fin_timeout (60 s on Linux) drops it; \
          a request sent later on such a connection is answered by RST.{}",
         match side {
-            Side::Client => "A pool that does not read from idle connections never sees \
+            Side::Client =>
+                "A pool that does not read from idle connections never sees \
                              the EOF, so it neither closes nor evicts them.",
-            Side::Server => "A handler that does not close the socket when read() returns 0 \
+            Side::Server =>
+                "A handler that does not close the socket when read() returns 0 \
                              (EOF) leaves it there forever.",
         },
         if short {

@@ -252,10 +252,7 @@ impl<'a> Ctx<'a> {
                 r.end.max(waited)
             })
             .fold(f64::NEG_INFINITY, f64::max);
-        let first_seen = sorted
-            .iter()
-            .map(|r| r.start)
-            .fold(f64::INFINITY, f64::min);
+        let first_seen = sorted.iter().map(|r| r.start).fold(f64::INFINITY, f64::min);
         let capture_end = capture.last_ts.unwrap_or(last_seen);
         let capture_start = capture.first_ts.unwrap_or(first_seen);
         let mut per_service = BTreeMap::new();

@@ -76,7 +76,10 @@ fn is_half_open(r: &ConnectionReport) -> bool {
     let (Some(segs), Some(by)) = (&r.segments, r.close.rst_by) else {
         return false;
     };
-    let Some(pos) = segs.iter().position(|s| s.from == by && s.flags.contains("RST")) else {
+    let Some(pos) = segs
+        .iter()
+        .position(|s| s.from == by && s.flags.contains("RST"))
+    else {
         return false;
     };
     let bare = !segs[pos].flags.contains("ACK");
@@ -101,8 +104,7 @@ pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
     let mut refused: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
     let mut timeouts: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
     let mut half: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut resets: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> =
-        BTreeMap::new();
+    let mut resets: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
     for &r in &ctx.reports {
         if established(r) {
             *established_per.entry(r.server).or_default() += 1;
@@ -152,7 +154,10 @@ fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u6
     let ok_text = if ok == 0 {
         "none succeeded".to_string()
     } else {
-        format!("{ok} other {} succeeded", if ok == 1 { "connection" } else { "connections" })
+        format!(
+            "{ok} other {} succeeded",
+            if ok == 1 { "connection" } else { "connections" }
+        )
     };
     let (summary, mechanism, advice) = if id == FindingId::Refused {
         (

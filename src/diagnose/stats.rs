@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn single_sample_spread_is_that_sample() {
         let s = Spread::of([1.0042]).unwrap();
-        assert_eq!((s.min, s.p10, s.median, s.p90, s.max), (1.0042, 1.0042, 1.0042, 1.0042, 1.0042));
+        assert_eq!(
+            (s.min, s.p10, s.median, s.p90, s.max),
+            (1.0042, 1.0042, 1.0042, 1.0042, 1.0042)
+        );
         assert!(s.is_tight());
     }
 

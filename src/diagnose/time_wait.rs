@@ -53,7 +53,10 @@ fn server_closed_first(r: &ConnectionReport) -> bool {
 fn closed(r: &ConnectionReport) -> bool {
     !matches!(
         r.close.kind,
-        CloseKind::Open | CloseKind::Refused | CloseKind::SynTimeout | CloseKind::HandshakeIncomplete
+        CloseKind::Open
+            | CloseKind::Refused
+            | CloseKind::SynTimeout
+            | CloseKind::HandshakeIncomplete
     )
 }
 
@@ -78,7 +81,12 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
         }
         let reached = active
             .iter()
-            .filter(|r| r.timeline.server.iter().any(|c| c.state == TcpState::TimeWait))
+            .filter(|r| {
+                r.timeline
+                    .server
+                    .iter()
+                    .any(|c| c.state == TcpState::TimeWait)
+            })
             .count() as u64;
         let at_end = active
             .iter()

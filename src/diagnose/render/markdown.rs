@@ -73,7 +73,10 @@ fn section(
                 let _ = writeln!(out, "```mermaid\n{diagram}```\n");
             }
             None => {
-                let _ = writeln!(out, "Most representative connection: `tcp.stream eq {x}`.\n");
+                let _ = writeln!(
+                    out,
+                    "Most representative connection: `tcp.stream eq {x}`.\n"
+                );
             }
         }
     }
