@@ -79,15 +79,17 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
         if n < MIN_ACTIVE_CLOSES || n * 2 <= closed {
             continue;
         }
-        let reached = active
+        let reached_conns: Vec<&ConnectionReport> = active
             .iter()
+            .copied()
             .filter(|r| {
                 r.timeline
                     .server
                     .iter()
                     .any(|c| c.state == TcpState::TimeWait)
             })
-            .count() as u64;
+            .collect();
+        let reached = reached_conns.len() as u64;
         let at_end = active
             .iter()
             .filter(|r| r.server_state == TcpState::TimeWait)
@@ -156,7 +158,15 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
             summary,
             count: n,
             evidence: ids(&active),
-            example: representative(&active, |r| r.close.first_at.unwrap_or(r.start)),
+            // Draw a connection that shows the server's TIME_WAIT, if one does.
+            example: representative(
+                if reached_conns.is_empty() {
+                    &active
+                } else {
+                    &reached_conns
+                },
+                |r| r.close.first_at.unwrap_or(r.start),
+            ),
             mechanism,
             advice,
             details: Details::ServerTimeWait(TimeWaitDetails {

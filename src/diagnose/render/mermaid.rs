@@ -8,6 +8,7 @@
 
 use crate::diagnose::stats::secs;
 use crate::model::{ConnectionReport, SegmentNote, SegmentRecord, Side};
+use crate::state::TcpState;
 use std::fmt::Write;
 
 /// Segments drawn at most; longer connections keep their first and last halves.
@@ -52,6 +53,13 @@ pub fn ladder(r: &ConnectionReport) -> Option<String> {
             Side::Server => "S->>C",
         };
         let _ = writeln!(out, "    {arrow}: {}", label(s));
+        // An endpoint that has not yet done anything is not worth a note.
+        if cs.is_none() && s.client_state == TcpState::Closed {
+            cs = Some(TcpState::Closed);
+        }
+        if ss.is_none() && s.server_state == TcpState::Closed {
+            ss = Some(TcpState::Closed);
+        }
         if cs != Some(s.client_state) {
             let _ = writeln!(out, "    Note left of C: {}", s.client_state);
             cs = Some(s.client_state);
