@@ -15,7 +15,7 @@
 //! Without segment records only the counts (`tcp.*.keepalives`, `keepalive_acks`) are
 //! known, and the settings stay `null`.
 
-use super::stats::{secs, Spread};
+use super::stats::{secs, secs_precise, Spread};
 use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, ConnectionReport, SegmentNote, Side};
 use serde::Serialize;
@@ -296,7 +296,7 @@ fn keepalive_finding(
         answered,
         plural(n, "connection", "connections")
     )];
-    let opt = |v: Option<f64>| v.map(secs).unwrap_or_else(|| "unknown".into());
+    let opt = |v: Option<f64>| v.map(secs_precise).unwrap_or_else(|| "unknown".into());
     facts.push(format!(
         "idle before a probe {} (n={}), interval {} (n={}), probes before giving up {} (n={})",
         opt(st.time),

@@ -86,6 +86,9 @@ impl std::str::FromStr for Severity {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingId {
+    /// First, because it only ever appears alone or with informational findings, and then
+    /// it is the headline.
+    AllClear,
     CloseWaitLeak,
     LateWriteRst,
     DeadPeer,
@@ -97,11 +100,11 @@ pub enum FindingId {
     ServerTimeWait,
     IdleTimeout,
     Keepalive,
-    AllClear,
 }
 
 impl FindingId {
     pub const ALL: [FindingId; 12] = [
+        FindingId::AllClear,
         FindingId::CloseWaitLeak,
         FindingId::LateWriteRst,
         FindingId::DeadPeer,
@@ -113,7 +116,6 @@ impl FindingId {
         FindingId::ServerTimeWait,
         FindingId::IdleTimeout,
         FindingId::Keepalive,
-        FindingId::AllClear,
     ];
 
     pub fn as_str(self) -> &'static str {
