@@ -229,9 +229,9 @@ impl FlowTable {
                 let was_finished = conn.conv.is_finished();
                 conn.process(seg);
                 if !was_finished {
-                    self.schedule(key, seg);
+                    self.schedule(key);
                 }
-                self.note_server(&key, seg);
+                self.note_server(seg);
             }
             None => {
                 let conn = self.open(seg);
@@ -259,18 +259,18 @@ impl FlowTable {
             }
         }
         self.conns.insert(key, conn);
-        self.note_server(&key, seg);
-        self.schedule(key, seg);
+        self.note_server(seg);
+        self.schedule(key);
     }
 
     /// A SYN,ACK marks its sender as a server, for inferring roles elsewhere.
-    fn note_server(&mut self, _key: &FlowKey, seg: &Segment) {
+    fn note_server(&mut self, seg: &Segment) {
         if seg.flags.syn() && seg.flags.ack() {
             *self.known_servers.entry(seg.src).or_insert(0) += 1;
         }
     }
 
-    fn schedule(&mut self, key: FlowKey, _seg: &Segment) {
+    fn schedule(&mut self, key: FlowKey) {
         if let Some(conn) = self.conns.get(&key) {
             if let Some(at) = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns) {
                 self.releases.push_back((at, key, conn.id));

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod decode;
 pub mod diagnose;
 pub mod diagnose_cmd;
+pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
 pub mod model;

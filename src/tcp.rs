@@ -337,6 +337,12 @@ impl Conversation {
                 if seg.seq == rcv_nxt {
                     return true;
                 }
+                // Linux also accepts SEG.SEQ = RCV.NXT − 1 once the sender's FIN has been
+                // received (tcp_reset_check: CLOSE-WAIT, LAST-ACK, CLOSING): a stack that
+                // sent FIN and then aborts repeats the FIN's sequence number in its RST.
+                if sent.fin_seq == Some(seg.seq) {
+                    return true;
+                }
                 let window = match self.scaled_window(to) {
                     Some(w) => w,
                     // Scale unknown: assume the largest scale rather than reject a RST the
@@ -629,6 +635,24 @@ impl Conversation {
             }
         }
 
+        // Handshake segments missing from the capture: only a synchronized endpoint sends a
+        // non-SYN segment with an ACK, so after a SYN such a segment proves the handshake
+        // completed even when the SYN,ACK or the final ACK was not captured.
+        if !seg.flags.syn()
+            && self.established.is_none()
+            && self.ends.iter().any(|e| e.syn.is_some())
+        {
+            for end in &mut self.ends {
+                if matches!(
+                    end.state,
+                    TcpState::Closed | TcpState::SynSent | TcpState::SynReceived
+                ) {
+                    end.enter(TcpState::Established, at);
+                }
+            }
+            self.established = Some(at);
+        }
+
         // `from` has received the peer's FIN (RFC 9293 §3.10.7.4, "eighth, check the FIN
         // bit"): ESTABLISHED → CLOSE-WAIT; FIN-WAIT-1 → CLOSING ("If our FIN has been
         // ACKed … then enter TIME-WAIT … otherwise, enter the CLOSING state");
@@ -891,6 +915,18 @@ mod tests {
     }
 
     #[test]
+    fn rst_repeating_the_fin_sequence_number_is_accepted() {
+        let mut w = established_with_exchange();
+        // The server closes; the client's data reaches the closed socket; the server's
+        // RST carries its FIN's sequence number (Linux accepts it: tcp_reset_check).
+        w.send(A, PSH | ACK, 1101, 5201, 24)
+            .send(B, FIN | ACK, 5201, 1101, 0)
+            .send(B, RST, 5201, 0, 0);
+        assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
+        assert_eq!(w.conv().dirs[B].stats.ignored_rsts, 0);
+    }
+
+    #[test]
     fn refused_syn_answered_by_rst_ack() {
         let mut w = Wire::new();
         w.send(A, SYN, 1000, 0, 0).send(B, RST | ACK, 0, 1001, 0);
@@ -965,6 +1001,17 @@ mod tests {
         assert_eq!(c.dirs[A].stats.out_of_order, 1);
         assert_eq!(c.dirs[A].missing_bytes(), 0);
         assert_eq!(c.dirs[A].bytes, 300);
+    }
+
+    #[test]
+    fn missing_syn_ack_still_establishes_on_client_ack() {
+        let mut w = Wire::new();
+        // The SYN,ACK was not captured; the client's ACK and data prove it arrived.
+        w.send(A, SYN, 1000, 0, 0)
+            .send(A, ACK, 1001, 5001, 0)
+            .send(A, PSH | ACK, 1001, 5001, 10);
+        assert_eq!(w.states(), (TcpState::Established, TcpState::Established));
+        assert!(w.conv().established.is_some());
     }
 
     #[test]

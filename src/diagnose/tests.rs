@@ -500,9 +500,9 @@ fn markdown_draws_the_example_connection() {
     assert!(md.starts_with("## closewait diagnosis\n"));
     assert!(md.contains("| 1 | error | `close_wait_leak` | 3 |"));
     assert!(md.contains("```mermaid\nsequenceDiagram\n"));
-    assert!(md.contains("S->>C: frame "));
+    assert!(md.contains("S->>C: FIN, ACK"));
     assert!(md.contains("Note left of C: CLOSE_WAIT"));
-    assert!(md.contains("Note over C,S: 15.0 s idle"));
+    assert!(md.contains("15.0 s idle"));
 }
 
 #[test]

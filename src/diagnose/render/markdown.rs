@@ -2,9 +2,10 @@
 //! section per finding with its numbers, evidence, mechanism, advice and a Mermaid ladder
 //! diagram of its most representative connection.
 
-use super::{id_list, mermaid, scope, tally, RenderOptions};
+use super::{id_list, scope, tally, RenderOptions};
 use crate::diagnose::{Diagnosis, Finding};
 use crate::model::ConnectionReport;
+use crate::render::diagram::{self, LadderOptions};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -28,7 +29,7 @@ pub fn render(d: &Diagnosis, reports: &[ConnectionReport], opts: &RenderOptions)
     }
     for (i, f) in d.findings.iter().enumerate() {
         out.push('\n');
-        section(&mut out, i + 1, f, &by_id, opts);
+        section(&mut out, i + 1, f, &by_id, d.capture_end, opts);
     }
     out
 }
@@ -38,6 +39,7 @@ fn section(
     n: usize,
     f: &Finding,
     by_id: &BTreeMap<u64, &ConnectionReport>,
+    capture_end: Option<f64>,
     opts: &RenderOptions,
 ) {
     let _ = writeln!(
@@ -64,7 +66,7 @@ fn section(
         let _ = writeln!(out, "**Advice.** {}\n", f.advice);
     }
     if let Some(x) = f.example {
-        match by_id.get(&x).and_then(|r| mermaid::ladder(r)) {
+        match by_id.get(&x).and_then(|r| ladder(r, capture_end)) {
             Some(diagram) => {
                 let _ = writeln!(
                     out,
@@ -84,6 +86,26 @@ fn section(
     while out.ends_with("\n\n") {
         out.pop();
     }
+}
+
+/// The Mermaid ladder of one connection (`closewait diagram --format mermaid`), running to
+/// the end of the capture so a side left waiting is seen waiting. `None` without segment
+/// records.
+fn ladder(r: &ConnectionReport, capture_end: Option<f64>) -> Option<String> {
+    r.segments.as_ref()?;
+    let opts = diagram::RenderOptions {
+        ladder: LadderOptions {
+            capture_end,
+            ..LadderOptions::default()
+        },
+        ..diagram::RenderOptions::default()
+    };
+    let bytes = diagram::render(r, diagram::Format::Mermaid, &opts).ok()?;
+    let mut s = String::from_utf8(bytes).ok()?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Some(s)
 }
 
 /// Text safe inside a table cell.

@@ -6,7 +6,6 @@
 
 pub mod json;
 pub mod markdown;
-pub mod mermaid;
 pub mod text;
 
 use super::Diagnosis;
