@@ -59,6 +59,10 @@ pub enum Command {
     /// Draw one connection as a sequence (ladder) diagram: SVG, PNG, text, Mermaid or
     /// PlantUML, with each side's TCP state beside its lifeline.
     Diagram(crate::diagram_cmd::DiagramArgs),
+    /// From all connections to a few findings: CLOSE_WAIT leaks, inferred idle timeouts,
+    /// timeout mismatches, TIME_WAIT on the busy side, late writes, keep-alive, resets —
+    /// each with evidence and advice.
+    Diagnose(crate::diagnose_cmd::DiagnoseArgs),
 }
 
 /// Where packets come from.
@@ -266,6 +270,7 @@ where
     let result = match &cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Diagram(a) => return exit_status_of(crate::diagram_cmd::run(a)),
+        Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
     };
     match result {
         Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,

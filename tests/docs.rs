@@ -34,7 +34,7 @@ fn run(args: &[&str]) -> String {
 
 #[test]
 fn json_md_example_is_current_output() {
-    let documented = fenced_block("docs/json.md", "## Example", "json");
+    let documented = fenced_block("docs/json.md", "## Example: `analyze --json`", "json");
     let actual = run(&[
         "analyze",
         "captures/02-server-idle-close-client-leak.pcap",

@@ -1,4 +1,4 @@
-//! JSON: the [`Diagnosis`] as documented in docs/json-diagnose.md.
+//! JSON: the [`Diagnosis`] as documented in docs/json.md.
 
 use crate::diagnose::Diagnosis;
 

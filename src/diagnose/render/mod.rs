@@ -17,7 +17,7 @@ pub enum Format {
     /// Plain text for a terminal.
     #[default]
     Text,
-    /// `{ "findings": [...] }`, see docs/json-diagnose.md.
+    /// `{ "findings": [...] }`, see docs/json.md.
     Json,
     /// A block ready to paste into a bug report, with Mermaid ladder diagrams.
     Markdown,
