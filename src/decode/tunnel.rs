@@ -370,9 +370,8 @@ pub(super) fn gre(
 
 /// Aruba's GRE protocol types for 802.11 frames, as Zeek registers them.
 fn is_aruba(protocol: u16) -> bool {
-    (0x8200..=0x82f0).contains(&protocol) && protocol & 0x0f == 0
-        || (0x8300..=0x8370).contains(&protocol) && protocol & 0x0f == 0
-        || protocol == 0x9000
+    let in_table = (0x8200..=0x82f0).contains(&protocol) || (0x8300..=0x8370).contains(&protocol);
+    in_table && protocol & 0x0f == 0 || protocol == 0x9000
 }
 
 /// PPP in enhanced GRE: address 0xff and control 0x03 unless compressed away (RFC 1662
@@ -582,4 +581,432 @@ fn teredo(data: &[u8], at: usize, end: usize) -> Result<Inner, SkipReason> {
         end,
         kind: TunnelKind::Teredo,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode_frame, decode_packet, linktype, Decoded};
+    use super::*;
+    use crate::capture::testutil::frames::{
+        eth, eth_v4_tcp, ipv4, ipv6, raw_v4_tcp, raw_v6_tcp, udp, wlan_amsdu,
+    };
+
+    fn decode(frame: &[u8]) -> Result<Decoded, SkipReason> {
+        decode_packet(linktype::ETHERNET, frame, frame.len() as u32, 0)
+    }
+
+    fn eth_v4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        eth(0x0800, &ipv4(proto, payload))
+    }
+
+    fn eth_v4_udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        eth_v4(17, &udp(sport, dport, payload))
+    }
+
+    /// The inner segment of every test: 10.0.0.1:40000 → 10.0.0.2:80, seq 1000, 5 bytes.
+    fn inner() -> Vec<u8> {
+        raw_v4_tcp(b"hello")
+    }
+
+    #[track_caller]
+    fn assert_inner(d: Decoded, kinds: &[TunnelKind]) {
+        let s = d.segment;
+        assert_eq!(s.src, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(s.dst, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(s.seq, 1000);
+        assert_eq!(s.payload_len, 5);
+        assert_eq!(s.captured_payload_len, 5);
+        assert!(!d.first_fragment);
+        assert_eq!(d.tunnels.iter().collect::<Vec<_>>(), kinds);
+        assert_eq!(d.tunnels.len(), kinds.len());
+    }
+
+    fn gre(flags: u16, protocol: u16, optional: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = flags.to_be_bytes().to_vec();
+        out.extend_from_slice(&protocol.to_be_bytes());
+        out.extend_from_slice(optional);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn plain_traffic_has_no_tunnels() {
+        let d = decode(&eth_v4_tcp(b"", |b| b.syn())).unwrap();
+        assert!(d.tunnels.is_empty());
+    }
+
+    #[test]
+    fn ipv4_in_ipv4() {
+        let d = decode(&eth_v4(4, &inner())).unwrap();
+        assert_inner(d, &[TunnelKind::IpInIp]);
+    }
+
+    #[test]
+    fn ipv6_in_ipv4_6in4() {
+        let d = decode(&eth_v4(41, &raw_v6_tcp(b"abc"))).unwrap();
+        assert_eq!(d.segment.src, "[2001:db8::1]:5555".parse().unwrap());
+        assert_eq!(d.segment.payload_len, 3);
+        assert_eq!(d.tunnels.iter().collect::<Vec<_>>(), [TunnelKind::IpInIp]);
+    }
+
+    #[test]
+    fn ipv4_in_ipv6() {
+        let d = decode(&eth(0x86dd, &ipv6(4, &inner()))).unwrap();
+        assert_inner(d, &[TunnelKind::IpInIp]);
+    }
+
+    #[test]
+    fn ip_in_ip_with_the_wrong_inner_version_is_a_bad_header() {
+        assert_eq!(
+            decode(&eth_v4(4, &raw_v6_tcp(b""))),
+            Err(SkipReason::BadIpHeader)
+        );
+    }
+
+    #[test]
+    fn gre_ipv4_without_options() {
+        let d = decode(&eth_v4(47, &gre(0, 0x0800, &[], &inner()))).unwrap();
+        assert_inner(d, &[TunnelKind::Gre]);
+    }
+
+    #[test]
+    fn gre_with_checksum_key_and_sequence_number() {
+        let options = [0u8; 12];
+        let frame = eth_v4(47, &gre(0xb000, 0x0800, &options, &inner()));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Gre]);
+    }
+
+    #[test]
+    fn gre_over_ipv6_carrying_ipv6() {
+        let frame = eth(
+            0x86dd,
+            &ipv6(47, &gre(0x2000, 0x86dd, &[0; 4], &raw_v6_tcp(b"xy"))),
+        );
+        let d = decode(&frame).unwrap();
+        assert_eq!(d.segment.dst, "[2001:db8::2]:443".parse().unwrap());
+        assert_eq!(d.segment.payload_len, 2);
+    }
+
+    #[test]
+    fn gre_transparent_ethernet_bridging_with_a_vlan_tag() {
+        let mut tagged = vec![0x00, 0x64, 0x08, 0x00];
+        tagged.extend_from_slice(&inner());
+        let frame = eth_v4(47, &gre(0, 0x6558, &[], &eth(0x8100, &tagged)));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Gre]);
+    }
+
+    #[test]
+    fn gre_mpls() {
+        let mut mpls = vec![0x00, 0x01, 0x01, 0x40]; // label 16, bottom of stack
+        mpls.extend_from_slice(&inner());
+        let frame = eth_v4(47, &gre(0, 0x8847, &[], &mpls));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Gre]);
+    }
+
+    #[test]
+    fn gre_routing_and_unknown_versions_are_not_opened() {
+        for flags in [0x4000, 0x0002, 0x0008] {
+            let frame = eth_v4(47, &gre(flags, 0x0800, &[0; 4], &inner()));
+            assert_eq!(decode(&frame), Err(SkipReason::NotTcp), "{flags:#x}");
+        }
+    }
+
+    #[test]
+    fn erspan_type_i_has_no_header() {
+        let frame = eth_v4(47, &gre(0, 0x88be, &[], &eth(0x0800, &inner())));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Erspan]);
+    }
+
+    #[test]
+    fn erspan_type_ii_after_the_gre_sequence_number() {
+        let mut payload = vec![0x10, 0, 0, 1, 0, 0, 0, 0];
+        payload.extend_from_slice(&eth(0x0800, &inner()));
+        let frame = eth_v4(47, &gre(0x1000, 0x88be, &[0, 0, 0, 7], &payload));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Erspan]);
+    }
+
+    #[test]
+    fn erspan_type_iii_with_and_without_platform_subheader() {
+        for subheader in [false, true] {
+            let mut payload = vec![0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, subheader as u8];
+            if subheader {
+                payload.extend_from_slice(&[0; 8]);
+            }
+            payload.extend_from_slice(&eth(0x0800, &inner()));
+            let frame = eth_v4(47, &gre(0x1000, 0x22eb, &[0; 4], &payload));
+            assert_inner(decode(&frame).unwrap(), &[TunnelKind::Erspan]);
+        }
+    }
+
+    #[test]
+    fn pptp_enhanced_gre_with_and_without_ppp_compression() {
+        // Version 1, key (payload length + call id) and sequence number present.
+        for ppp in [
+            &[0xff, 0x03, 0x00, 0x21][..],
+            &[0x21][..],
+            &[0x00, 0x21][..],
+        ] {
+            let mut payload = ppp.to_vec();
+            payload.extend_from_slice(&inner());
+            let frame = eth_v4(47, &gre(0x3001, 0x880b, &[0; 8], &payload));
+            assert_inner(decode(&frame).unwrap(), &[TunnelKind::Gre]);
+        }
+        // PPP control protocols (LCP 0xc021) are not IP.
+        let frame = eth_v4(
+            47,
+            &gre(0x3001, 0x880b, &[0; 8], &[0xff, 0x03, 0xc0, 0x21, 1]),
+        );
+        assert_eq!(decode(&frame), Err(SkipReason::NotIp));
+    }
+
+    #[test]
+    fn aruba_amsdu_yields_every_subframe() {
+        let second = raw_v4_tcp(b"second segment");
+        let frame = eth_v4(47, &gre(0, 0x8240, &[], &wlan_amsdu(&[&inner(), &second])));
+        let len = frame.len() as u32;
+        let first = decode_frame(linktype::ETHERNET, &frame, len, 0, 0);
+        assert_inner(first.outcome.unwrap(), &[TunnelKind::Aruba]);
+        assert_eq!(first.next_subframe, Some(1));
+        let next = decode_frame(linktype::ETHERNET, &frame, len, 0, 1);
+        assert_eq!(next.outcome.unwrap().segment.payload_len, 14);
+        assert_eq!(next.next_subframe, None);
+        let beyond = decode_frame(linktype::ETHERNET, &frame, len, 0, 2);
+        assert!(beyond.outcome.is_err());
+    }
+
+    #[test]
+    fn aruba_plain_80211_data_frame() {
+        // QoS data without the A-MSDU bit: LLC/SNAP straight after the header.
+        let amsdu = wlan_amsdu(&[&inner()]);
+        let mut wlan = amsdu[..26].to_vec();
+        wlan[24] = 0;
+        wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        wlan.extend_from_slice(&inner());
+        let frame = eth_v4(47, &gre(0, 0x8200, &[], &wlan));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::Aruba]);
+        // The same frame marked protected (encrypted) is not read.
+        let mut protected = wlan.clone();
+        protected[1] |= 0x40;
+        let frame = eth_v4(47, &gre(0, 0x8200, &[], &protected));
+        assert_eq!(decode(&frame), Err(SkipReason::NotIp));
+    }
+
+    #[test]
+    fn vxlan_by_destination_or_source_port() {
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 0x2a, 0];
+        vxlan.extend_from_slice(&eth(0x0800, &inner()));
+        for (sport, dport) in [(50000, 4789), (4789, 50000)] {
+            let d = decode(&eth_v4_udp(sport, dport, &vxlan)).unwrap();
+            assert_inner(d, &[TunnelKind::Vxlan]);
+        }
+    }
+
+    #[test]
+    fn geneve_with_options_carrying_ethernet_or_ip() {
+        // Version 0, 2 words of options.
+        let mut ethernet = vec![0x02, 0, 0x65, 0x58, 0, 0, 1, 0];
+        ethernet.extend_from_slice(&[0; 8]);
+        ethernet.extend_from_slice(&eth(0x0800, &inner()));
+        let mut ip = vec![0x00, 0, 0x08, 0x00, 0, 0, 1, 0];
+        ip.extend_from_slice(&inner());
+        for payload in [ethernet, ip] {
+            let d = decode(&eth_v4_udp(50000, 6081, &payload)).unwrap();
+            assert_inner(d, &[TunnelKind::Geneve]);
+        }
+    }
+
+    #[test]
+    fn gre_in_udp() {
+        let frame = eth_v4_udp(50000, 4754, &gre(0, 0x0800, &[], &inner()));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::GreInUdp]);
+    }
+
+    fn gtp(flags: u8, message: u8, optional: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![flags, message];
+        out.extend_from_slice(&((optional.len() + payload.len()) as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(optional);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn gtp_u_g_pdu_on_either_port() {
+        for (sport, dport) in [(2152, 2152), (40000, 2152), (2152, 40000)] {
+            let frame = eth_v4_udp(sport, dport, &gtp(0x30, 0xff, &[], &inner()));
+            assert_inner(decode(&frame).unwrap(), &[TunnelKind::GtpU]);
+        }
+    }
+
+    #[test]
+    fn gtp_u_with_sequence_number_and_extension_headers() {
+        // S and E set: sequence, N-PDU, next type 0x85 (PDU session container, 1 word,
+        // next 0x40), then a 2-word UDP port extension (next 0).
+        let optional = [
+            0, 1, 0, 0x85, //
+            1, 0x09, 0x01, 0x40, //
+            2, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let frame = eth_v4_udp(2152, 2152, &gtp(0x36, 0xff, &optional, &inner()));
+        assert_inner(decode(&frame).unwrap(), &[TunnelKind::GtpU]);
+    }
+
+    #[test]
+    fn gtp_messages_that_are_not_user_packets_are_udp() {
+        // Echo request (1), GTPv2 (version 2), zero-length extension header.
+        let echo = gtp(0x32, 0x01, &[0, 1, 0, 0], &[]);
+        let v2 = gtp(0x48, 0xff, &[0; 8], &inner());
+        let zero_ext = gtp(0x34, 0xff, &[0, 0, 0, 0x85, 0, 0, 0, 0], &inner());
+        for payload in [echo, v2, zero_ext] {
+            let frame = eth_v4_udp(2152, 2152, &payload);
+            assert_eq!(decode(&frame), Err(SkipReason::NotTcp));
+        }
+    }
+
+    #[test]
+    fn gtp_in_a_first_fragment_keeps_the_inner_length() {
+        // The outer datagram is cut after the inner TCP header plus 2 bytes (fragment
+        // offset 0, more fragments): the inner header still says 5 bytes.
+        let whole = eth_v4_udp(2152, 2152, &gtp(0x30, 0xff, &[], &inner()));
+        let cut = whole.len() - 3;
+        let mut frame = whole[..cut].to_vec();
+        let total = (cut - 14) as u16;
+        frame[16..18].copy_from_slice(&total.to_be_bytes());
+        frame[20] = 0x20; // MF
+        let d = decode(&frame).unwrap();
+        assert_eq!(d.segment.payload_len, 5);
+        assert_eq!(d.segment.captured_payload_len, 5);
+        assert!(!d.first_fragment);
+    }
+
+    #[test]
+    fn ayiya_forward_carrying_ipv6_and_ipv4() {
+        // Identity 2^4 = 16 bytes, signature 5 × 4 = 20 bytes, opcode 1 (forward).
+        for (next, ip) in [(41u8, raw_v6_tcp(b"abc")), (4u8, inner())] {
+            let mut payload = vec![0x41, 0x52, 0x11, next, 0, 0, 0, 0];
+            payload.extend_from_slice(&[0; 36]);
+            payload.extend_from_slice(&ip);
+            let d = decode(&eth_v4_udp(53859, 5072, &payload)).unwrap();
+            assert_eq!(d.tunnels.iter().collect::<Vec<_>>(), [TunnelKind::Ayiya]);
+        }
+        // Opcode 0 (heartbeat) carries nothing.
+        let heartbeat = [0x41, 0x52, 0x10, 59, 0, 0, 0, 0];
+        let frame = eth_v4_udp(53859, 5072, &[&heartbeat[..], &[0; 36]].concat());
+        assert_eq!(decode(&frame), Err(SkipReason::NotTcp));
+    }
+
+    #[test]
+    fn teredo_bare_with_origin_and_with_authentication() {
+        let v6 = raw_v6_tcp(b"abc");
+        let origin = [0u8, 0, 0xbe, 0xef, 1, 2, 3, 4];
+        // Authentication: client id 2 bytes, value 3 bytes, nonce, confirmation.
+        let mut auth = vec![0, 1, 2, 3, 9, 9, 7, 7, 7];
+        auth.extend_from_slice(&[0; 9]);
+        for prefix in [vec![], origin.to_vec(), [auth, origin.to_vec()].concat()] {
+            let d = decode(&eth_v4_udp(3544, 40000, &[prefix, v6.clone()].concat())).unwrap();
+            assert_eq!(d.segment.dst, "[2001:db8::2]:443".parse().unwrap());
+            assert_eq!(d.tunnels.iter().collect::<Vec<_>>(), [TunnelKind::Teredo]);
+        }
+        // Not IPv6 behind the indicators: plain UDP.
+        let frame = eth_v4_udp(3544, 40000, &inner());
+        assert_eq!(decode(&frame), Err(SkipReason::NotTcp));
+    }
+
+    #[test]
+    fn plain_udp_and_garbage_on_tunnel_ports_stay_udp() {
+        assert_eq!(
+            decode(&eth_v4_udp(53, 53, b"dns?")),
+            Err(SkipReason::NotTcp)
+        );
+        let mut x: u32 = 99;
+        for port in [2152u16, 3544, 4754, 4789, 5072, 6081] {
+            for len in 0..80usize {
+                let junk: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        (x >> 16) as u8
+                    })
+                    .collect();
+                // Whatever the answer, it is no panic and no segment from nowhere.
+                let _ = decode(&eth_v4_udp(40000, port, &junk));
+            }
+        }
+    }
+
+    #[test]
+    fn inner_lengths_are_bounded_by_the_outer_packet() {
+        // The inner IPv4 header claims 100 bytes more than the tunnel carries.
+        let mut ip = inner();
+        let claimed = u16::from_be_bytes([ip[2], ip[3]]) + 100;
+        ip[2..4].copy_from_slice(&claimed.to_be_bytes());
+        let mut frame = eth_v4(47, &gre(0, 0x0800, &[], &ip));
+        frame.extend_from_slice(&[0; 200]); // trailing bytes beyond the outer datagram
+        assert_eq!(decode(&frame).unwrap().segment.payload_len, 5);
+    }
+
+    #[test]
+    fn nesting_up_to_the_depth_limit() {
+        // GRE in IP-in-IP in VXLAN in GTP-U: 4 tunnels.
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vxlan.extend_from_slice(&eth(
+            0x0800,
+            &ipv4(4, &ipv4(47, &gre(0, 0x0800, &[], &inner()))),
+        ));
+        let gtp_payload = ipv4(17, &udp(1, 4789, &vxlan));
+        let frame = eth_v4_udp(2152, 2152, &gtp(0x30, 0xff, &[], &gtp_payload));
+        let d = decode(&frame).unwrap();
+        assert_inner(
+            d,
+            &[
+                TunnelKind::GtpU,
+                TunnelKind::Vxlan,
+                TunnelKind::IpInIp,
+                TunnelKind::Gre,
+            ],
+        );
+        // One more IP-in-IP around it all is too deep.
+        let deeper = eth_v4(4, &frame[14..]);
+        assert_eq!(decode(&deeper), Err(SkipReason::TunnelTooDeep));
+    }
+
+    #[test]
+    fn self_nesting_gre_stops_at_the_limit() {
+        let mut payload = inner();
+        for _ in 0..(MAX_TUNNEL_DEPTH + 3) {
+            payload = ipv4(47, &gre(0, 0x0800, &[], &payload));
+        }
+        assert_eq!(
+            decode(&eth(0x0800, &payload)),
+            Err(SkipReason::TunnelTooDeep)
+        );
+    }
+
+    #[test]
+    fn truncated_tunnel_headers_never_panic() {
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vxlan.extend_from_slice(&eth(0x0800, &inner()));
+        let frames = [
+            eth_v4(47, &gre(0xb000, 0x0800, &[0; 12], &inner())),
+            eth_v4(47, &gre(0, 0x8240, &[], &wlan_amsdu(&[&inner(), &inner()]))),
+            eth_v4(47, &gre(0x1000, 0x22eb, &[0; 4], &[0x20; 40])),
+            eth_v4_udp(1, 4789, &vxlan),
+            eth_v4_udp(
+                2152,
+                2152,
+                &gtp(0x34, 0xff, &[0, 0, 0, 0x85, 3, 0, 0, 0], &inner()),
+            ),
+            eth_v4_udp(1, 5072, &[0xf1, 0xf2, 0x11, 41, 0, 0, 0, 0]),
+            eth_v4_udp(3544, 1, &[0, 1, 255, 255]),
+        ];
+        for frame in frames {
+            for cut in 0..frame.len() {
+                let data = &frame[..cut];
+                for orig in [cut as u32, frame.len() as u32] {
+                    for sub in 0..3 {
+                        let _ = decode_frame(linktype::ETHERNET, data, orig, 0, sub);
+                    }
+                }
+            }
+        }
+    }
 }
