@@ -207,17 +207,23 @@ fn tunnelled_segments_are_counted_and_amsdu_subframes_share_a_frame() {
     vxlan.extend_from_slice(&eth(0x0800, &one));
     let pkts = [
         Pkt::new(T0, gre(&one, 0x0800)),
-        Pkt::new(T0 + 2, gre(&wlan_amsdu(&[&one, &two]), 0x8240)),
-        Pkt::new(T0 + 4, eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan)))),
+        Pkt::new(T0 + 2 * SEC, gre(&wlan_amsdu(&[&one, &two]), 0x8240)),
+        Pkt::new(
+            T0 + 4 * SEC,
+            eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan))),
+        ),
     ];
-    let other = [Pkt::new(T0 + 3, frames::eth_v4_tcp(b"", |b| b.ack(1)))];
+    let other = [Pkt::new(
+        T0 + 3 * SEC,
+        frames::eth_v4_tcp(b"", |b| b.ack(1)),
+    )];
     let (segs, stats) = read_all(vec![
         pcap_file(1, false, false, &pkts),
         pcap_file(1, false, false, &other),
     ]);
     let seen: Vec<(u64, i64, u32)> = segs
         .iter()
-        .map(|s| (s.frame, s.ts_ns - T0, s.payload_len))
+        .map(|s| (s.frame, (s.ts_ns - T0) / SEC, s.payload_len))
         .collect();
     assert_eq!(
         seen,
