@@ -8,9 +8,9 @@
 //! (which may itself be a tunnel: the caller bounds the nesting).
 //!
 //! Recognition follows Zeek's defaults: IP protocols 4 and 41 (IP in IP) and 47 (GRE)
-//! always, and the UDP-based tunnels by their well-known port on either side of the
-//! datagram (Zeek dispatches on the responder's port after flipping a sender on a
-//! well-known port to responder, which comes to the same):
+//! always, and the UDP-based tunnels by their well-known port, the destination port first,
+//! else the source port (Zeek chooses by the responder's port, after making a sender on a
+//! well-known port the responder):
 //!
 //! | port | tunnel |
 //! |---:|---|
