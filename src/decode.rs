@@ -13,7 +13,7 @@
 //! short by the snaplen. Nothing here allocates: the result is a `Copy` value.
 //!
 //! Tunnels (IP in IP, GRE, ERSPAN, Aruba's 802.11 in GRE, VXLAN, Geneve, GTP-U, AYIYA,
-//! Teredo, GRE in UDP) are opened in [`tunnel`]: the segment is the innermost TCP one,
+//! Teredo, GRE in UDP) are opened in `decode/tunnel.rs`: the segment is the innermost TCP one,
 //! with the inner addresses, as Zeek and Wireshark report it. At most
 //! [`MAX_TUNNEL_DEPTH`] tunnels are opened around one segment.
 
@@ -27,8 +27,8 @@ use etherparse::{
 use std::net::{IpAddr, SocketAddr};
 
 mod tunnel;
-pub use tunnel::{udp_tunnel_port, TunnelKind, Tunnels, MAX_TUNNEL_DEPTH};
 use tunnel::{Inner, Subframes, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6};
+pub use tunnel::{TunnelKind, Tunnels, MAX_TUNNEL_DEPTH};
 
 /// Link-layer header types (the `LINKTYPE_*` values of pcap and pcapng headers) that
 /// closewait decodes.

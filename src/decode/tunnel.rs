@@ -145,7 +145,7 @@ const UDP_AYIYA: u16 = 5072;
 const UDP_GENEVE: u16 = 6081;
 
 /// The tunnel a UDP port is registered for, as Zeek's default configuration has it.
-pub fn udp_tunnel_port(port: u16) -> Option<TunnelKind> {
+fn udp_tunnel_port(port: u16) -> Option<TunnelKind> {
     Some(match port {
         UDP_GTP_U => TunnelKind::GtpU,
         UDP_TEREDO => TunnelKind::Teredo,
