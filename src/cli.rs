@@ -305,7 +305,12 @@ where
     let filter = args.filter.filter();
     let opts = args.analysis.options();
 
-    let mut renderer = format.renderer();
+    // Live input (a pipe from tcpdump) may pause for minutes: show each line at once.
+    let mut renderer = if format == Format::Jsonl && inputs.contains(&InputSpec::Stdin) {
+        Box::new(crate::render::json::JsonlRenderer::line_buffered())
+    } else {
+        format.renderer()
+    };
     let keep = !format.streams();
     let mut shown: Vec<ConnectionReport> = Vec::new();
     let mut summary = SummaryBuilder::default();

@@ -53,7 +53,7 @@ impl Format {
         match self {
             Format::Text => Box::new(text::TextRenderer),
             Format::Json => Box::new(json::JsonRenderer),
-            Format::Jsonl => Box::new(json::JsonlRenderer),
+            Format::Jsonl => Box::new(json::JsonlRenderer::new()),
         }
     }
 }
