@@ -14,6 +14,7 @@
 //! filter    which connections to show (--host, --port, --kind, --state)
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! render    text and JSON output
+//! progress  the progress bar on stderr for long runs
 //! cli       command-line parsing and wiring
 //! ```
 
@@ -25,6 +26,7 @@ pub mod decode;
 pub mod filter;
 pub mod flow;
 pub mod model;
+pub mod progress;
 pub mod render;
 pub mod segment;
 pub mod state;
