@@ -285,13 +285,12 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
     // The analysis runs on a second thread, the output on this one; a progress bar goes
     // to stderr for long runs when it is a terminal.
     let mut progress = crate::progress::StderrProgress::new();
-    let result = analyze_into(args, &inputs, sink, |inputs, opts, on_connection| {
+    analyze_into(args, &inputs, sink, |inputs, opts, on_connection| {
         let mut on_progress = |p| progress.update(p);
         let stats = analyze_pipelined(inputs, opts, on_connection, &mut on_progress);
         progress.finish();
         stats
-    });
-    result
+    })
 }
 
 /// The `analyze` wiring, with the analysis passed in (`analyze()` in the binary, a fake in
