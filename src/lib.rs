@@ -15,6 +15,7 @@
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
+//! progress  the progress bar on stderr for long runs
 //! cli       command-line parsing and wiring
 //! ```
 
@@ -29,6 +30,7 @@ pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
 pub mod model;
+pub mod progress;
 pub mod render;
 pub mod segment;
 pub mod state;
