@@ -542,10 +542,10 @@ pub fn render_svg(g: &ObservedGraph, sides: Sides, title: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "<defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" \
-         markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0 0 L10 5 L0 10 z\" \
+        "<defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerUnits=\"userSpaceOnUse\" markerWidth=\"11\" \
+         markerHeight=\"11\" orient=\"auto-start-reverse\"><path d=\"M0 0 L10 5 L0 10 z\" \
          fill=\"{FG}\"/></marker><marker id=\"af\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" \
-         markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0 0 L10 5 \
+         markerUnits=\"userSpaceOnUse\" markerWidth=\"9\" markerHeight=\"9\" orient=\"auto-start-reverse\"><path d=\"M0 0 L10 5 \
          L0 10 z\" fill=\"{FAINT}\"/></marker></defs>"
     );
     let _ = writeln!(
@@ -624,13 +624,18 @@ fn panel(out: &mut String, g: &ObservedGraph, side: Side, ox: f64, oy: f64) {
     edges.extend(extra.into_iter().map(|(a, b, n)| (a, b, n, None)));
     // Faint edges first, so taken ones are drawn over them.
     edges.sort_by_key(|e| e.2 > 0);
-    let mut labels: Vec<(Pt, f64)> = Vec::new();
+    // Edges first, then their count labels over them (placed clear of boxes, other
+    // labels and the other taken edges).
+    let mut taken_paths: Vec<(Path, u64)> = Vec::new();
     for (a, b, count, event) in &edges {
         let (from, to) = ends(*a, *b);
         let reverse = edges.iter().any(|(x, y, _, _)| ends(*x, *y) == (to, from));
         let path = route(from, to, reverse);
         let (p0, c, p1) = (at(path.p0), at(path.c), at(path.p1));
         let taken = *count > 0;
+        if taken {
+            taken_paths.push((path, *count));
+        }
         let (stroke, marker, width) = if taken {
             (FG, "ah", pen(*count))
         } else {
@@ -662,22 +667,41 @@ fn panel(out: &mut String, g: &ObservedGraph, side: Side, ox: f64, oy: f64) {
             p1.1,
             xml_escape(&tip)
         );
-        if taken {
+    }
+    let mut labels: Vec<(Pt, f64)> = Vec::new();
+    for (k, (path, count)) in taken_paths.iter().enumerate() {
+        {
             let text = format!("×{count}");
             let tw = text_width(&text, 12.0, true) + 10.0;
-            // Slide the label along the edge until it sits clear of boxes and other labels.
-            let spot = [0.5, 0.4, 0.6, 0.3, 0.7, 0.25, 0.75]
+            let clear = |p: &Pt, mind_lines: bool| {
+                let boxes = PLACES.iter().any(|pl| {
+                    let c = center(*pl);
+                    (p.0 - c.0).abs() < BOX_W / 2.0 + tw / 2.0 + 2.0
+                        && (p.1 - c.1).abs() < BOX_H / 2.0 + 11.0
+                });
+                let others = labels.iter().any(|(q, qw)| {
+                    (p.0 - q.0).abs() < (tw + qw) / 2.0 + 8.0 && (p.1 - q.1).abs() < 22.0
+                });
+                let lines = taken_paths.iter().enumerate().any(|(j, (o, _))| {
+                    j != k
+                        && (1..60).any(|i| {
+                            let q = o.at(i as f64 / 60.0);
+                            (p.0 - q.0).abs() < tw / 2.0 + 1.0 && (p.1 - q.1).abs() < 10.0
+                        })
+                });
+                !boxes && !others && !(mind_lines && lines)
+            };
+            // Slide the label along its edge until it sits clear of everything, else at
+            // least of boxes and other labels.
+            let spots: Vec<Pt> = [0.5, 0.4, 0.6, 0.3, 0.7, 0.25, 0.75, 0.2, 0.8]
                 .iter()
                 .map(|t| path.at(*t))
-                .find(|p| {
-                    !PLACES.iter().any(|pl| {
-                        let c = center(*pl);
-                        (p.0 - c.0).abs() < BOX_W / 2.0 + tw / 2.0 + 2.0
-                            && (p.1 - c.1).abs() < BOX_H / 2.0 + 11.0
-                    }) && !labels.iter().any(|(q, qw)| {
-                        (p.0 - q.0).abs() < (tw + qw) / 2.0 + 2.0 && (p.1 - q.1).abs() < 20.0
-                    })
-                })
+                .collect();
+            let spot = spots
+                .iter()
+                .find(|p| clear(p, true))
+                .or_else(|| spots.iter().find(|p| clear(p, false)))
+                .copied()
                 .unwrap_or_else(|| path.at(0.5));
             labels.push((spot, tw));
             let (lx, ly) = at(spot);

@@ -162,8 +162,10 @@ fn panel(
         .map(|b| b.iter().sum::<u64>())
         .max()
         .unwrap_or(0);
-    // Head room above the bars for the marker labels.
-    let y_top = (y_max + y_max.div_ceil(4) + 1).max(2);
+    // Head room above the bars for the marker labels: each label row takes about a tenth
+    // of the plot's height.
+    let room = 1.0 - 0.1 - 0.11 * markers.len() as f64;
+    let y_top = ((y_max as f64 / room.max(0.3)).ceil() as u64 + 1).max(2);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FAMILY, CAPTION_SIZE).into_font().color(&FG))
         .margin_left(10)
@@ -177,7 +179,7 @@ fn panel(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .light_line_style(GRID.mix(0.4))
+        .light_line_style(GRID.mix(0.25))
         .bold_line_style(GRID)
         .axis_style(MUTED)
         .x_labels(12)

@@ -159,7 +159,7 @@ pub fn render(
                 .map_err(draw_err)?;
             chart
                 .configure_mesh()
-                .light_line_style(GRID.mix(0.5))
+                .light_line_style(GRID.mix(0.25))
                 .bold_line_style(GRID)
                 .axis_style(MUTED)
                 .x_labels(10)

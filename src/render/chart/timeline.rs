@@ -22,7 +22,7 @@ pub const GROUPED_ROWS: usize = 200;
 
 const WIDTH: u32 = 1200;
 const HEADER_H: u32 = 44;
-/// Y units per row (plotters' integer axis): client bar 11..19, server bar 2..10.
+/// Y units per row (plotters' integer axis): client bar 11..18, server bar 3..10.
 const UNIT: i32 = 20;
 /// Vertical room for the rows, in pixels, before the row height shrinks to its minimum.
 const ROWS_PX: f64 = 720.0;
@@ -247,7 +247,7 @@ pub fn render(
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .light_line_style(GRID.mix(0.4))
+            .light_line_style(GRID.mix(0.25))
             .bold_line_style(GRID)
             .axis_style(MUTED)
             .x_labels(12)
@@ -264,8 +264,8 @@ pub fn render(
         for (i, bar) in bars.iter().enumerate() {
             let base = y_of(i, n);
             for (k, segs) in bar.iter().enumerate() {
-                // Client above (11..19), server below (2..10).
-                let (lo, hi) = if k == 0 { (11, 19) } else { (2, 10) };
+                // Client above (11..18), server below (3..10).
+                let (lo, hi) = if k == 0 { (11, 18) } else { (3, 10) };
                 chart
                     .draw_series(segs.iter().map(|s| {
                         Rectangle::new(
