@@ -218,7 +218,7 @@ fn panel(
     }
     // Markers: a vertical line, its label at the top beside it (left of it when the line
     // is in the right half), one label row per marker so two never overlap.
-    let (px, py) = chart.plotting_area().get_pixel_range();
+    let (px, _) = chart.plotting_area().get_pixel_range();
     for (j, m) in markers.iter().enumerate() {
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -239,13 +239,14 @@ fn panel(
                 pos,
                 plotters::style::text_anchor::VPos::Top,
             ));
-        let tx = if right_half { x - 6 } else { x + 6 };
-        area.draw(&Text::new(
-            m.text.clone(),
-            (tx, py.start + 4 + 20 * j as i32),
-            style,
-        ))
-        .map_err(draw_err)?;
+        let dx = if right_half { -6 } else { 6 };
+        // Anchored at the top of the line, offset in pixels: one row per marker.
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((m.at, y_top))
+                    + Text::new(m.text.clone(), (dx, 4 + 20 * j as i32), style),
+            ))
+            .map_err(draw_err)?;
     }
     Ok(())
 }

@@ -64,6 +64,10 @@ pub fn sweep<'a>(reports: impl IntoIterator<Item = &'a ConnectionReport>, side: 
     steps
 }
 
+/// Timestamps are float epoch seconds: the capture's last packet and the last state change
+/// of a connection can differ by rounding. Counts "at the end" look this much further.
+pub const END_SLACK: f64 = 1e-6;
+
 /// The counts in force at time `t` (epoch seconds).
 pub fn counts_at(steps: &[Step], t: f64) -> Counts {
     let n = steps.partition_point(|s| s.at <= t);
@@ -103,7 +107,7 @@ pub fn render(
                         text: format!(
                             "{} (max {max}, {} at end)",
                             s.as_str(),
-                            counts_at(steps, span.end)[index(s)]
+                            counts_at(steps, span.end + END_SLACK)[index(s)]
                         ),
                         line: true,
                     })
