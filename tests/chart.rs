@@ -65,7 +65,12 @@ fn run(cmd: &str, args: &[&str], out: &Path) -> Vec<u8> {
 fn chart_svg(cap: &str, kind: &str) -> String {
     let out = out_dir().join(format!("{cap}-{kind}.svg"));
     let path = capture(cap);
-    String::from_utf8(run("chart", &[path.to_str().unwrap(), "--type", kind], &out)).unwrap()
+    String::from_utf8(run(
+        "chart",
+        &[path.to_str().unwrap(), "--type", kind],
+        &out,
+    ))
+    .unwrap()
 }
 
 fn parse_svg(svg: &str) -> resvg::usvg::Tree {
@@ -165,10 +170,17 @@ fn png_decodes_at_twice_the_svg_size() {
             .iter()
             .filter(|p| p.red() < 80 && p.green() < 80 && p.blue() < 80)
             .count();
-        assert!(dark > 2000, "{kind}: only {dark} dark pixels: was the text drawn?");
+        assert!(
+            dark > 2000,
+            "{kind}: only {dark} dark pixels: was the text drawn?"
+        );
     }
     let cap = capture("12-pool-leak-many.pcap");
-    let png = run("graph", &[cap.to_str().unwrap()], &out_dir().join("12-graph.png"));
+    let png = run(
+        "graph",
+        &[cap.to_str().unwrap()],
+        &out_dir().join("12-graph.png"),
+    );
     let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).expect("PNG decodes");
     assert_eq!((pixmap.width(), pixmap.height()), (3280, 1904));
 }
@@ -240,10 +252,22 @@ fn graph_of_the_pool_leak_dot_and_svg() {
     ))
     .unwrap();
     // All 50 clients got the FIN; only 5 ever closed (CLOSE_WAIT → LAST_ACK): 45 leaks.
-    assert!(dot.contains("label = \"client ×50\\nrcv FIN / snd ACK\""), "{dot}");
-    assert!(dot.contains("label = \"client ×5\\nCLOSE / snd FIN\""), "{dot}");
-    assert!(dot.contains("label = \"server ×5\\nrcv FIN / snd ACK\""), "{dot}");
-    assert!(dot.contains("tooltip = \"rcv FIN / snd ACK\" color = \"#d0d7de\" style = dotted"), "{dot}");
+    assert!(
+        dot.contains("label = \"client ×50\\nrcv FIN / snd ACK\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("label = \"client ×5\\nCLOSE / snd FIN\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("label = \"server ×5\\nrcv FIN / snd ACK\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("tooltip = \"rcv FIN / snd ACK\" color = \"#d0d7de\" style = dotted"),
+        "{dot}"
+    );
     assert!(dot.starts_with("// closewait graph"));
     insta::assert_snapshot!("12-pool-leak-many.dot", dot);
     let svg = String::from_utf8(run(
@@ -278,7 +302,10 @@ fn png_to_stdout_is_refused_and_inputs_are_never_overwritten() {
     let e = graph_cmd::run(&cli.args).unwrap_err();
     assert!(e.to_string().contains("refusing to overwrite"), "{e}");
     assert!(ChartCli::try_parse_from(["chart", "x.pcap", "-t", "pie"]).is_err());
-    assert!(ChartCli::try_parse_from(["chart", "x.pcap"]).is_err(), "--type is required");
+    assert!(
+        ChartCli::try_parse_from(["chart", "x.pcap"]).is_err(),
+        "--type is required"
+    );
 }
 
 /// The pictures in docs/diagrams.md: (command, capture, arguments, file under

@@ -500,11 +500,11 @@ pub fn render_svg(g: &ObservedGraph, sides: Sides, title: &str) -> String {
     let h = HEADER + PANEL_H + FOOTER;
     let full_title = format!("TCP states seen — {title}");
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" \
          viewBox=\"0 0 {w:.0} {h:.0}\" role=\"img\" aria-labelledby=\"cw-title cw-desc\" \
-         font-family=\"{FONT}\">\n"
+         font-family=\"{FONT}\">"
     );
     let desc: Vec<String> = sides
         .iter()
@@ -593,7 +593,8 @@ pub fn render_svg(g: &ObservedGraph, sides: Sides, title: &str) -> String {
 
 fn panel(out: &mut String, g: &ObservedGraph, side: Side, ox: f64, oy: f64) {
     let at = |p: Pt| (p.0 + ox, p.1 + oy);
-    let mut caption = format!("{side} side: {} sockets", g.sockets.get(side));
+    let n = *g.sockets.get(side);
+    let mut caption = format!("{side} side: {n} socket{}", if n == 1 { "" } else { "s" });
     let first: Vec<String> = g
         .first_seen
         .get(side)
@@ -689,7 +690,7 @@ fn panel(out: &mut String, g: &ObservedGraph, side: Side, ox: f64, oy: f64) {
                             (p.0 - q.0).abs() < tw / 2.0 + 1.0 && (p.1 - q.1).abs() < 10.0
                         })
                 });
-                !boxes && !others && !(mind_lines && lines)
+                !(boxes || others || (mind_lines && lines))
             };
             // Slide the label along its edge until it sits clear of everything, else at
             // least of boxes and other labels.
