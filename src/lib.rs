@@ -21,6 +21,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod chart_cmd;
 pub mod classify;
 pub mod cli;
 pub mod decode;
@@ -29,6 +30,7 @@ pub mod diagnose_cmd;
 pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
+pub mod graph_cmd;
 pub mod model;
 pub mod progress;
 pub mod render;
