@@ -19,7 +19,7 @@
 //! byte order, and its `build_ts_resolution` rejects every binary (2^-n) resolution
 //! (it compares the value *with* the flag bit against 63).
 
-use super::record::{max_caplen, RawPacket, Stop, HARD_MAX_RECORD};
+use super::record::{clamp_ts, max_caplen, RawPacket, Stop, HARD_MAX_RECORD};
 use super::source::ByteSource;
 use super::{Notes, OpenProblem};
 
@@ -87,8 +87,7 @@ struct Interface {
 impl Interface {
     fn ts_ns(&self, high: u32, low: u32) -> i64 {
         let units = (u64::from(high) << 32) | u64::from(low);
-        let ns = self.scale.to_ns(units) + self.offset_ns;
-        ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        clamp_ts(self.scale.to_ns(units).saturating_add(self.offset_ns))
     }
 }
 
