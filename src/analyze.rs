@@ -96,6 +96,11 @@ impl Analyzer {
         self.last_ts_ns
     }
 
+    /// Connections tracked right now (at most `max_connections`).
+    pub fn live_connections(&self) -> usize {
+        self.table.live_connections()
+    }
+
     /// Connections evicted so far because more than `max_connections` were live.
     pub fn evictions(&self) -> &Evictions {
         self.table.evictions()
