@@ -538,7 +538,12 @@ fn not_a_capture_is_detected_at_open() {
     );
     assert_eq!(
         what(b"<!DOCTYPE html>\n<html><body>404</body></html>".to_vec()),
-        "an HTML page"
+        "an HTML page (a web page saved in place of the capture? download the file itself)"
+    );
+    assert_eq!(
+        what(b"12:00:01.000001 IP 10.0.0.1.443 > 10.0.0.2.51000: Flags [F.]\n".to_vec()),
+        "text (starts with \"12:00:01.000001 IP 10.0.0.1.443 > 10.0.0\"), tcpdump's printed \
+         output rather than a capture: record with `tcpdump -w FILE`"
     );
     assert!(what(gzip(b"just some text\n"))
         .starts_with("gzip-compressed data that is not a capture; decompressed, it is text"));
