@@ -205,7 +205,9 @@ const EVICTED_IDS_KEPT: usize = 5;
 
 /// All connections alive at the current point of the capture.
 pub struct FlowTable {
-    conns: HashMap<FlowKey, Connection>,
+    /// Boxed: a connection is about 1 KB, and a hash table keeps up to half its slots
+    /// empty after growing; empty slots of boxes cost a pointer, not a connection.
+    conns: HashMap<FlowKey, Box<Connection>>,
     next_id: u64,
     /// Finished connections waiting to be handed over: (release time, key, id).
     releases: VecDeque<(i64, FlowKey, u64)>,
@@ -257,7 +259,7 @@ impl FlowTable {
                 if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
                     old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
                 }
-                emit(old, seg.ts_ns);
+                emit(*old, seg.ts_ns);
                 let mut conn = self.open(seg);
                 conn.reused_ports = true;
                 self.insert(key, conn, seg);
@@ -299,6 +301,7 @@ impl FlowTable {
                 continue;
             }
             if let Some(conn) = self.conns.remove(&key) {
+                let conn = *conn;
                 let ev = &mut self.evictions;
                 ev.count += 1;
                 if ev.first_ids.len() < EVICTED_IDS_KEPT {
@@ -330,7 +333,7 @@ impl FlowTable {
         }
         self.staleness
             .push_back((conn.conv.last.ts_ns, key, conn.id));
-        self.conns.insert(key, conn);
+        self.conns.insert(key, Box::new(conn));
         self.note_server(&key, seg);
         self.schedule(key, seg);
         // Entries of connections handed over stay until met; sweep them when they
@@ -384,7 +387,7 @@ impl FlowTable {
             };
             if due {
                 if let Some(conn) = self.conns.remove(&key) {
-                    emit(conn, self.now_ns);
+                    emit(*conn, self.now_ns);
                 }
             }
         }
@@ -393,10 +396,10 @@ impl FlowTable {
     /// Hands over every connection still in the table, in id order.
     pub fn finish(mut self, emit: &mut dyn FnMut(Connection, i64)) {
         let now = self.now_ns;
-        let mut rest: Vec<Connection> = self.conns.drain().map(|(_, c)| c).collect();
+        let mut rest: Vec<Box<Connection>> = self.conns.drain().map(|(_, c)| c).collect();
         rest.sort_by_key(|c| c.id);
         for c in rest {
-            emit(c, now);
+            emit(*c, now);
         }
     }
 }

@@ -122,7 +122,7 @@ const PREFIX: usize = 48 * 1024;
 
 /// Every block (the file header, each record) within the first this many bytes is cut at
 /// several offsets; past it, a few dozen blocks spread over the rest of [`PREFIX`].
-const DENSE: usize = 6 * 1024;
+const DENSE: usize = 4 * 1024;
 
 /// Cut points: inside the file header, several inside and at the end of every block of the
 /// first [`DENSE`] bytes, a few in blocks spread up to [`PREFIX`], and in the last block.
