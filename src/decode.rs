@@ -109,6 +109,9 @@ pub enum SkipReason {
     BadIpHeader,
     /// A TCP header that makes no sense (data offset below 5 words).
     BadTcpHeader,
+    /// A pcapng packet on an interface its section never declared (a corrupt interface
+    /// id): its link type and time base are unknown, so it cannot be decoded.
+    UnknownInterface,
 }
 
 impl SkipReason {
@@ -121,6 +124,7 @@ impl SkipReason {
             SkipReason::TruncatedHeader => "truncated_header",
             SkipReason::BadIpHeader => "bad_ip_header",
             SkipReason::BadTcpHeader => "bad_tcp_header",
+            SkipReason::UnknownInterface => "unknown_interface",
         }
     }
 }

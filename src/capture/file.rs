@@ -179,8 +179,12 @@ impl FileReader {
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;
-                let outcome =
-                    decode_packet(packet.link_type, packet.data, packet.orig_len, packet.ts_ns);
+                let outcome = match packet.skip {
+                    Some(reason) => Err(reason),
+                    None => {
+                        decode_packet(packet.link_type, packet.data, packet.orig_len, packet.ts_ns)
+                    }
+                };
                 Some(Item {
                     ts_ns: packet.ts_ns,
                     file: self.index,

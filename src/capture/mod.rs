@@ -237,21 +237,24 @@ impl SegmentStream {
         let stats = &mut self.stats;
         stats.packets.total += 1;
         let lt = item.link_type;
-        let name = match link_type_name(lt) {
-            Some(name) => name,
-            None => {
-                let names = &mut self.other_link_names;
-                let at = match names.iter().position(|(n, _)| *n == lt) {
-                    Some(at) => at,
-                    None => {
-                        names.push((lt, format!("LINKTYPE_{lt}")));
-                        names.len() - 1
-                    }
-                };
-                names[at].1.as_str()
-            }
-        };
-        bump(&mut stats.link_types, name);
+        // A packet on an undeclared pcapng interface has no link type to count.
+        if item.outcome != Err(SkipReason::UnknownInterface) {
+            let name = match link_type_name(lt) {
+                Some(name) => name,
+                None => {
+                    let names = &mut self.other_link_names;
+                    let at = match names.iter().position(|(n, _)| *n == lt) {
+                        Some(at) => at,
+                        None => {
+                            names.push((lt, format!("LINKTYPE_{lt}")));
+                            names.len() - 1
+                        }
+                    };
+                    names[at].1.as_str()
+                }
+            };
+            bump(&mut stats.link_types, name);
+        }
         let ts = item.ts_ns;
         if let Some(prev) = self
             .last_ts_ns

@@ -11,6 +11,9 @@ pub(crate) struct RawPacket<'a> {
     pub data: &'a [u8],
     /// The length on the wire (never below `data.len()`).
     pub orig_len: u32,
+    /// The record is readable but its packet cannot be decoded (counted under this
+    /// reason and skipped).
+    pub skip: Option<crate::decode::SkipReason>,
 }
 
 /// Why a format reader stopped in the middle of a file. Everything read before stays.

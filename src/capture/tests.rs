@@ -510,13 +510,21 @@ fn absurd_record_length_is_corruption_not_an_allocation() {
         stats.warnings
     );
 
+    // A packet on an undeclared interface is skipped and counted; reading goes on.
     let mut ng2 = Ng::new(false);
     ng2.idb(1, 0, None, None);
     ng2.epb(3, 1, &syn(0).data, 54);
+    ng2.epb(0, 2, &syn(0).data, 54);
+    ng2.epb(7, 3, &syn(0).data, 54);
     let (segs, stats) = read_all(vec![ng2.bytes()]);
-    assert_eq!(segs.len(), 0);
+    assert_eq!(segs.len(), 1);
+    assert!(!stats.files[0].truncated);
+    assert_eq!(stats.packets.total, 3);
+    assert_eq!(stats.packets.skipped.get("unknown_interface"), Some(&2));
+    assert_eq!(stats.link_types.get("EN10MB"), Some(&1));
+    assert_eq!(stats.warnings.len(), 1, "{:?}", stats.warnings);
     assert!(
-        stats.warnings[0].contains("interface 3"),
+        stats.warnings[0].contains("on interface 3, but the section declares 1 interface(s)"),
         "{:?}",
         stats.warnings
     );
