@@ -205,4 +205,8 @@ const LIMITS: &[&str] = &[
      inactivity and close timeouts, so one closewait connection can be several Zeek rows.",
     "Sequence numbers are tracked modulo 2^32, Zeek counts wraps: only connections moving \
      4 GiB or more in one direction can differ.",
+    "Tunnels: closewait opens those of Zeek's default configuration, on the same UDP ports \
+     (docs/capture-formats.md), and reports the inner connections as Zeek does. Zeek \
+     reassembles fragmented outer datagrams; closewait reads the inner TCP header from the \
+     first fragment, so it also sees segments whose later fragments were lost.",
 ];

@@ -6,7 +6,7 @@
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
 use crate::flow::{Connection, Evictions, FlowOptions, FlowTable};
-use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, Side, StateChange};
+use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::state::TcpState;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -247,16 +247,5 @@ pub fn report(
         tcp,
         zeek: conn.zeek.view(),
         segments,
-    }
-}
-
-/// The side of a report that an address belongs to.
-pub fn side_of(report: &ConnectionReport, addr: SocketAddr) -> Option<Side> {
-    if report.client == addr {
-        Some(Side::Client)
-    } else if report.server == addr {
-        Some(Side::Server)
-    } else {
-        None
     }
 }

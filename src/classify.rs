@@ -81,7 +81,9 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         close.first_by = Some(side(i));
         close.first_at = Some(secs(m));
         close.first_frame = Some(m.frame);
-        close.idle_before_close = idle_before(conv, m);
+        close.idle_before_close = conv
+            .quiet_since
+            .map(|q| ((m.ts_ns - q.ts_ns) as f64 / 1e9).max(0.0));
     }
 
     // 1. Handshake failures. A connection seen mid-stream was synchronized already.
@@ -240,10 +242,17 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     close.explanation = match (other_end.state, close.waiting_for) {
         (TcpState::CloseWait, Some(w)) => format!(
             "The {first_side} sent FIN{}; the {silent} acknowledged it but never sent its own \
-             FIN: CLOSE_WAIT for {w:.3} s until the end of the capture.",
+             FIN: {}.",
             match close.idle_before_close {
                 Some(i) => format!(" after {i:.3} s idle"),
                 None => String::new(),
+            },
+            // The capture often ends with the acknowledgement itself (a pcap does not
+            // record when tcpdump was stopped).
+            if w < 0.0005 {
+                "it was in CLOSE_WAIT when the capture ended".to_string()
+            } else {
+                format!("CLOSE_WAIT for {w:.3} s until the end of the capture")
             }
         ),
         _ => format!(
@@ -251,19 +260,6 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         ),
     };
     close
-}
-
-/// Seconds from the last segment carrying data (either direction) before `close` to it; if
-/// no data was exchanged, from the end of the handshake.
-fn idle_before(conv: &Conversation, close: Moment) -> Option<f64> {
-    let last_data = conv
-        .ends
-        .iter()
-        .filter_map(|e| e.last_data)
-        .filter(|m| m.frame <= close.frame)
-        .max_by_key(|m| m.ts_ns);
-    let from = last_data.or(conv.established)?;
-    Some(((close.ts_ns - from.ts_ns) as f64 / 1e9).max(0.0))
 }
 
 /// The netstat-style end state of each role.
@@ -336,6 +332,22 @@ mod tests {
             (r.client_state, r.server_state),
             (TcpState::Closed, TcpState::Closed)
         );
+    }
+
+    #[test]
+    fn keepalive_race_idle_is_measured_from_what_the_closer_saw() {
+        let mut w = Wire::new();
+        w.exchange()
+            .wait(1.0)
+            // The client's next request and the server's idle FIN cross on the wire: the
+            // FIN does not acknowledge the request.
+            .send(C, PSH | ACK, 1101, 5201, 50)
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(S, RST, 5201, 0, 0);
+        let r = w.only();
+        assert_eq!(r.close.kind, CloseKind::FinThenRst);
+        let idle = r.close.idle_before_close.unwrap();
+        assert!((idle - 1.003).abs() < 1e-6, "idle {idle}");
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub enum Command {
     /// List every TCP connection with how it ended, then a summary.
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
+    /// Draw one connection as a sequence (ladder) diagram: SVG, PNG, text, Mermaid or
+    /// PlantUML, with each side's TCP state beside its lifeline.
+    Diagram(crate::diagram_cmd::DiagramArgs),
+    /// From all connections to a few findings: CLOSE_WAIT leaks, inferred idle timeouts,
+    /// timeout mismatches, TIME_WAIT on the busy side, late writes, keep-alive, resets —
+    /// each with evidence and advice.
+    Diagnose(crate::diagnose_cmd::DiagnoseArgs),
 }
 
 /// Where packets come from.
@@ -308,12 +315,33 @@ where
     };
     let result = match &cli.command {
         Command::Analyze(a) => run_analyze(a),
+        Command::Diagram(a) => return exit_status_of(crate::diagram_cmd::run(a)),
+        Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
     };
     match result {
         Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,
         Err(e) => {
             let _ = writeln!(io::stderr(), "closewait: {e}");
             e.exit_code()
+        }
+    }
+}
+
+/// Exit status of a subcommand that reports errors with `anyhow`: its own status on
+/// success, 0 when stdout was closed early (`| head`), else the error on stderr and 2.
+fn exit_status_of(result: anyhow::Result<i32>) -> i32 {
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return 0;
+            }
+            let _ = writeln!(io::stderr(), "closewait: {e:#}");
+            2
         }
     }
 }
@@ -596,6 +624,7 @@ mod tests {
     fn analyze_args(args: &[&str]) -> AnalyzeArgs {
         match parse(args).expect("valid command line").command {
             Command::Analyze(a) => a,
+            other => panic!("not analyze: {other:?}"),
         }
     }
 

@@ -11,6 +11,11 @@
 //! null/loop, raw IP) is walked by hand — a few fixed layouts; IP (with IPv6 extension
 //! headers) and TCP are sliced by etherparse's lax slicer, which tolerates a payload cut
 //! short by the snaplen. Nothing here allocates: the result is a `Copy` value.
+//!
+//! Tunnels (IP in IP, GRE, ERSPAN, Aruba's 802.11 in GRE, VXLAN, Geneve, GTP-U, AYIYA,
+//! Teredo, GRE in UDP) are opened in `decode/tunnel.rs`: the segment is the innermost TCP one,
+//! with the inner addresses, as Zeek and Wireshark report it. At most
+//! [`MAX_TUNNEL_DEPTH`] tunnels are opened around one segment.
 
 use crate::segment::{Segment, TcpFlags};
 use etherparse::err::ip::LaxHeaderSliceError;
@@ -20,6 +25,10 @@ use etherparse::{
     TransportSlice,
 };
 use std::net::{IpAddr, SocketAddr};
+
+mod tunnel;
+use tunnel::{Inner, Subframes, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6};
+pub use tunnel::{TunnelKind, Tunnels, MAX_TUNNEL_DEPTH};
 
 /// Link-layer header types (the `LINKTYPE_*` values of pcap and pcapng headers) that
 /// closewait decodes.
@@ -109,6 +118,8 @@ pub enum SkipReason {
     BadIpHeader,
     /// A TCP header that makes no sense (data offset below 5 words).
     BadTcpHeader,
+    /// More than [`MAX_TUNNEL_DEPTH`] tunnels nested around the packet.
+    TunnelTooDeep,
     /// A pcapng packet on an interface its section never declared (a corrupt interface
     /// id): its link type and time base are unknown, so it cannot be decoded.
     UnknownInterface,
@@ -124,6 +135,7 @@ impl SkipReason {
             SkipReason::TruncatedHeader => "truncated_header",
             SkipReason::BadIpHeader => "bad_ip_header",
             SkipReason::BadTcpHeader => "bad_tcp_header",
+            SkipReason::TunnelTooDeep => "tunnel_too_deep",
             SkipReason::UnknownInterface => "unknown_interface",
         }
     }
@@ -144,6 +156,17 @@ pub struct Decoded {
     /// The segment was the first fragment of a fragmented IP datagram: its `payload_len`
     /// only covers that fragment (closewait does not reassemble IP).
     pub first_fragment: bool,
+    /// The tunnels the segment was found in, outermost first; empty for plain traffic.
+    pub tunnels: Tunnels,
+}
+
+/// One frame decoded by [`decode_frame`]: the outcome for the subframe asked for, and
+/// the index of the next subframe when the frame holds several packets (an 802.11 A-MSDU
+/// in Aruba's GRE can carry several TCP segments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub outcome: Result<Decoded, SkipReason>,
+    pub next_subframe: Option<u8>,
 }
 
 /// Decodes one captured frame.
@@ -157,8 +180,28 @@ pub fn decode_packet(
     orig_len: u32,
     ts_ns: i64,
 ) -> Result<Decoded, SkipReason> {
-    let ip = ip_offset(link_type, data)?;
-    decode_ip(data, ip, orig_len, ts_ns)
+    decode_frame(link_type, data, orig_len, ts_ns, 0).outcome
+}
+
+/// Decodes subframe `subframe` of one captured frame (0 is the first, and the only one of
+/// almost every frame). [`Frame::next_subframe`] says whether another follows, even when
+/// this one is not TCP.
+pub fn decode_frame(link_type: u32, data: &[u8], orig_len: u32, ts_ns: i64, subframe: u8) -> Frame {
+    let mut subframes = Subframes {
+        wanted: subframe,
+        next: None,
+    };
+    let outcome = ip_offset(link_type, data).and_then(|ip| {
+        // The datagram cannot extend past the frame on the wire, nor past what its
+        // encapsulation announces (a header claiming more is wrong, or tampered with).
+        let wire_end = data.len().max(orig_len as usize);
+        let end = ip.end.map_or(wire_end, |end| end.min(wire_end));
+        decode_ip(data, ip.start, end, ts_ns, &mut subframes)
+    });
+    Frame {
+        outcome,
+        next_subframe: subframes.next,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,9 +369,66 @@ fn after_mpls(data: &[u8], mut at: usize) -> Result<IpAt, SkipReason> {
 // ---------------------------------------------------------------------------------------
 // IP and TCP
 
-fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Decoded, SkipReason> {
-    let ip_start = ip_at.start;
-    let ip = data.get(ip_start..).ok_or(SkipReason::TruncatedHeader)?;
+/// Decodes the IP datagram at `[start, end)` of `data`, opening tunnels until a TCP
+/// segment is found.
+fn decode_ip(
+    data: &[u8],
+    mut start: usize,
+    mut end: usize,
+    ts_ns: i64,
+    subframes: &mut Subframes,
+) -> Result<Decoded, SkipReason> {
+    let mut tunnels = Tunnels::default();
+    let mut outer_fragmented = false;
+    loop {
+        match ip_layer(data, start, end, ts_ns, subframes)? {
+            Layer::Tcp(mut decoded) => {
+                decoded.tunnels = tunnels;
+                if outer_fragmented {
+                    // The rest of the segment is in the frames holding the outer
+                    // datagram's other fragments: in the capture, but not in this frame.
+                    // Zeek and Wireshark reassemble them and see it all.
+                    let s = &mut decoded.segment;
+                    s.captured_payload_len = s.payload_len;
+                }
+                return Ok(decoded);
+            }
+            Layer::Tunnel { inner, fragmented } => {
+                if !tunnels.push(inner.kind) {
+                    return Err(SkipReason::TunnelTooDeep);
+                }
+                outer_fragmented |= fragmented;
+                start = inner.start;
+                end = inner.end;
+            }
+        }
+    }
+}
+
+/// What one IP datagram holds.
+enum Layer {
+    Tcp(Decoded),
+    /// `fragmented`: the datagram holding the tunnel was the first fragment of a larger one.
+    Tunnel {
+        inner: Inner,
+        fragmented: bool,
+    },
+}
+
+/// The largest IP datagram: the bound on an inner datagram whose outer one was
+/// fragmented, when nothing better is known.
+const MAX_DATAGRAM: usize = 65_535 + 40;
+
+fn ip_layer(
+    data: &[u8],
+    ip_start: usize,
+    end: usize,
+    ts_ns: i64,
+    subframes: &mut Subframes,
+) -> Result<Layer, SkipReason> {
+    let ip = data
+        .get(ip_start..end.min(data.len()))
+        .ok_or(SkipReason::TruncatedHeader)?;
     let sliced = LaxSlicedPacket::from_ip(ip).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) => SkipReason::TruncatedHeader,
         LaxHeaderSliceError::Content(_) => SkipReason::BadIpHeader,
@@ -337,7 +437,8 @@ fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Deco
 
     // The IP datagram's length as its header declares it, from the start of the IP header.
     // `None` when the header holds no usable length (IPv4 total length 0 from TSO, IPv6
-    // jumbograms): the frame's wire length is the best remaining guess then.
+    // jumbograms): the frame's wire length (or the enclosing packet's end) is the best
+    // remaining guess then.
     let (src_ip, dst_ip, declared_len, payload, non_first_fragment): (IpAddr, IpAddr, _, _, _) =
         match net {
             LaxNetSlice::Ipv4(v4) => {
@@ -376,45 +477,59 @@ fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Deco
         return Err(SkipReason::IpFragment);
     }
 
-    let tcp_bytes: &[u8] = match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => tcp.slice(),
-        Some(_) => return Err(SkipReason::NotTcp),
-        None => {
-            // An error while walking IPv6/IPv4 extension headers.
-            if let Some((err, _layer)) = &sliced.stop_err {
-                if payload.ip_number != ip_number::TCP {
-                    return Err(match err {
-                        SliceError::Len(_) => SkipReason::TruncatedHeader,
-                        _ => SkipReason::BadIpHeader,
-                    });
-                }
-            }
-            if payload.ip_number != ip_number::TCP {
-                return Err(SkipReason::NotTcp);
-            }
+    // Offsets within `data`, computed from the slices etherparse handed back.
+    let base = data.as_ptr() as usize;
+    let offset_of = |slice: &[u8]| (slice.as_ptr() as usize).saturating_sub(base);
+    // The datagram cannot extend past what its encapsulation announces (a header claiming
+    // more is wrong, or tampered with). Ethernet padding sits after `ip_end` and is never
+    // payload; snaplen truncation sits before it and only shrinks the captured part.
+    let ip_end = match declared_len {
+        Some(len) => (ip_start + len).min(end),
+        None => end,
+    };
+
+    let tcp_bytes: &[u8] = match payload.ip_number {
+        ip_number::TCP => match &sliced.transport {
+            Some(TransportSlice::Tcp(tcp)) => tcp.slice(),
             // Either the TCP header is cut short in its options or bad (etherparse stopped
             // there), or this is the first fragment of a fragmented datagram (etherparse
             // does not slice fragmented payloads, but a first fragment starts with the TCP
             // header): read what is there.
-            payload.payload
+            _ => payload.payload,
+        },
+        // Tunnels. A first fragment holds the start of the tunnel's payload, whose own
+        // length fields tell how long it really is: it is not cut at the fragment's end.
+        number @ (ip_number::UDP | ip_number::GRE | ip_number::IPV4 | ip_number::IPV6) => {
+            let at = offset_of(payload.payload);
+            let inner_end = if payload.fragmented {
+                at + MAX_DATAGRAM
+            } else {
+                ip_end
+            };
+            let inner = match number.0 {
+                IPPROTO_GRE => tunnel::gre(data, at, inner_end, subframes)?,
+                IPPROTO_IPIP | IPPROTO_IPV6 => tunnel::ip_in_ip(data, at, inner_end, number.0)?,
+                _ => tunnel::udp(data, at, inner_end, payload.fragmented, subframes)?,
+            };
+            return Ok(Layer::Tunnel {
+                inner,
+                fragmented: payload.fragmented,
+            });
+        }
+        _ => {
+            // An error while walking IPv6/IPv4 extension headers.
+            if let Some((err, _layer)) = &sliced.stop_err {
+                return Err(match err {
+                    SliceError::Len(_) => SkipReason::TruncatedHeader,
+                    _ => SkipReason::BadIpHeader,
+                });
+            }
+            return Err(SkipReason::NotTcp);
         }
     };
     let tcp = TcpView::new(tcp_bytes)?;
 
-    // Offsets within `data`, computed from the slices etherparse handed back.
-    let base = data.as_ptr() as usize;
-    let tcp_start = (tcp.bytes.as_ptr() as usize).saturating_sub(base);
-    let payload_start = tcp_start + tcp.header_len;
-    // The datagram cannot extend past the frame on the wire, nor past what its
-    // encapsulation announces (a header claiming more is wrong, or tampered with).
-    let wire_end = data.len().max(orig_len as usize);
-    let ip_end = match declared_len {
-        Some(len) => (ip_start + len).min(wire_end),
-        None => wire_end,
-    };
-    let ip_end = ip_at.end.map_or(ip_end, |end| ip_end.min(end));
-    // Ethernet padding sits after `ip_end` and is never payload; snaplen truncation sits
-    // before it and only shrinks the captured part.
+    let payload_start = offset_of(tcp.bytes) + tcp.header_len;
     let payload_len = ip_end.saturating_sub(payload_start);
     let captured_payload_len = ip_end.min(data.len()).saturating_sub(payload_start);
 
@@ -436,10 +551,11 @@ fn decode_ip(data: &[u8], ip_at: IpAt, orig_len: u32, ts_ns: i64) -> Result<Deco
         captured_payload_len: u32::try_from(captured_payload_len).unwrap_or(u32::MAX),
     };
     read_options(tcp.options(), &mut segment);
-    Ok(Decoded {
+    Ok(Layer::Tcp(Decoded {
         segment,
         first_fragment: payload.fragmented,
-    })
+        tunnels: Tunnels::default(),
+    }))
 }
 
 /// Whether the IPv6 extension headers in `exts` (starting with header type `first`) hold

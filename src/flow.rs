@@ -271,9 +271,9 @@ impl FlowTable {
                 let was_finished = conn.conv.is_finished();
                 conn.process(seg);
                 if !was_finished {
-                    self.schedule(key, seg);
+                    self.schedule(key);
                 }
-                self.note_server(&key, seg);
+                self.note_server(seg);
             }
             None => {
                 self.make_room(seg, emit);
@@ -334,8 +334,8 @@ impl FlowTable {
         self.staleness
             .push_back((conn.conv.last.ts_ns, key, conn.id));
         self.conns.insert(key, Box::new(conn));
-        self.note_server(&key, seg);
-        self.schedule(key, seg);
+        self.note_server(seg);
+        self.schedule(key);
         // Entries of connections handed over stay until met; sweep them when they
         // outnumber the live connections (amortised O(1) per connection).
         if self.staleness.len() > 2 * self.conns.len() + 1024 {
@@ -346,7 +346,7 @@ impl FlowTable {
     }
 
     /// A SYN,ACK marks its sender as a server, for inferring roles elsewhere.
-    fn note_server(&mut self, _key: &FlowKey, seg: &Segment) {
+    fn note_server(&mut self, seg: &Segment) {
         if seg.flags.syn() && seg.flags.ack() {
             if let Some(n) = self.known_servers.get_mut(&seg.src) {
                 *n += 1;
@@ -356,7 +356,7 @@ impl FlowTable {
         }
     }
 
-    fn schedule(&mut self, key: FlowKey, _seg: &Segment) {
+    fn schedule(&mut self, key: FlowKey) {
         if let Some(conn) = self.conns.get(&key) {
             if let Some(at) = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns) {
                 self.releases.push_back((at, key, conn.id));

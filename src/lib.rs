@@ -13,6 +13,7 @@
 //! model     the report model every renderer reads
 //! filter    which connections to show (--host, --port, --kind, --state)
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
+//! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
 //! cli       command-line parsing and wiring
 //! ```
@@ -22,6 +23,9 @@ pub mod capture;
 pub mod classify;
 pub mod cli;
 pub mod decode;
+pub mod diagnose;
+pub mod diagnose_cmd;
+pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
 pub mod model;

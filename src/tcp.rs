@@ -150,8 +150,11 @@ pub struct Endpoint {
     /// It sent new data while in CLOSE-WAIT (a half-close: it kept talking after the
     /// peer's FIN).
     pub data_in_close_wait: bool,
-    /// Its last segment carrying data (keep-alive probes excluded).
+    /// Its last segment carrying data (keep-alive probes excluded), the sequence number
+    /// just past that data, and the data segment before it.
     pub last_data: Option<Moment>,
+    pub last_data_end: u32,
+    pub prev_data: Option<Moment>,
 }
 
 impl Endpoint {
@@ -168,6 +171,8 @@ impl Endpoint {
             rst: None,
             data_in_close_wait: false,
             last_data: None,
+            last_data_end: 0,
+            prev_data: None,
         }
     }
 
@@ -260,6 +265,9 @@ pub struct Conversation {
     pub first_close: Option<(usize, bool, Moment)>,
     /// The first valid RST: (sender, moment).
     pub reset: Option<(usize, Moment)>,
+    /// The last activity the first closer knew of before it closed (see
+    /// [`Conversation::last_activity_seen_by`]): the start of `idle_before_close`.
+    pub quiet_since: Option<Moment>,
     /// Segments with both states after each, when recording was asked for.
     pub recorded: Option<Vec<RecordedSegment>>,
 }
@@ -281,6 +289,7 @@ impl Conversation {
             established: None,
             first_close: None,
             reset: None,
+            quiet_since: None,
             recorded: record.then(Vec::new),
         }
     }
@@ -335,6 +344,12 @@ impl Conversation {
                     (false, None) => return true,
                 };
                 if seg.seq == rcv_nxt {
+                    return true;
+                }
+                // Linux also accepts SEG.SEQ = RCV.NXT − 1 once the sender's FIN has been
+                // received (tcp_reset_check: CLOSE-WAIT, LAST-ACK, CLOSING): a stack that
+                // sent FIN and then aborts repeats the FIN's sequence number in its RST.
+                if sent.fin_seq == Some(seg.seq) {
                     return true;
                 }
                 let window = match self.scaled_window(to) {
@@ -420,7 +435,12 @@ impl Conversation {
 
         // Data. A keep-alive probe's garbage byte is not data.
         if seg.payload_len > 0 && !is_keepalive {
-            self.ends[from].last_data = Some(at);
+            let end = &mut self.ends[from];
+            if end.last_data.is_some_and(|m| m.frame != at.frame) {
+                end.prev_data = end.last_data;
+            }
+            end.last_data = Some(at);
+            end.last_data_end = seg.seq.wrapping_add(seg.payload_len);
             if self.ends[from].state == TcpState::CloseWait {
                 self.ends[from].data_in_close_wait = true;
             }
@@ -444,6 +464,8 @@ impl Conversation {
             }
             if self.first_close.is_none() {
                 self.first_close = Some((from, false, at));
+                self.quiet_since =
+                    self.last_activity_seen_by(from, seg.flags.ack().then_some(seg.ack));
             }
         }
         if flags.fin() {
@@ -498,7 +520,27 @@ impl Conversation {
         }
         if self.first_close.is_none() {
             self.first_close = Some((from, true, at));
+            self.quiet_since = self.last_activity_seen_by(from, None);
         }
+    }
+
+    /// The last data exchange the endpoint `closer` knew of when it closed: its own last
+    /// data, and the peer's last data that its FIN acknowledged (`ack`). Data the peer sent
+    /// that crossed the FIN on the wire (the HTTP keep-alive race) had not reached the
+    /// closer, so it does not count as activity the closer saw. Without any data, the end
+    /// of the handshake.
+    fn last_activity_seen_by(&self, closer: usize, ack: Option<u32>) -> Option<Moment> {
+        let own = self.ends[closer].last_data;
+        let peer = &self.ends[1 - closer];
+        let peer_seen = match (peer.last_data, ack) {
+            (Some(_), Some(a)) if !seq_le(peer.last_data_end, a) => peer.prev_data,
+            (m, _) => m,
+        };
+        [own, peer_seen]
+            .into_iter()
+            .flatten()
+            .max_by_key(|m| (m.ts_ns, m.frame))
+            .or(self.established)
     }
 
     /// Sequence-space bookkeeping for what `from` sent: new data, holes, retransmissions,
@@ -627,6 +669,24 @@ impl Conversation {
             if self.established.is_none() {
                 self.established = Some(at);
             }
+        }
+
+        // Handshake segments missing from the capture: only a synchronized endpoint sends a
+        // non-SYN segment with an ACK, so after a SYN such a segment proves the handshake
+        // completed even when the SYN,ACK or the final ACK was not captured.
+        if !seg.flags.syn()
+            && self.established.is_none()
+            && self.ends.iter().any(|e| e.syn.is_some())
+        {
+            for end in &mut self.ends {
+                if matches!(
+                    end.state,
+                    TcpState::Closed | TcpState::SynSent | TcpState::SynReceived
+                ) {
+                    end.enter(TcpState::Established, at);
+                }
+            }
+            self.established = Some(at);
         }
 
         // `from` has received the peer's FIN (RFC 9293 §3.10.7.4, "eighth, check the FIN
@@ -891,6 +951,18 @@ mod tests {
     }
 
     #[test]
+    fn rst_repeating_the_fin_sequence_number_is_accepted() {
+        let mut w = established_with_exchange();
+        // The server closes; the client's data reaches the closed socket; the server's
+        // RST carries its FIN's sequence number (Linux accepts it: tcp_reset_check).
+        w.send(A, PSH | ACK, 1101, 5201, 24)
+            .send(B, FIN | ACK, 5201, 1101, 0)
+            .send(B, RST, 5201, 0, 0);
+        assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
+        assert_eq!(w.conv().dirs[B].stats.ignored_rsts, 0);
+    }
+
+    #[test]
     fn refused_syn_answered_by_rst_ack() {
         let mut w = Wire::new();
         w.send(A, SYN, 1000, 0, 0).send(B, RST | ACK, 0, 1001, 0);
@@ -965,6 +1037,17 @@ mod tests {
         assert_eq!(c.dirs[A].stats.out_of_order, 1);
         assert_eq!(c.dirs[A].missing_bytes(), 0);
         assert_eq!(c.dirs[A].bytes, 300);
+    }
+
+    #[test]
+    fn missing_syn_ack_still_establishes_on_client_ack() {
+        let mut w = Wire::new();
+        // The SYN,ACK was not captured; the client's ACK and data prove it arrived.
+        w.send(A, SYN, 1000, 0, 0)
+            .send(A, ACK, 1001, 5001, 0)
+            .send(A, PSH | ACK, 1001, 5001, 10);
+        assert_eq!(w.states(), (TcpState::Established, TcpState::Established));
+        assert!(w.conv().established.is_some());
     }
 
     #[test]

@@ -400,3 +400,23 @@ fn closed_stdout_pipe_exits_quietly() {
         assert_eq!(stderr, "", "{format:?}");
     }
 }
+
+#[test]
+fn diagram_subcommand_reads_stdin_and_draws_the_leak() {
+    let capture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/02-server-idle-close-client-leak.pcap"),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("closewait")
+        .unwrap()
+        .args(["diagram", "-", "--format", "text", "--worst"])
+        .write_stdin(capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CLOSE_WAIT"));
+    assert!(text.contains("FIN_WAIT_2"));
+    assert!(text.contains("… 1.000 s idle …"));
+}

@@ -6,8 +6,9 @@ sequence of ordinary socket calls (connect, send, recv, shutdown, close, SO_LING
 whose *timing* decides what the kernel does.  The orchestrator (scenarios.py) drives a
 client puppet and a server puppet step by step over stdin/stdout, takes `ss` snapshots
 between steps, and so knows exactly which call happened when.  Two higher-level
-operations (`serve`, `pool`) run a small keep-alive HTTP server with an idle timeout and
-a leaky connection pool, for the scenarios that need many connections at once.
+operations (`serve`, `pool`, `idle_pool`) run a small keep-alive HTTP server with an idle
+timeout and client connection pools (leaky, or with their own idle timeout), for the
+scenarios that need many connections at once.
 
 Protocol: one JSON object per line on stdin ({"op": ..., ...}); one JSON reply per line
 on stdout ({"ok": true, ...} or {"ok": false, "error": ...}).  Every blocking call has a
@@ -204,6 +205,57 @@ def run_pool(host, port, count, spacing, watch, close_idx, requests_each=1):
     return [{"i": c["i"], "client": c["client"], "fate": c["fate"]} for c in conns]
 
 
+# ---------------------------------------------------------------- idle_pool: pool with its own idle timeout
+def run_idle_pool(host, port, count, spacing, client_idle, idle_close_idx, leak_idx, watch):
+    """Open `count` connections (one every `spacing` s) and send one request on each.
+    Connections whose index is in `idle_close_idx` are closed by the pool itself once they
+    have been idle `client_idle` s (the pool's idle timeout, shorter than the server's).
+    The others have no pool timeout: those in `leak_idx` are never read again (leaked),
+    the rest are closed as soon as the server's FIN (EOF) is read.  One event loop does
+    the opening and the timers, so every idle timeout fires on time."""
+    conns, sel = [], selectors.DefaultSelector()
+    start = time.monotonic()
+    end = start + count * spacing + watch
+    i = 0
+    while time.monotonic() < end:
+        t = time.monotonic()
+        if i < count and t >= start + i * spacing:
+            s = socket.create_connection((host, port), timeout=5)
+            local = addr(s.getsockname())
+            s.sendall(REQUEST.format(n=i).encode())
+            recv_until(s, "ok\n", 5)
+            c = {"i": i, "sock": s, "client": local, "last": time.monotonic(), "fate": "open"}
+            if i in leak_idx:
+                c["fate"] = "leaked"
+            else:
+                sel.register(s, selectors.EVENT_READ, c)
+            conns.append(c)
+            note(who="client", ev="pooled", i=i, client=local, idle_timeout=client_idle if i in idle_close_idx
+                 else None)
+            i += 1
+            continue
+        if i == count and all(c["fate"] != "open" for c in conns):
+            break
+        for key, _ in sel.select(timeout=0.005):
+            c = key.data
+            if not c["sock"].recv(65536):
+                sel.unregister(c["sock"])
+                c["sock"].close()
+                c["fate"] = "closed_after_eof"
+                note(who="client", ev="close_after_eof", client=c["client"])
+        t = time.monotonic()
+        for c in conns:
+            if c["fate"] == "open" and c["i"] in idle_close_idx and t - c["last"] >= client_idle:
+                sel.unregister(c["sock"])
+                c["sock"].close()
+                c["fate"] = "closed_idle"
+                note(who="client", ev="idle_close", client=c["client"], idle_s=round(t - c["last"], 3))
+    for c in conns:
+        if c["fate"] != "closed_after_eof" and c["fate"] != "closed_idle":
+            socks[f"pool{c['i']}"] = c["sock"]
+    return [{"i": c["i"], "client": c["client"], "fate": c["fate"]} for c in conns]
+
+
 # ---------------------------------------------------------------- operations
 def op_listen(m):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -288,6 +340,13 @@ def op_close(m):
     return {}
 
 
+def op_keepalive(m):
+    """Turn keep-alive on for an existing socket (whatever its state)."""
+    set_keepalive(socks[m["name"]], m["idle"], m["intvl"], m["cnt"])
+    note(who=m.get("who", "?"), ev="keepalive_on", idle=m["idle"], intvl=m["intvl"], cnt=m["cnt"])
+    return {"state": tcp_state(socks[m["name"]])}
+
+
 def op_state(m):
     return {"state": tcp_state(socks[m["name"]])}
 
@@ -318,6 +377,11 @@ def op_serve_stop(m):
 def op_pool(m):
     return {"conns": run_pool(m["host"], m["port"], m["count"], m["spacing"], m["watch"], set(m["close_idx"]),
                               m.get("requests_each", 1))}
+
+
+def op_idle_pool(m):
+    return {"conns": run_idle_pool(m["host"], m["port"], m["count"], m["spacing"], m["client_idle"],
+                                   set(m["idle_close_idx"]), set(m["leak_idx"]), m["watch"])}
 
 
 def op_log(m):

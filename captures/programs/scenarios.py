@@ -424,8 +424,8 @@ def sc_server_closes_client_follows(lab, file="04-server-closes-client-follows.p
             "CLOSED.")
 
 
-def sc_simultaneous_close(lab):
-    delay = 0.1
+def start_delay_line(lab, delay):
+    """A userspace delay line in the middle namespace (record sets it up for 05, 17, 19)."""
     lab.settings["one_way_delay_s"] = delay
     lab.settings["topology"] = "veth-c <-> delayline (middle namespace) <-> veth-s"
     dl = subprocess.Popen(["ip", "netns", "exec", lab.ns["middle"], "python3", DELAYLINE, "m-c", "m-s",
@@ -433,9 +433,14 @@ def sc_simultaneous_close(lab):
     lab.procs.append(dl)
     if dl.stdout.readline().strip() != "ready":
         raise Failed("delay line did not start")
+
+
+def sc_simultaneous_close(lab, file="05-simultaneous-close.pcap", first_by="client", **cap):
+    delay = 0.1
+    start_delay_line(lab, delay)
     s, c = lab.peer("server"), lab.peer("client")
     s("listen", name="l", host=S_IP, port=PORT)
-    lab.start_capture("05-simultaneous-close.pcap")
+    lab.start_capture(file, **cap)
     cl = connect_pair(lab, c, s)
     c("send", name="c", data="hello\n")
     s("recv", name="s", until="\n")
@@ -448,16 +453,19 @@ def sc_simultaneous_close(lab):
     time.sleep(0.05)
     lab.ss("both closed, FINs in flight")
     time.sleep(0.8)
-    lab.conn(cl, SERVER, exp("simultaneous", "both", "FIN", "client", None, None, "TIME_WAIT", "TIME_WAIT"))
-    lab.notes.append("The 0.1 s one-way delay comes from a userspace delay line (programs/delayline.py) in a middle "
-                     "namespace, because this kernel has no netem; it only forwards frames later (recomputing "
-                     "checksums the sender left to offload). The capture is on the client's veth: client packets "
-                     "are stamped as they leave the client, server packets as they arrive 0.1 s after being sent.")
-    lab.post.append(lambda: verify_fins_cross(lab, os.path.join(lab.out_dir, "05-simultaneous-close.pcap"), cl))
+    lab.conn(cl, SERVER, exp("simultaneous", "both", "FIN", first_by, None, None, "TIME_WAIT", "TIME_WAIT"))
+    lab.notes.append(DELAY_NOTE)
+    lab.post.append(lambda: verify_fins_cross(lab, os.path.join(lab.out_dir, file), cl))
     return ("Client and server each call close() within a few milliseconds of each other while the path has "
             f"a {delay} s one-way delay (a userspace delay line in a middle namespace), so each FIN leaves "
             "before the other's arrives: both go FIN_WAIT_1 -> CLOSING -> TIME_WAIT. The client's close() "
-            "is issued first, so its FIN is first in the capture.")
+            "is issued first" + (", so its FIN is first in the capture." if first_by == "client" else "."))
+
+
+DELAY_NOTE = ("The 0.1 s one-way delay comes from a userspace delay line (programs/delayline.py) in a middle "
+              "namespace, because this kernel has no netem; it only forwards frames later (recomputing "
+              "checksums the sender left to offload). The capture is on the client's veth: client packets "
+              "are stamped as they leave the client, server packets as they arrive 0.1 s after being sent.")
 
 
 def verify_fins_cross(lab, path, client):
@@ -723,6 +731,219 @@ def sc_port_reuse(lab):
             f"TIME_WAIT 4-tuple. Connection 2: one request, the client closes first (client TIME_WAIT).")
 
 
+def sc_close_wait_keepalive(lab):
+    idle, ka, after_close = 1.0, (1, 1, 3), 6.0
+    file = "16-close-wait-keepalive.pcap"
+    lab.settings.update(server_idle_timeout_s=idle, observed_after_server_close_s=after_close,
+                        client_keepalive={"TCP_KEEPIDLE": ka[0], "TCP_KEEPINTVL": ka[1], "TCP_KEEPCNT": ka[2],
+                                          "enabled": "after the server's FIN (client already in CLOSE_WAIT)"})
+    s, c = lab.peer("server"), lab.peer("client")
+    s("listen", name="l", host=S_IP, port=PORT)
+    s("serve", listener="l", idle=idle)
+    lab.start_capture(file)
+    cl = c("connect", name="c", host=S_IP, port=PORT)["local"]
+    c("send", name="c", data=REQ.format(n=1))
+    c("recv", name="c", until="ok\n")
+    lab.ss("after response (idle keep-alive connection)")
+    end = time.monotonic() + idle + 2
+    while c("state", name="c")["state"] != "CLOSE_WAIT":  # TCP_INFO: the program still reads nothing
+        if time.monotonic() > end:
+            raise Failed("the server did not idle-close")
+        time.sleep(0.02)
+    closed_at = time.monotonic()
+    time.sleep(0.1)
+    c("keepalive", name="c", idle=ka[0], intvl=ka[1], cnt=ka[2])
+    lab.ss("after server idle close, keep-alive switched on in CLOSE_WAIT")
+    time.sleep(3.5)
+    lab.ss("CLOSE_WAIT for 3.5 s, keep-alive probes answered by the server's FIN_WAIT_2")
+    for role, want in (("client", "CLOSE-WAIT"), ("server", "FIN-WAIT-2")):
+        snap = [x for x in lab.snaps if x["namespace"] == role][-1]
+        local, peer = (cl, SERVER) if role == "client" else (SERVER, cl)
+        st = parse_ss(snap["output"]).get((local, peer))
+        if st != want:
+            raise Failed(f"{role} in {st}, not {want}, while probing")
+    if "keepalive" not in [x for x in lab.snaps if x["namespace"] == "client"][-1]["output"]:
+        raise Failed("ss shows no keepalive timer on the client socket")
+    time.sleep(max(0.0, closed_at + after_close - time.monotonic()))
+    lab.conn(cl, SERVER, exp("unanswered_fin", "server", "FIN", "server", None, "client", "CLOSE_WAIT", "FIN_WAIT_2"))
+    lab.post.append(lambda: verify_keepalive_in_close_wait(lab, os.path.join(lab.out_dir, file), cl))
+    lab.notes.append("Keep-alive is switched on (SO_KEEPALIVE, TCP_KEEPIDLE 1, TCP_KEEPINTVL 1, TCP_KEEPCNT 3) "
+                     "0.1 s after the client socket reached CLOSE_WAIT, not at connect: with a 1 s keep-alive "
+                     "idle and the server's 1.0 s idle timeout, a probe sent at connect time would race the FIN. "
+                     "The timer counts from the last segment received (the FIN), so the first probe still "
+                     "leaves ~1 s after the FIN. Linux keeps sending keep-alive probes in CLOSE_WAIT (ss: "
+                     "timer:(keepalive…)); the server's socket is an orphaned FIN_WAIT_2 held as a timewait "
+                     "socket (ss: timer:(timewait…)), for which a probe (seq = RCV.NXT - 1) is out of window: "
+                     "it answers with a pure ACK, so the probes never fail and the CLOSE_WAIT lives on.")
+    return (f"As 02: one request on a keep-alive connection; the server closes it after {idle} s idle and the "
+            f"client program never reads or calls close() (CLOSE_WAIT). The client socket has keep-alive on "
+            f"(idle 1 s, interval 1 s): its kernel keeps probing the half-closed connection once a second and "
+            f"the server kernel (orphaned FIN_WAIT_2, tcp_fin_timeout 60 s) answers every probe with an ACK. The "
+            f"capture runs {after_close} s past the FIN: CLOSE_WAIT / FIN_WAIT_2 the whole time, kept alive.")
+
+
+def verify_keepalive_in_close_wait(lab, path, client):
+    """Count the client's keep-alive probes after the server's FIN (pure ACKs one below the client's
+    SND.NXT, i.e. below the seq of its ACK of the FIN), and the server's answers (pure ACKs with
+    seq = FIN + 1 acknowledging the client's SND.NXT)."""
+    rows = tshark_fields(path, "frame.time_relative", "ip.src", "tcp.srcport", "tcp.flags.fin", "tcp.seq_raw",
+                         "tcp.ack_raw", "tcp.len")
+    fin_seq = fin_t = snd_nxt = None
+    probes, answers = 0, 0
+    for t, src, sport, fin, seq, ack, ln in rows:
+        mine, seq, ack, ln = f"{src}:{sport}" == client, int(seq), int(ack), int(ln)
+        if fin_seq is None:
+            if not mine and fin == "1":
+                fin_seq, fin_t = (seq + ln) & 0xFFFFFFFF, float(t)
+            continue
+        if mine and ln == 0 and snd_nxt is None:
+            snd_nxt = seq  # the client's ACK of the FIN
+        elif mine and ln == 0 and seq == (snd_nxt - 1) & 0xFFFFFFFF:
+            probes += 1
+        elif not mine and ln == 0 and seq == (fin_seq + 1) & 0xFFFFFFFF and ack == snd_nxt:
+            answers += 1
+    lab.checks["keepalive_probes_after_fin"] = probes
+    lab.checks["keepalive_answers"] = answers
+    lab.checks["close_wait_seen_s"] = round(float(rows[-1][0]) - fin_t, 3)
+    lab.notes.append(f"Checked in the capture with tshark: {probes} keep-alive probes after the FIN "
+                     f"(seq = the client's SND.NXT - 1), {answers} ACKs from the server's FIN_WAIT_2; the "
+                     f"capture ends {lab.checks['close_wait_seen_s']} s after the FIN.")
+    if probes < 4 or answers != probes:
+        raise Failed(f"expected >= 4 answered probes: {probes} probes, {answers} answers")
+
+
+def sc_keepalive_race_rst(lab):
+    delay, idle, send_after = 0.1, 1.0, 0.955
+    file = "17-keepalive-race-rst.pcap"
+    start_delay_line(lab, delay)
+    lab.settings.update(server_idle_timeout_s=idle, client_second_request_after_response_s=send_after)
+    s, c = lab.peer("server"), lab.peer("client")
+    s("listen", name="l", host=S_IP, port=PORT)
+    s("serve", listener="l", idle=idle)
+    lab.start_capture(file)
+    cl = c("connect", name="c", host=S_IP, port=PORT)["local"]
+    c("send", name="c", data=REQ.format(n=1))
+    c("recv", name="c", until="ok\n")
+    got = time.monotonic()
+    lab.ss("after response (idle keep-alive connection)")
+    # the server's idle clock started when the request reached it, one delay before the response reached
+    # us: it closes ~idle - delay after `got`; its FIN reaches us ~idle after `got`. Send in between.
+    time.sleep(max(0.0, got + send_after - time.monotonic()))
+    st = c("state", name="c")["state"]
+    if st != "ESTABLISHED":
+        raise Failed(f"client already in {st} before its second request: too late")
+    sent = c("send", name="c", data=REQ.format(n=2))["t"]
+    # poll (TCP_INFO, reads nothing) to learn which of the server's RSTs closed the client socket
+    end = time.monotonic() + 0.6
+    while (r := c("state", name="c"))["state"] != "CLOSED":
+        if time.monotonic() > end:
+            raise Failed(f"client not reset: {r['state']}")
+        time.sleep(0.005)
+    closed_within = r["t"] - sent
+    lab.settings["client_closed_within_s_of_request"] = round(closed_within, 4)
+    time.sleep(0.2)
+    r = c("recv", name="c", timeout=0.2)
+    lab.settings["client_recv_after_reset"] = r.get("error") or ("eof" if r["eof"] else "data")
+    time.sleep(0.3)
+    lab.conn(cl, SERVER, exp("fin_then_rst", "server", "FIN", "server", "server", "client", "CLOSED", "CLOSED"))
+    lab.notes.append(DELAY_NOTE)
+    lab.post.append(lambda: verify_request_crosses_fin(lab, os.path.join(lab.out_dir, file), cl, closed_within))
+    return (f"HTTP keep-alive race over a path with {delay} s one-way delay (the delay line of 05): after one "
+            f"request/response the connection idles; the server closes it after {idle} s, and "
+            f"{send_after} s after reading the response the client, which has not seen the FIN yet, sends its "
+            f"next request on it. Request and FIN cross in flight. The request reaches a server socket that is "
+            f"closed (FIN_WAIT_1), so the server kernel answers it with RST (RFC 1122 4.2.2.13 / Linux "
+            f"TCPAbortOnData); the client kernel, in CLOSE_WAIT by then, accepts the RST. Both ends CLOSED.")
+
+
+def verify_request_crosses_fin(lab, path, client, closed_within):
+    """The client's second request and the server's FIN cross iff neither acknowledges the other.
+    Also tells which server RST closed the client socket: the client was seen CLOSED at most
+    `closed_within` s after its request left."""
+    rows = tshark_fields(path, "frame.time_relative", "ip.src", "tcp.srcport", "tcp.flags.fin", "tcp.flags.reset",
+                         "tcp.seq_raw", "tcp.ack_raw", "tcp.len")
+    rows = [(float(r[0]), f"{r[1]}:{r[2]}" == client, r[3] == "1", r[4] == "1", int(r[5]), int(r[6]), int(r[7]))
+            for r in rows]
+    req = [r for r in rows if r[1] and r[6] > 0][-1]
+    fin = next(r for r in rows if not r[1] and r[2])
+    rsts = [r for r in rows if not r[1] and r[3]]
+    req_ack, fin_seq, fin_ack = req[5], fin[4] + fin[6], fin[5]
+    crossed = req_ack == fin_seq and fin_ack == req[4]
+    detail = (f"request seq={req[4]} len={req[6]} ack={req_ack}; server FIN (own seq {fin_seq}) ack={fin_ack}: "
+              f"{'neither acknowledges the other' if crossed else 'one acknowledges the other'}; "
+              f"server RSTs seq={[r[4] for r in rsts]}")
+    lab.checks["request_crosses_fin"] = crossed
+    lab.checks["request_crosses_fin_detail"] = detail
+    lab.notes.append(f"Checked in the capture with tshark: {detail}.")
+    if not crossed or not rsts:
+        raise Failed("request and FIN did not cross, or no RST: " + detail)
+    # both times are the client program's own clock; 10 ms covers the gap between the request's capture
+    # stamp and send() returning, far less than the ~0.1 s between the two RSTs
+    closed_by = [r for r in rsts if r[0] <= req[0] + closed_within + 0.01]
+    if len(closed_by) == 1 and closed_by[0][4] == fin_seq:
+        lab.checks["client_reset_by_rst_with_seq_rcv_nxt_minus_1"] = True
+        lab.notes.append(
+            f"The client socket was seen CLOSED {closed_within:.3f} s after its request left, before the "
+            f"second RST arrived ({rsts[-1][0] - req[0]:.3f} s after): the first RST closed it. Its seq is the "
+            f"FIN's own sequence number, one below the client's RCV.NXT (the FIN had arrived): RFC 9293's "
+            f"window check would make it unacceptable, but Linux accepts a RST with seq = RCV.NXT - 1 in "
+            f"CLOSE_WAIT, CLOSING and LAST_ACK (tcp_reset_check), for exactly this race. The second RST "
+            f"answers the client's ACK of the FIN, which reached a server with no socket left.")
+    else:
+        lab.checks["client_reset_by_rst_with_seq_rcv_nxt_minus_1"] = None
+        lab.notes.append(f"The client was seen CLOSED {closed_within:.3f} s after its request; which RST "
+                         f"closed it is not determined by this run.")
+
+
+def sc_many_idle_timeouts(lab):
+    idle, client_idle, count, spacing = 1.0, 0.5, 30, 0.05
+    no_timeout = [i for i in range(count) if i % 3 == 0]
+    leak = [i for i in no_timeout if i % 6 == 3]
+    idle_close = [i for i in range(count) if i not in no_timeout]
+    lab.settings.update(server_idle_timeout_s=idle, client_idle_timeout_s=client_idle, connections=count,
+                        connection_spacing_s=spacing, client_idle_timeout_indexes=idle_close,
+                        client_no_idle_timeout_indexes=no_timeout, leaked_indexes=leak)
+    s, c = lab.peer("server"), lab.peer("client")
+    s("listen", name="l", host=S_IP, port=PORT)
+    s("serve", listener="l", idle=idle)
+    lab.start_capture("20-many-idle-timeouts.pcap")
+    r = c("idle_pool", host=S_IP, port=PORT, count=count, spacing=spacing, client_idle=client_idle,
+          idle_close_idx=idle_close, leak_idx=leak, watch=idle + 1.0, timeout=30)
+    time.sleep(0.5)
+    lab.ss("after every connection was idle-closed by one side")
+    log = s("log")["log"]
+    server_closed = {e["peer"] for e in log if e["ev"] == "idle_close"}
+    fates = {}
+    for conn in r["conns"]:
+        fate = conn["fate"]
+        fates[fate] = fates.get(fate, 0) + 1
+        if fate == "closed_idle":
+            if conn["client"] in server_closed:
+                raise Failed(f"{conn['client']}: the server idle-closed a connection the pool should close first")
+            e = exp("graceful", "client", "FIN", "client", None, None, "TIME_WAIT", "CLOSED")
+            note = f"pool index {conn['i']}: pool idle timeout {client_idle} s fired first, client closed"
+        else:
+            if conn["client"] not in server_closed:
+                raise Failed(f"{conn['client']} ({fate}) was not idle-closed by the server")
+            if fate == "closed_after_eof":
+                e = exp("graceful", "server", "FIN", "server", None, None, "CLOSED", "TIME_WAIT")
+            elif fate == "leaked":
+                e = exp("unanswered_fin", "server", "FIN", "server", None, "client", "CLOSE_WAIT", "FIN_WAIT_2")
+            else:
+                raise Failed(f"{conn['client']}: unexpected fate {fate}")
+            note = f"pool index {conn['i']}: no pool idle timeout, server idle-closed after {idle} s, " + \
+                fate.replace("_", " ")
+        lab.conn(conn["client"], SERVER, e, note=note)
+    lab.settings["fates"] = fates
+    return (f"A client pool opens {count} HTTP keep-alive connections, one every {spacing} s, one request each. "
+            f"The server's idle timeout is {idle} s. For {len(idle_close)} of them the pool has its own idle "
+            f"timeout of {client_idle} s, shorter than the server's, so the pool closes first (client "
+            f"TIME_WAIT; the server reads EOF and closes: CLOSED). The other {len(no_timeout)} (every third, "
+            f"indexes {no_timeout}) have no pool timeout and are idle-closed by the server after {idle} s: the "
+            f"pool notices the EOF and closes {len(no_timeout) - len(leak)} of them (server TIME_WAIT) and leaks "
+            f"{len(leak)} (indexes {leak}: client CLOSE_WAIT, server FIN_WAIT_2).")
+
+
 def sc_pcapng_nano(lab):
     story = sc_client_closes_first(lab, file="15d-pcap-nanosecond.pcap", precision="nano")
     lab.captures.append({"file": "15a-pcapng-nanosecond.pcapng", "interface": "veth-c", "namespace": "client",
@@ -768,7 +989,34 @@ SCENARIOS = {
     "15a-pcapng-nanosecond": sc_pcapng_nano,
     "15b-loopback": sc_loopback,
     "15c-any-sll2": sc_any_sll2,
+    "16-close-wait-keepalive": sc_close_wait_keepalive,
+    "17-keepalive-race-rst": sc_keepalive_race_rst,
+    "18-server-side-vantage": lambda lab: server_vantage(
+        "Captured on the server's veth (veth-s), the server's vantage point. ",
+        sc_server_idle_close_client_leak(lab, file="18-server-side-vantage.pcap", ns_role="server",
+                                         iface="veth-s"), lab=lab),
+    "19-simultaneous-server-vantage": lambda lab: server_vantage(
+        "Scenario 05 captured on the server's veth (veth-s). The client's close() is issued first, but on the "
+        "server's wire the server's own FIN leaves before the client's FIN arrives (0.1 s later), so here the "
+        "first FIN is the server's. ",
+        sc_simultaneous_close(lab, file="19-simultaneous-server-vantage.pcap", first_by="server",
+                              ns_role="server", iface="veth-s"), lab=lab, delayed=True),
+    "20-many-idle-timeouts": sc_many_idle_timeouts,
 }
+
+
+def server_vantage(prefix, story, lab=None, delayed=False):
+    if not delayed:
+        lab.notes.append("Only the vantage point differs from the client-side captures: on veth-s the server's "
+                         "segments are stamped as they leave and the client's as they arrive, microseconds "
+                         "apart on a veth pair; the segments themselves are the same.")
+    else:  # the capture is on the server's side of the delay line
+        lab.notes = [n.replace("The capture is on the client's veth: client packets are stamped as they leave "
+                               "the client, server packets as they arrive 0.1 s after being sent.",
+                               "The capture is on the server's veth: server packets are stamped as they leave "
+                               "the server, client packets as they arrive 0.1 s after being sent.")
+                     for n in lab.notes]
+    return prefix + story
 
 
 def main():

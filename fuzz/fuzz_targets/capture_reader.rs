@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let stats = stream.into_stats();
     assert_eq!(stats.packets.tcp, segments);
-    assert!(stats.packets.tcp <= stats.packets.total);
+    // A frame may hold several TCP segments (an 802.11 A-MSDU in GRE), so segments can
+    // outnumber packets; skipped packets cannot.
     let skipped: u64 = stats.packets.skipped.values().sum();
-    assert_eq!(stats.packets.tcp + skipped, stats.packets.total);
+    assert!(skipped <= stats.packets.total);
 });

@@ -10,8 +10,9 @@ use super::pcapng::{is_pcapng_magic, PcapNgReader};
 use super::record::{Notes, StopKind};
 use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead};
 use super::{CaptureError, FileStats, OpenProblem};
-use crate::decode::{decode_packet, Decoded, SkipReason};
+use crate::decode::{decode_frame, Decoded, Frame, SkipReason};
 use flate2::read::MultiGzDecoder;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,7 +24,13 @@ pub(crate) struct Item {
     pub file: usize,
     pub link_type: u32,
     pub outcome: Result<Decoded, SkipReason>,
+    /// A further TCP segment of the frame before it (an 802.11 A-MSDU holds several):
+    /// same frame, same timestamp.
+    pub continuation: bool,
 }
+
+/// Subframes decoded at most per frame, after the first.
+const MAX_SUBFRAMES: u8 = 16;
 
 enum Format {
     Pcap(PcapReader),
@@ -43,6 +50,9 @@ pub(crate) struct FileReader {
     raw_bytes: Arc<AtomicU64>,
     size: Option<u64>,
     done: bool,
+    /// Further segments of the last frame read, handed out before the next frame. Its
+    /// capacity is kept, so it allocates only the first few times it is used.
+    pending: VecDeque<Item>,
 }
 
 impl FileReader {
@@ -138,6 +148,7 @@ impl FileReader {
                 raw_bytes,
                 size,
                 done: false,
+                pending: VecDeque::new(),
             },
             stats,
         ))
@@ -164,6 +175,9 @@ impl FileReader {
         stats: &mut FileStats,
         warnings: &mut Vec<String>,
     ) -> Option<Item> {
+        if let Some(item) = self.pending.pop_front() {
+            return Some(item);
+        }
         if self.done {
             return None;
         }
@@ -179,18 +193,40 @@ impl FileReader {
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;
-                let outcome = match packet.skip {
-                    Some(reason) => Err(reason),
-                    None => {
-                        decode_packet(packet.link_type, packet.data, packet.orig_len, packet.ts_ns)
-                    }
+                let decode = |i| match packet.skip {
+                    // A record the format reader could not place (a pcapng packet on an
+                    // undeclared interface) is skipped with its reason.
+                    Some(reason) => Frame {
+                        outcome: Err(reason),
+                        next_subframe: None,
+                    },
+                    None => decode_frame(
+                        packet.link_type,
+                        packet.data,
+                        packet.orig_len,
+                        packet.ts_ns,
+                        i,
+                    ),
                 };
-                Some(Item {
+                let item = |outcome, continuation| Item {
                     ts_ns: packet.ts_ns,
                     file: self.index,
                     link_type: packet.link_type,
                     outcome,
-                })
+                    continuation,
+                };
+                let first = decode(0);
+                // The frame's other TCP segments follow it; its other non-TCP subframes
+                // are not counted (the frame is counted once, by its first subframe).
+                let mut next = first.next_subframe;
+                while let Some(i) = next.filter(|&i| i > 0 && i <= MAX_SUBFRAMES) {
+                    let frame = decode(i);
+                    if let Ok(decoded) = frame.outcome {
+                        self.pending.push_back(item(Ok(decoded), true));
+                    }
+                    next = frame.next_subframe.filter(|&n| n > i);
+                }
+                Some(item(first.outcome, false))
             }
             Ok(None) => {
                 self.finish();

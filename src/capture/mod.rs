@@ -29,7 +29,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::decode::{link_type_name, SkipReason};
+use crate::decode::{link_type_name, Decoded, SkipReason, TunnelKind, MAX_TUNNEL_DEPTH};
 use crate::segment::Segment;
 use file::{FileReader, Item};
 use merge::Merge;
@@ -88,9 +88,14 @@ pub struct FileStats {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PacketCounts {
     pub total: u64,
+    /// TCP segments decoded and handed on. One per packet, except that a frame carrying an
+    /// 802.11 A-MSDU (Aruba's GRE) can hold several.
     pub tcp: u64,
     /// Packets not analysed, by reason (`not_tcp`, `ip_fragment`, `unsupported_link_type`…).
     pub skipped: BTreeMap<String, u64>,
+    /// TCP segments found inside tunnels, by kind of tunnel (`gre`, `vxlan`, `gtp_u`…;
+    /// see [`TunnelKind`]). A segment inside nested tunnels counts once for each kind.
+    pub tunnels: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +238,12 @@ impl SegmentStream {
 
     /// Counts one packet in the stats; returns its segment if it is TCP.
     fn account(&mut self, item: &Item) -> Option<Segment> {
+        if item.continuation {
+            // Another segment of the frame just counted.
+            let decoded = item.outcome.ok()?;
+            self.count_segment(&decoded);
+            return Some(decoded.segment);
+        }
         self.frame += 1;
         let stats = &mut self.stats;
         stats.packets.total += 1;
@@ -273,7 +284,8 @@ impl SegmentStream {
         }
         match item.outcome {
             Ok(decoded) => {
-                stats.packets.tcp += 1;
+                self.count_segment(&decoded);
+                let stats = &mut self.stats;
                 if decoded.first_fragment && !self.warned_fragment {
                     self.warned_fragment = true;
                     let name = &self.files[item.file].name_for_messages();
@@ -308,6 +320,19 @@ impl SegmentStream {
                 }
                 None
             }
+        }
+    }
+
+    fn count_segment(&mut self, decoded: &Decoded) {
+        let packets = &mut self.stats.packets;
+        packets.tcp += 1;
+        // Each kind once per segment, however deep it is nested.
+        let mut seen: [Option<TunnelKind>; MAX_TUNNEL_DEPTH] = [None; MAX_TUNNEL_DEPTH];
+        for (i, kind) in decoded.tunnels.iter().enumerate() {
+            if !seen.contains(&Some(kind)) {
+                bump(&mut packets.tunnels, kind.as_str());
+            }
+            seen[i] = Some(kind);
         }
     }
 

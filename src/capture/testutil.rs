@@ -387,4 +387,76 @@ pub(crate) mod frames {
             frag(5, false, &ip_payload[40..]),
         )
     }
+
+    /// An Ethernet header (MAC_B → MAC_A) with this EtherType around `payload`.
+    pub(crate) fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = MAC_B.to_vec();
+        out.extend_from_slice(&MAC_A);
+        out.extend_from_slice(&ethertype.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// An IPv4 header (192.0.2.1 → 192.0.2.2, no options, checksum not filled in) with IP
+    /// protocol `proto` around `payload`: the outer header of a tunnel.
+    pub(crate) fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut out = vec![0x45, 0];
+        out.extend_from_slice(&total.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// An IPv6 header (2001:db8:ff::1 → 2001:db8:ff::2) with next header `next`.
+    pub(crate) fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x60, 0, 0, 0];
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        out.extend_from_slice(&[next, 64]);
+        for last in [1u8, 2] {
+            out.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.push(last);
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A UDP header (checksum 0) around `payload`.
+    pub(crate) fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = sport.to_be_bytes().to_vec();
+        out.extend_from_slice(&dport.to_be_bytes());
+        out.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// An 802.11 QoS data frame from the distribution system (as Aruba's GRE carries them)
+    /// whose body is an A-MSDU of these IP packets, each behind LLC/SNAP.
+    pub(crate) fn wlan_amsdu(packets: &[&[u8]]) -> Vec<u8> {
+        // Frame control: QoS data (type 2, subtype 8), From-DS; duration; 3 addresses;
+        // sequence control; QoS control with the A-MSDU bit.
+        let mut out = vec![0x88, 0x02, 0, 0];
+        for _ in 0..3 {
+            out.extend_from_slice(&MAC_A);
+        }
+        out.extend_from_slice(&[0, 0, 0x80, 0]);
+        for (i, ip) in packets.iter().enumerate() {
+            let mut sub = MAC_A.to_vec();
+            sub.extend_from_slice(&MAC_B);
+            sub.extend_from_slice(&((8 + ip.len()) as u16).to_be_bytes());
+            sub.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+            sub.extend_from_slice(
+                &(if ip[0] >> 4 == 6 { 0x86ddu16 } else { 0x0800 }).to_be_bytes(),
+            );
+            sub.extend_from_slice(ip);
+            if i + 1 < packets.len() {
+                while sub.len() % 4 != 0 {
+                    sub.push(0);
+                }
+            }
+            out.extend_from_slice(&sub);
+        }
+        out
+    }
 }

@@ -117,6 +117,7 @@ mod tests {
         capture.packets.total = 20;
         capture.packets.tcp = 18;
         capture.packets.skipped.insert("not_tcp".into(), 2);
+        capture.packets.tunnels.insert("gtp_u".into(), 4);
         capture.first_ts = Some(crate::testutil::T0);
         let reports = vec![
             ReportBuilder::new(0).build(),
@@ -158,6 +159,7 @@ mod tests {
             assert!(keys.contains(&k), "missing {k}");
         }
         assert_eq!(doc["capture"]["packets"]["skipped"]["not_tcp"], 2);
+        assert_eq!(doc["capture"]["packets"]["tunnels"]["gtp_u"], 4);
         assert_eq!(doc["filter"]["matched"], 2);
         assert_eq!(doc["filter"]["total"], 2);
         assert_eq!(doc["filter"]["kind"], Value::Array(vec![]));

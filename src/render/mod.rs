@@ -10,6 +10,7 @@
 //! capture is still being read), then [`Renderer::finish`] once with everything.
 //! [`render`] does both for callers that already hold all connections.
 
+pub mod diagram;
 pub mod json;
 pub mod text;
 

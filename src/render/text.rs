@@ -245,6 +245,15 @@ fn write_capture(w: &mut dyn Write, c: &CaptureStats) -> io::Result<()> {
             .collect();
         writeln!(w, "  link types: {}", links.join(", "))?;
     }
+    if !c.packets.tunnels.is_empty() {
+        let tunnels: Vec<String> = c
+            .packets
+            .tunnels
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        writeln!(w, "  TCP in tunnels: {}", tunnels.join(", "))?;
+    }
 
     if !c.packets.skipped.is_empty() {
         writeln!(w, "\nskipped packets")?;
@@ -399,6 +408,15 @@ mod tests {
         ));
         assert!(text.contains("\nskipped packets\n  not_tcp  2\n"));
         assert!(text.ends_with("\nwarnings\n  captures/02.pcap: truncated packet at byte 4000\n"));
+    }
+
+    #[test]
+    fn capture_section_counts_tcp_found_in_tunnels() {
+        let mut c = capture();
+        c.packets.tunnels.insert("vxlan".into(), 30);
+        c.packets.tunnels.insert("gre".into(), 8);
+        let text = text_of(&Filter::default(), 3, &leak_reports(), &c);
+        assert!(text.contains("  link types: EN10MB 40\n  TCP in tunnels: gre 8, vxlan 30\n"));
     }
 
     #[test]

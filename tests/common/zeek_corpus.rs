@@ -323,46 +323,34 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "core.tunnels.gtp.different_dl_and_ul",
-        "The TCP connection travels inside a GTP-U tunnel (UDP): Zeek decapsulates it, \
-         closewait's decoder does not (it sees UDP only). `X` (\"connection analysis partial\") comes from Zeek's application-layer \
-         analysis, which closewait does not do.",
+        "The TCP connection travels inside GTP-U, uplink from UDP port 5906 to 2152 and \
+         downlink from 2152 to 2152: closewait opens the tunnel on either port, as Zeek \
+         does, and the states agree. The histories differ only by `X` (\"connection \
+         analysis partial\"), written by Zeek's application-layer analysis, which closewait \
+         does not do.",
     ),
     (
         "core.tunnels.gtp.outer_ip_frag",
-        "The TCP connection travels inside a GTP-U tunnel (UDP) whose outer IP packets are \
-         fragmented: Zeek reassembles and decapsulates them, closewait's decoder does not.",
-    ),
-    (
-        "core.tunnels.ayiya",
-        "The TCP connection travels inside an AYIYA tunnel (IPv6 in UDP): Zeek decapsulates \
-         it, closewait's decoder does not.",
-    ),
-    (
-        "core.tunnels.analyzer-confirmation",
-        "The TCP connection travels inside a VXLAN tunnel (UDP 4789): Zeek decapsulates it, \
-         closewait's decoder does not.",
-    ),
-    (
-        "core.tunnels.gre-over-udp",
-        "The TCP connection travels inside GRE over UDP (port 4754): Zeek decapsulates it, \
-         closewait's decoder does not.",
+        "The TCP connection travels inside GTP-U whose outer IP datagrams are fragmented, \
+         and 4 of them lost their last fragment in the capture. Zeek cannot reassemble \
+         those, never sees their 4 server segments (its missed_bytes, 5760) and records a \
+         content gap (`g`); closewait reads the inner TCP header from the first fragment, \
+         which holds it, sees all segments and finds no gap. The states agree.",
     ),
     (
         "core.tunnels.gre-aruba-amsdu",
-        "Two TCP segments travel in one 802.11 A-MSDU inside Aruba's GRE: Zeek decapsulates \
-         both, closewait's decoder does not. Zeek also keeps the first sender (port 443) as originator: that test loads no \
-         analyzer for 443, so 443 is not among its likely server ports.",
-    ),
-    (
-        "core.pbb",
-        "Frames carry an 802.1ah provider backbone bridging header (EtherType 0x88e7): Zeek \
-         skips it, closewait's decoder stops there.",
+        "Two TCP segments from port 443 travel in one 802.11 A-MSDU inside Aruba's GRE; \
+         both closewait and Zeek decode both. Zeek keeps the first sender (port 443) as \
+         originator: that test loads no analyzer for 443, so 443 is not among its likely \
+         server ports; closewait makes mid-stream traffic from a port below 1024 the \
+         responder's (`^d`). The states agree.",
     ),
     (
         "core.vntag-in-vlan",
         "The frame carries a VN-Tag (EtherType 0x8926) between two VLAN tags, and the capture \
          cut it inside the TCP options: Zeek creates the connection but does not analyse the \
-         segment (no packets, empty history); closewait's decoder stops at the VN-Tag.",
+         segment (no packets, empty history); closewait reads the SYN-ACK's fixed header \
+         and records it (`^h`). The states agree.",
     ),
 ];
 

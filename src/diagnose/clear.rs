@@ -1,0 +1,61 @@
+//! `all_clear`: nothing wrong, said plainly, with the counts that show it.
+//!
+//! Emitted only when no other finding is a warning or an error; informational findings
+//! (idle timeouts, keep-alive settings, server TIME_WAIT) may accompany it.
+
+use super::leak::leaking_side;
+use super::{plural, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::CloseKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The numbers of an `all_clear` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AllClearDetails {
+    /// Connections per close kind (`graceful`, `open`, …).
+    pub kinds: BTreeMap<CloseKind, u64>,
+    /// Sockets left in CLOSE_WAIT (always 0 here).
+    pub close_wait: u64,
+}
+
+pub(super) fn find(ctx: &Ctx) -> Finding {
+    let n = ctx.reports.len() as u64;
+    let mut kinds: BTreeMap<CloseKind, u64> = BTreeMap::new();
+    for r in &ctx.reports {
+        *kinds.entry(r.close.kind).or_default() += 1;
+    }
+    let close_wait = ctx
+        .reports
+        .iter()
+        .filter(|r| leaking_side(r).is_some())
+        .count() as u64;
+    let breakdown: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let summary = if n == 0 {
+        "Nothing to diagnose: the capture has no TCP connections.".to_string()
+    } else {
+        format!(
+            "Nothing wrong: {} ({}); no socket left in CLOSE_WAIT, no resets, no refused or \
+             unanswered connection attempts.",
+            plural(n, "connection", "connections"),
+            breakdown.join(", ")
+        )
+    };
+    Finding {
+        id: FindingId::AllClear,
+        severity: Severity::Info,
+        summary,
+        count: n,
+        evidence: Vec::new(),
+        example: None,
+        mechanism: "Every connection either closed with a FIN from each side, or was still \
+                    open when the capture ended without anything pending."
+            .to_string(),
+        advice: String::new(),
+        details: Details::AllClear(AllClearDetails { kinds, close_wait }),
+        facts: vec![format!(
+            "connections by close kind: {}",
+            breakdown.join(", ")
+        )],
+        group: String::new(),
+    }
+}

@@ -1,0 +1,336 @@
+//! `idle_timeout` and `timeout_mismatch`: who closes idle connections, after how long.
+//!
+//! When one side closes a connection that carried nothing for a while, the idle time
+//! before its FIN (`close.idle_before_close`) measures its idle (keep-alive) timeout. The
+//! same value connection after connection is a configured timer (Tomcat's
+//! `keepAliveTimeout`, nginx's `keepalive_timeout`, a pool's `maxIdleTime`), so closewait
+//! reports the median and spread per server endpoint (and per client host for a client
+//! pool's own timeout).
+//!
+//! The seed's fix (5): the client's idle timeout must be shorter than the server's, so the
+//! client closes first. Otherwise the server closes first: the client must notice the FIN
+//! (or leak CLOSE_WAIT), a request can cross the FIN on the wire (RST), and TIME_WAIT lands
+//! on the server.
+
+use super::leak::leaking_side;
+use super::stats::{secs, secs_precise, Spread};
+use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// Below this much idleness a close is "right after the exchange", not an idle timeout.
+const MIN_IDLE_SECS: f64 = 0.1;
+
+/// The numbers of an `idle_timeout` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IdleDetails {
+    /// Who closes idle connections: `server` (its keep-alive timeout) or `client` (its
+    /// pool's idle timeout).
+    pub side: Side,
+    /// The server endpoint.
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// For `side: client`, the client host whose pool closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_host: Option<IpAddr>,
+    /// The median idle time before the FIN (or RST), seconds.
+    pub seconds: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Connections measured.
+    pub samples: u64,
+    /// True when the spread is narrow enough to be one configured timeout.
+    pub fixed: bool,
+}
+
+/// The numbers of a `timeout_mismatch` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MismatchDetails {
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// The server's inferred keep-alive timeout, seconds.
+    pub server_seconds: f64,
+    /// The client's inferred idle timeout, or `null` when the client never closes an idle
+    /// connection first.
+    #[serde(serialize_with = "ser_opt")]
+    pub client_seconds: Option<f64>,
+    /// Idle connections the server closed first.
+    pub server_idle_closes: u64,
+    /// Idle connections the client closed first.
+    pub client_idle_closes: u64,
+    /// Of the server's closes, how many the client never answered with its FIN.
+    pub unanswered: u64,
+    /// Of those, how many were still in CLOSE_WAIT at the end of the capture.
+    pub leaked: u64,
+}
+
+fn ser_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) => s.serialize_f64(*x),
+        None => s.serialize_none(),
+    }
+}
+
+/// What `find` measured, for `mismatch` and the other modules.
+pub(super) struct IdleTimeouts<'a> {
+    pub findings: Vec<Finding>,
+    /// Per service: the server's idle closes.
+    pub server: BTreeMap<SocketAddr, (Spread, Vec<&'a ConnectionReport>)>,
+    /// Per service: the clients' idle closes (all client hosts together).
+    pub client: BTreeMap<SocketAddr, (Spread, Vec<&'a ConnectionReport>)>,
+}
+
+/// Idle time before the close, when `side` closed first with a FIN after some idleness.
+/// (A RST after idleness is an abort, a keep-alive giving up or a linger-0 close, not an
+/// idle timeout; those are other findings.)
+fn idle_close(r: &ConnectionReport, side: Side) -> Option<f64> {
+    if r.close.first_by != Some(side) || r.close.first != Some(CloseSignal::Fin) {
+        return None;
+    }
+    r.close.idle_before_close.filter(|&i| i >= MIN_IDLE_SECS)
+}
+
+pub(super) fn find<'a>(ctx: &Ctx<'a>) -> IdleTimeouts<'a> {
+    let mut by_server: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
+    let mut by_client: BTreeMap<(IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
+    let mut client_all: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
+    for &r in &ctx.reports {
+        if idle_close(r, Side::Server).is_some() {
+            by_server.entry(r.server).or_default().push(r);
+        }
+        if idle_close(r, Side::Client).is_some() {
+            by_client
+                .entry((r.client.ip(), r.server))
+                .or_default()
+                .push(r);
+            client_all.entry(r.server).or_default().push(r);
+        }
+    }
+    let mut out = IdleTimeouts {
+        findings: Vec::new(),
+        server: BTreeMap::new(),
+        client: BTreeMap::new(),
+    };
+    for (service, conns) in by_server {
+        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Server)))
+            .expect("non-empty group");
+        out.findings
+            .push(finding(Side::Server, service, None, &spread, &conns));
+        out.server.insert(service, (spread, conns));
+    }
+    for ((host, service), conns) in by_client {
+        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Client)))
+            .expect("non-empty group");
+        out.findings
+            .push(finding(Side::Client, service, Some(host), &spread, &conns));
+    }
+    for (service, conns) in client_all {
+        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Client)))
+            .expect("non-empty group");
+        out.client.insert(service, (spread, conns));
+    }
+    out
+}
+
+fn finding(
+    side: Side,
+    service: SocketAddr,
+    client_host: Option<IpAddr>,
+    s: &Spread,
+    conns: &[&ConnectionReport],
+) -> Finding {
+    let who = match (side, client_host) {
+        (Side::Server, _) => format!("The server {service}"),
+        (Side::Client, Some(h)) => format!("The client {h}"),
+        (Side::Client, None) => "The client".to_string(),
+    };
+    let whom = match side {
+        Side::Server => "idle connections".to_string(),
+        Side::Client => format!("idle connections to {service}"),
+    };
+    let sample = if s.n == 1 {
+        "n=1, a single sample".to_string()
+    } else {
+        format!(
+            "n={}, p10 {}, p90 {}",
+            s.n,
+            secs_precise(s.p10),
+            secs_precise(s.p90)
+        )
+    };
+    let summary = if s.n == 1 {
+        let whom = whom.replacen("idle connections", "an idle connection", 1);
+        format!("{who} closed {whom} after {} ({sample}).", secs(s.median))
+    } else if s.is_tight() {
+        format!("{who} closes {whom} after {} ({sample}).", secs(s.median))
+    } else {
+        format!(
+            "{who} closed {whom} after {} to {} of idleness (median {}, n={}): not one \
+             fixed timeout.",
+            secs(s.p10),
+            secs(s.p90),
+            secs(s.median),
+            s.n
+        )
+    };
+    let mechanism = match side {
+        Side::Server => format!(
+            "Each of these connections carried no data for about {} before the server sent \
+             its FIN. The same delay connection after connection is a configured keep-alive \
+             timeout (Tomcat keepAliveTimeout, nginx keepalive_timeout, Apache \
+             KeepAliveTimeout, a proxy's idle timeout).",
+            secs(s.median)
+        ),
+        Side::Client => format!(
+            "Each of these connections carried no data for about {} before the client sent \
+             its FIN: the client's pool evicts idle connections after that long.",
+            secs(s.median)
+        ),
+    };
+    let advice = match side {
+        Side::Server => format!(
+            "Clients of {service} should close idle connections before the server does: \
+             keep their pool idle timeout below {}.",
+            secs(s.median)
+        ),
+        Side::Client => "Keep this below the server's keep-alive timeout, so the client \
+                         always closes first."
+            .to_string(),
+    };
+    Finding {
+        id: FindingId::IdleTimeout,
+        severity: Severity::Info,
+        summary,
+        count: s.n,
+        evidence: ids(conns),
+        example: representative(conns, |r| r.close.idle_before_close.unwrap_or(0.0)),
+        mechanism,
+        advice,
+        details: Details::IdleTimeout(IdleDetails {
+            side,
+            server: service,
+            client_host,
+            seconds: s.median,
+            p10: s.p10,
+            p90: s.p90,
+            min: s.min,
+            max: s.max,
+            samples: s.n,
+            fixed: s.is_tight(),
+        }),
+        facts: vec![format!(
+            "idle before the {side}'s FIN: {}",
+            super::stats::spread_text(s)
+        )],
+        group: format!(
+            "{side} {} {service}",
+            client_host.map(|h| h.to_string()).unwrap_or_default()
+        ),
+    }
+}
+
+/// `timeout_mismatch`: per service whose server closes idle connections, the client's idle
+/// timeout is longer, or unknown because the client never closes first.
+pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (service, (server, server_conns)) in &idle.server {
+        let client = idle.client.get(service);
+        let client_secs = client.map(|(s, _)| s.median);
+        let client_closes = client.map(|(s, _)| s.n).unwrap_or(0);
+        if client_secs.is_some_and(|c| c < server.median) {
+            continue;
+        }
+        let leaked = server_conns
+            .iter()
+            .filter(|r| leaking_side(r) == Some(Side::Client))
+            .count() as u64;
+        // The client never answered the FIN: CLOSE_WAIT at the end, or reset later.
+        let silent = server_conns
+            .iter()
+            .filter(|r| r.close.who_failed_to_respond == Some(Side::Client))
+            .count() as u64;
+        let s = secs(server.median);
+        let (severity, summary) = match client_secs {
+            Some(c) => (
+                Severity::Warning,
+                format!(
+                    "The clients of {service} keep idle connections for {} but the server \
+                     closes them after {s}: the server closes first.",
+                    secs(c)
+                ),
+            ),
+            None if silent > 0 => (
+                Severity::Warning,
+                format!(
+                    "The client's idle timeout for {service} is unknown (it never closes an \
+                     idle connection: {silent} of the server's {} closes went unanswered) while \
+                     the server closes them after {s}: the server always closes first.",
+                    server.n
+                ),
+            ),
+            None => (
+                Severity::Info,
+                format!(
+                    "The clients of {service} never close an idle connection first; the \
+                     server does, after {s}, and the clients follow its FIN."
+                ),
+            ),
+        };
+        let mechanism = format!(
+            "Whoever closes first sends the first FIN and holds TIME_WAIT; the other side \
+             must notice the FIN or leak a CLOSE_WAIT socket. With the server's keep-alive \
+             timeout ({s}) shorter than the client's, the server closes first, and a request \
+             the client sends just as the server's FIN is on its way is answered by RST."
+        );
+        let advice = format!(
+            "Make the client's idle timeout shorter than the server's keep-alive timeout \
+             (below {s}): the client then closes first, TIME_WAIT lands on the client, not \
+             on the server, and no request races the server's FIN."
+        );
+        let mut facts = vec![format!(
+            "server {service} closes idle connections after {} (n={})",
+            secs_precise(server.median),
+            server.n
+        )];
+        facts.push(match client_secs {
+            Some(c) => format!(
+                "clients close idle connections after {} (n={client_closes})",
+                secs_precise(c)
+            ),
+            None => "clients: no idle connection closed by a client first".to_string(),
+        });
+        if silent > 0 {
+            facts.push(format!(
+                "{silent} of the server's {} idle closes were never answered by the client's \
+                 FIN ({leaked} still in CLOSE_WAIT at the end)",
+                server.n
+            ));
+        }
+        out.push(Finding {
+            id: FindingId::TimeoutMismatch,
+            severity,
+            summary,
+            count: server.n,
+            evidence: ids(server_conns),
+            example: representative(server_conns, |r| r.close.idle_before_close.unwrap_or(0.0)),
+            mechanism,
+            advice,
+            details: Details::TimeoutMismatch(MismatchDetails {
+                server: *service,
+                server_seconds: server.median,
+                client_seconds: client_secs,
+                server_idle_closes: server.n,
+                client_idle_closes: client_closes,
+                unanswered: silent,
+                leaked,
+            }),
+            facts,
+            group: service.to_string(),
+        });
+    }
+    out
+}

@@ -1,0 +1,229 @@
+//! `close_wait_leak`: the side that received a FIN and never closed.
+//!
+//! RFC 9293 §3.6: a side that receives a FIN goes ESTABLISHED → CLOSE-WAIT and stays there
+//! until *its user* issues CLOSE; no timer ends CLOSE-WAIT. So a socket still in CLOSE_WAIT
+//! at the end of the capture is an application that has not called close() after the
+//! peer's FIN: the seed's "200 sockets in CLOSE_WAIT". Connections are grouped by leaking
+//! side, leaking host and remote service, so that one line says "45 of your 50 connections
+//! to 10.77.0.2:8788".
+
+use super::stats::{secs, secs_precise, spread_text, Spread};
+use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
+use crate::state::TcpState;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// The numbers of a `close_wait_leak` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeakDetails {
+    /// `client` or `server`: the role of the side left in CLOSE_WAIT.
+    pub leaking_side: Side,
+    /// The IP address of the leaking side.
+    pub leaking_host: IpAddr,
+    /// The other end: the service (`ip:port`) when the client leaks, the client host(s)
+    /// when the server leaks.
+    pub remote: String,
+    /// The server endpoint of these connections.
+    #[serde(serialize_with = "ser_addr")]
+    pub service: SocketAddr,
+    /// All connections to that service in the capture.
+    pub connections_to_service: u64,
+    /// Seconds from the peer's FIN to the end of the capture: how long each socket has been
+    /// in CLOSE_WAIT (at least).
+    pub durations: Spread,
+    /// Seconds the connection had been idle when the peer sent its FIN.
+    pub idle_before_fin: Option<Spread>,
+}
+
+pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
+    let mut groups: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
+    for r in &ctx.reports {
+        if let Some(side) = leaking_side(r) {
+            groups
+                .entry((side, r.addr(side).ip(), r.server))
+                .or_default()
+                .push(r);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((side, host, service), conns)| finding(ctx, side, host, service, &conns))
+        .collect()
+}
+
+/// The side still in CLOSE_WAIT at the end of the capture, if any.
+pub(super) fn leaking_side(r: &ConnectionReport) -> Option<Side> {
+    let side = r.close.who_failed_to_respond?;
+    (r.state(side) == TcpState::CloseWait).then_some(side)
+}
+
+/// Seconds from the peer's FIN to the end of the capture.
+fn close_wait_secs(ctx: &Ctx, r: &ConnectionReport, side: Side) -> f64 {
+    match (r.close.first, r.close.first_by, r.close.first_at) {
+        (Some(CloseSignal::Fin), Some(by), Some(at)) if by == side.other() => {
+            (ctx.capture_end - at).max(0.0)
+        }
+        _ => r.close.waiting_for.unwrap_or(0.0),
+    }
+}
+
+/// "after 1.0 s idle", "right after the last data", "".
+pub(super) fn idle_phrase(idle: Option<&Spread>) -> String {
+    match idle {
+        Some(s) if s.median >= 0.1 => {
+            if s.is_tight() {
+                format!(" after {} idle", secs(s.median))
+            } else {
+                format!(
+                    " after {} to {} idle (median {})",
+                    secs(s.p10),
+                    secs(s.p90),
+                    secs(s.median)
+                )
+            }
+        }
+        Some(_) => " right after the last data".to_string(),
+        None => String::new(),
+    }
+}
+
+fn finding(
+    ctx: &Ctx,
+    side: Side,
+    host: IpAddr,
+    service: SocketAddr,
+    conns: &[&ConnectionReport],
+) -> Finding {
+    let n = conns.len() as u64;
+    let total = ctx.per_service.get(&service).copied().unwrap_or(n);
+    let durations = Spread::of(conns.iter().map(|r| close_wait_secs(ctx, r, side)))
+        .expect("a group has at least one connection");
+    let idle = Spread::of(conns.iter().filter_map(|r| r.close.idle_before_close));
+    let closer = side.other();
+    let idle_text = idle_phrase(idle.as_ref());
+
+    let mut remotes: Vec<String> = Vec::new();
+    if side == Side::Server {
+        let mut hosts: Vec<IpAddr> = conns.iter().map(|r| r.client.ip()).collect();
+        hosts.sort();
+        hosts.dedup();
+        if hosts.len() <= 3 {
+            remotes = hosts.iter().map(|h| h.to_string()).collect();
+        } else {
+            remotes.push(format!("{} client hosts", hosts.len()));
+        }
+    }
+    let remote = match side {
+        Side::Client => service.to_string(),
+        Side::Server => remotes.join(", "),
+    };
+
+    let how_many = if n == 1 && total == 1 {
+        "Your connection".to_string()
+    } else if n == total {
+        format!("All {n} of your connections")
+    } else {
+        format!("{n} of your {total} connections")
+    };
+    let them = if n == 1 { "it" } else { "them" };
+    let summary = match side {
+        Side::Client => format!(
+            "{how_many} to {service} {} closed by the server{idle_text} and your client \
+             never closed {them} (CLOSE_WAIT).",
+            if n == 1 { "was" } else { "were" }
+        ),
+        Side::Server => format!(
+            "{how_many} to your server {service} {} closed by the client ({remote}){idle_text} \
+             and your server never closed {them} (CLOSE_WAIT).",
+            if n == 1 { "was" } else { "were" }
+        ),
+    };
+
+    let short = durations.max < 1.0;
+    let mechanism = format!(
+        "The {closer} sent FIN{idle_text}; the {side}'s kernel acknowledged it and the socket \
+         entered CLOSE_WAIT, which no timer ends: it lasts until the application calls \
+         close() (RFC 9293 §3.6). {} Meanwhile each one holds a file descriptor, and the \
+         {closer}'s half sits in FIN_WAIT_2 until tcp_fin_timeout (60 s on Linux) drops it; \
+         a request sent later on such a connection is answered by RST.{}",
+        match side {
+            Side::Client =>
+                "A pool that does not read from idle connections never sees \
+                             the EOF, so it neither closes nor evicts them.",
+            Side::Server =>
+                "A handler that does not close the socket when read() returns 0 \
+                             (EOF) leaves it there forever.",
+        },
+        if short {
+            format!(
+                " The capture ended only {} after the last of these FINs; an application \
+                 that closes on EOF answers within milliseconds, usually with its own FIN \
+                 instead of the bare ACK seen here, so a longer capture would settle it.",
+                secs(durations.max)
+            )
+        } else {
+            String::new()
+        }
+    );
+    let advice = match side {
+        Side::Client => {
+            let timeout = match idle.as_ref() {
+                Some(s) if s.median >= 0.1 => format!("below {}", secs(s.median)),
+                _ => "below the server's keep-alive timeout".to_string(),
+            };
+            format!(
+                "Your connection pool does not notice server-side closes. Set its idle timeout \
+                 {timeout}, or evict idle connections, or have the server keep connections \
+                 longer."
+            )
+        }
+        Side::Server => "Your server does not close connections after the client's FIN. Close \
+                         the socket when read() returns 0 (EOF), and look for code paths \
+                         (errors, timeouts) that drop a connection without closing it."
+            .to_string(),
+    };
+
+    let mut facts = vec![
+        format!(
+            "leaking side: {side} {host}; remote: {remote}; {n} of {total} connections to \
+             {service} left in CLOSE_WAIT"
+        ),
+        format!(
+            "in CLOSE_WAIT from the {closer}'s FIN to the end of the capture: min {}, \
+             median {}, max {}",
+            secs_precise(durations.min),
+            secs_precise(durations.median),
+            secs_precise(durations.max)
+        ),
+    ];
+    if let Some(s) = &idle {
+        facts.push(format!(
+            "idle before the {closer}'s FIN: {}",
+            spread_text(s)
+        ));
+    }
+
+    Finding {
+        id: FindingId::CloseWaitLeak,
+        severity: Severity::Error,
+        summary,
+        count: n,
+        evidence: ids(conns),
+        example: representative(conns, |r| close_wait_secs(ctx, r, side)),
+        mechanism,
+        advice,
+        details: Details::CloseWaitLeak(LeakDetails {
+            leaking_side: side,
+            leaking_host: host,
+            remote,
+            service,
+            connections_to_service: total,
+            durations,
+            idle_before_fin: idle,
+        }),
+        facts,
+        group: format!("{side} {host} {service}"),
+    }
+}

@@ -1,0 +1,114 @@
+//! Markdown: a block ready to paste into a bug report. A table of findings, then one
+//! section per finding with its numbers, evidence, mechanism, advice and a Mermaid ladder
+//! diagram of its most representative connection.
+
+use super::{id_list, scope, tally, RenderOptions};
+use crate::diagnose::{Diagnosis, Finding};
+use crate::model::ConnectionReport;
+use crate::render::diagram::{self, LadderOptions};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub fn render(d: &Diagnosis, reports: &[ConnectionReport], opts: &RenderOptions) -> String {
+    let by_id: BTreeMap<u64, &ConnectionReport> = reports.iter().map(|r| (r.id, r)).collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "## closewait diagnosis\n");
+    let _ = writeln!(out, "{}: {}.\n", scope(d), tally(d));
+    let _ = writeln!(out, "| # | Severity | Finding | Connections | Verdict |");
+    let _ = writeln!(out, "|---|---|---|---:|---|");
+    for (i, f) in d.findings.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` | {} | {} |",
+            i + 1,
+            f.severity,
+            f.id,
+            f.count,
+            cell(&f.summary)
+        );
+    }
+    for (i, f) in d.findings.iter().enumerate() {
+        out.push('\n');
+        section(&mut out, i + 1, f, &by_id, d.capture_end, opts);
+    }
+    out
+}
+
+fn section(
+    out: &mut String,
+    n: usize,
+    f: &Finding,
+    by_id: &BTreeMap<u64, &ConnectionReport>,
+    capture_end: Option<f64>,
+    opts: &RenderOptions,
+) {
+    let _ = writeln!(
+        out,
+        "### {n}. {} ({}, `{}`)\n",
+        f.id.title(),
+        f.severity,
+        f.id
+    );
+    let _ = writeln!(out, "**{}**\n", f.summary);
+    for fact in &f.facts {
+        let _ = writeln!(out, "- {fact}");
+    }
+    if !f.evidence.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Evidence (connection ids = Wireshark `tcp.stream`): {}",
+            id_list(&f.evidence, opts.max_ids, ", ")
+        );
+    }
+    out.push('\n');
+    let _ = writeln!(out, "**Why.** {}\n", f.mechanism);
+    if !f.advice.is_empty() {
+        let _ = writeln!(out, "**Advice.** {}\n", f.advice);
+    }
+    if let Some(x) = f.example {
+        match by_id.get(&x).and_then(|r| ladder(r, capture_end)) {
+            Some(diagram) => {
+                let _ = writeln!(
+                    out,
+                    "Connection {x} (`tcp.stream eq {x}`), the most representative:\n"
+                );
+                let _ = writeln!(out, "```mermaid\n{diagram}```\n");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Most representative connection: `tcp.stream eq {x}`.\n"
+                );
+            }
+        }
+    }
+    // One trailing blank line between sections is enough.
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+}
+
+/// The Mermaid ladder of one connection (`closewait diagram --format mermaid`), running to
+/// the end of the capture so a side left waiting is seen waiting. `None` without segment
+/// records.
+fn ladder(r: &ConnectionReport, capture_end: Option<f64>) -> Option<String> {
+    r.segments.as_ref()?;
+    let opts = diagram::RenderOptions {
+        ladder: LadderOptions {
+            capture_end,
+            ..LadderOptions::default()
+        },
+        ..diagram::RenderOptions::default()
+    };
+    let bytes = diagram::render(r, diagram::Format::Mermaid, &opts).ok()?;
+    let mut s = String::from_utf8(bytes).ok()?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Some(s)
+}
+
+/// Text safe inside a table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}

@@ -1,0 +1,90 @@
+//! Renderers of a [`Diagnosis`]: one module per format, one entry point each.
+//!
+//! They read the diagnosis and, for diagrams, the connection reports it points at; they
+//! never diagnose anything themselves. Output is deterministic: findings arrive sorted,
+//! numbers are formatted with fixed precision.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use super::Diagnosis;
+use crate::model::ConnectionReport;
+
+/// The output formats of `closewait diagnose`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text for a terminal.
+    #[default]
+    Text,
+    /// `{ "findings": [...] }`, see docs/json.md.
+    Json,
+    /// A block ready to paste into a bug report, with Mermaid ladder diagrams.
+    Markdown,
+}
+
+/// Knobs shared by the renderers.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// Connection ids listed per finding in text and Markdown (JSON lists all).
+    pub max_ids: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions { max_ids: 12 }
+    }
+}
+
+/// Renders in `format`. `reports` supply the segments of the example connections for
+/// Markdown diagrams (any order; may be empty).
+pub fn render(
+    format: Format,
+    diagnosis: &Diagnosis,
+    reports: &[ConnectionReport],
+    opts: &RenderOptions,
+) -> String {
+    match format {
+        Format::Text => text::render(diagnosis, opts),
+        Format::Json => json::render(diagnosis),
+        Format::Markdown => markdown::render(diagnosis, reports, opts),
+    }
+}
+
+/// `1 2 3 … (45 in all)`, the first `max` ids.
+pub(crate) fn id_list(ids: &[u64], max: usize, sep: &str) -> String {
+    let shown: Vec<String> = ids.iter().take(max.max(1)).map(|i| i.to_string()).collect();
+    if ids.len() > shown.len() {
+        format!("{}{sep}… ({} in all)", shown.join(sep), ids.len())
+    } else {
+        shown.join(sep)
+    }
+}
+
+/// `1 error, 2 warnings, 3 info`.
+pub(crate) fn tally(d: &Diagnosis) -> String {
+    use super::Severity;
+    let count = |s: Severity| d.findings.iter().filter(|f| f.severity == s).count();
+    let (e, w, i) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    format!(
+        "{e} {}, {w} {}, {i} info",
+        if e == 1 { "error" } else { "errors" },
+        if w == 1 { "warning" } else { "warnings" }
+    )
+}
+
+/// `50 connections over 2.4 s of capture`.
+pub(crate) fn scope(d: &Diagnosis) -> String {
+    let span = match (d.capture_start, d.capture_end) {
+        (Some(a), Some(b)) => format!(" over {} of capture", super::stats::secs((b - a).max(0.0))),
+        _ => String::new(),
+    };
+    format!(
+        "{}{span}",
+        super::plural(d.connections, "TCP connection", "TCP connections")
+    )
+}

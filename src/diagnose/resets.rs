@@ -1,0 +1,336 @@
+//! `resets`, `half_open`, `refused`, `syn_timeout`: connections that ended abnormally.
+//!
+//! - `refused`: the SYN was answered by RST (RFC 9293 §3.10.7.1: nothing listens).
+//! - `syn_timeout`: SYNs never answered (dropped by a firewall, host down, backlog full).
+//! - `half_open`: a bare RST (no ACK flag) answering data, with no FIN before: the sender
+//!   had no socket for the connection any more (§3.10.7.1 "If the state is CLOSED (i.e.,
+//!   TCB does not exist) … a reset is sent in response to any incoming segment"), so the
+//!   other side had been talking to nobody.
+//! - `resets`: other aborts, per resetting side and service (SO_LINGER 0, close() with
+//!   unread data: RFC 2525 §2.17).
+//!
+//! Connections already explained by `late_write_rst` or `dead_peer` are left out.
+
+use super::keepalive::trace;
+use super::late_write::is_late_write;
+use super::stats::{secs, Spread};
+use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::{ser_addr, CloseKind, ConnectionReport, Side};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// The numbers of a `resets` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResetDetails {
+    /// The side that sent the RST, and its address.
+    pub reset_by: Side,
+    pub host: IpAddr,
+    #[serde(serialize_with = "ser_addr")]
+    pub service: SocketAddr,
+    /// RST with no FIN before it.
+    pub aborts: u64,
+    /// RST after a FIN (that the resetting side did not send first).
+    pub after_fin: u64,
+}
+
+/// The numbers of a `refused` or `syn_timeout` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailedDetails {
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// Failed attempts.
+    pub attempts: u64,
+    /// Connections to the same endpoint that did get established.
+    pub established: u64,
+    /// SYNs sent by the failed attempts, retransmissions included.
+    pub syns: u64,
+    /// Seconds from the first to the last SYN of each failed attempt (`syn_timeout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrying_for: Option<Spread>,
+}
+
+/// The numbers of a `half_open` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HalfOpenDetails {
+    /// The side that had no socket any more.
+    pub forgot: Side,
+    pub host: IpAddr,
+    #[serde(serialize_with = "ser_addr")]
+    pub service: SocketAddr,
+}
+
+fn established(r: &ConnectionReport) -> bool {
+    !matches!(
+        r.close.kind,
+        CloseKind::Refused | CloseKind::SynTimeout | CloseKind::HandshakeIncomplete
+    )
+}
+
+/// True when the RST that aborted `r` was bare (no ACK) and answered data or a probe from
+/// the peer: the resetting side had no socket. Needs segment records.
+fn is_half_open(r: &ConnectionReport) -> bool {
+    if r.close.kind != CloseKind::Abort {
+        return false;
+    }
+    let (Some(segs), Some(by)) = (&r.segments, r.close.rst_by) else {
+        return false;
+    };
+    let Some(pos) = segs
+        .iter()
+        .position(|s| s.from == by && s.flags.contains("RST"))
+    else {
+        return false;
+    };
+    let bare = !segs[pos].flags.contains("ACK");
+    let answered_peer = pos > 0 && segs[pos - 1].from == by.other() && {
+        let p = &segs[pos - 1];
+        p.len > 0 || !p.notes.is_empty()
+    };
+    bare && answered_peer
+}
+
+/// RST after unanswered keep-alive probes: reported as `dead_peer`.
+fn is_dead_peer(r: &ConnectionReport) -> bool {
+    r.close
+        .rst_by
+        .and_then(|s| trace(r, s))
+        .is_some_and(|t| t.gave_up_after.is_some())
+}
+
+pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut established_per: BTreeMap<SocketAddr, u64> = BTreeMap::new();
+    let mut refused: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
+    let mut timeouts: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
+    let mut half: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
+    let mut resets: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
+    for &r in &ctx.reports {
+        if established(r) {
+            *established_per.entry(r.server).or_default() += 1;
+        }
+        match r.close.kind {
+            CloseKind::Refused => refused.entry(r.server).or_default().push(r),
+            CloseKind::SynTimeout => timeouts.entry(r.server).or_default().push(r),
+            CloseKind::Abort | CloseKind::FinThenRst => {
+                let Some(by) = r.close.rst_by else { continue };
+                if is_late_write(r) || is_dead_peer(r) {
+                    continue;
+                }
+                let key = (by, r.addr(by).ip(), r.server);
+                if is_half_open(r) {
+                    half.entry(key).or_default().push(r);
+                } else {
+                    resets.entry(key).or_default().push(r);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (server, conns) in refused {
+        let ok = established_per.get(&server).copied().unwrap_or(0);
+        out.push(failed(FindingId::Refused, server, &conns, ok));
+    }
+    for (server, conns) in timeouts {
+        let ok = established_per.get(&server).copied().unwrap_or(0);
+        out.push(failed(FindingId::SynTimeout, server, &conns, ok));
+    }
+    for ((by, host, service), conns) in half {
+        out.push(half_open(by, host, service, &conns));
+    }
+    for ((by, host, service), conns) in resets {
+        out.push(reset(by, host, service, &conns));
+    }
+    out
+}
+
+fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u64) -> Finding {
+    let n = conns.len() as u64;
+    let syns: u64 = conns.iter().map(|r| r.packets.client).sum();
+    let retrying = (id == FindingId::SynTimeout)
+        .then(|| Spread::of(conns.iter().map(|r| r.duration)))
+        .flatten();
+    let attempts = plural(n, "connection attempt", "connection attempts");
+    let ok_text = if ok == 0 {
+        "none succeeded".to_string()
+    } else {
+        format!(
+            "{ok} other {} succeeded",
+            if ok == 1 { "connection" } else { "connections" }
+        )
+    };
+    let (summary, mechanism, advice) = if id == FindingId::Refused {
+        (
+            format!(
+                "{attempts} to {server} {} refused: the SYN was answered by RST ({ok_text}).",
+                if n == 1 { "was" } else { "were" }
+            ),
+            "A RST answering a SYN means no socket listens on that address and port (RFC \
+             9293 §3.10.7.1), or a firewall rejects the connection with a reset. connect() \
+             fails at once with ECONNREFUSED."
+                .to_string(),
+            format!(
+                "Check that the service is running and listening on {server} (`ss -ltn` on the \
+                 server), that the client uses the right address and port, and for firewall \
+                 REJECT rules."
+            ),
+        )
+    } else {
+        let longest = retrying.as_ref().map(|s| s.max).unwrap_or(0.0);
+        (
+            format!(
+                "{attempts} to {server} got no answer: {} over up to {} ({ok_text}).",
+                plural(syns, "SYN", "SYNs"),
+                secs(longest)
+            ),
+            "An unanswered SYN is retransmitted with backoff (Linux: tcp_syn_retries, 6 by \
+             default, about 127 s) until connect() fails with ETIMEDOUT. No answer at all \
+             means the SYNs or the SYN,ACKs are dropped: the host is down or unreachable, a \
+             firewall drops them, or the listen queue is full."
+                .to_string(),
+            format!(
+                "Check the route and firewall DROP rules towards {server}, whether the server \
+                 is up, and its listen backlog (nstat ListenOverflows/ListenDrops); give the \
+                 client a connect timeout shorter than its callers' timeouts."
+            ),
+        )
+    };
+    let mut facts = vec![format!(
+        "{n} failed, {ok} established to {server}; {} sent by the failed attempts",
+        plural(syns, "SYN", "SYNs")
+    )];
+    if let Some(s) = &retrying {
+        facts.push(format!(
+            "retrying for min {}, median {}, max {} (until the capture ended or the client \
+             gave up)",
+            secs(s.min),
+            secs(s.median),
+            secs(s.max)
+        ));
+    }
+    Finding {
+        id,
+        severity: if ok == 0 {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        summary,
+        count: n,
+        evidence: ids(conns),
+        example: representative(conns, |r| r.duration),
+        mechanism,
+        advice,
+        details: Details::Failed(FailedDetails {
+            server,
+            attempts: n,
+            established: ok,
+            syns,
+            retrying_for: retrying,
+        }),
+        facts,
+        group: server.to_string(),
+    }
+}
+
+fn who(side: Side, host: IpAddr, service: SocketAddr) -> String {
+    match side {
+        Side::Client => format!("The client {host}"),
+        Side::Server => format!("The server {service}"),
+    }
+}
+
+fn half_open(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport]) -> Finding {
+    let n = conns.len() as u64;
+    let other = by.other();
+    Finding {
+        id: FindingId::HalfOpen,
+        severity: Severity::Warning,
+        summary: format!(
+            "{} had no socket any more for {} {} and answered the {other}'s segments with \
+             a bare RST: the {other} had been using a half-open connection.",
+            who(by, host, service),
+            plural(n, "connection", "connections"),
+            match by {
+                Side::Client => format!("to {service}"),
+                Side::Server => "of its clients".to_string(),
+            }
+        ),
+        count: n,
+        evidence: ids(conns),
+        example: representative(conns, |r| r.duration),
+        mechanism: format!(
+            "A RST without ACK flag, answering data on an established connection with no FIN \
+             before it, comes from a host with no socket for that connection (RFC 9293 \
+             §3.10.7.1): the {by} restarted, crashed or dropped the connection silently \
+             (or a middlebox lost its state), and the {other} did not know."
+        ),
+        advice: "Use TCP keep-alive or application heartbeats on long-lived connections so \
+                 the survivor notices, and reconnect (and retry idempotent requests) on \
+                 ECONNRESET."
+            .to_string(),
+        details: Details::HalfOpen(HalfOpenDetails {
+            forgot: by,
+            host,
+            service,
+        }),
+        facts: vec![format!(
+            "bare RST from the {by} answering the {other}'s data, no FIN before"
+        )],
+        group: format!("{by} {host} {service}"),
+    }
+}
+
+fn reset(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport]) -> Finding {
+    let n = conns.len() as u64;
+    let after_fin = conns
+        .iter()
+        .filter(|r| r.close.kind == CloseKind::FinThenRst)
+        .count() as u64;
+    let aborts = n - after_fin;
+    let whom = match by {
+        Side::Client => format!("to {service}"),
+        Side::Server => "of its clients".to_string(),
+    };
+    let advice = match by {
+        Side::Client => "If the client sets SO_LINGER to 0 to avoid TIME_WAIT, make sure no \
+                         response is lost and prefer a shorter idle timeout instead; otherwise \
+                         read the whole response before close()."
+            .to_string(),
+        Side::Server => "Have the server read the whole request (including pipelined ones) \
+                         before close(), or shut down writing first (shutdown(SHUT_WR)) and \
+                         drain; do not set SO_LINGER 0 unless the peer can tolerate \
+                         ECONNRESET."
+            .to_string(),
+    };
+    Finding {
+        id: FindingId::Resets,
+        severity: Severity::Warning,
+        summary: format!(
+            "{} aborted {} {whom} with RST instead of closing with FIN.",
+            who(by, host, service),
+            plural(n, "connection", "connections")
+        ),
+        count: n,
+        evidence: ids(conns),
+        example: representative(conns, |r| r.duration),
+        mechanism: "A RST instead of a FIN is an abortive close: SO_LINGER with a zero \
+                    timeout, or close() with unread data in the receive buffer (Linux then \
+                    sends RST, RFC 2525 §2.17). The socket skips TIME_WAIT, data still in \
+                    flight is discarded, and the peer's next read or write fails with \
+                    ECONNRESET."
+            .to_string(),
+        advice,
+        details: Details::Resets(ResetDetails {
+            reset_by: by,
+            host,
+            service,
+            aborts,
+            after_fin,
+        }),
+        facts: vec![format!(
+            "{aborts} RST with no FIN before, {after_fin} RST after the peer's FIN"
+        )],
+        group: format!("{by} {host} {service}"),
+    }
+}

@@ -1,0 +1,542 @@
+//! Diagnosis of hand-built conversations, run through the real analyzer (testkit).
+
+use super::render::{render, Format, RenderOptions};
+use super::*;
+use crate::capture::CaptureStats;
+use crate::model::{ConnectionReport, Side};
+use crate::testkit::*;
+
+/// Analyzes `w` with the capture ending `tail` seconds after its last segment, and
+/// diagnoses it.
+fn diag(w: &Wire, tail: f64) -> (Vec<ConnectionReport>, Diagnosis) {
+    let reports = w.analyze_with_tail(tail);
+    let capture = CaptureStats {
+        first_ts: w.segments.first().map(|s| s.ts_ns as f64 / 1e9),
+        last_ts: Some((w.ts_ns + (tail * 1e9) as i64) as f64 / 1e9),
+        ..CaptureStats::default()
+    };
+    let d = diagnose(&reports, &capture);
+    (reports, d)
+}
+
+fn ids_of(d: &Diagnosis) -> Vec<&'static str> {
+    d.findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn only(d: &Diagnosis, id: FindingId) -> &Finding {
+    let found: Vec<&Finding> = d.findings.iter().filter(|f| f.id == id).collect();
+    assert_eq!(found.len(), 1, "expected one {id}: {:?}", ids_of(d));
+    found[0]
+}
+
+/// Client port of connection `i`.
+fn port(i: u16) -> std::net::SocketAddr {
+    format!("10.77.0.1:{}", 40000 + i).parse().unwrap()
+}
+
+/// `n` keep-alive connections the server closes after `idle` s; the client acknowledges
+/// each FIN and answers with its own only for the indexes in `closes`.
+fn pool(n: u16, idle: f64, closes: &[u16]) -> Wire {
+    let mut w = Wire::new();
+    for i in 0..n {
+        w.client = port(i);
+        w.exchange()
+            .wait(idle)
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(C, ACK, 1101, 5202, 0);
+        if closes.contains(&i) {
+            w.send(C, FIN | ACK, 1101, 5202, 0)
+                .send(S, ACK, 5202, 1102, 0);
+        }
+    }
+    w
+}
+
+#[test]
+fn pool_leak_is_one_close_wait_finding_per_service() {
+    let w = pool(10, 15.0, &[0, 5]);
+    let (_, d) = diag(&w, 30.0);
+    let leak = only(&d, FindingId::CloseWaitLeak);
+    assert_eq!(leak.severity, Severity::Error);
+    assert_eq!(leak.count, 8);
+    assert_eq!(leak.evidence, vec![1, 2, 3, 4, 6, 7, 8, 9]);
+    assert_eq!(
+        leak.summary,
+        "8 of your 10 connections to 10.77.0.2:8788 were closed by the server after 15.0 s \
+         idle and your client never closed them (CLOSE_WAIT)."
+    );
+    assert!(leak
+        .advice
+        .starts_with("Your connection pool does not notice server-side closes. Set its idle timeout below 15.0 s"));
+    let Details::CloseWaitLeak(det) = &leak.details else {
+        panic!("details {:?}", leak.details)
+    };
+    assert_eq!(det.leaking_side, Side::Client);
+    assert_eq!(det.leaking_host.to_string(), "10.77.0.1");
+    assert_eq!(det.service.to_string(), "10.77.0.2:8788");
+    assert_eq!(det.connections_to_service, 10);
+    // The last FIN came 30 s before the end of the capture (plus the ACK's 1 ms).
+    assert!(
+        (det.durations.min - 30.001).abs() < 1e-6,
+        "{:?}",
+        det.durations
+    );
+    assert!(det.durations.max > 7.0 * 15.0);
+    let idle = det.idle_before_fin.as_ref().unwrap();
+    assert!((idle.median - 15.002).abs() < 1e-6, "{idle:?}");
+}
+
+#[test]
+fn pool_leak_infers_server_keepalive_timeout_and_mismatch() {
+    let w = pool(10, 15.0, &[0, 5]);
+    let (_, d) = diag(&w, 30.0);
+    let idle = only(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert_eq!(det.samples, 10);
+    assert!((det.seconds - 15.0).abs() < 0.01);
+    assert!(det.fixed);
+    assert!(idle
+        .summary
+        .starts_with("The server 10.77.0.2:8788 closes idle connections after 15.0 s (n=10"));
+
+    let mm = only(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!()
+    };
+    assert_eq!(det.client_seconds, None);
+    assert_eq!((det.unanswered, det.leaked), (8, 8));
+    assert!(mm.advice.contains("below 15.0 s"));
+}
+
+#[test]
+fn server_closing_most_connections_holds_time_wait() {
+    let w = pool(4, 2.0, &[0, 1, 2, 3]);
+    let (_, d) = diag(&w, 1.0);
+    assert!(!ids_of(&d).contains(&"close_wait_leak"));
+    let tw = only(&d, FindingId::ServerTimeWait);
+    let Details::ServerTimeWait(det) = &tw.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.active_closes, det.closed, det.reached_time_wait),
+        (4, 4, 4)
+    );
+    // 4 closes over the ~9 s capture.
+    let span = d.capture_end.unwrap() - d.capture_start.unwrap();
+    assert!((det.per_second - 4.0 / span).abs() < 1e-3, "{det:?}");
+    assert!((det.projected_time_wait - 60.0 * 4.0 / span).abs() < 0.1);
+    // The clients followed every FIN: informational, and nothing else is wrong.
+    assert_eq!(
+        only(&d, FindingId::TimeoutMismatch).severity,
+        Severity::Info
+    );
+    assert_eq!(d.worst(), Some(Severity::Info));
+    only(&d, FindingId::AllClear);
+}
+
+#[test]
+fn client_closes_first_is_all_clear_with_counts() {
+    let mut w = Wire::new();
+    w.exchange()
+        .send(C, FIN | ACK, 1101, 5201, 0)
+        .send(S, FIN | ACK, 5201, 1102, 0)
+        .send(C, ACK, 1102, 5202, 0);
+    let (_, d) = diag(&w, 0.0);
+    assert_eq!(ids_of(&d), vec!["all_clear"]);
+    let f = &d.findings[0];
+    assert_eq!(f.count, 1);
+    assert!(
+        f.summary
+            .starts_with("Nothing wrong: 1 connection (1 graceful)"),
+        "{}",
+        f.summary
+    );
+}
+
+#[test]
+fn client_idle_timeout_shorter_than_servers_is_no_mismatch() {
+    let mut w = Wire::new();
+    for i in 0..3 {
+        w.client = port(i);
+        w.exchange()
+            .wait(5.0)
+            .send(C, FIN | ACK, 1101, 5201, 0)
+            .send(S, FIN | ACK, 5201, 1102, 0)
+            .send(C, ACK, 1102, 5202, 0);
+    }
+    let (_, d) = diag(&w, 0.0);
+    let idle = only(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Client);
+    assert_eq!(
+        det.client_host.map(|h| h.to_string()).as_deref(),
+        Some("10.77.0.1")
+    );
+    assert!((det.seconds - 5.0).abs() < 0.01);
+    assert!(!ids_of(&d).contains(&"timeout_mismatch"));
+    assert!(!ids_of(&d).contains(&"server_time_wait"));
+}
+
+#[test]
+fn reused_connection_after_server_fin_is_late_write_rst() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(1.0)
+        .send(S, FIN | ACK, 5201, 1101, 0)
+        .send(C, ACK, 1101, 5202, 0)
+        .wait(2.0)
+        .send(C, PSH | ACK, 1101, 5202, 36)
+        .send(S, RST, 5202, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::LateWriteRst);
+    assert_eq!(f.severity, Severity::Warning);
+    let Details::LateWrite(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.closer, Side::Server);
+    assert_eq!((det.bare_rst, det.rst_ack, det.late_data_seen), (1, 0, 1));
+    assert_eq!(det.crossed_fin, 0);
+    assert!(
+        (det.fin_to_rst.median - 2.003).abs() < 1e-6,
+        "{:?}",
+        det.fin_to_rst
+    );
+    // Not also counted as a plain reset.
+    assert!(!ids_of(&d).contains(&"resets"));
+    assert!(!ids_of(&d).contains(&"close_wait_leak"));
+}
+
+#[test]
+fn request_crossing_the_fin_is_the_keepalive_race() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(1.0)
+        .send(S, FIN | ACK, 5201, 1101, 0)
+        // The request left before the FIN arrived: it does not acknowledge it.
+        .send(C, PSH | ACK, 1101, 5201, 36)
+        .send(S, RST, 5202, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::LateWriteRst);
+    let Details::LateWrite(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.crossed_fin, 1);
+    assert!(f.mechanism.contains("crossed the FIN"));
+}
+
+/// Client keep-alive: idle 2 s, interval 1 s; `answered` probes answered, then
+/// `unanswered` probes and a RST when `reset`.
+fn keepalive(answered: usize, unanswered: usize, reset: bool) -> Wire {
+    let mut w = Wire::new();
+    w.exchange();
+    for _ in 0..answered {
+        w.wait(2.0)
+            .send(C, ACK, 1100, 5201, 0)
+            .send(S, ACK, 5201, 1101, 0);
+    }
+    for k in 0..unanswered {
+        w.wait(if k == 0 { 2.0 } else { 1.0 })
+            .send(C, ACK, 1100, 5201, 0);
+    }
+    if reset {
+        w.wait(1.0).send(C, RST | ACK, 1101, 5201, 0);
+    }
+    w
+}
+
+#[test]
+fn answered_keepalive_probes_give_the_idle_time() {
+    let w = keepalive(3, 0, false);
+    let (_, d) = diag(&w, 0.5);
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.prober, det.probes_sent, det.probes_answered),
+        (Side::Client, 3, 3)
+    );
+    assert_eq!(det.settings.tcp_keepalive_time, Some(2));
+    assert_eq!(det.settings.time_samples, 3);
+    assert_eq!(det.settings.intvl, None);
+    assert_eq!(det.settings.probes, None);
+    assert_eq!(d.worst(), Some(Severity::Info));
+}
+
+#[test]
+fn unanswered_keepalive_probes_give_interval_count_and_dead_peer() {
+    let w = keepalive(1, 4, true);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!((det.probes_sent, det.probes_answered), (5, 1));
+    let s = &det.settings;
+    assert_eq!(
+        (
+            s.tcp_keepalive_time,
+            s.tcp_keepalive_intvl,
+            s.tcp_keepalive_probes
+        ),
+        (Some(2), Some(1), Some(4))
+    );
+    assert!(
+        f.summary.contains("giving up after 4 unanswered"),
+        "{}",
+        f.summary
+    );
+
+    let dead = only(&d, FindingId::DeadPeer);
+    assert_eq!(dead.severity, Severity::Warning);
+    let Details::DeadPeer(det) = &dead.details else {
+        panic!()
+    };
+    assert_eq!((det.reset, det.unanswered_at_end), (1, 0));
+    assert_eq!(det.peer.to_string(), "10.77.0.2:8788");
+    // 2 s idle + 4 probes 1 s apart (the last interval ends with the RST).
+    let silent = det.silent_before_reset.as_ref().unwrap().median;
+    assert!((silent - 6.0).abs() < 0.01, "{silent}");
+    // The keep-alive RST is neither a plain reset nor an idle close.
+    assert!(!ids_of(&d).contains(&"resets"));
+    assert!(!ids_of(&d).contains(&"idle_timeout"));
+}
+
+#[test]
+fn keepalive_counts_without_segment_records() {
+    let w = keepalive(0, 3, true);
+    let (mut reports, _) = diag(&w, 0.0);
+    for r in &mut reports {
+        r.segments = None;
+    }
+    let d = diagnose(&reports, &CaptureStats::default());
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.probes_sent, 3);
+    assert_eq!(det.settings.time, None);
+    assert!(f.mechanism.contains("only the counts"));
+    let dead = only(&d, FindingId::DeadPeer);
+    assert_eq!(dead.count, 1);
+}
+
+#[test]
+fn refused_and_syn_timeouts_are_grouped_per_server() {
+    let mut w = Wire::new();
+    w.client = port(1);
+    w.send(C, SYN, 1000, 0, 0).send(S, RST | ACK, 0, 1001, 0);
+    w.client = port(2);
+    w.send(C, SYN, 1000, 0, 0).send(S, RST | ACK, 0, 1001, 0);
+    w.client = port(3);
+    w.exchange();
+    w.server = "10.77.0.3:443".parse().unwrap();
+    w.client = port(4);
+    w.send(C, SYN, 1000, 0, 0)
+        .wait(1.0)
+        .send(C, SYN, 1000, 0, 0)
+        .wait(2.0)
+        .send(C, SYN, 1000, 0, 0);
+    let (_, d) = diag(&w, 1.0);
+    let refused = only(&d, FindingId::Refused);
+    assert_eq!(
+        refused.severity,
+        Severity::Warning,
+        "one connection did succeed"
+    );
+    assert_eq!(refused.evidence, vec![0, 1]);
+    let Details::Failed(det) = &refused.details else {
+        panic!()
+    };
+    assert_eq!((det.attempts, det.established, det.syns), (2, 1, 2));
+
+    let t = only(&d, FindingId::SynTimeout);
+    assert_eq!(t.severity, Severity::Error, "nothing reached 10.77.0.3:443");
+    let Details::Failed(det) = &t.details else {
+        panic!()
+    };
+    assert_eq!(det.server.to_string(), "10.77.0.3:443");
+    assert_eq!(det.syns, 3);
+    assert!(
+        t.summary.contains("3 SYNs over up to 3.0 s"),
+        "{}",
+        t.summary
+    );
+    // Errors first.
+    assert_eq!(d.findings[0].id, FindingId::SynTimeout);
+}
+
+#[test]
+fn bare_rst_answering_data_is_half_open() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(30.0)
+        .send(C, PSH | ACK, 1101, 5201, 50)
+        .send(S, RST, 5201, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::HalfOpen);
+    let Details::HalfOpen(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.forgot, Side::Server);
+    assert!(!ids_of(&d).contains(&"resets"));
+}
+
+#[test]
+fn linger_zero_abort_is_a_reset_by_the_client() {
+    let mut w = Wire::new();
+    w.exchange().send(C, RST | ACK, 1101, 5201, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::Resets);
+    let Details::Resets(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.reset_by, det.aborts, det.after_fin),
+        (Side::Client, 1, 0)
+    );
+    assert_eq!(
+        f.summary,
+        "The client 10.77.0.1 aborted 1 connection to 10.77.0.2:8788 with RST instead of \
+         closing with FIN."
+    );
+}
+
+#[test]
+fn server_never_closing_after_client_fin_is_server_side_leak() {
+    let mut w = Wire::new();
+    w.exchange()
+        .send(C, FIN | ACK, 1101, 5201, 0)
+        .send(S, ACK, 5201, 1102, 0);
+    let (_, d) = diag(&w, 5.0);
+    let f = only(&d, FindingId::CloseWaitLeak);
+    let Details::CloseWaitLeak(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.leaking_side, Side::Server);
+    assert_eq!(det.remote, "10.77.0.1");
+    assert!(
+        f.summary.contains("your server never closed it"),
+        "{}",
+        f.summary
+    );
+    assert!(f.advice.contains("read() returns 0"));
+}
+
+#[test]
+fn no_connections_is_said_plainly() {
+    let d = diagnose(&[], &CaptureStats::default());
+    assert_eq!(ids_of(&d), vec!["all_clear"]);
+    assert_eq!(d.findings[0].count, 0);
+    assert!(d.findings[0].summary.contains("no TCP connections"));
+}
+
+#[test]
+fn json_has_stable_ids_and_flattened_numbers() {
+    let w = pool(3, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let json: serde_json::Value = serde_json::from_str(&render(
+        Format::Json,
+        &d,
+        &reports,
+        &RenderOptions::default(),
+    ))
+    .unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    let leak = &findings[0];
+    assert_eq!(leak["id"], "close_wait_leak");
+    assert_eq!(leak["severity"], "error");
+    assert_eq!(leak["count"], 3);
+    assert_eq!(leak["evidence"], serde_json::json!([0, 1, 2]));
+    assert_eq!(leak["leaking_side"], "client");
+    assert_eq!(leak["leaking_host"], "10.77.0.1");
+    assert_eq!(leak["remote"], "10.77.0.2:8788");
+    assert_eq!(leak["durations"]["n"], 3);
+    assert!(leak.get("facts").is_none());
+    let idle = findings.iter().find(|f| f["id"] == "idle_timeout").unwrap();
+    assert_eq!(idle["server"], "10.77.0.2:8788");
+    assert_eq!(idle["samples"], 3);
+    for key in ["seconds", "p10", "p90"] {
+        assert!(
+            idle[key]
+                .as_f64()
+                .is_some_and(|x| (x - 15.002).abs() < 1e-6),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_report_order() {
+    let w = pool(6, 3.0, &[2]);
+    let (mut reports, d) = diag(&w, 2.0);
+    reports.reverse();
+    let capture = CaptureStats {
+        first_ts: d.capture_start,
+        last_ts: d.capture_end,
+        ..CaptureStats::default()
+    };
+    let again = diagnose(&reports, &capture);
+    let opts = RenderOptions::default();
+    for format in [Format::Json, Format::Text, Format::Markdown] {
+        assert_eq!(
+            render(format, &d, &reports, &opts),
+            render(format, &again, &reports, &opts)
+        );
+    }
+}
+
+#[test]
+fn markdown_draws_the_example_connection() {
+    let w = pool(3, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let md = render(Format::Markdown, &d, &reports, &RenderOptions::default());
+    assert!(md.starts_with("## closewait diagnosis\n"));
+    assert!(md.contains("| 1 | error | `close_wait_leak` | 3 |"));
+    assert!(md.contains("```mermaid\nsequenceDiagram\n"));
+    assert!(md.contains("S->>C: FIN, ACK"));
+    assert!(md.contains("Note left of C: CLOSE_WAIT"));
+    assert!(md.contains("15.0 s idle"));
+}
+
+#[test]
+fn text_lists_verdict_numbers_evidence_mechanism_advice() {
+    let w = pool(20, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let text = render(Format::Text, &d, &reports, &RenderOptions { max_ids: 5 });
+    assert!(text.starts_with("closewait diagnose: 20 TCP connections over "));
+    assert!(text.contains("\nERROR close_wait_leak: All 20 of your connections to 10.77.0.2:8788"));
+    assert!(text.contains("  evidence  0 1 2 3 4 … (20 in all); example: tcp.stream eq "));
+    assert!(text.contains("\n  why       "));
+    assert!(text.contains("\n  advice    Your connection pool"));
+    assert!(text.lines().all(|l| l.chars().count() <= 100));
+}
+
+#[test]
+fn fail_on_sets_the_exit_status() {
+    use crate::diagnose_cmd::{exit_status, FailOn};
+    let (_, leak) = diag(&pool(2, 5.0, &[]), 1.0);
+    let (_, fine) = diag(&pool(2, 5.0, &[0, 1]), 1.0);
+    assert_eq!(exit_status(&leak, Some(FailOn::Error)), 1);
+    assert_eq!(exit_status(&leak, Some(FailOn::Warning)), 1);
+    assert_eq!(exit_status(&leak, None), 0);
+    assert_eq!(exit_status(&fine, Some(FailOn::Warning)), 0);
+}
+
+#[test]
+fn representative_prefers_the_median_with_segments() {
+    let w = pool(5, 1.0, &[]);
+    let (mut reports, _) = diag(&w, 1.0);
+    let refs: Vec<&ConnectionReport> = reports.iter().collect();
+    assert_eq!(representative(&refs, |r| r.id as f64), Some(2));
+    reports[2].segments = None;
+    reports[1].segments = None;
+    let refs: Vec<&ConnectionReport> = reports.iter().collect();
+    assert_eq!(representative(&refs, |r| r.id as f64), Some(3));
+}

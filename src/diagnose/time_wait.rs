@@ -1,0 +1,187 @@
+//! `server_time_wait`: a server that actively closes most of its connections.
+//!
+//! TIME_WAIT belongs to the side that sends the first FIN (RFC 9293 §3.6; both sides on a
+//! simultaneous close) and lasts 2×MSL, a fixed 60 s on Linux (`TCP_TIMEWAIT_LEN`). A
+//! client holding it costs one of its own ephemeral ports for a minute; a busy server
+//! holding it for every connection accumulates rate × 60 s sockets (memory,
+//! `tcp_max_tw_buckets` overflow). The seed's fix (5) is to let the clients close first.
+
+use super::idle::IdleTimeouts;
+use super::stats::{rate, secs, Spread};
+use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use crate::model::{ser_addr, CloseKind, CloseSignal, ConnectionReport, Side};
+use crate::state::TcpState;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Linux's TIME_WAIT length (`TCP_TIMEWAIT_LEN`), for the projection.
+pub const LINUX_TIME_WAIT_SECS: f64 = 60.0;
+
+/// A single close is an anecdote, not a rate.
+const MIN_ACTIVE_CLOSES: u64 = 2;
+
+/// At this many projected server sockets in TIME_WAIT the finding becomes a warning.
+const WARN_PROJECTED: f64 = 10_000.0;
+
+/// The numbers of a `server_time_wait` finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimeWaitDetails {
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// Connections the server closed first (its FIN first, or a simultaneous close).
+    pub active_closes: u64,
+    /// Connections to the server that were closed at all (FIN or RST).
+    pub closed: u64,
+    /// Of the active closes, how many reached TIME_WAIT on the server in the capture.
+    pub reached_time_wait: u64,
+    /// Server sockets still in TIME_WAIT at the end of the capture.
+    pub in_time_wait_at_end: u64,
+    /// Active closes per second over the capture.
+    pub per_second: f64,
+    /// Server sockets in TIME_WAIT at that rate, with Linux's 60 s TIME_WAIT.
+    pub projected_time_wait: f64,
+    /// Idle time before the server's FIN.
+    pub idle_before_close: Option<Spread>,
+}
+
+fn server_closed_first(r: &ConnectionReport) -> bool {
+    r.close.kind == CloseKind::Simultaneous
+        || (r.close.first == Some(CloseSignal::Fin) && r.close.first_by == Some(Side::Server))
+}
+
+fn closed(r: &ConnectionReport) -> bool {
+    !matches!(
+        r.close.kind,
+        CloseKind::Open
+            | CloseKind::Refused
+            | CloseKind::SynTimeout
+            | CloseKind::HandshakeIncomplete
+    )
+}
+
+pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
+    let mut groups: BTreeMap<SocketAddr, (Vec<&ConnectionReport>, u64)> = BTreeMap::new();
+    for &r in &ctx.reports {
+        if !closed(r) {
+            continue;
+        }
+        let g = groups.entry(r.server).or_default();
+        g.1 += 1;
+        if server_closed_first(r) {
+            g.0.push(r);
+        }
+    }
+    let span = ctx.capture_secs();
+    let mut out = Vec::new();
+    for (service, (active, closed)) in groups {
+        let n = active.len() as u64;
+        if n < MIN_ACTIVE_CLOSES || n * 2 <= closed {
+            continue;
+        }
+        let reached_conns: Vec<&ConnectionReport> = active
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.timeline
+                    .server
+                    .iter()
+                    .any(|c| c.state == TcpState::TimeWait)
+            })
+            .collect();
+        let reached = reached_conns.len() as u64;
+        let at_end = active
+            .iter()
+            .filter(|r| r.server_state == TcpState::TimeWait)
+            .count() as u64;
+        let per_second = if span > 0.0 { n as f64 / span } else { 0.0 };
+        let projected = per_second * LINUX_TIME_WAIT_SECS;
+        let idle_spread = Spread::of(active.iter().filter_map(|r| r.close.idle_before_close));
+        let idle_timeout = idle.server.get(&service).map(|(s, _)| s.median);
+        let closes_at_once = idle_spread.as_ref().is_some_and(|s| s.median < 0.1);
+
+        let summary = format!(
+            "The server {service} closes {n} of {closed} connections itself (its FIN first), so \
+             TIME_WAIT (60 s on Linux) lands on the server: {} closes/s, up to about {:.0} \
+             server sockets in TIME_WAIT at that rate.",
+            rate(per_second),
+            projected
+        );
+        let mechanism = "TIME_WAIT belongs to the side that sends the first FIN (RFC 9293 \
+                         §3.6) and lasts 2×MSL, a fixed 60 s on Linux (TCP_TIMEWAIT_LEN), \
+                         keeping the 4-tuple reserved. On a busy server that closes most \
+                         connections these accumulate, rate × 60 s of them; on the clients \
+                         they would be spread over many hosts."
+            .to_string();
+        let advice = if closes_at_once {
+            "The server closes right after each response (HTTP/1.0 or `Connection: close`): \
+             enable keep-alive, or have the clients close first (they send the last request \
+             with `Connection: close` and close after reading the response)."
+                .to_string()
+        } else {
+            format!(
+                "Let the clients close first: make their idle timeout shorter than the \
+                 server's keep-alive timeout{}, so TIME_WAIT lands on the clients.",
+                idle_timeout
+                    .map(|t| format!(" ({})", secs(t)))
+                    .unwrap_or_default()
+            )
+        };
+        let mut facts = vec![
+            format!(
+                "server {service} sent the first FIN on {n} of {closed} closed connections; \
+                 {reached} reached TIME_WAIT in the capture, {at_end} still in TIME_WAIT at \
+                 its end"
+            ),
+            format!(
+                "{n} active closes over {} of capture: {} closes/s × 60 s = about {:.0} in \
+                 TIME_WAIT at once",
+                secs(span),
+                rate(per_second),
+                projected
+            ),
+        ];
+        if reached < n {
+            facts.push(format!(
+                "{} never reached TIME_WAIT: the client had not sent its FIN when the capture \
+                 ended (or reset instead)",
+                n - reached
+            ));
+        }
+        out.push(Finding {
+            id: FindingId::ServerTimeWait,
+            severity: if projected >= WARN_PROJECTED {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            summary,
+            count: n,
+            evidence: ids(&active),
+            // Draw a connection that shows the server's TIME_WAIT, if one does.
+            example: representative(
+                if reached_conns.is_empty() {
+                    &active
+                } else {
+                    &reached_conns
+                },
+                |r| r.close.first_at.unwrap_or(r.start),
+            ),
+            mechanism,
+            advice,
+            details: Details::ServerTimeWait(TimeWaitDetails {
+                server: service,
+                active_closes: n,
+                closed,
+                reached_time_wait: reached,
+                in_time_wait_at_end: at_end,
+                per_second: super::stats::round6(per_second),
+                projected_time_wait: super::stats::round6(projected),
+                idle_before_close: idle_spread,
+            }),
+            facts,
+            group: service.to_string(),
+        });
+    }
+    out
+}

@@ -1,0 +1,201 @@
+//! `closewait diagnose CAPTURE…`: arguments and runner.
+//!
+//! Wiring only: read the captures with [`analyze`], hand the reports to
+//! [`diagnose::diagnose`], render, and turn `--fail-on` into an exit status. The findings
+//! need per-segment records for a few facts (keep-alive timings, the flags of a RST) and
+//! the Markdown diagrams need them for the example connections; to keep memory bounded the
+//! runner records segments for every connection but keeps them, once a connection is
+//! finished, only where a finding may need them (see [`SegmentKeeper`]).
+
+use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use crate::capture::{CaptureStats, InputSpec};
+use crate::diagnose::render::{render, Format, RenderOptions};
+use crate::diagnose::{diagnose, Diagnosis, Severity};
+use crate::model::{CloseKind, ConnectionReport, Initiator, Side};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Diagnose a capture: group connections by what went wrong, explain it, advise.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DiagnoseArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
+    #[arg(value_name = "CAPTURE", required = true)]
+    pub captures: Vec<PathBuf>,
+
+    /// JSON output (same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Exit with status 1 when a finding of this severity or worse exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// TIME_WAIT length in seconds (Linux: 60; RFC 9293: 240).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+
+    /// Connection ids listed per finding in text and Markdown (JSON lists all).
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub max_ids: usize,
+}
+
+impl DiagnoseArgs {
+    /// Arguments for `closewait diagnose FILE` with every option at its default.
+    pub fn for_files(files: &[PathBuf]) -> DiagnoseArgs {
+        DiagnoseArgs {
+            captures: files.to_vec(),
+            json: false,
+            format: Format::Text,
+            fail_on: None,
+            time_wait: 60.0,
+            max_ids: 12,
+        }
+    }
+
+    fn output_format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// `--fail-on` levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+}
+
+impl FailOn {
+    pub fn severity(self) -> Severity {
+        match self {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
+}
+
+/// Runs the command, writing to standard output. Returns the exit status: 1 when
+/// `--fail-on` matched a finding, else 0. Unreadable input is an error.
+pub fn run(args: &DiagnoseArgs) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_to(args, &mut out)
+}
+
+/// [`run`], writing to `out`.
+pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let (reports, stats) = read(&args.captures, args.time_wait)?;
+    let diagnosis = diagnose(&reports, &stats);
+    let text = render(
+        args.output_format(),
+        &diagnosis,
+        &reports,
+        &RenderOptions {
+            max_ids: args.max_ids,
+        },
+    );
+    out.write_all(text.as_bytes())
+        .context("writing the diagnosis")?;
+    out.flush().context("writing the diagnosis")?;
+    Ok(exit_status(&diagnosis, args.fail_on))
+}
+
+/// 1 when a finding is at least as severe as `fail_on`, else 0.
+pub fn exit_status(d: &Diagnosis, fail_on: Option<FailOn>) -> i32 {
+    match (fail_on, d.worst()) {
+        (Some(level), Some(worst)) if worst >= level.severity() => 1,
+        _ => 0,
+    }
+}
+
+/// Reads captures into reports (sorted by id), keeping segment records only where the
+/// diagnosis may use them.
+pub fn read(
+    captures: &[PathBuf],
+    time_wait_secs: f64,
+) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats)> {
+    let inputs: Vec<InputSpec> = captures
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                InputSpec::Stdin
+            } else {
+                InputSpec::Path(p.clone())
+            }
+        })
+        .collect();
+    let opts = AnalyzeOptions {
+        time_wait_secs,
+        record_segments: RecordSegments::All,
+        ..AnalyzeOptions::default()
+    };
+    let mut keeper = SegmentKeeper::default();
+    let mut reports = Vec::new();
+    let names: Vec<String> = captures.iter().map(|p| p.display().to_string()).collect();
+    let stats = analyze(&inputs, &opts, &mut |mut r| {
+        keeper.trim(&mut r);
+        reports.push(r);
+    })
+    .with_context(|| format!("reading {}", names.join(", ")))?;
+    reports.sort_by_key(|r| r.id);
+    Ok((reports, stats))
+}
+
+/// Decides, per finished connection, whether its segment records are kept.
+///
+/// Everything is kept up to a budget of [`BUDGET_SEGMENTS`] records (so small captures get
+/// the truly median example connection). Past it, only what a finding reads is kept:
+/// connections with keep-alive probes (their timings give the settings), aborted ones (the
+/// RST's flags tell half-open from abort), and the first few of every kind of ending per
+/// service (examples for diagrams). Memory then grows with the odd connections, not with
+/// all of them.
+#[derive(Default)]
+pub struct SegmentKeeper {
+    samples: HashMap<(CloseKind, Initiator, Option<Side>, SocketAddr), usize>,
+    /// Segment records kept so far.
+    kept: usize,
+}
+
+/// Segment records kept unconditionally.
+pub const BUDGET_SEGMENTS: usize = 200_000;
+/// Examples kept per (kind, initiator, silent side, service).
+const SAMPLES_PER_GROUP: usize = 5;
+/// Longer segment lists are never kept.
+const MAX_KEPT_SEGMENTS: usize = 100_000;
+
+impl SegmentKeeper {
+    pub fn trim(&mut self, r: &mut ConnectionReport) {
+        let Some(segs) = &r.segments else { return };
+        if segs.len() > MAX_KEPT_SEGMENTS {
+            r.segments = None;
+            return;
+        }
+        let needed = r.tcp.client.keepalives > 0
+            || r.tcp.server.keepalives > 0
+            || matches!(r.close.kind, CloseKind::Abort | CloseKind::FinThenRst);
+        let key = (
+            r.close.kind,
+            r.close.initiator,
+            r.close.who_failed_to_respond,
+            r.server,
+        );
+        let seen = self.samples.entry(key).or_insert(0);
+        *seen += 1;
+        let within_budget = self.kept + segs.len() <= BUDGET_SEGMENTS;
+        if needed || within_budget || *seen <= SAMPLES_PER_GROUP {
+            self.kept += segs.len();
+        } else {
+            r.segments = None;
+        }
+    }
+}
