@@ -182,7 +182,7 @@ pub struct FlowOptions {
     pub max_live: usize,
 }
 
-/// Default cap on live connections: about 1.5 GB of tracking state at worst, far above what
+/// Default cap on live connections: about 1.6 GB of tracking state at worst, far above what
 /// a real capture holds open at once.
 pub const DEFAULT_MAX_LIVE: usize = 1_000_000;
 
