@@ -5,7 +5,7 @@
 
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
-use crate::flow::{Connection, FlowOptions, FlowTable};
+use crate::flow::{Connection, Evictions, FlowOptions, FlowTable};
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::state::TcpState;
 use std::collections::{BTreeSet, HashMap};
@@ -19,6 +19,10 @@ pub struct AnalyzeOptions {
     pub time_wait_secs: f64,
     /// Which connections get per-segment records (for diagrams).
     pub record_segments: RecordSegments,
+    /// At most this many connections are tracked at once; past it the least recently
+    /// active one is reported as it stands and dropped (a SYN flood or a port scan must
+    /// not exhaust memory). Evictions are counted in a capture warning.
+    pub max_connections: usize,
 }
 
 impl Default for AnalyzeOptions {
@@ -26,6 +30,7 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             time_wait_secs: 60.0,
             record_segments: RecordSegments::None,
+            max_connections: crate::flow::DEFAULT_MAX_LIVE,
         }
     }
 }
@@ -90,7 +95,10 @@ pub fn analyze_with_progress(
     // The end of the capture is its last packet, TCP or not: a pcap does not record when
     // the capture was stopped.
     let capture_end = stream.last_ts_ns().unwrap_or(analyzer.table_now());
-    let stats = stream.into_stats();
+    let mut stats = stream.into_stats();
+    if let Some(warning) = analyzer.eviction_warning() {
+        stats.warnings.push(warning);
+    }
     analyzer.finish(capture_end, on_connection);
     Ok(stats)
 }
@@ -147,6 +155,7 @@ pub fn analyze_pipelined(
 /// The streaming core, usable without files (tests, fuzzing, benchmarks).
 pub struct Analyzer {
     table: FlowTable,
+    max_connections: usize,
     time_wait_secs: f64,
     last_ts_ns: i64,
 }
@@ -158,7 +167,9 @@ impl Analyzer {
                 record: opts.record_segments.clone(),
                 close_delay_ns: CLOSE_DELAY_NS,
                 time_wait_ns: (opts.time_wait_secs * 1e9) as i64,
+                max_live: opts.max_connections,
             }),
+            max_connections: opts.max_connections.max(1),
             time_wait_secs: opts.time_wait_secs,
             last_ts_ns: i64::MIN,
         }
@@ -166,6 +177,40 @@ impl Analyzer {
 
     fn table_now(&self) -> i64 {
         self.last_ts_ns
+    }
+
+    /// Connections tracked right now (at most `max_connections`).
+    pub fn live_connections(&self) -> usize {
+        self.table.live_connections()
+    }
+
+    /// Connections evicted so far because more than `max_connections` were live.
+    pub fn evictions(&self) -> &Evictions {
+        self.table.evictions()
+    }
+
+    /// The capture warning for evictions, if there were any.
+    pub fn eviction_warning(&self) -> Option<String> {
+        let ev = self.table.evictions();
+        if ev.count == 0 {
+            return None;
+        }
+        let ids: Vec<String> = ev.first_ids.iter().map(u64::to_string).collect();
+        let more = if ev.count > ev.first_ids.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        let frame = ev.first_at.map_or(0, |(_, f)| f);
+        Some(format!(
+            "more than {} connections open at once (a SYN flood or a scan?): evicted the {} least \
+             recently active, first at frame {frame}; they are reported as they stood when \
+             evicted (ids {}{more}) and a later packet of theirs starts a new connection; \
+             raise --max-connections to track more",
+            self.max_connections,
+            ev.count,
+            ids.join(", ")
+        ))
     }
 
     pub fn push(

@@ -6,9 +6,12 @@
 //! groups so later subcommands (`diagram`, `chart`, `graph`, `diagnose`, `report`,
 //! `netstat`) reuse them as they are.
 //!
-//! Exit statuses: 0 success (also when stdout is closed early, as by `| head`), 1 the
-//! output could not be written, 2 bad usage or an unreadable input. Errors go to stderr as
-//! `closewait: <file>: <what>`; nothing here panics on user input.
+//! Exit statuses: 0 success (also when stdout is closed early, as by `| head`, and when a
+//! capture was cut short or corrupt in the middle: the results up to the damage are
+//! written, with a warning); 1 is reserved for findings with `--fail-on`; 2 the command
+//! could not do its job: bad usage, an unreadable input (missing, not a capture, broken
+//! header), the output could not be written, or, with `--strict`, a damaged capture.
+//! Errors go to stderr as `closewait: <file>: <what>`; nothing here panics on user input.
 
 use crate::analyze::{analyze_pipelined, AnalyzeOptions};
 use crate::capture::{CaptureError, CaptureStats, InputSpec};
@@ -25,8 +28,10 @@ use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-const EXIT_STATUS_HELP: &str = "Exit status: 0 success, 1 the output could not be written, \
-2 bad usage or an unreadable input.";
+const EXIT_STATUS_HELP: &str = "Exit status: 0 success (also for a capture cut short or \
+corrupt in the middle: results up to the damage, with a warning), 1 findings with --fail-on, \
+2 bad usage, an unreadable input, output that could not be written, or (--strict) a damaged \
+capture.";
 
 const ANALYZE_HELP: &str = "Filters: the values of one filter are alternatives (repeat it or \
 give a comma list); different filters must all match. The summary counts only the connections \
@@ -34,7 +39,14 @@ that match.
 
 JSON formats are described in docs/json.md.
 
-Exit status: 0 success, 1 the output could not be written, 2 bad usage or an unreadable input.";
+Damaged input: a capture cut short or corrupt in the middle is analysed up to the damage and a \
+warning names the byte offset and the packets kept (exit 0; exit 2 with --strict, after writing \
+the results). More than --max-connections open at once (a SYN flood, a scan): the least \
+recently active are reported as they stand and dropped, with a warning.
+
+Exit status: 0 success (also for a capture cut short or corrupt in the middle), 1 findings with \
+--fail-on, 2 bad usage, an unreadable input, output that could not be written, or (--strict) a \
+damaged capture.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,12 +158,27 @@ pub struct AnalysisArgs {
     /// RFC 9293's 2×MSL: 240).
     #[arg(long = "time-wait", value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
     pub time_wait: f64,
+    /// At most N connections tracked at once; past it (a SYN flood, a port scan) the least
+    /// recently active is reported as it stands and dropped, and a warning counts them.
+    /// About 1.6 KB of memory per connection.
+    #[arg(
+        long = "max-connections",
+        value_name = "N",
+        default_value_t = crate::flow::DEFAULT_MAX_LIVE,
+        value_parser = parse_max_connections
+    )]
+    pub max_connections: usize,
+    /// A capture cut short or corrupt in the middle is an error (exit status 2) rather than
+    /// a warning; the results up to the damage are still written.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl AnalysisArgs {
     pub fn options(&self) -> AnalyzeOptions {
         AnalyzeOptions {
             time_wait_secs: self.time_wait,
+            max_connections: self.max_connections,
             ..AnalyzeOptions::default()
         }
     }
@@ -210,6 +237,13 @@ fn parse_state(s: &str) -> Result<TcpState, String> {
     })
 }
 
+fn parse_max_connections(s: &str) -> Result<usize, String> {
+    match s.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a number of connections (1 or more)")),
+    }
+}
+
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
@@ -226,13 +260,19 @@ pub enum CliError {
     Input(CaptureError),
     /// The output could not be written.
     Output { path: String, source: io::Error },
+    /// `--strict`: these inputs were cut short or corrupt in the middle (the results up
+    /// to the damage were written all the same).
+    Damaged(Vec<String>),
 }
 
 impl CliError {
+    /// 1 is reserved for `--fail-on` findings: no error maps to it.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::Input(_) => 2,
-            CliError::Output { .. } => 1,
+            CliError::Usage(_)
+            | CliError::Input(_)
+            | CliError::Output { .. }
+            | CliError::Damaged(_) => 2,
         }
     }
 }
@@ -243,6 +283,12 @@ impl fmt::Display for CliError {
             CliError::Usage(what) => f.write_str(what),
             CliError::Input(e) => write!(f, "{e}"),
             CliError::Output { path, source } => write!(f, "{path}: {source}"),
+            CliError::Damaged(files) => write!(
+                f,
+                "{}: capture damaged (see the warnings); --strict makes that an error, \
+                 the results up to the damage were written",
+                files.join(", ")
+            ),
         }
     }
 }
@@ -382,8 +428,33 @@ where
         };
         run(inputs, &opts, &mut on_connection).map_err(CliError::Input)?
     };
+    // Warnings go to stderr too, unless the text report on stdout already ends with them:
+    // JSON output or a file would otherwise hide a damaged capture from the person.
+    let text_on_stdout = matches!(format, Format::Text) && matches!(sink, Sink::Stream(_));
+    if !text_on_stdout {
+        let mut err = io::stderr().lock();
+        for warning in &capture.warnings {
+            let _ = writeln!(err, "closewait: warning: {warning}");
+        }
+    }
+    let damaged: Vec<String> = capture
+        .files
+        .iter()
+        .filter(|f| f.truncated)
+        .map(|f| match f.path.as_str() {
+            "-" => "standard input".to_string(),
+            path => path.to_string(),
+        })
+        .collect();
+    let strict = |done: Done| {
+        if args.analysis.strict && !damaged.is_empty() {
+            Err(CliError::Damaged(damaged.clone()))
+        } else {
+            Ok(done)
+        }
+    };
     if let Some(e) = write_error {
-        return sink.fail(e);
+        return sink.fail(e).and_then(strict);
     }
 
     shown.sort_by_key(|r| r.id);
@@ -396,9 +467,9 @@ where
         summary: &summary,
     };
     if let Err(e) = renderer.finish(sink.writer(), &out) {
-        return sink.fail(e);
+        return sink.fail(e).and_then(strict);
     }
-    sink.commit()
+    sink.commit().and_then(strict)
 }
 
 /// `-o` naming one of the inputs would destroy the capture being read.
@@ -710,7 +781,7 @@ mod tests {
         let e = AtomicFile::create(&dir.join("nope").join("out.json"))
             .err()
             .expect("no such directory");
-        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().starts_with(&format!(
             "{}: ",
             dir.join("nope").join("out.json").display()

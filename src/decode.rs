@@ -21,8 +21,8 @@ use crate::segment::{Segment, TcpFlags};
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::err::packet::SliceError;
 use etherparse::{
-    ip_number, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
-    TcpOptionsIterator, TransportSlice,
+    ip_number, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpOptionsIterator,
+    TransportSlice,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -120,6 +120,9 @@ pub enum SkipReason {
     BadTcpHeader,
     /// More than [`MAX_TUNNEL_DEPTH`] tunnels nested around the packet.
     TunnelTooDeep,
+    /// A pcapng packet on an interface its section never declared (a corrupt interface
+    /// id): its link type and time base are unknown, so it cannot be decoded.
+    UnknownInterface,
 }
 
 impl SkipReason {
@@ -133,6 +136,7 @@ impl SkipReason {
             SkipReason::BadIpHeader => "bad_ip_header",
             SkipReason::BadTcpHeader => "bad_tcp_header",
             SkipReason::TunnelTooDeep => "tunnel_too_deep",
+            SkipReason::UnknownInterface => "unknown_interface",
         }
     }
 }
@@ -454,10 +458,10 @@ fn ip_layer(
                 let h = v6.header();
                 let pl = usize::from(h.payload_length());
                 let declared = (pl != 0).then_some(40 + pl);
-                let non_first = v6.extensions().clone().into_iter().any(|ext| match ext {
-                    Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() != 0,
-                    _ => false,
-                });
+                let exts = v6.extensions();
+                let non_first = exts
+                    .first_header()
+                    .is_some_and(|first| v6_non_first_fragment(first, exts.slice()));
                 (
                     h.source_addr().into(),
                     h.destination_addr().into(),
@@ -552,6 +556,46 @@ fn ip_layer(
         first_fragment: payload.fragmented,
         tunnels: Tunnels::default(),
     }))
+}
+
+/// Whether the IPv6 extension headers in `exts` (starting with header type `first`) hold
+/// a Fragment header with a non-zero offset (RFC 8200 §4.5).
+///
+/// Walked here with bounds checks rather than with etherparse's extension iterator: that
+/// iterator (0.21) trusts the chain to end inside the slice, and on a chain cut short or
+/// with a second Hop-by-Hop header it reads past the slice (found by fuzzing).
+fn v6_non_first_fragment(first: IpNumber, exts: &[u8]) -> bool {
+    let mut next = first;
+    let mut rest = exts;
+    // Each header is at least 8 bytes, so the walk ends; bound it anyway.
+    for _ in 0..MAX_STACKED * 4 {
+        let len = match next {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                // Hdr Ext Len: 8-octet units, not counting the first 8 octets.
+                rest.get(1).map(|&l| (usize::from(l) + 1) * 8)
+            }
+            ip_number::IPV6_FRAG => {
+                let Some(&[_, _, hi, lo]) = rest.get(..4) else {
+                    return false;
+                };
+                if u16::from_be_bytes([hi, lo]) >> 3 != 0 {
+                    return true;
+                }
+                Some(8)
+            }
+            // RFC 4302 §2.2: Payload Len in 4-octet units, minus 2.
+            ip_number::AUTH => rest.get(1).map(|&l| (usize::from(l) + 2) * 4),
+            _ => return false,
+        };
+        match (len, rest.first()) {
+            (Some(len), Some(&nh)) if len <= rest.len() => {
+                next = IpNumber(nh);
+                rest = &rest[len..];
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// A TCP header of which at least the fixed 20 bytes were captured (RFC 9293 §3.1). The
@@ -755,6 +799,35 @@ mod tests {
         assert_eq!(s.src, "[2001:db8::1]:5555".parse().unwrap());
         assert_eq!(s.payload_len, 5);
         assert_eq!(s.captured_payload_len, 5);
+    }
+
+    /// Found by fuzzing: a Hop-by-Hop header whose next header is Hop-by-Hop again (and
+    /// chains cut short) made etherparse's extension iterator read past the slice.
+    #[test]
+    fn ipv6_extension_chain_that_ends_badly_is_walked_within_bounds() {
+        let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+        ip6.extend_from_slice(&[0; 32]);
+        for tail in [
+            &[0u8, 0, 0, 0, 0, 0, 0, 0][..], // HBH → HBH (not allowed twice)
+            &[60, 0, 0, 0, 0, 0, 0, 0, 44],  // HBH → DST, cut short
+            &[44, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 8], // HBH → FRAG (offset 1), cut short
+            &[],
+        ] {
+            for payload_len in [0u16, 8, 200] {
+                let mut p = ip6.clone();
+                p[4..6].copy_from_slice(&payload_len.to_be_bytes());
+                p.extend_from_slice(tail);
+                let r = decode(linktype::RAW, &p);
+                assert!(r.is_err(), "{tail:?} {payload_len}: {r:?}");
+            }
+        }
+        // A whole HBH → FRAG chain with a non-zero offset is a non-first fragment.
+        let mut p = ip6.clone();
+        p[4..6].copy_from_slice(&36u16.to_be_bytes());
+        p.extend_from_slice(&[44, 0, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&[6, 0, 0, 8, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0; 20]);
+        assert_eq!(decode(linktype::RAW, &p), Err(SkipReason::IpFragment));
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub fn read(
     let opts = AnalyzeOptions {
         time_wait_secs,
         record_segments: RecordSegments::All,
+        ..AnalyzeOptions::default()
     };
     let mut keeper = SegmentKeeper::default();
     let mut reports = Vec::new();

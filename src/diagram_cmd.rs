@@ -269,6 +269,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     let analyze_opts = |record| AnalyzeOptions {
         time_wait_secs: args.time_wait,
         record_segments: record,
+        ..AnalyzeOptions::default()
     };
     let id = match args.conn {
         Some(id) => id,

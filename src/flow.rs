@@ -7,6 +7,9 @@
 //! Memory is bounded by the connections alive at a time: a connection is handed to the
 //! caller once it is finished (both endpoints CLOSED or in TIME-WAIT) and quiet for a while,
 //! and once its TIME-WAIT has run out, so that stray retransmissions still land in it.
+//! A SYN flood or a port scan never finishes its connections, so the live ones are also
+//! capped ([`FlowOptions::max_live`]): at the cap, the stalest connection (least recently
+//! active) is evicted, handed over as it stands, and counted ([`Evictions`]).
 //!
 //! Roles: the sender of a SYN without ACK is the client. Without one (the capture started
 //! mid-connection), the server is inferred the way an engineer reading netstat would: an
@@ -202,12 +205,36 @@ pub struct FlowOptions {
     /// How long a finished connection stays to absorb stray retransmissions.
     pub close_delay_ns: i64,
     pub time_wait_ns: i64,
+    /// At most this many connections are tracked at once (at least 1); past it the
+    /// stalest is evicted.
+    pub max_live: usize,
 }
 
 /// The table's hasher: foldhash, several times faster than std's SipHash on 4-tuples
 /// (a lookup per packet) and still seeded per process, so a crafted capture cannot aim
 /// at its collisions.
 type FlowHasher = foldhash::fast::RandomState;
+
+/// Default cap on live connections: about 1.6 GB of tracking state at worst, far above what
+/// a real capture holds open at once.
+pub const DEFAULT_MAX_LIVE: usize = 1_000_000;
+
+/// At most this many endpoints are remembered as servers (for role inference); a flood
+/// of spoofed SYN,ACKs cannot grow the map past it.
+const MAX_KNOWN_SERVERS: usize = 1_000_000;
+
+/// Connections evicted because the table was full.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evictions {
+    pub count: u64,
+    /// Ids of the first few evicted connections, to name them in a warning.
+    pub first_ids: Vec<u64>,
+    /// Capture time (ns) and frame of the first eviction.
+    pub first_at: Option<(i64, u64)>,
+}
+
+/// How many evicted ids [`Evictions::first_ids`] keeps.
+const EVICTED_IDS_KEPT: usize = 5;
 
 /// All connections alive at the current point of the capture.
 pub struct FlowTable {
@@ -221,6 +248,12 @@ pub struct FlowTable {
     /// Endpoints seen answering SYNs, with how many connections they accepted.
     pub known_servers: HashMap<SocketAddr, u32>,
     now_ns: i64,
+    /// Live connections, roughly least recently active first: (last activity seen when
+    /// queued, key, id). A CLOCK-style second chance: an entry popped for eviction whose
+    /// connection was active since it was queued goes to the back instead. Entries of
+    /// connections already gone are dropped when met, or in a sweep when they pile up.
+    staleness: VecDeque<(i64, FlowKey, u64)>,
+    evictions: Evictions,
 }
 
 impl FlowTable {
@@ -232,11 +265,18 @@ impl FlowTable {
             opts,
             known_servers: HashMap::new(),
             now_ns: i64::MIN,
+            staleness: VecDeque::new(),
+            evictions: Evictions::default(),
         }
     }
 
     pub fn live_connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Connections evicted so far because the table was full.
+    pub fn evictions(&self) -> &Evictions {
+        &self.evictions
     }
 
     /// Feeds one segment; finished connections are passed to `emit` with the time they
@@ -270,8 +310,39 @@ impl FlowTable {
                 self.insert(key, conn, seg);
             }
             None => {
+                self.make_room(seg, emit);
                 let conn = self.open(seg);
                 self.insert(key, conn, seg);
+            }
+        }
+    }
+
+    /// At the cap, evicts the stalest connection so a new one fits.
+    fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Connection, i64)) {
+        let cap = self.opts.max_live.max(1);
+        while self.conns.len() >= cap {
+            let Some((queued_at, key, id)) = self.staleness.pop_front() else {
+                // Cannot happen (every live connection is queued); never loop forever.
+                break;
+            };
+            let last = match self.conns.get(&key) {
+                Some(conn) if conn.id == id => conn.conv.last.ts_ns,
+                _ => continue, // already handed over
+            };
+            if last > queued_at {
+                // Active since it was queued: a second chance, at the back.
+                self.staleness.push_back((last, key, id));
+                continue;
+            }
+            if let Some(conn) = self.conns.remove(&key) {
+                let conn = *conn;
+                let ev = &mut self.evictions;
+                ev.count += 1;
+                if ev.first_ids.len() < EVICTED_IDS_KEPT {
+                    ev.first_ids.push(conn.id);
+                }
+                ev.first_at.get_or_insert((seg.ts_ns, seg.frame));
+                emit(conn, self.now_ns);
             }
         }
     }
@@ -296,17 +367,29 @@ impl FlowTable {
         }
         let release = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
         let id = conn.id;
+        self.staleness.push_back((conn.conv.last.ts_ns, key, id));
         self.conns.insert(key, Box::new(conn));
         self.note_server(seg);
         if let Some(at) = release {
             self.releases.push_back((at, key, id));
+        }
+        // Entries of connections handed over stay until met; sweep them when they
+        // outnumber the live connections (amortised O(1) per connection).
+        if self.staleness.len() > 2 * self.conns.len() + 1024 {
+            let conns = &self.conns;
+            self.staleness
+                .retain(|(_, k, id)| conns.get(k).is_some_and(|c| c.id == *id));
         }
     }
 
     /// A SYN,ACK marks its sender as a server, for inferring roles elsewhere.
     fn note_server(&mut self, seg: &Segment) {
         if seg.flags.syn() && seg.flags.ack() {
-            *self.known_servers.entry(seg.src).or_insert(0) += 1;
+            if let Some(n) = self.known_servers.get_mut(&seg.src) {
+                *n += 1;
+            } else if self.known_servers.len() < MAX_KNOWN_SERVERS {
+                self.known_servers.insert(seg.src, 1);
+            }
         }
     }
 

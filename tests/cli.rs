@@ -134,14 +134,14 @@ fn output_over_input_capture_is_refused_and_input_untouched() {
 }
 
 #[test]
-fn output_into_missing_directory_exits_1() {
+fn output_into_missing_directory_exits_2() {
     let dir = scratch("missing");
     let out = dir.join("no-such-dir").join("out.json");
     closewait()
         .args(["analyze", "x.pcap", "-o"])
         .arg(&out)
         .assert()
-        .code(1)
+        .code(2)
         .stderr(
             predicate::str::starts_with(format!("closewait: {}: ", out.display())).and(no_panic()),
         );

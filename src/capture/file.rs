@@ -10,7 +10,7 @@ use super::pcapng::{is_pcapng_magic, PcapNgReader};
 use super::record::{Notes, StopKind};
 use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead};
 use super::{CaptureError, FileStats, OpenProblem};
-use crate::decode::{decode_frame, Decoded, SkipReason};
+use crate::decode::{decode_frame, Decoded, Frame, SkipReason};
 use flate2::read::MultiGzDecoder;
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -193,14 +193,20 @@ impl FileReader {
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;
-                let decode = |i| {
-                    decode_frame(
+                let decode = |i| match packet.skip {
+                    // A record the format reader could not place (a pcapng packet on an
+                    // undeclared interface) is skipped with its reason.
+                    Some(reason) => Frame {
+                        outcome: Err(reason),
+                        next_subframe: None,
+                    },
+                    None => decode_frame(
                         packet.link_type,
                         packet.data,
                         packet.orig_len,
                         packet.ts_ns,
                         i,
-                    )
+                    ),
                 };
                 let item = |outcome, continuation| Item {
                     ts_ns: packet.ts_ns,

@@ -143,6 +143,8 @@ pub struct SegmentStream {
     last_ts_ns: Option<i64>,
     warned_link_types: Vec<u32>,
     warned_fragment: bool,
+    /// Packets whose timestamp is earlier than the packet before them in merged order.
+    backwards: Backwards,
     /// `LINKTYPE_<n>` names of link types without a known name, formatted once.
     other_link_names: Vec<(u32, String)>,
 }
@@ -212,6 +214,7 @@ impl SegmentStream {
             last_ts_ns: None,
             warned_link_types: Vec::new(),
             warned_fragment: false,
+            backwards: Backwards::default(),
             other_link_names: Vec::new(),
         }
     }
@@ -245,22 +248,31 @@ impl SegmentStream {
         let stats = &mut self.stats;
         stats.packets.total += 1;
         let lt = item.link_type;
-        let name = match link_type_name(lt) {
-            Some(name) => name,
-            None => {
-                let names = &mut self.other_link_names;
-                let at = match names.iter().position(|(n, _)| *n == lt) {
-                    Some(at) => at,
-                    None => {
-                        names.push((lt, format!("LINKTYPE_{lt}")));
-                        names.len() - 1
-                    }
-                };
-                names[at].1.as_str()
-            }
-        };
-        bump(&mut stats.link_types, name);
+        // A packet on an undeclared pcapng interface has no link type to count.
+        if item.outcome != Err(SkipReason::UnknownInterface) {
+            let name = match link_type_name(lt) {
+                Some(name) => name,
+                None => {
+                    let names = &mut self.other_link_names;
+                    let at = match names.iter().position(|(n, _)| *n == lt) {
+                        Some(at) => at,
+                        None => {
+                            names.push((lt, format!("LINKTYPE_{lt}")));
+                            names.len() - 1
+                        }
+                    };
+                    names[at].1.as_str()
+                }
+            };
+            bump(&mut stats.link_types, name);
+        }
         let ts = item.ts_ns;
+        if let Some(prev) = self
+            .last_ts_ns
+            .filter(|&prev| ts < prev - BACKWARDS_NOTED_NS)
+        {
+            self.backwards.note(item.file, self.frame, prev - ts);
+        }
         self.last_ts_ns = Some(ts);
         if self.min_ts_ns.is_none_or(|m| ts < m) {
             self.min_ts_ns = Some(ts);
@@ -333,6 +345,17 @@ impl SegmentStream {
         for (file, stats) in self.files.iter().zip(self.stats.files.iter_mut()) {
             stats.bytes = file.bytes_read();
         }
+        if let Some((file, frame)) = self.backwards.first {
+            let b = &self.backwards;
+            let name = self.files[file].name_for_messages();
+            self.stats.warnings.push(format!(
+                "{name}: timestamps jump back by more than 1 s {} time(s) (first at frame \
+                 {frame}, by up to {:.6} s); those packets are analysed in the order they \
+                 were captured, and durations across a jump are unreliable",
+                b.count,
+                b.max_step_ns as f64 / 1e9
+            ));
+        }
         self.stats
     }
 
@@ -362,6 +385,28 @@ impl Iterator for SegmentStream {
     type Item = Segment;
     fn next(&mut self) -> Option<Segment> {
         self.next_segment()
+    }
+}
+
+/// Steps back smaller than this are ordinary (multi-queue capture, several CPUs stamping
+/// packets) and go unremarked.
+const BACKWARDS_NOTED_NS: i64 = 1_000_000_000;
+
+/// Timestamps that jumped back: kept in capture order (the packets are real, their clock
+/// is not), counted, and named once in a warning.
+#[derive(Debug, Default)]
+struct Backwards {
+    count: u64,
+    /// Input index and frame of the first.
+    first: Option<(usize, u64)>,
+    max_step_ns: i64,
+}
+
+impl Backwards {
+    fn note(&mut self, file: usize, frame: u64, step_ns: i64) {
+        self.count += 1;
+        self.first.get_or_insert((file, frame));
+        self.max_step_ns = self.max_step_ns.max(step_ns);
     }
 }
 

@@ -143,6 +143,7 @@ impl PcapReader {
             link_type: self.link_type,
             data: &record[hlen..],
             orig_len: orig_len.max(caplen),
+            skip: None,
         }))
     }
 }

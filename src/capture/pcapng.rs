@@ -19,9 +19,10 @@
 //! byte order, and its `build_ts_resolution` rejects every binary (2^-n) resolution
 //! (it compares the value *with* the flag bit against 63).
 
-use super::record::{max_caplen, RawPacket, Stop, HARD_MAX_RECORD};
+use super::record::{clamp_ts, max_caplen, RawPacket, Stop, HARD_MAX_RECORD};
 use super::source::ByteSource;
 use super::{Notes, OpenProblem};
+use crate::decode::SkipReason;
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
@@ -87,8 +88,7 @@ struct Interface {
 impl Interface {
     fn ts_ns(&self, high: u32, low: u32) -> i64 {
         let units = (u64::from(high) << 32) | u64::from(low);
-        let ns = self.scale.to_ns(units) + self.offset_ns;
-        ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        clamp_ts(self.scale.to_ns(units).saturating_add(self.offset_ns))
     }
 }
 
@@ -100,6 +100,7 @@ pub(crate) struct PcapNgReader {
     last_ts_ns: i64,
     warned_spb: bool,
     warned_tsresol: bool,
+    warned_interface: bool,
     sections: u32,
 }
 
@@ -123,6 +124,7 @@ impl PcapNgReader {
             last_ts_ns: 0,
             warned_spb: false,
             warned_tsresol: false,
+            warned_interface: false,
             sections: 0,
         };
         let mut scratch = Vec::new();
@@ -400,13 +402,25 @@ impl PcapNgReader {
             }
         };
         let Some(iface) = self.interfaces.get(iface_id as usize).copied() else {
-            return Err(Stop::corrupt(
-                offset,
-                format!(
-                    "packet on interface {iface_id} but the section declares {} interface(s)",
+            // The block itself is sound (its lengths agree): skip its packet, counted, and
+            // read on.
+            if !self.warned_interface {
+                self.warned_interface = true;
+                notes.warn(format_args!(
+                    "packet block at byte offset {offset} on interface {iface_id}, but the \
+                     section declares {} interface(s); such packets are counted as skipped \
+                     (unknown_interface)",
                     self.interfaces.len()
-                ),
-            ));
+                ));
+            }
+            src.take(len);
+            return Ok(RawPacket {
+                ts_ns: self.last_ts_ns,
+                link_type: 0,
+                data: &[],
+                orig_len: 0,
+                skip: Some(SkipReason::UnknownInterface),
+            });
         };
         let ts_ns = match ts {
             Some((high, low)) => iface.ts_ns(high, low),
@@ -428,6 +442,7 @@ impl PcapNgReader {
             link_type: iface.link_type,
             data,
             orig_len: orig_len.max(caplen),
+            skip: None,
         })
     }
 }

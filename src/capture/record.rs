@@ -11,6 +11,9 @@ pub(crate) struct RawPacket<'a> {
     pub data: &'a [u8],
     /// The length on the wire (never below `data.len()`).
     pub orig_len: u32,
+    /// The record is readable but its packet cannot be decoded (counted under this
+    /// reason and skipped).
+    pub skip: Option<crate::decode::SkipReason>,
 }
 
 /// Why a format reader stopped in the middle of a file. Everything read before stays.
@@ -83,7 +86,19 @@ pub(crate) fn max_caplen(snaplen: u32) -> u32 {
     MAX_RECORD.max(snaplen.min(HARD_MAX_RECORD))
 }
 
-/// Nanoseconds since the epoch from whole seconds and nanoseconds, saturating.
+/// Latest timestamp handed out: 2^62 ns after the epoch (year 2116, beyond any pcap's
+/// 32-bit seconds). Timestamps are clamped to `0..=MAX_TS_NS`, so the difference of any
+/// two of them, and a timestamp plus any timer of the analysis, fit in an `i64`: a hostile
+/// pcapng timestamp cannot overflow a duration downstream.
+pub(crate) const MAX_TS_NS: i64 = 1 << 62;
+
+/// Clamps a timestamp into `0..=MAX_TS_NS` (see there).
+pub(crate) fn clamp_ts(ns: i128) -> i64 {
+    ns.clamp(0, i128::from(MAX_TS_NS)) as i64
+}
+
+/// Nanoseconds since the epoch from whole seconds and nanoseconds, clamped (see
+/// [`MAX_TS_NS`]).
 pub(crate) fn ts_from_parts(secs: i64, nanos: i64) -> i64 {
-    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+    clamp_ts(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
 }

@@ -155,16 +155,23 @@ pub(crate) fn describe_non_capture(head: &[u8]) -> String {
     let text = head.strip_prefix(&[0xef, 0xbb, 0xbf][..]).unwrap_or(head);
     let trimmed = trim_ascii_start(text);
     if looks_like_html(trimmed) {
-        return "an HTML page".to_string();
+        return "an HTML page (a web page saved in place of the capture? download the file \
+                itself)"
+            .to_string();
     }
     if looks_like_text(text) {
-        let line: String = String::from_utf8_lossy(trimmed)
+        let first = String::from_utf8_lossy(trimmed)
             .lines()
             .next()
             .unwrap_or("")
-            .chars()
-            .take(40)
-            .collect();
+            .to_string();
+        let line: String = first.chars().take(40).collect();
+        if looks_like_tcpdump_output(&first) {
+            return format!(
+                "text (starts with {line:?}), tcpdump's printed output rather than a capture: \
+                 record with `tcpdump -w FILE`"
+            );
+        }
         return format!("text (starts with {line:?})");
     }
     let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -172,6 +179,22 @@ pub(crate) fn describe_non_capture(head: &[u8]) -> String {
         "data of an unknown format (starts with bytes {})",
         hex.join(" ")
     )
+}
+
+/// tcpdump's own messages, or a decoded packet line (`12:34:56.789012 IP a.1 > b.2: …`).
+fn looks_like_tcpdump_output(line: &str) -> bool {
+    if line.starts_with("tcpdump: ") || line.starts_with("reading from file ") {
+        return true;
+    }
+    let mut words = line.split_whitespace();
+    let time = words.next().unwrap_or("");
+    let proto = words.next().unwrap_or("");
+    let is_time = time.len() >= 8
+        && time.as_bytes()[2] == b':'
+        && time
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ':' || c == '.');
+    is_time && matches!(proto, "IP" | "IP6" | "ARP,")
 }
 
 fn trim_ascii_start(b: &[u8]) -> &[u8] {
@@ -256,11 +279,11 @@ mod tests {
         assert_eq!(describe_non_capture(b""), "an empty file");
         assert_eq!(
             describe_non_capture(b"  <!DOCTYPE html><html>"),
-            "an HTML page"
+            "an HTML page (a web page saved in place of the capture? download the file itself)"
         );
         assert_eq!(
             describe_non_capture(b"<?xml?>\n<html lang=en>"),
-            "an HTML page"
+            "an HTML page (a web page saved in place of the capture? download the file itself)"
         );
         assert_eq!(
             describe_non_capture(b"hello world\nsecond line"),

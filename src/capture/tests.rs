@@ -295,7 +295,14 @@ fn pcapng_two_interfaces_with_different_link_types_and_resolutions() {
     assert_eq!(stats.link_types.len(), 3);
     assert_eq!(stats.link_types.get("RAW"), Some(&1));
     assert_eq!(stats.link_types.get("LINUX_SLL"), Some(&1));
-    assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
+    assert_eq!(stats.warnings.len(), 1, "{:?}", stats.warnings);
+    assert!(
+        stats.warnings[0].contains(
+            "jump back by more than 1 s 1 time(s) (first at frame 3, by up to 98.500000 s)"
+        ),
+        "{:?}",
+        stats.warnings
+    );
 }
 
 #[test]
@@ -422,6 +429,46 @@ fn backwards_timestamps_pass_through_in_file_order() {
     assert_eq!(segs.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(stats.first_ts, Some(ns_to_secs(T0)));
     assert_eq!(stats.last_ts, Some(ns_to_secs(T0 + 5000)));
+    // A small step back (several CPUs stamping packets) goes unremarked.
+    assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
+
+    // Jumps of more than a second are counted and named once.
+    let file = pcap_file(
+        1,
+        false,
+        false,
+        &[
+            data_seg(T0 + 10 * SEC, 1, 1),
+            data_seg(T0, 2, 1),
+            data_seg(T0 + 20 * SEC, 3, 1),
+            data_seg(T0 + 17 * SEC, 4, 1),
+        ],
+    );
+    let (segs, stats) = read_all(vec![file]);
+    assert_eq!(segs.len(), 4);
+    assert_eq!(
+        stats.warnings,
+        vec![
+            "file0: timestamps jump back by more than 1 s 2 time(s) (first at frame 2, by up \
+             to 10.000000 s); those packets are analysed in the order they were captured, and \
+             durations across a jump are unreliable"
+        ]
+    );
+}
+
+#[test]
+fn hostile_timestamps_are_clamped_so_durations_cannot_overflow() {
+    // pcapng: a 64-bit timestamp of u64::MAX units at 1 s resolution, and an if_tsoffset
+    // far in the past.
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, Some(0), None)
+        .idb(1, 0, None, Some(-(1i64 << 40)));
+    ng.epb(0, u64::MAX, &syn(0).data, 54);
+    ng.epb(1, 0, &syn(0).data, 54);
+    let (segs, _) = read_all(vec![ng.bytes()]);
+    let ts: Vec<i64> = segs.iter().map(|s| s.ts_ns).collect();
+    assert_eq!(ts, vec![1 << 62, 0]);
+    let _ = segs[0].ts_ns - segs[1].ts_ns; // fits
 }
 
 #[test]
@@ -515,13 +562,21 @@ fn absurd_record_length_is_corruption_not_an_allocation() {
         stats.warnings
     );
 
+    // A packet on an undeclared interface is skipped and counted; reading goes on.
     let mut ng2 = Ng::new(false);
     ng2.idb(1, 0, None, None);
     ng2.epb(3, 1, &syn(0).data, 54);
+    ng2.epb(0, 2, &syn(0).data, 54);
+    ng2.epb(7, 3, &syn(0).data, 54);
     let (segs, stats) = read_all(vec![ng2.bytes()]);
-    assert_eq!(segs.len(), 0);
+    assert_eq!(segs.len(), 1);
+    assert!(!stats.files[0].truncated);
+    assert_eq!(stats.packets.total, 3);
+    assert_eq!(stats.packets.skipped.get("unknown_interface"), Some(&2));
+    assert_eq!(stats.link_types.get("EN10MB"), Some(&1));
+    assert_eq!(stats.warnings.len(), 1, "{:?}", stats.warnings);
     assert!(
-        stats.warnings[0].contains("interface 3"),
+        stats.warnings[0].contains("on interface 3, but the section declares 1 interface(s)"),
         "{:?}",
         stats.warnings
     );
@@ -543,7 +598,12 @@ fn not_a_capture_is_detected_at_open() {
     );
     assert_eq!(
         what(b"<!DOCTYPE html>\n<html><body>404</body></html>".to_vec()),
-        "an HTML page"
+        "an HTML page (a web page saved in place of the capture? download the file itself)"
+    );
+    assert_eq!(
+        what(b"12:00:01.000001 IP 10.0.0.1.443 > 10.0.0.2.51000: Flags [F.]\n".to_vec()),
+        "text (starts with \"12:00:01.000001 IP 10.0.0.1.443 > 10.0.0\"), tcpdump's printed \
+         output rather than a capture: record with `tcpdump -w FILE`"
     );
     assert!(what(gzip(b"just some text\n"))
         .starts_with("gzip-compressed data that is not a capture; decompressed, it is text"));

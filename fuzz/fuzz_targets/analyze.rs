@@ -1,0 +1,58 @@
+//! The whole analysis on arbitrary bytes: reader → decoder → flow table (with a tiny cap,
+//! so eviction runs too) → state machine → classifier → summary → text and JSON output.
+#![no_main]
+
+use closewait::analyze::{AnalyzeOptions, Analyzer, RecordSegments};
+use closewait::capture::SegmentStream;
+use closewait::filter::Filter;
+use closewait::model::ConnectionReport;
+use closewait::render::{render, AnalyzeOutput, Format};
+use closewait::summary::SummaryBuilder;
+use libfuzzer_sys::fuzz_target;
+use std::io::{Cursor, Read};
+
+fuzz_target!(|data: &[u8]| {
+    let input: Box<dyn Read + Send> = Box::new(Cursor::new(data.to_vec()));
+    let Ok(mut stream) = SegmentStream::open_readers(vec![("fuzz".to_string(), input)]) else {
+        return;
+    };
+    let opts = AnalyzeOptions {
+        record_segments: RecordSegments::All,
+        max_connections: 4,
+        ..AnalyzeOptions::default()
+    };
+    let mut analyzer = Analyzer::new(&opts);
+    let mut reports: Vec<ConnectionReport> = Vec::new();
+    let mut on_connection = |r: ConnectionReport| reports.push(r);
+    while let Some(seg) = stream.next_segment() {
+        analyzer.push(&seg, &mut on_connection);
+    }
+    let end = stream.last_ts_ns().unwrap_or(0);
+    let mut stats = stream.into_stats();
+    stats.warnings.extend(analyzer.eviction_warning());
+    analyzer.finish(end, &mut on_connection);
+
+    let mut ids: Vec<u64> = reports.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), reports.len(), "each connection reported once");
+
+    reports.sort_by_key(|r| r.id);
+    let mut summary = SummaryBuilder::default();
+    for r in &reports {
+        assert!(r.duration.is_finite());
+        summary.add(r);
+    }
+    let summary = summary.finish();
+    let filter = Filter::default();
+    let out = AnalyzeOutput {
+        capture: &stats,
+        filter: &filter,
+        connections_total: reports.len() as u64,
+        connections: &reports,
+        summary: &summary,
+    };
+    for format in [Format::Text, Format::Json, Format::Jsonl] {
+        render(format, &out, &mut std::io::sink()).expect("rendering to a sink");
+    }
+});
