@@ -63,6 +63,9 @@ pub enum Command {
     /// timeout mismatches, TIME_WAIT on the busy side, late writes, keep-alive, resets —
     /// each with evidence and advice.
     Diagnose(crate::diagnose_cmd::DiagnoseArgs),
+    /// Read saved netstat/ss output: per remote service, which side this host is, the
+    /// sockets in each state, what they mean and what to capture.
+    Netstat(crate::netstat_cmd::NetstatArgs),
 }
 
 /// Where packets come from.
@@ -271,6 +274,7 @@ where
         Command::Analyze(a) => run_analyze(a),
         Command::Diagram(a) => return exit_status_of(crate::diagram_cmd::run(a)),
         Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
+        Command::Netstat(a) => return exit_status_of(crate::netstat_cmd::run(a)),
     };
     match result {
         Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,

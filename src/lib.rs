@@ -15,6 +15,7 @@
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
+//! netstat   saved netstat/ss output → which side this host is, per service (`closewait netstat`)
 //! cli       command-line parsing and wiring
 //! ```
 
@@ -29,6 +30,8 @@ pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
 pub mod model;
+pub mod netstat;
+pub mod netstat_cmd;
 pub mod render;
 pub mod segment;
 pub mod state;
