@@ -66,6 +66,9 @@ pub enum Command {
     /// Read saved netstat/ss output: per remote service, which side this host is, the
     /// sockets in each state, what they mean and what to capture.
     Netstat(crate::netstat_cmd::NetstatArgs),
+    /// Write one self-contained HTML page for a ticket: findings, end states, charts and
+    /// the ladder diagram of each finding's representative connection.
+    Report(crate::report_cmd::ReportArgs),
 }
 
 /// Where packets come from.
@@ -275,6 +278,7 @@ where
         Command::Diagram(a) => return exit_status_of(crate::diagram_cmd::run(a)),
         Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
         Command::Netstat(a) => return exit_status_of(crate::netstat_cmd::run(a)),
+        Command::Report(a) => return exit_status_of(crate::report_cmd::run(a)),
     };
     match result {
         Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,

@@ -15,6 +15,7 @@
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
+//! report    one self-contained HTML page: findings, tables, charts, ladders (`closewait report`)
 //! netstat   saved netstat/ss output → which side this host is, per service (`closewait netstat`)
 //! cli       command-line parsing and wiring
 //! ```
@@ -33,6 +34,8 @@ pub mod model;
 pub mod netstat;
 pub mod netstat_cmd;
 pub mod render;
+pub mod report;
+pub mod report_cmd;
 pub mod segment;
 pub mod state;
 pub mod summary;

@@ -1,0 +1,167 @@
+//! `closewait report CAPTURE… -o report.html`: arguments and runner.
+//!
+//! Wiring only. The capture is read once the way `closewait diagnose` reads it (segments
+//! kept where a finding may need them, see [`crate::diagnose_cmd::SegmentKeeper`]), so the
+//! page shows exactly the findings `diagnose` prints. Each finding's example connection is
+//! then drawn; an example whose segments were not kept (large captures) is recorded by a
+//! second pass over the capture for those connection ids only
+//! ([`RecordSegments::Ids`]), as `closewait diagram` does. Standard input is copied to a
+//! temporary file first, since it may be read twice.
+
+use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use crate::capture::InputSpec;
+use crate::diagnose::diagnose;
+use crate::diagram_cmd::{write_atomically, StdinCopy};
+use crate::model::ConnectionReport;
+use crate::report::{html, ladder_svg, Chart, Report};
+use crate::summary::Summary;
+use anyhow::{bail, Context};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Write one self-contained HTML page for a ticket: the findings, the end-state table, the
+/// charts and the ladder diagram of each finding's most representative connection.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
+    #[arg(value_name = "CAPTURE", required = true)]
+    pub captures: Vec<PathBuf>,
+
+    /// Write the page to FILE (replaced atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// TIME_WAIT length in seconds (Linux: 60; RFC 9293: 240).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+
+    /// Connection ids listed per finding.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub max_ids: usize,
+}
+
+/// Runs the command. Exit status 0 once the page is written.
+pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
+    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
+        bail!("--time-wait must be a number of seconds (0 or more)");
+    }
+    let mut stdin_copy = None;
+    let mut paths = Vec::new();
+    for p in &args.captures {
+        if p.as_os_str() == "-" {
+            if stdin_copy.is_some() {
+                bail!("standard input (-) can be read only once");
+            }
+            let copy = StdinCopy::new()?;
+            paths.push(copy.0.clone());
+            stdin_copy = Some(copy);
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    if let Some(out) = &args.output {
+        for p in args.captures.iter().filter(|p| p.as_os_str() != "-") {
+            if same_file(p, out) {
+                bail!(
+                    "refusing to overwrite the input '{}' with the report",
+                    p.display()
+                );
+            }
+        }
+    }
+    let page = build(args, &paths, stdin_copy.as_ref().map(|c| c.0.as_path()))?;
+    match &args.output {
+        Some(out) if out.as_os_str() != "-" => write_atomically(out, page.as_bytes())
+            .with_context(|| format!("writing the report to {}", out.display()))?,
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(page.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+/// Reads, diagnoses, draws and renders; `stdin_path` is the temporary copy of standard
+/// input among `paths`, shown as `-`.
+fn build(
+    args: &ReportArgs,
+    paths: &[PathBuf],
+    stdin_path: Option<&Path>,
+) -> anyhow::Result<String> {
+    let (reports, mut stats) = crate::diagnose_cmd::read(paths, args.time_wait)?;
+    if let Some(tmp) = stdin_path {
+        let tmp = tmp.display().to_string();
+        for f in &mut stats.files {
+            if f.path == tmp {
+                f.path = "-".to_string();
+            }
+        }
+    }
+    let diagnosis = diagnose(&reports, &stats);
+    let summary = Summary::from_reports(&reports);
+
+    let examples: BTreeSet<u64> = diagnosis
+        .findings
+        .iter()
+        .filter_map(|f| f.example)
+        .collect();
+    let by_id: BTreeMap<u64, &ConnectionReport> = reports.iter().map(|r| (r.id, r)).collect();
+    let mut ladders = BTreeMap::new();
+    let mut missing = BTreeSet::new();
+    for &id in &examples {
+        match by_id.get(&id) {
+            Some(r) if r.segments.is_some() => {
+                ladders.insert(id, ladder_svg(r, diagnosis.capture_end));
+            }
+            _ => {
+                missing.insert(id);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
+        let opts = AnalyzeOptions {
+            time_wait_secs: args.time_wait,
+            record_segments: RecordSegments::Ids(missing.clone()),
+        };
+        analyze(&inputs, &opts, &mut |r| {
+            if missing.contains(&r.id) {
+                ladders.insert(r.id, ladder_svg(&r, diagnosis.capture_end));
+            }
+        })
+        .context("reading the capture again for the example connections")?;
+    }
+
+    let title = args
+        .captures
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let report = Report {
+        title,
+        capture: &stats,
+        diagnosis: &diagnosis,
+        summary: &summary,
+        ladders,
+        charts: charts(&reports),
+        max_ids: args.max_ids,
+    };
+    Ok(html::render(&report))
+}
+
+/// CHARTS: `closewait chart` (timeline, states, idle) is on the `charts` branch; once it is
+/// merged, render its charts here as SVG strings. Until then the page has no chart section.
+fn charts(_reports: &[ConnectionReport]) -> Vec<Chart> {
+    Vec::new()
+}
+
+/// True when both paths name the same existing file, or the same path once resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
