@@ -13,7 +13,7 @@ use crate::capture::InputSpec;
 use crate::diagnose::diagnose;
 use crate::diagram_cmd::{write_atomically, StdinCopy};
 use crate::model::ConnectionReport;
-use crate::report::{html, ladder_svg, Chart, Report};
+use crate::report::{html, ladder_svg, Chart, Ladder, Report};
 use crate::summary::Summary;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,32 +107,21 @@ fn build(
         .iter()
         .filter_map(|f| f.example)
         .collect();
-    let by_id: BTreeMap<u64, &ConnectionReport> = reports.iter().map(|r| (r.id, r)).collect();
-    let mut ladders = BTreeMap::new();
-    let mut missing = BTreeSet::new();
-    for &id in &examples {
-        match by_id.get(&id) {
-            Some(r) if r.segments.is_some() => {
-                ladders.insert(id, ladder_svg(r, diagnosis.capture_end));
-            }
-            _ => {
-                missing.insert(id);
-            }
-        }
-    }
-    if !missing.is_empty() {
+    let ladders = draw(&examples, &reports, diagnosis.capture_end, |missing| {
         let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
         let opts = AnalyzeOptions {
             time_wait_secs: args.time_wait,
             record_segments: RecordSegments::Ids(missing.clone()),
         };
+        let mut found = Vec::new();
         analyze(&inputs, &opts, &mut |r| {
             if missing.contains(&r.id) {
-                ladders.insert(r.id, ladder_svg(&r, diagnosis.capture_end));
+                found.push(r);
             }
         })
         .context("reading the capture again for the example connections")?;
-    }
+        Ok(found)
+    })?;
 
     let title = args
         .captures
@@ -152,6 +141,35 @@ fn build(
     Ok(html::render(&report))
 }
 
+/// The ladder of each example connection: from `reports` when its segments were kept,
+/// else from `rerun`, which analyses the capture again recording only the ids it is given.
+fn draw(
+    examples: &BTreeSet<u64>,
+    reports: &[ConnectionReport],
+    capture_end: Option<f64>,
+    rerun: impl FnOnce(&BTreeSet<u64>) -> anyhow::Result<Vec<ConnectionReport>>,
+) -> anyhow::Result<BTreeMap<u64, Ladder>> {
+    let by_id: BTreeMap<u64, &ConnectionReport> = reports.iter().map(|r| (r.id, r)).collect();
+    let mut ladders = BTreeMap::new();
+    let mut missing = BTreeSet::new();
+    for &id in examples {
+        match by_id.get(&id) {
+            Some(r) if r.segments.is_some() => {
+                ladders.insert(id, ladder_svg(r, capture_end));
+            }
+            _ => {
+                missing.insert(id);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        for r in rerun(&missing)? {
+            ladders.insert(r.id, ladder_svg(&r, capture_end));
+        }
+    }
+    Ok(ladders)
+}
+
 /// CHARTS: `closewait chart` (timeline, states, idle) is on the `charts` branch; once it is
 /// merged, render its charts here as SVG strings. Until then the page has no chart section.
 fn charts(_reports: &[ConnectionReport]) -> Vec<Chart> {
@@ -163,5 +181,60 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_leak() -> Vec<PathBuf> {
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/12-pool-leak-many.pcap")]
+    }
+
+    #[test]
+    fn examples_without_kept_segments_are_recorded_by_a_second_pass() {
+        let paths = pool_leak();
+        let (mut reports, _) = crate::diagnose_cmd::read(&paths, 60.0).expect("reads");
+        // As on a capture past the segment budget: nothing kept.
+        for r in &mut reports {
+            r.segments = None;
+        }
+        let examples = BTreeSet::from([20, 25, 34]);
+        let mut asked = BTreeSet::new();
+        let ladders = draw(&examples, &reports, None, |missing| {
+            asked = missing.clone();
+            let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
+            let opts = AnalyzeOptions {
+                time_wait_secs: 60.0,
+                record_segments: RecordSegments::Ids(missing.clone()),
+            };
+            let mut found = Vec::new();
+            analyze(&inputs, &opts, &mut |r| {
+                if missing.contains(&r.id) {
+                    found.push(r);
+                }
+            })?;
+            Ok(found)
+        })
+        .expect("drawn");
+        assert_eq!(asked, examples);
+        assert_eq!(ladders.len(), 3);
+        for (id, l) in &ladders {
+            match l {
+                Ladder::Svg(svg) => assert!(svg.contains(&format!("id=\"cw-title-{id}\""))),
+                Ladder::Missing(why) => panic!("connection {id} not drawn: {why}"),
+            }
+        }
+    }
+
+    #[test]
+    fn examples_with_kept_segments_need_no_second_pass() {
+        let (reports, _) = crate::diagnose_cmd::read(&pool_leak(), 60.0).expect("reads");
+        let ladders = draw(&BTreeSet::from([25]), &reports, None, |_| {
+            panic!("no second pass expected")
+        })
+        .expect("drawn");
+        assert!(matches!(ladders.get(&25), Some(Ladder::Svg(_))));
     }
 }
