@@ -48,10 +48,44 @@ pub fn analyze(
     opts: &AnalyzeOptions,
     on_connection: &mut dyn FnMut(ConnectionReport),
 ) -> Result<CaptureStats, CaptureError> {
+    analyze_with_progress(inputs, opts, on_connection, &mut |_| {})
+}
+
+/// How far the reading has got, for progress bars.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes read from the inputs as stored (compressed bytes for gzip).
+    pub bytes_read: u64,
+    /// The inputs' summed size, when all are regular files.
+    pub total_bytes: Option<u64>,
+    /// Packets read, TCP or not.
+    pub packets: u64,
+}
+
+/// Packets between two progress reports: rare enough to cost nothing per packet.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// [`analyze`], calling `on_progress` every few tens of thousands of packets.
+pub fn analyze_with_progress(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    on_connection: &mut dyn FnMut(ConnectionReport),
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<CaptureStats, CaptureError> {
     let mut stream = SegmentStream::open(inputs)?;
     let mut analyzer = Analyzer::new(opts);
+    let total_bytes = stream.total_bytes();
+    let mut next_report = PROGRESS_EVERY;
     while let Some(seg) = stream.next_segment() {
         analyzer.push(&seg, on_connection);
+        if seg.frame >= next_report {
+            next_report = seg.frame + PROGRESS_EVERY;
+            on_progress(Progress {
+                bytes_read: stream.bytes_consumed(),
+                total_bytes,
+                packets: seg.frame,
+            });
+        }
     }
     // The end of the capture is its last packet, TCP or not: a pcap does not record when
     // the capture was stopped.
@@ -59,6 +93,55 @@ pub fn analyze(
     let stats = stream.into_stats();
     analyzer.finish(capture_end, on_connection);
     Ok(stats)
+}
+
+/// [`analyze_with_progress`] on a second thread: reading, decoding, the state machines and
+/// report building run there, while `on_connection` (filtering, rendering, writing) runs
+/// on the calling thread. On two cores this overlaps the analysis with the output, which
+/// for JSON costs as much as the analysis itself. Reports come in batches when reading
+/// files; with standard input each report is handed over at once (live captures).
+pub fn analyze_pipelined(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    on_connection: &mut dyn FnMut(ConnectionReport),
+    on_progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<CaptureStats, CaptureError> {
+    let batch = if inputs.contains(&InputSpec::Stdin) {
+        1
+    } else {
+        256
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ConnectionReport>>(16);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            let mut pending = Vec::with_capacity(batch);
+            let result = analyze_with_progress(
+                inputs,
+                opts,
+                &mut |report| {
+                    pending.push(report);
+                    if pending.len() >= batch {
+                        // The receiver only goes away when this scope unwinds.
+                        let _ = tx.send(std::mem::replace(&mut pending, Vec::with_capacity(batch)));
+                    }
+                },
+                on_progress,
+            );
+            if !pending.is_empty() {
+                let _ = tx.send(pending);
+            }
+            result
+        });
+        for reports in rx {
+            for report in reports {
+                on_connection(report);
+            }
+        }
+        match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 /// The streaming core, usable without files (tests, fuzzing, benchmarks).

@@ -10,7 +10,7 @@
 //! output could not be written, 2 bad usage or an unreadable input. Errors go to stderr as
 //! `closewait: <file>: <what>`; nothing here panics on user input.
 
-use crate::analyze::{analyze, AnalyzeOptions};
+use crate::analyze::{analyze_pipelined, AnalyzeOptions};
 use crate::capture::{CaptureError, CaptureStats, InputSpec};
 use crate::filter::{parse_host, Filter};
 use crate::model::{CloseKind, ConnectionReport};
@@ -318,7 +318,15 @@ fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
             Sink::file(p)?
         }
     };
-    analyze_into(args, &inputs, sink, analyze)
+    // The analysis runs on a second thread, the output on this one; a progress bar goes
+    // to stderr for long runs when it is a terminal.
+    let mut progress = crate::progress::StderrProgress::new();
+    analyze_into(args, &inputs, sink, |inputs, opts, on_connection| {
+        let mut on_progress = |p| progress.update(p);
+        let stats = analyze_pipelined(inputs, opts, on_connection, &mut on_progress);
+        progress.finish();
+        stats
+    })
 }
 
 /// The `analyze` wiring, with the analysis passed in (`analyze()` in the binary, a fake in
@@ -341,7 +349,12 @@ where
     let filter = args.filter.filter();
     let opts = args.analysis.options();
 
-    let mut renderer = format.renderer();
+    // Live input (a pipe from tcpdump) may pause for minutes: show each line at once.
+    let mut renderer = if format == Format::Jsonl && inputs.contains(&InputSpec::Stdin) {
+        Box::new(crate::render::json::JsonlRenderer::line_buffered())
+    } else {
+        format.renderer()
+    };
     let keep = !format.streams();
     let mut shown: Vec<ConnectionReport> = Vec::new();
     let mut summary = SummaryBuilder::default();

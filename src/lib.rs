@@ -17,6 +17,7 @@
 //! render    text and JSON output
 //! report    one self-contained HTML page: findings, tables, charts, ladders (`closewait report`)
 //! netstat   saved netstat/ss output → which side this host is, per service (`closewait netstat`)
+//! progress  the progress bar on stderr for long runs
 //! cli       command-line parsing and wiring
 //! ```
 
@@ -33,6 +34,7 @@ pub mod flow;
 pub mod model;
 pub mod netstat;
 pub mod netstat_cmd;
+pub mod progress;
 pub mod render;
 pub mod report;
 pub mod report_cmd;

@@ -3,8 +3,9 @@
 //! Both formats serialise the report model as it is (field names come from
 //! `src/model.rs`, `src/capture/mod.rs` and `src/summary.rs`); this module only decides the
 //! envelope. `--json` writes one document once everything is known; `--jsonl` writes a
-//! line per connection as soon as it finishes (flushed, so `tail -f` and pipes see it
-//! immediately) and ends with one `"type":"summary"` line.
+//! line per connection as soon as it finishes (flushed within 0.1 s, every line at once
+//! when reading standard input, so `tail -f` and pipes see it) and ends with one
+//! `"type":"summary"` line.
 
 use super::{AnalyzeOutput, Renderer};
 use crate::capture::CaptureStats;
@@ -13,6 +14,7 @@ use crate::model::ConnectionReport;
 use crate::summary::Summary;
 use serde::Serialize;
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 /// The filter used, with how many connections it kept out of how many.
 #[derive(Serialize)]
@@ -78,7 +80,45 @@ impl Renderer for JsonRenderer {
 }
 
 /// `--jsonl`: a `"type":"connection"` line per connection, then a `"type":"summary"` line.
-pub struct JsonlRenderer;
+///
+/// Each line is serialised into a reused buffer and written in one call (serde_json's
+/// many small writes through `dyn Write` cost more than the serialisation itself). Lines
+/// are flushed at most every [`FLUSH_INTERVAL`], so reading a file does not cost a system
+/// call per connection; [`JsonlRenderer::line_buffered`] flushes every line, for live
+/// input where the next connection may be minutes away.
+pub struct JsonlRenderer {
+    line: Vec<u8>,
+    every_line: bool,
+    last_flush: Option<Instant>,
+}
+
+/// How long a finished line may wait in the output buffer when reading files.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+impl JsonlRenderer {
+    /// Flushes at most every [`FLUSH_INTERVAL`] (the first line at once).
+    pub fn new() -> Self {
+        JsonlRenderer {
+            line: Vec::with_capacity(4096),
+            every_line: false,
+            last_flush: None,
+        }
+    }
+
+    /// Flushes after every line.
+    pub fn line_buffered() -> Self {
+        JsonlRenderer {
+            every_line: true,
+            ..JsonlRenderer::new()
+        }
+    }
+}
+
+impl Default for JsonlRenderer {
+    fn default() -> Self {
+        JsonlRenderer::new()
+    }
+}
 
 impl Renderer for JsonlRenderer {
     fn connection(&mut self, w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
@@ -86,9 +126,19 @@ impl Renderer for JsonlRenderer {
             line_type: "connection",
             connection: report,
         };
-        serde_json::to_writer(&mut *w, &line)?;
-        w.write_all(b"\n")?;
-        w.flush()
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &line)?;
+        self.line.push(b'\n');
+        w.write_all(&self.line)?;
+        let due = self.every_line
+            || self
+                .last_flush
+                .is_none_or(|at| at.elapsed() >= FLUSH_INTERVAL);
+        if due {
+            self.last_flush = Some(Instant::now());
+            w.flush()?;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
@@ -219,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_connection_line_is_flushed_as_soon_as_written() {
+    fn jsonl_first_line_is_flushed_at_once_and_live_input_flushes_every_line() {
         struct CountFlushes(Vec<u8>, usize);
         impl Write for CountFlushes {
             fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -233,11 +283,18 @@ mod tests {
         }
         let mut sink = CountFlushes(Vec::new(), 0);
         let r = ReportBuilder::new(3).build();
-        JsonlRenderer
-            .connection(&mut sink, &r)
-            .expect("write to memory");
+        let mut renderer = JsonlRenderer::new();
+        renderer.connection(&mut sink, &r).expect("write to memory");
         assert_eq!(sink.1, 1);
         assert!(sink.0.ends_with(b"\n"));
         assert_eq!(sink.0.iter().filter(|b| **b == b'\n').count(), 1);
+        // Read from a file, the next lines within the interval wait in the buffer…
+        renderer.connection(&mut sink, &r).expect("write to memory");
+        assert_eq!(sink.1, 1);
+        // …and with live input every line is flushed.
+        let mut live = JsonlRenderer::line_buffered();
+        live.connection(&mut sink, &r).expect("write to memory");
+        live.connection(&mut sink, &r).expect("write to memory");
+        assert_eq!(sink.1, 3);
     }
 }

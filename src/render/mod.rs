@@ -44,17 +44,18 @@ impl Format {
         }
     }
 
-    /// True for formats that write each connection in [`Renderer::connection`] and need
+    /// True for formats that take what they need of each connection in
+    /// [`Renderer::connection`] (JSON Lines writes it; text keeps a compact row) and need
     /// nothing but the summary at the end, so the caller need not keep the reports.
     pub fn streams(self) -> bool {
-        matches!(self, Format::Jsonl)
+        matches!(self, Format::Jsonl | Format::Text)
     }
 
     pub fn renderer(self) -> Box<dyn Renderer> {
         match self {
-            Format::Text => Box::new(text::TextRenderer),
+            Format::Text => Box::new(text::TextRenderer::new()),
             Format::Json => Box::new(json::JsonRenderer),
-            Format::Jsonl => Box::new(json::JsonlRenderer),
+            Format::Jsonl => Box::new(json::JsonlRenderer::new()),
         }
     }
 }
@@ -68,7 +69,8 @@ pub struct AnalyzeOutput<'a> {
     /// How many connections the capture held before filtering.
     pub connections_total: u64,
     /// The connections shown, sorted by id. Empty for a [streaming](Format::streams)
-    /// format, which received them through [`Renderer::connection`] instead.
+    /// format (text, JSON Lines), which received them through [`Renderer::connection`]
+    /// instead.
     pub connections: &'a [ConnectionReport],
     /// The summary of the connections shown (`summary.connections` of them).
     pub summary: &'a Summary,

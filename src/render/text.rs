@@ -9,16 +9,67 @@
 
 use super::{fmt_secs, AnalyzeOutput, Renderer};
 use crate::capture::CaptureStats;
-use crate::model::ConnectionReport;
+use crate::model::{CloseKind, ConnectionReport, Initiator};
+use crate::state::TcpState;
 use crate::summary::Summary;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
-/// Renders everything in [`Renderer::finish`]: column widths need every row.
-pub struct TextRenderer;
+/// Writes everything in [`Renderer::finish`] (column widths need every row), but keeps
+/// only a small [`Row`] per connection from [`Renderer::connection`], not the reports: a
+/// capture of 300 000 connections costs tens of MB here, not hundreds.
+#[derive(Default)]
+pub struct TextRenderer {
+    rows: Vec<Row>,
+}
+
+impl TextRenderer {
+    pub fn new() -> Self {
+        TextRenderer::default()
+    }
+}
+
+/// What a connection's line shows.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    id: u64,
+    role_inferred: bool,
+    client: SocketAddr,
+    server: SocketAddr,
+    duration: f64,
+    kind: CloseKind,
+    initiator: Initiator,
+    client_state: TcpState,
+    server_state: TcpState,
+    idle_before_close: Option<f64>,
+}
+
+impl Row {
+    fn of(r: &ConnectionReport) -> Row {
+        Row {
+            id: r.id,
+            role_inferred: r.role_inferred,
+            client: r.client,
+            server: r.server,
+            duration: r.duration,
+            kind: r.close.kind,
+            initiator: r.close.initiator,
+            client_state: r.client_state,
+            server_state: r.server_state,
+            idle_before_close: r.close.idle_before_close,
+        }
+    }
+}
 
 impl Renderer for TextRenderer {
+    fn connection(&mut self, _w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
+        self.rows.push(Row::of(report));
+        Ok(())
+    }
+
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
-        write_connections(w, out)?;
+        self.rows.sort_unstable_by_key(|r| r.id);
+        write_connections(w, out, &self.rows)?;
         writeln!(w)?;
         write_summary(w, out)?;
         write_capture(w, out.capture)?;
@@ -72,30 +123,51 @@ fn write_table(
     Ok(())
 }
 
-fn connection_row(r: &ConnectionReport) -> Vec<String> {
-    let id = if r.role_inferred {
-        format!("{}*", r.id)
-    } else {
-        r.id.to_string()
-    };
-    vec![
-        id,
-        r.client.to_string(),
-        r.server.to_string(),
-        fmt_secs(r.duration),
-        r.close.kind.to_string(),
-        r.close.initiator.as_str().to_string(),
-        r.client_state.to_string(),
-        r.server_state.to_string(),
-        r.close
-            .idle_before_close
-            .map(fmt_secs)
-            .unwrap_or_else(|| "-".to_string()),
-    ]
+/// The cells of a connection's line, written into `buf`; `ends[i]` is where cell `i` ends.
+fn connection_cells(r: &Row, buf: &mut String, ends: &mut [usize; CONNECTION_COLUMNS]) {
+    use std::fmt::Write as _;
+    buf.clear();
+    let star = if r.role_inferred { "*" } else { "" };
+    // Writing into a String cannot fail.
+    let _ = write!(buf, "{}{star}", r.id);
+    ends[0] = buf.len();
+    let _ = write!(buf, "{}", r.client);
+    ends[1] = buf.len();
+    let _ = write!(buf, "{}", r.server);
+    ends[2] = buf.len();
+    buf.push_str(&fmt_secs(r.duration));
+    ends[3] = buf.len();
+    buf.push_str(r.kind.as_str());
+    ends[4] = buf.len();
+    buf.push_str(r.initiator.as_str());
+    ends[5] = buf.len();
+    let _ = write!(buf, "{}", r.client_state);
+    ends[6] = buf.len();
+    let _ = write!(buf, "{}", r.server_state);
+    ends[7] = buf.len();
+    match r.idle_before_close {
+        Some(idle) => buf.push_str(&fmt_secs(idle)),
+        None => buf.push('-'),
+    }
+    ends[8] = buf.len();
 }
 
-fn write_connections(w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
-    if out.connections.is_empty() {
+const CONNECTION_COLUMNS: usize = 9;
+
+const CONNECTION_HEADER: [&str; CONNECTION_COLUMNS] = [
+    "id",
+    "client",
+    "server",
+    "duration",
+    "kind",
+    "initiator",
+    "client end",
+    "server end",
+    "idle before close",
+];
+
+fn write_connections(w: &mut dyn Write, out: &AnalyzeOutput<'_>, rows: &[Row]) -> io::Result<()> {
+    if rows.is_empty() {
         if out.filter.is_empty() {
             writeln!(w, "no TCP connections in the capture")?;
         } else {
@@ -109,23 +181,56 @@ fn write_connections(w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<(
         return Ok(());
     }
     use Align::{Left as L, Right as R};
-    let mut rows = vec![[
-        "id",
-        "client",
-        "server",
-        "duration",
-        "kind",
-        "initiator",
-        "client end",
-        "server end",
-        "idle before close",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect::<Vec<_>>()];
-    rows.extend(out.connections.iter().map(connection_row));
-    write_table(w, "", &[R, L, L, R, L, L, L, L, R], &rows)?;
-    if out.connections.iter().any(|r| r.role_inferred) {
+    const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R];
+    // Two passes over compact rows (widths, then lines), formatting cells into one reused
+    // buffer: the same output as `write_table`, without a String per cell.
+    let mut widths = CONNECTION_HEADER.map(|h| h.chars().count());
+    let mut buf = String::with_capacity(160);
+    let mut ends = [0usize; CONNECTION_COLUMNS];
+    for r in rows {
+        connection_cells(r, &mut buf, &mut ends);
+        let mut start = 0;
+        for (i, end) in ends.iter().enumerate() {
+            widths[i] = widths[i].max(buf[start..*end].chars().count());
+            start = *end;
+        }
+    }
+    let mut line = String::with_capacity(256);
+    let mut write_line = |line: &mut String, cells: [&str; CONNECTION_COLUMNS]| {
+        line.clear();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i] - cell.chars().count();
+            match ALIGN[i] {
+                Align::Right => {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                }
+                Align::Left => {
+                    line.push_str(cell);
+                    if i + 1 < CONNECTION_COLUMNS {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())
+    };
+    write_line(&mut line, CONNECTION_HEADER)?;
+    for r in rows {
+        connection_cells(r, &mut buf, &mut ends);
+        let mut cells = [""; CONNECTION_COLUMNS];
+        let mut start = 0;
+        for (i, end) in ends.iter().enumerate() {
+            cells[i] = &buf[start..*end];
+            start = *end;
+        }
+        write_line(&mut line, cells)?;
+    }
+    if rows.iter().any(|r| r.role_inferred) {
         writeln!(
             w,
             "* no SYN seen: which side is the client was inferred from the ports"
