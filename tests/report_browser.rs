@@ -1,6 +1,7 @@
 //! `closewait report` in a real browser: Debian's headless Chromium loads the page written
 //! for `captures/12-pool-leak-many.pcap`, logs no console message (the page has no script,
-//! so any message is an error: a blocked resource, a parse problem) and takes a screenshot.
+//! so any message is an error: a blocked resource, a parse problem), takes a screenshot,
+//! builds the expected DOM and prints to a PDF of several pages.
 //!
 //! Skipped, with a notice on stderr, when Chromium is not installed (`apt-get install
 //! chromium`); `CLOSEWAIT_CHROMIUM` names another binary. With `CLOSEWAIT_UPDATE_DOCS=1`
@@ -153,7 +154,7 @@ fn report_loads_in_chromium_without_console_messages_and_screenshots() {
     let (ok, dom, log) = run_chromium(
         &bin,
         &dir.join("profile-2"),
-        &["--dump-dom".to_string(), url],
+        &["--dump-dom".to_string(), url.clone()],
     );
     assert!(ok, "chromium --dump-dom failed:\n{log}");
     for needle in [
@@ -173,6 +174,26 @@ fn report_loads_in_chromium_without_console_messages_and_screenshots() {
         "one ladder per distinct example"
     );
     assert_eq!(dom.matches("<article").count(), 4);
+
+    // Printable: Chromium's print path (the print stylesheet) gives a PDF of several pages.
+    let pdf = dir.join("report.pdf");
+    let (ok, _, log) = run_chromium(
+        &bin,
+        &dir.join("profile-3"),
+        &[
+            "--no-pdf-header-footer".to_string(),
+            format!("--print-to-pdf={}", pdf.display()),
+            format!("file://{}", page.display()),
+        ],
+    );
+    assert!(ok, "chromium --print-to-pdf failed:\n{log}");
+    let pdf = std::fs::read(&pdf).expect("PDF written");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let pages = pdf
+        .windows(b"/Type /Page".len() + 1)
+        .filter(|w| w.starts_with(b"/Type /Page") && !w.ends_with(b"s"))
+        .count();
+    assert!(pages >= 2, "{pages} pages");
 
     if std::env::var_os("CLOSEWAIT_UPDATE_DOCS").is_some() {
         std::fs::copy(&shot, root.join("docs/report.png")).expect("update docs/report.png");
