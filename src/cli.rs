@@ -63,6 +63,12 @@ pub enum Command {
     /// timeout mismatches, TIME_WAIT on the busy side, late writes, keep-alive, resets —
     /// each with evidence and advice.
     Diagnose(crate::diagnose_cmd::DiagnoseArgs),
+    /// Chart all connections: a timeline per connection, sockets per state over time
+    /// (netstat's CLOSE_WAIT count as a curve), idle-time and CLOSE_WAIT histograms.
+    Chart(crate::chart_cmd::ChartArgs),
+    /// The TCP state machine the sockets walked, with transition counts per side: DOT, or
+    /// SVG/PNG on RFC 9293 Figure 5's layout (no Graphviz needed).
+    Graph(crate::graph_cmd::GraphArgs),
     /// Read saved netstat/ss output: per remote service, which side this host is, the
     /// sockets in each state, what they mean and what to capture.
     Netstat(crate::netstat_cmd::NetstatArgs),
@@ -277,6 +283,8 @@ where
         Command::Analyze(a) => run_analyze(a),
         Command::Diagram(a) => return exit_status_of(crate::diagram_cmd::run(a)),
         Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
+        Command::Chart(a) => return exit_status_of(crate::chart_cmd::run(a)),
+        Command::Graph(a) => return exit_status_of(crate::graph_cmd::run(a)),
         Command::Netstat(a) => return exit_status_of(crate::netstat_cmd::run(a)),
         Command::Report(a) => return exit_status_of(crate::report_cmd::run(a)),
     };

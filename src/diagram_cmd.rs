@@ -178,7 +178,7 @@ impl Drop for StdinCopy {
 }
 
 /// An absolute, symlink-free form of `p` even when it does not exist yet.
-fn resolved(p: &Path) -> PathBuf {
+pub fn resolved(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
         return c;
     }
@@ -214,7 +214,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .and_then(|_| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("could not write diagram to '{}'", path.display()));
+        return Err(e).with_context(|| format!("could not write '{}'", path.display()));
     }
     Ok(())
 }

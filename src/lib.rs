@@ -23,6 +23,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod chart_cmd;
 pub mod classify;
 pub mod cli;
 pub mod decode;
@@ -31,6 +32,7 @@ pub mod diagnose_cmd;
 pub mod diagram_cmd;
 pub mod filter;
 pub mod flow;
+pub mod graph_cmd;
 pub mod model;
 pub mod netstat;
 pub mod netstat_cmd;

@@ -10,8 +10,11 @@
 //! capture is still being read), then [`Renderer::finish`] once with everything.
 //! [`render`] does both for callers that already hold all connections.
 
+pub mod chart;
 pub mod diagram;
+pub mod graph;
 pub mod json;
+pub mod palette;
 pub mod text;
 
 use crate::capture::CaptureStats;

@@ -52,18 +52,7 @@ const DARK_STYLE: &str = "@media (prefers-color-scheme: dark){\
 .tear{fill:#161b22}.box{fill:#161b22;stroke:#6e7681}\
 .find{fill:#2d2a14;stroke:#9e6a03}}";
 
-/// Fill colour of a state (pills and lifeline bands); white text reads on each.
-pub fn state_color(s: TcpState) -> &'static str {
-    match s {
-        TcpState::Established => "#1a7f37",
-        TcpState::SynSent | TcpState::SynReceived | TcpState::Listen => "#6639ba",
-        TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing => "#9a6700",
-        TcpState::CloseWait => "#cf222e",
-        TcpState::LastAck => "#bc4c00",
-        TcpState::TimeWait => "#0550ae",
-        TcpState::Closed => "#57606a",
-    }
-}
+pub use crate::render::palette::state_color;
 
 /// Estimated width of `s` at `size` px in DejaVu Sans (bold a little wider).
 pub fn text_width(s: &str, size: f64, bold: bool) -> f64 {

@@ -1,0 +1,149 @@
+//! `closewait chart`: one chart over all connections of a capture, as SVG or PNG.
+//!
+//! It analyses the capture once (no per-segment records: charts read timelines and close
+//! verdicts only), keeps the connections the filters select, and writes the chart to a
+//! file (atomically: a temporary file renamed into place) or, for SVG, to standard output.
+
+use crate::analyze::{analyze, AnalyzeOptions};
+use crate::cli::{FilterArgs, InputArgs};
+use crate::diagram_cmd::{resolved, write_atomically};
+use crate::render::chart::{render_chart, ChartFormat, ChartKind};
+use anyhow::{anyhow, bail, Context};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Chart types (`--type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChartType {
+    /// One row per connection, coloured by each side's state over time.
+    Timeline,
+    /// Client-side and server-side sockets per state over time.
+    States,
+    /// Idle time before the close per server endpoint (with the inferred keep-alive
+    /// timeout) and time spent in CLOSE_WAIT.
+    Idle,
+}
+
+impl From<ChartType> for ChartKind {
+    fn from(t: ChartType) -> ChartKind {
+        match t {
+            ChartType::Timeline => ChartKind::Timeline,
+            ChartType::States => ChartKind::States,
+            ChartType::Idle => ChartKind::Idle,
+        }
+    }
+}
+
+/// Output formats (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChartFormatArg {
+    Svg,
+    Png,
+}
+
+/// Draw a chart over all connections of a capture: a timeline per connection, sockets per
+/// state over time, or idle-time and CLOSE_WAIT histograms.
+#[derive(clap::Args, Debug)]
+pub struct ChartArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// What to draw.
+    #[arg(long = "type", short = 't', value_enum, value_name = "TYPE")]
+    pub chart_type: ChartType,
+
+    /// Output format; by default taken from the -o file's extension (.svg, .png), else svg.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ChartFormatArg>,
+
+    /// Write to this file (atomically) instead of standard output. Required for png.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The name in the chart's title (default: the capture file names).
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// TIME_WAIT duration in seconds before an endpoint counts as CLOSED (Linux: 60).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+}
+
+/// The capture names for titles: file names without directories, `stdin` for `-`.
+pub fn capture_names(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                "stdin".to_string()
+            } else {
+                p.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| p.display().to_string())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses an output path that is one of the inputs.
+pub fn refuse_overwriting_inputs(
+    inputs: &[PathBuf],
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    if let Some(out) = output {
+        let out_r = resolved(out);
+        for p in inputs.iter().filter(|p| p.as_os_str() != "-") {
+            if resolved(p) == out_r {
+                bail!("refusing to overwrite the input '{}'", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `closewait chart`. Exit status 0 when drawn (also for a capture without TCP).
+pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
+    let format = match (args.format, &args.output) {
+        (Some(ChartFormatArg::Svg), _) => ChartFormat::Svg,
+        (Some(ChartFormatArg::Png), _) => ChartFormat::Png,
+        (None, Some(out)) => ChartFormat::from_path(out).unwrap_or_default(),
+        (None, None) => ChartFormat::Svg,
+    };
+    if format == ChartFormat::Png && args.output.is_none() {
+        bail!("png output needs a file: add -o FILE.png");
+    }
+    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
+        bail!("--time-wait must be a number of seconds (0 or more)");
+    }
+    refuse_overwriting_inputs(&args.input.captures, args.output.as_deref())?;
+    let inputs = args.input.specs().map_err(|e| anyhow!("{e}"))?;
+    let names = capture_names(&args.input.captures);
+    let opts = AnalyzeOptions {
+        time_wait_secs: args.time_wait,
+        ..AnalyzeOptions::default()
+    };
+    let filter = args.filter.filter();
+    let mut reports = Vec::new();
+    let stats = analyze(&inputs, &opts, &mut |r| {
+        if filter.matches(&r) {
+            reports.push(r)
+        }
+    })
+    .with_context(|| format!("reading {names}"))?;
+    reports.sort_by_key(|r| r.id);
+    let title = args.title.clone().unwrap_or(names);
+    let bytes = render_chart(args.chart_type.into(), format, &reports, &stats, &title)?;
+    match &args.output {
+        Some(out) => write_atomically(out, &bytes)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(0)
+}

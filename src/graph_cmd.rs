@@ -1,0 +1,127 @@
+//! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
+//! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
+
+use crate::analyze::{analyze, AnalyzeOptions};
+use crate::chart_cmd::{capture_names, refuse_overwriting_inputs};
+use crate::cli::{FilterArgs, InputArgs};
+use crate::diagram_cmd::write_atomically;
+use crate::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
+use anyhow::{anyhow, bail, Context};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Output formats (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT (`dot -Tsvg`), both sides in one graph, coloured per side.
+    Dot,
+    /// SVG on RFC 9293 Figure 5's layout, one panel per side; needs no Graphviz.
+    Svg,
+    /// That SVG as PNG.
+    Png,
+}
+
+impl GraphFormat {
+    /// The format a file name asks for: `.dot`/`.gv`, `.svg`, `.png`.
+    pub fn from_path(path: &Path) -> Option<GraphFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "dot" | "gv" => Some(GraphFormat::Dot),
+            "svg" => Some(GraphFormat::Svg),
+            "png" => Some(GraphFormat::Png),
+            _ => None,
+        }
+    }
+}
+
+/// Sides to draw (`--side`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SideArg {
+    Both,
+    Client,
+    Server,
+}
+
+/// Draw the TCP state machine the capture's sockets walked: states as nodes, transitions
+/// with how many sockets took them, per side.
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format; by default taken from the -o file's extension (.dot .gv .svg .png),
+    /// else dot.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<GraphFormat>,
+
+    /// Write to this file (atomically) instead of standard output. Required for png.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Which sides' sockets to draw.
+    #[arg(long, value_enum, default_value = "both")]
+    pub side: SideArg,
+
+    /// The name in the title (default: the capture file names).
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// TIME_WAIT duration in seconds before an endpoint counts as CLOSED (Linux: 60).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+}
+
+/// Runs `closewait graph`. Exit status 0 when drawn.
+pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
+    let format = match (args.format, &args.output) {
+        (Some(f), _) => f,
+        (None, Some(out)) => GraphFormat::from_path(out).unwrap_or(GraphFormat::Dot),
+        (None, None) => GraphFormat::Dot,
+    };
+    if format == GraphFormat::Png && args.output.is_none() {
+        bail!("png output needs a file: add -o FILE.png");
+    }
+    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
+        bail!("--time-wait must be a number of seconds (0 or more)");
+    }
+    refuse_overwriting_inputs(&args.input.captures, args.output.as_deref())?;
+    let inputs = args.input.specs().map_err(|e| anyhow!("{e}"))?;
+    let names = capture_names(&args.input.captures);
+    let opts = AnalyzeOptions {
+        time_wait_secs: args.time_wait,
+        ..AnalyzeOptions::default()
+    };
+    let filter = args.filter.filter();
+    let mut reports = Vec::new();
+    analyze(&inputs, &opts, &mut |r| {
+        if filter.matches(&r) {
+            reports.push(r)
+        }
+    })
+    .with_context(|| format!("reading {names}"))?;
+    reports.sort_by_key(|r| r.id);
+    let g = ObservedGraph::from_reports(&reports);
+    let sides = match args.side {
+        SideArg::Both => Sides::Both,
+        SideArg::Client => Sides::Client,
+        SideArg::Server => Sides::Server,
+    };
+    let title = args.title.clone().unwrap_or(names);
+    let bytes = match format {
+        GraphFormat::Dot => render_dot(&g, sides, &title).into_bytes(),
+        GraphFormat::Svg => render_svg(&g, sides, &title).into_bytes(),
+        GraphFormat::Png => render_png(&g, sides, &title).map_err(|e| anyhow!(e))?,
+    };
+    match &args.output {
+        Some(out) => write_atomically(out, &bytes)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,259 @@
+//! `--type states`: how many sockets were in each TCP state over time, per side. The seed's
+//! `netstat -tan | grep CLOSE_WAIT | wc -l`, run continuously, as a curve.
+//!
+//! The counts come from a sweep over every state change of every connection's timeline
+//! ([`sweep`]): a change from A to B at time t is −1 for A and +1 for B. Changes at the same
+//! instant are applied together, so a socket that passes through a state in zero time (a
+//! client's CLOSE_WAIT → LAST_ACK when its FIN answers the server's at once) makes no
+//! spike. A side is counted from its first recorded state: before its SYN a client socket
+//! does not exist yet, and a server's listening socket is not the connection's. CLOSED is
+//! not a socket netstat shows, so it is never drawn; at the end of the capture the counts
+//! equal the end-state table of `closewait analyze` (tested).
+
+use super::*;
+use crate::model::Side;
+use crate::render::palette::state_color_distinct;
+use crate::state::TcpState;
+
+/// Sockets per state (indexed like [`TcpState::ALL`]).
+pub type Counts = [u64; TcpState::ALL.len()];
+
+fn index(s: TcpState) -> usize {
+    TcpState::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// One step of the sweep: from `at` (epoch seconds) on, `counts` sockets of the side are in
+/// each state, until the next step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub at: f64,
+    pub counts: Counts,
+}
+
+impl Step {
+    pub fn get(&self, s: TcpState) -> u64 {
+        self.counts[index(s)]
+    }
+}
+
+/// The counts of `side`'s sockets per state after every instant at which one changed,
+/// oldest first. Counts only change at a step; before the first step all are zero.
+pub fn sweep<'a>(reports: impl IntoIterator<Item = &'a ConnectionReport>, side: Side) -> Vec<Step> {
+    // (time, connection order, position in its timeline, from, to)
+    let mut events: Vec<(f64, usize, usize, Option<TcpState>, TcpState)> = Vec::new();
+    for (n, r) in reports.into_iter().enumerate() {
+        let tl = r.timeline.get(side);
+        for (i, change) in tl.iter().enumerate() {
+            let from = i.checked_sub(1).map(|p| tl[p].state);
+            events.push((change.at, n, i, from, change.state));
+        }
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut counts: Counts = [0; TcpState::ALL.len()];
+    let mut steps: Vec<Step> = Vec::new();
+    for (at, _, _, from, to) in events {
+        if let Some(f) = from {
+            counts[index(f)] = counts[index(f)].saturating_sub(1);
+        }
+        counts[index(to)] += 1;
+        match steps.last_mut() {
+            Some(last) if last.at == at => last.counts = counts,
+            _ => steps.push(Step { at, counts }),
+        }
+    }
+    steps
+}
+
+/// Timestamps are float epoch seconds: the capture's last packet and the last state change
+/// of a connection can differ by rounding. Counts "at the end" look this much further.
+pub const END_SLACK: f64 = 1e-6;
+
+/// The counts in force at time `t` (epoch seconds).
+pub fn counts_at(steps: &[Step], t: f64) -> Counts {
+    let n = steps.partition_point(|s| s.at <= t);
+    n.checked_sub(1)
+        .map(|i| steps[i].counts)
+        .unwrap_or([0; TcpState::ALL.len()])
+}
+
+/// The states drawn: every state but CLOSED, in RFC order.
+fn drawn_states() -> impl Iterator<Item = TcpState> {
+    TcpState::ALL.into_iter().filter(|s| *s != TcpState::Closed)
+}
+
+const WIDTH: u32 = 1100;
+const PANEL_H: u32 = 330;
+const HEADER_H: u32 = 44;
+
+/// Draws the chart: one panel per side, one curve per state that ever had a socket.
+pub fn render(
+    reports: &[ConnectionReport],
+    span: &Span,
+    title: &str,
+) -> Result<String, ChartError> {
+    let full_title = format!("Sockets per TCP state over time — {title}");
+    let sides = [Side::Client, Side::Server];
+    let sweeps: Vec<Vec<Step>> = sides.iter().map(|s| sweep(reports, *s)).collect();
+
+    // Legends first: their width decides the plot width. Both panels share the width.
+    let legends: Vec<Vec<LegendEntry>> = sweeps
+        .iter()
+        .map(|steps| {
+            drawn_states()
+                .filter_map(|s| {
+                    let max = steps.iter().map(|st| st.get(s)).max().unwrap_or(0);
+                    (max > 0).then(|| LegendEntry {
+                        color: color(state_color_distinct(s)),
+                        text: format!(
+                            "{} (max {max}, {} at end)",
+                            s.as_str(),
+                            counts_at(steps, span.end + END_SLACK)[index(s)]
+                        ),
+                        line: true,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let legend_w = legends
+        .iter()
+        .map(|l| legend_width(l, &[]))
+        .max()
+        .unwrap_or(0)
+        .max(180);
+
+    let height = HEADER_H + PANEL_H * 2;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (header, body) = root.split_vertically(HEADER_H);
+        header
+            .draw(&Text::new(
+                full_title.clone(),
+                (14, 12),
+                (FAMILY, TITLE_SIZE).into_font().color(&FG),
+            ))
+            .map_err(draw_err)?;
+        let panels = body.split_evenly((2, 1));
+        for (k, panel) in panels.iter().enumerate() {
+            let side = sides[k];
+            let steps = &sweeps[k];
+            let (plot_area, legend_area) = panel.split_horizontally(WIDTH - legend_w);
+            let max = steps
+                .iter()
+                .flat_map(|st| drawn_states().map(move |s| st.get(s)))
+                .max()
+                .unwrap_or(0);
+            let y_top = (max + max.div_ceil(10)).max(1);
+            let sockets = reports
+                .iter()
+                .filter(|r| !r.timeline.get(side).is_empty())
+                .count();
+            let caption = format!("{side}-side sockets ({sockets} connections)");
+            let mut chart = ChartBuilder::on(&plot_area)
+                .caption(caption, (FAMILY, CAPTION_SIZE).into_font().color(&FG))
+                .margin_left(10)
+                .margin_right(20)
+                .margin_top(6)
+                .margin_bottom(6)
+                .x_label_area_size(46)
+                .y_label_area_size(64)
+                .build_cartesian_2d(0f64..span.secs(), 0u64..y_top)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .light_line_style(GRID.mix(0.25))
+                .bold_line_style(GRID)
+                .axis_style(MUTED)
+                .x_labels(10)
+                .y_labels(8)
+                .x_label_formatter(&|v| tick(*v))
+                .label_style((FAMILY, LABEL_SIZE).into_font().color(&FG))
+                .axis_desc_style((FAMILY, DESC_SIZE).into_font().color(&FG))
+                .x_desc("time since the start of the capture (s)")
+                .y_desc("sockets")
+                .draw()
+                .map_err(draw_err)?;
+            if max == 0 {
+                draw_empty(&plot_area, &format!("no {side}-side socket in the capture"))?;
+            }
+            for s in drawn_states() {
+                if steps.iter().all(|st| st.get(s) == 0) {
+                    continue;
+                }
+                // A step function: hold each count until the next change, then the end.
+                let mut pts: Vec<(f64, u64)> = vec![(0.0, 0)];
+                let mut last = 0u64;
+                for st in steps {
+                    let x = span.rel(st.at);
+                    pts.push((x, last));
+                    last = st.get(s);
+                    pts.push((x, last));
+                }
+                pts.push((span.secs(), last));
+                let width = if s == TcpState::CloseWait { 3 } else { 2 };
+                chart
+                    .draw_series(LineSeries::new(
+                        pts,
+                        color(state_color_distinct(s)).stroke_width(width),
+                    ))
+                    .map_err(draw_err)?;
+            }
+            draw_legend(&legend_area, &legends[k], &[], 40)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(finish_svg(svg, &full_title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::*;
+
+    /// The seed's leak: the server closes after 15 s idle, the client ACKs and never closes.
+    fn leak() -> ConnectionReport {
+        let mut w = Wire::new();
+        w.exchange()
+            .wait(15.0)
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(C, ACK, 1101, 5202, 0);
+        w.analyze_with_tail(100.0).remove(0)
+    }
+
+    #[test]
+    fn leak_counts_one_close_wait_from_the_ack_to_the_end() {
+        let r = leak();
+        let client = sweep([&r], Side::Client);
+        let server = sweep([&r], Side::Server);
+        let end = r.end + 100.0;
+        assert_eq!(counts_at(&client, end)[index(TcpState::CloseWait)], 1);
+        assert_eq!(counts_at(&server, end)[index(TcpState::FinWait2)], 1);
+        // Before the FIN: both established, nothing else.
+        let before = counts_at(&client, r.start + 1.0);
+        assert_eq!(before[index(TcpState::Established)], 1);
+        assert_eq!(before.iter().sum::<u64>(), 1);
+        // Before the first SYN nothing exists.
+        assert_eq!(counts_at(&client, r.start - 1.0).iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn zero_time_states_make_no_step() {
+        // The client answers the server's FIN with its own FIN at once: CLOSE_WAIT and
+        // LAST_ACK at the same instant must not show a CLOSE_WAIT spike.
+        let mut r = leak();
+        let at = r.timeline.client.last().unwrap().at;
+        r.timeline.client.push(crate::model::StateChange {
+            state: TcpState::LastAck,
+            at,
+            frame: None,
+        });
+        let steps = sweep([&r], Side::Client);
+        assert!(
+            steps.iter().all(|s| s.get(TcpState::CloseWait) == 0),
+            "{steps:?}"
+        );
+        assert_eq!(counts_at(&steps, at)[index(TcpState::LastAck)], 1);
+    }
+}
