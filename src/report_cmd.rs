@@ -9,10 +9,12 @@
 //! temporary file first, since it may be read twice.
 
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
-use crate::capture::InputSpec;
+use crate::capture::{CaptureStats, InputSpec};
+use crate::chart_cmd::capture_names;
 use crate::diagnose::diagnose;
 use crate::diagram_cmd::{write_atomically, StdinCopy};
 use crate::model::ConnectionReport;
+use crate::render::chart::{render_chart_svg, ChartKind};
 use crate::report::{html, ladder_svg, Chart, Ladder, Report};
 use crate::summary::Summary;
 use anyhow::{bail, Context};
@@ -135,7 +137,7 @@ fn build(
         diagnosis: &diagnosis,
         summary: &summary,
         ladders,
-        charts: charts(&reports),
+        charts: charts(&reports, &stats, &capture_names(&args.captures)),
         max_ids: args.max_ids,
     };
     Ok(html::render(&report))
@@ -170,10 +172,40 @@ fn draw(
     Ok(ladders)
 }
 
-/// CHARTS: `closewait chart` (timeline, states, idle) is on the `charts` branch; once it is
-/// merged, render its charts here as SVG strings. Until then the page has no chart section.
-fn charts(_reports: &[ConnectionReport]) -> Vec<Chart> {
-    Vec::new()
+/// The charts of `closewait chart` (timeline, states, idle), drawn as SVG for the page. A
+/// chart that cannot be drawn is shown as a note saying why.
+fn charts(reports: &[ConnectionReport], stats: &CaptureStats, title: &str) -> Vec<Chart> {
+    ChartKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let (heading, caption) = match kind {
+                ChartKind::Timeline => (
+                    "Connection timeline",
+                    "One row per connection, each side's state over time: CLOSE_WAIT leaks \
+                     are the long red bars.",
+                ),
+                ChartKind::States => (
+                    "Sockets per state over time",
+                    "How many client-side and server-side sockets were in each state: \
+                     netstat's count of CLOSE_WAIT, as a curve.",
+                ),
+                ChartKind::Idle => (
+                    "Idle before the close, and time in CLOSE_WAIT",
+                    "Idle time before each close, per server: a keep-alive timeout stands \
+                     out as one tall bar; and how long sockets sat in CLOSE_WAIT.",
+                ),
+            };
+            let (svg, caption) = match render_chart_svg(kind, reports, stats, title) {
+                Ok(svg) => (svg, caption.to_string()),
+                Err(e) => (String::new(), format!("Not drawn: {e}.")),
+            };
+            Chart {
+                title: heading.to_string(),
+                caption,
+                svg,
+            }
+        })
+        .collect()
 }
 
 /// True when both paths name the same existing file, or the same path once resolved.

@@ -112,7 +112,15 @@ fn page_says_what_diagnose_says_with_a_ladder_per_distinct_example() {
     let mut examples: Vec<u64> = d.findings.iter().filter_map(|f| f.example).collect();
     examples.sort_unstable();
     examples.dedup();
-    assert_eq!(page.matches("<svg ").count(), examples.len());
+    // One ladder per distinct example, and the three charts.
+    assert_eq!(page.matches("<svg ").count(), examples.len() + 3);
+    for n in 1..=3 {
+        let chart = &page[page
+            .find(&format!("<figure id=\"chart-{n}\">"))
+            .expect("chart")..];
+        let chart = &chart[..chart.find("</figure>").expect("figure ends")];
+        assert_eq!(chart.matches("<svg ").count(), 1, "chart {n} drawn");
+    }
     for x in examples {
         assert!(
             page.contains(&format!("<figure id=\"conn-{x}\">")),

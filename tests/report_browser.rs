@@ -31,8 +31,12 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Runs Chromium headless with `args` after the common ones; returns (success, stdout,
-/// stderr). Killed after two minutes.
+/// stderr). Output goes to files, not pipes (a DOM dump fills a pipe and would block the
+/// browser while this waits). Killed after two minutes.
 fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> (bool, String, String) {
+    std::fs::create_dir_all(profile).expect("profile dir");
+    let out_path = profile.join("stdout.txt");
+    let err_path = profile.join("stderr.txt");
     let mut child = Command::new(bin)
         .args([
             "--headless",
@@ -49,27 +53,25 @@ fn run_chromium(bin: &Path, profile: &Path, args: &[String]) -> (bool, String, S
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
         .spawn()
         .expect("chromium starts");
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait().expect("wait") {
-            Some(_) => break,
+            Some(status) => break status,
             None if start.elapsed() > Duration::from_secs(120) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("chromium did not finish within 120 s");
             }
             None => std::thread::sleep(Duration::from_millis(100)),
         }
-    }
-    let out = child.wait_with_output().expect("output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    };
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    (status.success(), read(&out_path), read(&err_path))
 }
 
 #[test]
@@ -161,6 +163,7 @@ fn report_loads_in_chromium_without_console_messages_and_screenshots() {
         "<section id=\"findings\">",
         "<section id=\"end-states\">",
         "<section id=\"kinds\">",
+        "<section id=\"charts\">",
         "<section id=\"capture\">",
         "id=\"finding-4\"",
         "close_wait_leak",
@@ -170,8 +173,8 @@ fn report_loads_in_chromium_without_console_messages_and_screenshots() {
     }
     assert_eq!(
         dom.matches("<svg").count(),
-        3,
-        "one ladder per distinct example"
+        3 + 3,
+        "one ladder per distinct example, three charts"
     );
     assert_eq!(dom.matches("<article").count(), 4);
 

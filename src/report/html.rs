@@ -139,7 +139,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "<nav class=\"toc\" aria-label=\"Contents\"><a href=\"#findings\">Findings</a>\
-         <a href=\"#end-states\">End states</a><a href=\"#kinds\">How connections ended</a>{}\
+         <a href=\"#end-states\">End states</a>{}<a href=\"#kinds\">How connections ended</a>\
          <a href=\"#capture\">Capture</a></nav>",
         if r.charts.is_empty() {
             ""
@@ -150,8 +150,8 @@ pub fn render(r: &Report) -> String {
 
     findings(&mut out, r);
     end_states(&mut out, r);
-    kinds(&mut out, r);
     charts(&mut out, r);
+    kinds(&mut out, r);
     capture(&mut out, r);
 
     let _ = writeln!(
@@ -404,7 +404,7 @@ fn kinds(out: &mut String, r: &Report) {
     let _ = writeln!(out, "</tbody>\n</table>\n</div>\n</div>\n</section>");
 }
 
-/// CHARTS: filled once `closewait chart` is merged (see [`super::Chart`]).
+/// The charts of `closewait chart`, inline.
 fn charts(out: &mut String, r: &Report) {
     if r.charts.is_empty() {
         return;
@@ -413,10 +413,14 @@ fn charts(out: &mut String, r: &Report) {
     for (i, c) in r.charts.iter().enumerate() {
         let _ = writeln!(
             out,
-            "<figure id=\"chart-{}\">\n<h3>{}</h3>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            "<figure id=\"chart-{}\">\n<h3>{}</h3>\n{}<figcaption>{}</figcaption>\n</figure>",
             i + 1,
             esc(&c.title),
-            c.svg.trim_end(),
+            if c.svg.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n", c.svg.trim_end())
+            },
             esc(&c.caption)
         );
     }

@@ -21,19 +21,15 @@ use crate::render::diagram::{layout, svg, LadderOptions};
 use crate::summary::Summary;
 use std::collections::BTreeMap;
 
-/// A chart drawn elsewhere as SVG, placed in the page as it is.
-///
-/// CHARTS: `closewait chart` (timeline, states, idle; plotters) is being written on the
-/// `charts` branch. Until it is merged, [`crate::report_cmd`] has no chart to put here and
-/// the page leaves the section out; once merged, each chart's SVG string goes in one of
-/// these.
+/// A chart of `closewait chart` ([`crate::render::chart`]), placed in the page as drawn.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chart {
     /// Heading above the chart.
     pub title: String,
     /// One sentence under it: what to look at.
     pub caption: String,
-    /// A complete `<svg>` element.
+    /// A complete `<svg>` element; empty when the chart could not be drawn (the caption
+    /// says why).
     pub svg: String,
 }
 
