@@ -81,6 +81,12 @@ pub enum Command {
     /// The TCP state machine the sockets walked, with transition counts per side: DOT, or
     /// SVG/PNG on RFC 9293 Figure 5's layout (no Graphviz needed).
     Graph(crate::graph_cmd::GraphArgs),
+    /// Read saved netstat/ss output: per remote service, which side this host is, the
+    /// sockets in each state, what they mean and what to capture.
+    Netstat(crate::netstat_cmd::NetstatArgs),
+    /// Write one self-contained HTML page for a ticket: findings, end states, charts and
+    /// the ladder diagram of each finding's representative connection.
+    Report(crate::report_cmd::ReportArgs),
 }
 
 /// Where packets come from.
@@ -325,6 +331,8 @@ where
         Command::Diagnose(a) => return exit_status_of(crate::diagnose_cmd::run(a)),
         Command::Chart(a) => return exit_status_of(crate::chart_cmd::run(a)),
         Command::Graph(a) => return exit_status_of(crate::graph_cmd::run(a)),
+        Command::Netstat(a) => return exit_status_of(crate::netstat_cmd::run(a)),
+        Command::Report(a) => return exit_status_of(crate::report_cmd::run(a)),
     };
     match result {
         Ok(Done::Ok) | Ok(Done::BrokenPipe) => 0,

@@ -147,10 +147,10 @@ pub fn pick_worst(reports: &[ConnectionReport], kind: Option<CloseKind>) -> Opti
 }
 
 /// Standard input copied to a temporary file (the capture is read twice), removed on drop.
-struct StdinCopy(PathBuf);
+pub(crate) struct StdinCopy(pub(crate) PathBuf);
 
 impl StdinCopy {
-    fn new() -> anyhow::Result<StdinCopy> {
+    pub(crate) fn new() -> anyhow::Result<StdinCopy> {
         let path = std::env::temp_dir().join(format!(
             "closewait-stdin-{}-{}.cap",
             std::process::id(),

@@ -15,6 +15,8 @@
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! diagnose  aggregates across connections into findings with advice (`closewait diagnose`)
 //! render    text and JSON output
+//! report    one self-contained HTML page: findings, tables, charts, ladders (`closewait report`)
+//! netstat   saved netstat/ss output → which side this host is, per service (`closewait netstat`)
 //! progress  the progress bar on stderr for long runs
 //! cli       command-line parsing and wiring
 //! ```
@@ -32,8 +34,12 @@ pub mod filter;
 pub mod flow;
 pub mod graph_cmd;
 pub mod model;
+pub mod netstat;
+pub mod netstat_cmd;
 pub mod progress;
 pub mod render;
+pub mod report;
+pub mod report_cmd;
 pub mod segment;
 pub mod state;
 pub mod summary;

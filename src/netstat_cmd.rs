@@ -1,0 +1,84 @@
+//! `closewait netstat FILE`: arguments and runner.
+//!
+//! Wiring only: read the saved output (a file or standard input), [`netstat::parse`],
+//! [`netstat::analyze`], render as text or JSON, and turn `--fail-on` into an exit status.
+
+use crate::diagnose_cmd::FailOn;
+use crate::netstat::{self, render, NetstatReport};
+use anyhow::{bail, Context};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Read saved `netstat -tan`/`-tanp`/`-np` or `ss -tan`/`-tanp`/`-tanoi` output and say,
+/// per remote service, which side this host is, how many sockets sit in each state, what
+/// that means and what to capture.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetstatArgs {
+    /// The saved output (`netstat -tanp > FILE`, `ss -tanp > FILE`); `-` reads standard
+    /// input (`ss -tanp | closewait netstat -`).
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Write JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit with status 1 when a finding of this severity or worse exists (CLOSE_WAIT is
+    /// an error; FIN_WAIT_2, SYN_SENT, SYN_RECV… warnings).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Runs the command on standard output. Exit status: 0, or 1 when `--fail-on` matched.
+pub fn run(args: &NetstatArgs) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_to(args, &mut out)
+}
+
+/// [`run`], writing to `out`.
+pub fn run_to(args: &NetstatArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let text = read(&args.input)?;
+    let report = analyze_text(&text)
+        .with_context(|| format!("{}: not netstat or ss output", args.input.display()))?;
+    let rendered = if args.json {
+        render::json(&report)
+    } else {
+        render::text(&report)
+    };
+    out.write_all(rendered.as_bytes())
+        .context("writing the output")?;
+    out.flush().context("writing the output")?;
+    Ok(match (args.fail_on, report.worst()) {
+        (Some(level), Some(worst)) if worst >= level.severity() => 1,
+        _ => 0,
+    })
+}
+
+/// Parses and analyses saved output. An input with no socket line and no column header
+/// of either tool is refused (a capture file passed by mistake, say); a header alone is a
+/// host with no TCP socket, which is fine.
+pub fn analyze_text(text: &str) -> anyhow::Result<NetstatReport> {
+    let parsed = netstat::parse(text);
+    if parsed.sockets.is_empty()
+        && parsed.skipped.is_empty()
+        && !(text.contains("Recv-Q") || text.contains("Local Address"))
+    {
+        bail!("no TCP socket line and no netstat/ss column header in it");
+    }
+    Ok(netstat::analyze(&parsed))
+}
+
+fn read(path: &PathBuf) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
+    } else {
+        bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    }
+    // Saved output is ASCII; a stray byte (a process name, a paste) must not stop it.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -1,0 +1,272 @@
+//! `closewait report CAPTURE… -o report.html`: arguments and runner.
+//!
+//! Wiring only. The capture is read once the way `closewait diagnose` reads it (segments
+//! kept where a finding may need them, see [`crate::diagnose_cmd::SegmentKeeper`]), so the
+//! page shows exactly the findings `diagnose` prints. Each finding's example connection is
+//! then drawn; an example whose segments were not kept (large captures) is recorded by a
+//! second pass over the capture for those connection ids only
+//! ([`RecordSegments::Ids`]), as `closewait diagram` does. Standard input is copied to a
+//! temporary file first, since it may be read twice.
+
+use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use crate::capture::{CaptureStats, InputSpec};
+use crate::chart_cmd::capture_names;
+use crate::diagnose::diagnose;
+use crate::diagram_cmd::{write_atomically, StdinCopy};
+use crate::model::ConnectionReport;
+use crate::render::chart::{render_chart_svg, ChartKind};
+use crate::report::{html, ladder_svg, Chart, Ladder, Report};
+use crate::summary::Summary;
+use anyhow::{bail, Context};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Write one self-contained HTML page for a ticket: the findings, the end-state table, the
+/// charts and the ladder diagram of each finding's most representative connection.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
+    #[arg(value_name = "CAPTURE", required = true)]
+    pub captures: Vec<PathBuf>,
+
+    /// Write the page to FILE (replaced atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// TIME_WAIT length in seconds (Linux: 60; RFC 9293: 240).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub time_wait: f64,
+
+    /// Connection ids listed per finding.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub max_ids: usize,
+}
+
+/// Runs the command. Exit status 0 once the page is written.
+pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
+    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
+        bail!("--time-wait must be a number of seconds (0 or more)");
+    }
+    let mut stdin_copy = None;
+    let mut paths = Vec::new();
+    for p in &args.captures {
+        if p.as_os_str() == "-" {
+            if stdin_copy.is_some() {
+                bail!("standard input (-) can be read only once");
+            }
+            let copy = StdinCopy::new()?;
+            paths.push(copy.0.clone());
+            stdin_copy = Some(copy);
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    if let Some(out) = &args.output {
+        for p in args.captures.iter().filter(|p| p.as_os_str() != "-") {
+            if same_file(p, out) {
+                bail!(
+                    "refusing to overwrite the input '{}' with the report",
+                    p.display()
+                );
+            }
+        }
+    }
+    let page = build(args, &paths, stdin_copy.as_ref().map(|c| c.0.as_path()))?;
+    match &args.output {
+        Some(out) if out.as_os_str() != "-" => write_atomically(out, page.as_bytes())
+            .with_context(|| format!("writing the report to {}", out.display()))?,
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(page.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+/// Reads, diagnoses, draws and renders; `stdin_path` is the temporary copy of standard
+/// input among `paths`, shown as `-`.
+fn build(
+    args: &ReportArgs,
+    paths: &[PathBuf],
+    stdin_path: Option<&Path>,
+) -> anyhow::Result<String> {
+    let (reports, mut stats) = crate::diagnose_cmd::read(paths, args.time_wait)?;
+    if let Some(tmp) = stdin_path {
+        let tmp = tmp.display().to_string();
+        for f in &mut stats.files {
+            if f.path == tmp {
+                f.path = "-".to_string();
+            }
+        }
+    }
+    let diagnosis = diagnose(&reports, &stats);
+    let summary = Summary::from_reports(&reports);
+
+    let examples: BTreeSet<u64> = diagnosis
+        .findings
+        .iter()
+        .filter_map(|f| f.example)
+        .collect();
+    let ladders = draw(&examples, &reports, diagnosis.capture_end, |missing| {
+        let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
+        let opts = AnalyzeOptions {
+            time_wait_secs: args.time_wait,
+            record_segments: RecordSegments::Ids(missing.clone()),
+        };
+        let mut found = Vec::new();
+        analyze(&inputs, &opts, &mut |r| {
+            if missing.contains(&r.id) {
+                found.push(r);
+            }
+        })
+        .context("reading the capture again for the example connections")?;
+        Ok(found)
+    })?;
+
+    let title = args
+        .captures
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let report = Report {
+        title,
+        capture: &stats,
+        diagnosis: &diagnosis,
+        summary: &summary,
+        ladders,
+        charts: charts(&reports, &stats, &capture_names(&args.captures)),
+        max_ids: args.max_ids,
+    };
+    Ok(html::render(&report))
+}
+
+/// The ladder of each example connection: from `reports` when its segments were kept,
+/// else from `rerun`, which analyses the capture again recording only the ids it is given.
+fn draw(
+    examples: &BTreeSet<u64>,
+    reports: &[ConnectionReport],
+    capture_end: Option<f64>,
+    rerun: impl FnOnce(&BTreeSet<u64>) -> anyhow::Result<Vec<ConnectionReport>>,
+) -> anyhow::Result<BTreeMap<u64, Ladder>> {
+    let by_id: BTreeMap<u64, &ConnectionReport> = reports.iter().map(|r| (r.id, r)).collect();
+    let mut ladders = BTreeMap::new();
+    let mut missing = BTreeSet::new();
+    for &id in examples {
+        match by_id.get(&id) {
+            Some(r) if r.segments.is_some() => {
+                ladders.insert(id, ladder_svg(r, capture_end));
+            }
+            _ => {
+                missing.insert(id);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        for r in rerun(&missing)? {
+            ladders.insert(r.id, ladder_svg(&r, capture_end));
+        }
+    }
+    Ok(ladders)
+}
+
+/// The charts of `closewait chart` (timeline, states, idle), drawn as SVG for the page. A
+/// chart that cannot be drawn is shown as a note saying why.
+fn charts(reports: &[ConnectionReport], stats: &CaptureStats, title: &str) -> Vec<Chart> {
+    ChartKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let (heading, caption) = match kind {
+                ChartKind::Timeline => (
+                    "Connection timeline",
+                    "One row per connection, each side's state over time: CLOSE_WAIT leaks \
+                     are the long red bars.",
+                ),
+                ChartKind::States => (
+                    "Sockets per state over time",
+                    "How many client-side and server-side sockets were in each state: \
+                     netstat's count of CLOSE_WAIT, as a curve.",
+                ),
+                ChartKind::Idle => (
+                    "Idle before the close, and time in CLOSE_WAIT",
+                    "Idle time before each close, per server: a keep-alive timeout stands \
+                     out as one tall bar; and how long sockets sat in CLOSE_WAIT.",
+                ),
+            };
+            let (svg, caption) = match render_chart_svg(kind, reports, stats, title) {
+                Ok(svg) => (svg, caption.to_string()),
+                Err(e) => (String::new(), format!("Not drawn: {e}.")),
+            };
+            Chart {
+                title: heading.to_string(),
+                caption,
+                svg,
+            }
+        })
+        .collect()
+}
+
+/// True when both paths name the same existing file, or the same path once resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_leak() -> Vec<PathBuf> {
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/12-pool-leak-many.pcap")]
+    }
+
+    #[test]
+    fn examples_without_kept_segments_are_recorded_by_a_second_pass() {
+        let paths = pool_leak();
+        let (mut reports, _) = crate::diagnose_cmd::read(&paths, 60.0).expect("reads");
+        // As on a capture past the segment budget: nothing kept.
+        for r in &mut reports {
+            r.segments = None;
+        }
+        let examples = BTreeSet::from([20, 25, 34]);
+        let mut asked = BTreeSet::new();
+        let ladders = draw(&examples, &reports, None, |missing| {
+            asked = missing.clone();
+            let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
+            let opts = AnalyzeOptions {
+                time_wait_secs: 60.0,
+                record_segments: RecordSegments::Ids(missing.clone()),
+            };
+            let mut found = Vec::new();
+            analyze(&inputs, &opts, &mut |r| {
+                if missing.contains(&r.id) {
+                    found.push(r);
+                }
+            })?;
+            Ok(found)
+        })
+        .expect("drawn");
+        assert_eq!(asked, examples);
+        assert_eq!(ladders.len(), 3);
+        for (id, l) in &ladders {
+            match l {
+                Ladder::Svg(svg) => assert!(svg.contains(&format!("id=\"cw-title-{id}\""))),
+                Ladder::Missing(why) => panic!("connection {id} not drawn: {why}"),
+            }
+        }
+    }
+
+    #[test]
+    fn examples_with_kept_segments_need_no_second_pass() {
+        let (reports, _) = crate::diagnose_cmd::read(&pool_leak(), 60.0).expect("reads");
+        let ladders = draw(&BTreeSet::from([25]), &reports, None, |_| {
+            panic!("no second pass expected")
+        })
+        .expect("drawn");
+        assert!(matches!(ladders.get(&25), Some(Ladder::Svg(_))));
+    }
+}
