@@ -114,6 +114,7 @@ fn build(
         let opts = AnalyzeOptions {
             time_wait_secs: args.time_wait,
             record_segments: RecordSegments::Ids(missing.clone()),
+            ..AnalyzeOptions::default()
         };
         let mut found = Vec::new();
         analyze(&inputs, &opts, &mut |r| {
@@ -240,6 +241,7 @@ mod tests {
             let opts = AnalyzeOptions {
                 time_wait_secs: 60.0,
                 record_segments: RecordSegments::Ids(missing.clone()),
+                ..AnalyzeOptions::default()
             };
             let mut found = Vec::new();
             analyze(&inputs, &opts, &mut |r| {
