@@ -109,6 +109,28 @@ fn scenario_2_server_idle_close_client_leak_is_the_seeds_second_figure() {
 }
 
 #[test]
+fn scenario_21_bulk_download_is_folded_into_one_row() {
+    let cap = "21-bulk-download-then-close.pcap";
+    let text = text_of(cap, &["--worst"], "txt");
+    // 1037 data segments in the capture: the 63-byte response header and the last three
+    // are drawn, the 1033 between them folded with the client's 397 ACKs (frames 7-1436).
+    assert!(
+        text.contains(
+            " #7-1436                        ┆ … 1033 data segments, 1.5 MB from the server, \
+             397 ACKs, 23.8 ms … ┆"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("CLOSE_WAIT") && text.contains("TIME_WAIT"),
+        "{text}"
+    );
+    let all = text_of(cap, &["--worst", "--all"], "txt");
+    assert_eq!(all.matches(['▶', '◀']).count(), 1443, "{all}");
+    snapshots(cap);
+}
+
+#[test]
 fn png_decodes_at_twice_the_svg_size() {
     let cap = capture("02-server-idle-close-client-leak.pcap");
     let dir = out_dir();
@@ -232,6 +254,16 @@ const DOCS: &[(&str, &[&str], &str)] = &[
         "13-http-keepalive-reuse.pcap",
         &["--worst", "--time", "linear"],
         "13-http-keepalive-reuse-linear.svg",
+    ),
+    (
+        "21-bulk-download-then-close.pcap",
+        &["--worst"],
+        "21-bulk-download-then-close.svg",
+    ),
+    (
+        "21-bulk-download-then-close.pcap",
+        &["--worst"],
+        "21-bulk-download-then-close.txt",
     ),
     (
         "09-syn-timeout.pcap",

@@ -316,7 +316,7 @@ def op_send(m):
 def op_recv(m):
     s = socks[m["name"]]
     try:
-        buf, eof = recv_until(s, m.get("until"), m.get("timeout", 5))
+        buf, eof = recv_until(s, m.get("until"), m.get("timeout", 5), m.get("maxlen", 1 << 20))
     except OSError as e:
         note(who=m.get("who", "?"), ev="recv_failed", error=e.__class__.__name__)
         return {"error": e.__class__.__name__, "eof": False, "len": 0}

@@ -143,12 +143,14 @@ class Lab:
 
     # -- capture
     def start_capture(self, file, ns_role="client", iface="veth-c", precision="micro", link_type="EN10MB",
-                      fmt="pcap"):
+                      fmt="pcap", snaplen=None):
         path = os.path.join(self.out_dir, file)
         cmd = ["ip", "netns", "exec", self.ns[ns_role], "tcpdump", "-i", iface, "-U", "--immediate-mode", "-n",
                "-w", path]
         if precision == "nano":
             cmd.append("--time-stamp-precision=nano")
+        if snaplen:
+            cmd += ["-s", str(snaplen)]
         cmd.append("tcp")
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seen = ""
@@ -164,6 +166,8 @@ class Lab:
         self.captures.append({"file": file, "interface": iface if iface != "any" else "any",
                               "namespace": ns_role, "format": fmt, "link_type": link_type,
                               "timestamp_precision": precision})
+        if snaplen:
+            self.captures[-1]["snaplen"] = snaplen
         time.sleep(0.3)
 
     def stop_capture(self):
@@ -422,6 +426,76 @@ def sc_server_closes_client_follows(lab, file="04-server-closes-client-follows.p
     return ("HTTP/1.1 with 'Connection: close': the server sends the response and calls close() at once; the "
             "client reads to EOF and calls close() immediately. The server is left in TIME_WAIT, the client "
             "CLOSED.")
+
+
+def sc_bulk_download_then_close(lab):
+    body, snaplen = 1_500_000, 96
+    file = "21-bulk-download-then-close.pcap"
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {body}\r\nConnection: close\r\n\r\n"
+    lab.settings.update(response_body_bytes=body, response_bytes=len(head) + body, snaplen=snaplen)
+    # A veth hands the peer whole TSO/GSO super-segments (up to 64 KB: ~30 segments for this response);
+    # one segment per skb makes the segments the MSS-sized frames a physical wire would carry.
+    for role, dev in (("server", "veth-s"), ("client", "veth-c")):
+        run(["ip", "-n", lab.ns[role], "link", "set", "dev", dev, "gso_max_segs", "1"])
+    lab.settings["gso_max_segs"] = {"veth-s": 1, "veth-c": 1}
+    s, c = lab.peer("server"), lab.peer("client")
+    s("listen", name="l", host=S_IP, port=PORT)
+    lab.start_capture(file, snaplen=snaplen)
+    cl = connect_pair(lab, c, s)
+    c("send", name="c", data="GET /big HTTP/1.1\r\nHost: 10.77.0.2\r\nConnection: close\r\n\r\n")
+    s("recv", name="s", until="\r\n\r\n")
+    lab.ss("request received")
+    # the server's sendall() blocks until the client reads: it runs in a thread while the client reads
+    done = {}
+
+    def serve():
+        try:
+            s("send", name="s", data=head)
+            s("send", name="s", size=body, timeout=20)
+            s("close", name="s")
+        except Failed as e:
+            done["error"] = str(e)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    r = c("recv", name="c", timeout=10, maxlen=2 * (len(head) + body))
+    t.join(25)
+    if "error" in done or t.is_alive():
+        raise Failed(f"server did not send and close: {done.get('error', 'still running')}")
+    if not r["eof"] or r["len"] != len(head) + body:
+        raise Failed(f"client did not read the whole response and EOF: {r}")
+    c("close", name="c")
+    time.sleep(0.2)
+    lab.conn(cl, SERVER, exp("graceful", "server", "FIN", "server", None, None, "CLOSED", "TIME_WAIT"))
+    lab.post.append(lambda: count_data_segments(lab, os.path.join(lab.out_dir, file), cl))
+    return (f"HTTP/1.1 with 'Connection: close' and a large body: the client requests, the server sends one "
+            f"{len(head) + body}-byte response (a {body}-byte body) and calls close() right after its last write; "
+            f"the client reads to EOF and calls close() at once. Captured with a snaplen of {snaplen} bytes "
+            f"(tcpdump -s {snaplen}): every frame is cut after the TCP header and a few payload bytes, so the "
+            f"payload lengths can only be read from the IP headers. The server is left in TIME_WAIT, the "
+            f"client CLOSED.")
+
+
+def count_data_segments(lab, path, client):
+    """How the kernel cut the response into segments, as the capture shows it (IP lengths, not caplen)."""
+    rows = tshark_fields(path, "ip.src", "tcp.srcport", "tcp.seq", "tcp.len", "frame.cap_len", "frame.len",
+                         "tcp.analysis.retransmission")
+    data = [(int(r[2]), int(r[3]), r[6] != "") for r in rows if f"{r[0]}:{r[1]}" != client and int(r[3]) > 0]
+    sent = max(seq + ln for seq, ln, _ in data) - 1  # relative sequence numbers: the first byte is 1
+    ck = lab.checks
+    ck["server_data_segments"] = len(data)
+    ck["server_data_bytes"] = sum(ln for _, ln, _ in data)
+    ck["server_stream_bytes"] = sent
+    ck["server_retransmissions"] = sum(1 for *_, rx in data if rx)
+    ck["server_largest_segment"] = max(ln for _, ln, _ in data)
+    ck["truncated_frames"] = sum(1 for r in rows if int(r[4]) < int(r[5]))
+    lab.notes.append(f"Checked in the capture with tshark: the server's {sent}-byte stream went out in "
+                     f"{len(data)} data segments ({ck['server_data_bytes']} payload bytes, of which "
+                     f"{ck['server_retransmissions']} segment(s) retransmitted; largest segment "
+                     f"{ck['server_largest_segment']} bytes: gso_max_segs 1 on both veths, one MSS per segment "
+                     f"as on a physical wire); {ck['truncated_frames']} frames are cut by the snaplen.")
+    if sent != lab.settings["response_bytes"]:
+        raise Failed(f"the server's stream in the capture is {sent} bytes, not {lab.settings['response_bytes']}")
 
 
 def start_delay_line(lab, delay):
@@ -1002,6 +1076,7 @@ SCENARIOS = {
         sc_simultaneous_close(lab, file="19-simultaneous-server-vantage.pcap", first_by="server",
                               ns_role="server", iface="veth-s"), lab=lab, delayed=True),
     "20-many-idle-timeouts": sc_many_idle_timeouts,
+    "21-bulk-download-then-close": sc_bulk_download_then_close,
 }
 
 

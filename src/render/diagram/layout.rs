@@ -128,6 +128,8 @@ pub fn note_name(n: SegmentNote) -> &'static str {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Folded {
     pub segments: usize,
+    /// Segments carrying payload, by sender; the others are pure ACKs and window updates.
+    pub data_segments: PerSide<usize>,
     /// Payload bytes in the folded segments, by sender.
     pub bytes: PerSide<u64>,
     pub first_frame: u64,
@@ -137,19 +139,29 @@ pub struct Folded {
 }
 
 impl Folded {
+    /// "1030 data segments, 1.5 MB from the server, 400 ACKs, 23.8 ms": on a bulk transfer
+    /// the receiver's ACKs are interleaved with the data, and a bare segment count would
+    /// read as that many data segments.
     pub fn label(&self) -> String {
         let b = &self.bytes;
+        let data_segments = self.data_segments.client + self.data_segments.server;
+        let acks = self.segments - data_segments;
         let data = match (b.client, b.server) {
             (0, 0) => "no data".to_string(),
             (c, 0) => format!("{} from the client", human_bytes(c)),
             (0, s) => format!("{} from the server", human_bytes(s)),
             (c, s) => format!("client {}, server {}", human_bytes(c), human_bytes(s)),
         };
-        format!(
-            "{} segments, {data}, {}",
-            self.segments,
-            human_secs(self.secs)
-        )
+        let mut parts = Vec::with_capacity(4);
+        if data_segments > 0 {
+            parts.push(format!("{data_segments} data segments"));
+        }
+        parts.push(data);
+        if acks > 0 {
+            parts.push(format!("{acks} ACK{}", if acks == 1 { "" } else { "s" }));
+        }
+        parts.push(human_secs(self.secs));
+        parts.join(", ")
     }
 }
 
@@ -337,11 +349,16 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
             }
             Item::Fold(r) => {
                 let mut bytes = PerSide::<u64>::default();
+                let mut data_segments = PerSide::<usize>::default();
                 for s in &segs[r.clone()] {
                     *bytes.get_mut(s.from) += u64::from(s.len);
+                    if s.len > 0 {
+                        *data_segments.get_mut(s.from) += 1;
+                    }
                 }
                 RowKind::Folded(Folded {
                     segments: r.len(),
+                    data_segments,
                     bytes,
                     first_frame: segs[r.start].frame,
                     last_frame: segs[r.end - 1].frame,
@@ -626,7 +643,7 @@ pub fn rel_time(t: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::testkit::*;
 
@@ -736,6 +753,85 @@ mod tests {
         )
         .unwrap();
         assert_eq!(all.arrows().count(), 36);
+    }
+
+    /// A download as a real kernel sends it: MSS-sized data from the server with the
+    /// client's ACK after every second segment, then the server's close.
+    pub(crate) fn bulk_download(data_segments: u32) -> ConnectionReport {
+        let mut w = Wire::new();
+        w.exchange();
+        let mut seq = 5201;
+        for i in 0..data_segments {
+            w.send(S, ACK, seq, 1101, 1448);
+            seq += 1448;
+            if i % 2 == 1 {
+                w.send(C, ACK, 1101, seq, 0);
+            }
+        }
+        w.send(S, FIN | ACK, seq, 1101, 0)
+            .send(C, ACK, 1101, seq + 1, 0)
+            .send(C, FIN | ACK, 1101, seq + 1, 0)
+            .send(S, ACK, seq + 1, 1102, 0);
+        w.only()
+    }
+
+    #[test]
+    fn bulk_download_fold_counts_data_segments_apart_from_acks() {
+        let l = build(&bulk_download(40), &LadderOptions::default()).unwrap();
+        let folded: Vec<&Folded> = l
+            .rows
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RowKind::Folded(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(folded.len(), 1);
+        let f = folded[0];
+        let acks = f.segments - f.data_segments.server;
+        assert_eq!(f.data_segments.client, 0);
+        assert!(f.data_segments.server > acks && acks > 0, "{f:?}");
+        assert_eq!(f.bytes.server, f.data_segments.server as u64 * 1448);
+        assert_eq!(
+            f.label(),
+            format!(
+                "{} data segments, {} from the server, {acks} ACKs, {}",
+                f.data_segments.server,
+                human_bytes(f.bytes.server),
+                human_secs(f.secs)
+            )
+        );
+    }
+
+    #[test]
+    fn fold_label_names_what_was_folded() {
+        let f = |data: (usize, usize), bytes: (u64, u64), segments| Folded {
+            segments,
+            data_segments: PerSide {
+                client: data.0,
+                server: data.1,
+            },
+            bytes: PerSide {
+                client: bytes.0,
+                server: bytes.1,
+            },
+            first_frame: 10,
+            last_frame: 10 + segments as u64 - 1,
+            secs: 0.0238,
+        };
+        assert_eq!(
+            f((0, 1030), (0, 1_491_440), 1430).label(),
+            "1030 data segments, 1.5 MB from the server, 400 ACKs, 23.8 ms"
+        );
+        assert_eq!(
+            f((20, 0), (20_000, 0), 20).label(),
+            "20 data segments, 20.0 kB from the client, 23.8 ms"
+        );
+        assert_eq!(
+            f((10, 10), (5_000, 7_000), 21).label(),
+            "20 data segments, client 5.0 kB, server 7.0 kB, 1 ACK, 23.8 ms"
+        );
+        assert_eq!(f((0, 0), (0, 0), 18).label(), "no data, 18 ACKs, 23.8 ms");
     }
 
     #[test]

@@ -43,6 +43,8 @@ const ASCII: Glyphs = Glyphs {
 };
 
 const TIME_W: usize = 11;
+/// The narrowest frame column; it widens so that a label ("#7-1436" of a folded row) keeps
+/// a space between itself and the time.
 const FRAME_W: usize = 7;
 const MIN_ARROW_W: usize = 40;
 
@@ -84,6 +86,14 @@ pub(crate) fn wrap(s: &str, w: usize) -> Vec<String> {
     lines
 }
 
+fn frame_label(frame: u64) -> String {
+    format!("#{frame}")
+}
+
+fn fold_frames(first: u64, last: u64) -> String {
+    format!("#{first}-{last}")
+}
+
 /// Renders the ladder as text lines ending in `\n`.
 pub fn render(l: &Ladder, ascii: bool) -> String {
     let g = if ascii { &ASCII } else { &UNICODE };
@@ -102,9 +112,21 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
         .map(|s| width(s.as_str()))
         .max()
         .unwrap_or(12);
+    let frame_w = l
+        .rows
+        .iter()
+        .map(|r| match &r.kind {
+            RowKind::Arrow(a) => width(&frame_label(a.frame)),
+            RowKind::Folded(f) => width(&fold_frames(f.first_frame, f.last_frame)),
+            _ => 0,
+        })
+        .map(|w| w + 1)
+        .max()
+        .unwrap_or(0)
+        .max(FRAME_W);
     let client_label = l.side_label(Side::Client);
     // The client's header is right-aligned against its lifeline, like its states.
-    let lead = TIME_W + FRAME_W + 1 + state_w.max(width(&client_label)) + 1;
+    let lead = TIME_W + frame_w + 1 + state_w.max(width(&client_label)) + 1;
     let total = lead + 1 + arrow_w + 1 + 1 + state_w;
 
     let mut out = String::new();
@@ -122,8 +144,8 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
         " ".repeat(arrow_w),
         l.side_label(Side::Server),
         tw = TIME_W,
-        fw = FRAME_W,
-        sw = lead - TIME_W - FRAME_W - 2,
+        fw = frame_w,
+        sw = lead - TIME_W - frame_w - 2,
     ));
 
     // The lifeline glyph of each side, as of the current row.
@@ -140,8 +162,8 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
             format!(
                 "{time:>tw$}{frame:>fw$} {left:>sw$} {cl}{middle}{sl} {right}",
                 tw = TIME_W,
-                fw = FRAME_W,
-                sw = lead - TIME_W - FRAME_W - 2,
+                fw = frame_w,
+                sw = lead - TIME_W - frame_w - 2,
             )
         };
     let blank = " ".repeat(arrow_w);
@@ -192,7 +214,7 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
                 states = [Some(a.states.client), Some(a.states.server)];
                 push(line(
                     &time,
-                    &format!("#{}", a.frame),
+                    &frame_label(a.frame),
                     cs.map(|s| s.as_str()).unwrap_or(""),
                     lifeline(states[0]),
                     &middle,
@@ -224,7 +246,7 @@ pub fn render(l: &Ladder, ascii: bool) -> String {
                 let text = format!(" {} {} {} ", g.ellipsis, f.label(), g.ellipsis);
                 push(line(
                     &time,
-                    &format!("#{}-{}", f.first_frame, f.last_frame),
+                    &fold_frames(f.first_frame, f.last_frame),
                     "",
                     g.dotted,
                     &center(&text, arrow_w, ' '),
@@ -345,5 +367,29 @@ mod tests {
         assert!(t.contains("FIN, ACK  seq=101 ack=201"), "{t}");
         let ascii = render(&l, true);
         assert!(ascii.is_ascii(), "{ascii}");
+    }
+
+    #[test]
+    fn folded_row_keeps_its_frame_range_apart_from_the_time() {
+        // ~1050 segments: the folded range reads "#7-10xx", as wide as the narrowest frame
+        // column, so without its own room it would run into the time.
+        let r = crate::render::diagram::layout::tests::bulk_download(700);
+        let t = render(&build(&r, &LadderOptions::default()).unwrap(), false);
+        let row = t
+            .lines()
+            .find(|l| l.contains("data segments"))
+            .unwrap_or_else(|| panic!("no folded row:\n{t}"));
+        let mut cols = row.split_whitespace();
+        let time = cols.next().unwrap();
+        let frames = cols.next().unwrap();
+        assert!(time.parse::<f64>().is_ok(), "{row}");
+        assert!(
+            frames.starts_with("#7-") && frames.len() >= FRAME_W,
+            "{row}\n{t}"
+        );
+        // Every row's lifelines stay in the same columns.
+        let col = |l: &str| l.chars().position(|c| c == '┆' || c == '│' || c == '║');
+        let header_arrow = t.lines().find(|l| l.contains("#1 ")).unwrap();
+        assert_eq!(col(row), col(header_arrow), "\n{t}");
     }
 }
