@@ -308,6 +308,11 @@ pub fn report(
 
     let start = secs(conv.first.ts_ns);
     let end = secs(conv.last.ts_ns);
+    let duration = (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9;
+    let (first_frame, last_frame) = (conv.first.frame, conv.last.frame);
+    let packets = per_side(&|i| conv.dirs[i].packets);
+    let bytes = per_side(&|i| conv.dirs[i].bytes);
+    let (client_state, server_state) = (conv.ends[client].state, conv.ends[server].state);
     ConnectionReport {
         id: conn.id,
         client: conn.addrs[client],
@@ -315,20 +320,21 @@ pub fn report(
         role_inferred,
         start,
         end,
-        duration: (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9,
-        first_frame: conv.first.frame,
-        last_frame: conv.last.frame,
-        packets: per_side(&|i| conv.dirs[i].packets),
-        bytes: per_side(&|i| conv.dirs[i].bytes),
+        duration,
+        first_frame,
+        last_frame,
+        packets,
+        bytes,
         close,
-        client_state: conv.ends[client].state,
-        server_state: conv.ends[server].state,
+        client_state,
+        server_state,
+        // The connection is consumed: its state changes and history move into the report.
         timeline: PerSide {
-            client: conv.ends[client].changes.clone(),
-            server: conv.ends[server].changes.clone(),
+            client: std::mem::take(&mut conn.conv.ends[client].changes),
+            server: std::mem::take(&mut conn.conv.ends[server].changes),
         },
         tcp,
-        zeek: conn.zeek.view(),
+        zeek: conn.zeek.into_view(),
         segments,
     }
 }
