@@ -158,6 +158,8 @@ pub struct Analyzer {
     max_connections: usize,
     time_wait_secs: f64,
     last_ts_ns: i64,
+    /// Connections the table handed over during one `push`, reused across packets.
+    released: Vec<(Box<Connection>, i64)>,
 }
 
 impl Analyzer {
@@ -172,6 +174,7 @@ impl Analyzer {
             max_connections: opts.max_connections.max(1),
             time_wait_secs: opts.time_wait_secs,
             last_ts_ns: i64::MIN,
+            released: Vec::new(),
         }
     }
 
@@ -221,9 +224,9 @@ impl Analyzer {
         self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let tw = self.time_wait_secs;
         let table = &mut self.table;
-        let mut released = Vec::new();
+        let released = &mut self.released;
         table.push(seg, &mut |c, now| released.push((c, now)));
-        for (c, now) in released {
+        for (c, now) in released.drain(..) {
             on_connection(report(c, now, tw, &table.known_servers));
         }
     }
@@ -241,7 +244,7 @@ impl Analyzer {
 
 /// Builds the report of one connection, as of capture time `now_ns`.
 pub fn report(
-    mut conn: Connection,
+    mut conn: Box<Connection>,
     now_ns: i64,
     time_wait_secs: f64,
     known_servers: &HashMap<SocketAddr, u32>,
