@@ -367,11 +367,11 @@ impl ZeekTracker {
         }
     }
 
-    /// [`ZeekTracker::view`], moving the history out of the finished tracker.
-    pub fn into_view(self) -> ZeekView {
+    /// [`ZeekTracker::view`], moving the history out of the finished tracker (left empty).
+    pub fn take_view(&mut self) -> ZeekView {
         ZeekView {
             conn_state: self.conn_state().to_string(),
-            history: self.history,
+            history: std::mem::take(&mut self.history),
         }
     }
 
