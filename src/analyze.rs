@@ -443,12 +443,12 @@ fn report_with_roles(
         server_state,
         timeline: match buffers {
             Buffers::Move => PerSide {
-                client: std::mem::take(&mut conn.conv.ends[client].changes),
-                server: std::mem::take(&mut conn.conv.ends[server].changes),
+                client: std::mem::take(&mut conn.conv.ends[client].changes).into_vec(),
+                server: std::mem::take(&mut conn.conv.ends[server].changes).into_vec(),
             },
             Buffers::Copy => PerSide {
-                client: conn.conv.ends[client].changes.clone(),
-                server: conn.conv.ends[server].changes.clone(),
+                client: conn.conv.ends[client].changes.to_vec(),
+                server: conn.conv.ends[server].changes.to_vec(),
             },
         },
         tcp,
