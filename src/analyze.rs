@@ -77,12 +77,28 @@ pub fn analyze_with_progress(
     on_connection: &mut dyn FnMut(ConnectionReport),
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
+    let tw = opts.time_wait_secs;
+    analyze_finished(
+        inputs,
+        opts,
+        &mut |mut f| on_connection(f.report(tw, Buffers::Move)),
+        on_progress,
+    )
+}
+
+/// The reading loop: hands over each finished connection before its report is built.
+fn analyze_finished(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    on_finished: &mut dyn FnMut(Finished),
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<CaptureStats, CaptureError> {
     let mut stream = SegmentStream::open(inputs)?;
     let mut analyzer = Analyzer::new(opts);
     let total_bytes = stream.total_bytes();
     let mut next_report = PROGRESS_EVERY;
     while let Some(seg) = stream.next_segment() {
-        analyzer.push(&seg, on_connection);
+        analyzer.push_finished(&seg, on_finished);
         if seg.frame >= next_report {
             next_report = seg.frame + PROGRESS_EVERY;
             on_progress(Progress {
@@ -99,15 +115,22 @@ pub fn analyze_with_progress(
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }
-    analyzer.finish(capture_end, on_connection);
+    analyzer.finish_finished(capture_end, on_finished);
     Ok(stats)
 }
 
-/// [`analyze_with_progress`] on a second thread: reading, decoding, the state machines and
-/// report building run there, while `on_connection` (filtering, rendering, writing) runs
-/// on the calling thread. On two cores this overlaps the analysis with the output, which
-/// for JSON costs as much as the analysis itself. Reports come in batches when reading
-/// files; with standard input each report is handed over at once (live captures).
+/// [`analyze_with_progress`] on a second thread: reading, decoding and the state machines
+/// run there, while report building and `on_connection` (filtering, rendering, writing)
+/// run on the calling thread. On two cores this overlaps the analysis with the output,
+/// which for JSON costs as much as the analysis itself. Finished connections come over in
+/// batches when reading files; with standard input each is handed over at once (live
+/// captures).
+///
+/// Memory is freed by the thread that allocated it: the reports are built from copies
+/// (allocated and freed here), and each batch of finished connections goes back to the
+/// analysis thread to be dropped there. Freeing another thread's allocations makes
+/// glibc's allocator lock that thread's arena, and the two threads then spent a tenth of
+/// their time waking each other up.
 pub fn analyze_pipelined(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
@@ -119,18 +142,29 @@ pub fn analyze_pipelined(
     } else {
         256
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ConnectionReport>>(16);
+    let tw = opts.time_wait_secs;
     std::thread::scope(|scope| {
+        // Made in here so that a panic on this thread drops them, which ends the worker.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Finished>>(16);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Finished>>();
         let worker = scope.spawn(move || {
             let mut pending = Vec::with_capacity(batch);
-            let result = analyze_with_progress(
+            let result = analyze_finished(
                 inputs,
                 opts,
-                &mut |report| {
-                    pending.push(report);
+                &mut |finished| {
+                    pending.push(finished);
                     if pending.len() >= batch {
+                        // Drop the connections handed back (on this thread, which
+                        // allocated them) and reuse one of their vectors.
+                        let mut spare = None;
+                        while let Ok(mut done) = back_rx.try_recv() {
+                            done.clear();
+                            spare = Some(done);
+                        }
+                        let next = spare.unwrap_or_else(|| Vec::with_capacity(batch));
                         // The receiver only goes away when this scope unwinds.
-                        let _ = tx.send(std::mem::replace(&mut pending, Vec::with_capacity(batch)));
+                        let _ = tx.send(std::mem::replace(&mut pending, next));
                     }
                 },
                 on_progress,
@@ -138,18 +172,67 @@ pub fn analyze_pipelined(
             if !pending.is_empty() {
                 let _ = tx.send(pending);
             }
+            drop(tx);
+            // The last batches come back once the output is done.
+            for done in back_rx {
+                drop(done);
+            }
             result
         });
-        for reports in rx {
-            for report in reports {
-                on_connection(report);
+        for mut finished in rx {
+            for f in &mut finished {
+                on_connection(f.report(tw, Buffers::Copy));
             }
+            let _ = back_tx.send(finished);
         }
+        drop(back_tx);
         match worker.join() {
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// A connection the table handed over, with its roles decided (they depend on the
+/// servers known at that point of the capture).
+pub struct Finished {
+    conn: Box<Connection>,
+    /// Capture time (ns) of the hand-over: the "now" of the report.
+    now_ns: i64,
+    client: usize,
+    role_inferred: bool,
+}
+
+/// What a report does with the connection's state changes and Zeek history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffers {
+    /// Moves them into the report: the connection is dropped afterwards, on this thread.
+    Move,
+    /// Copies them: the connection goes back to the thread that allocated it.
+    Copy,
+}
+
+impl Finished {
+    fn new(conn: Box<Connection>, now_ns: i64, known_servers: &HashMap<SocketAddr, u32>) -> Self {
+        let (client, role_inferred) = conn.roles(known_servers);
+        Finished {
+            conn,
+            now_ns,
+            client,
+            role_inferred,
+        }
+    }
+
+    /// Builds the report (once: the connection's state is finished in place).
+    pub fn report(&mut self, time_wait_secs: f64, buffers: Buffers) -> ConnectionReport {
+        report_with_roles(
+            &mut self.conn,
+            self.now_ns,
+            time_wait_secs,
+            (self.client, self.role_inferred),
+            buffers,
+        )
+    }
 }
 
 /// The streaming core, usable without files (tests, fuzzing, benchmarks).
@@ -158,6 +241,8 @@ pub struct Analyzer {
     max_connections: usize,
     time_wait_secs: f64,
     last_ts_ns: i64,
+    /// Connections the table handed over during one `push`, reused across packets.
+    released: Vec<(Box<Connection>, i64)>,
 }
 
 impl Analyzer {
@@ -172,6 +257,7 @@ impl Analyzer {
             max_connections: opts.max_connections.max(1),
             time_wait_secs: opts.time_wait_secs,
             last_ts_ns: i64::MIN,
+            released: Vec::new(),
         }
     }
 
@@ -218,13 +304,22 @@ impl Analyzer {
         seg: &crate::segment::Segment,
         on_connection: &mut dyn FnMut(ConnectionReport),
     ) {
-        self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let tw = self.time_wait_secs;
+        self.push_finished(seg, &mut |mut f| on_connection(f.report(tw, Buffers::Move)));
+    }
+
+    /// [`Analyzer::push`], handing over finished connections before their report is built.
+    pub fn push_finished(
+        &mut self,
+        seg: &crate::segment::Segment,
+        on_finished: &mut dyn FnMut(Finished),
+    ) {
+        self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let table = &mut self.table;
-        let mut released = Vec::new();
+        let released = &mut self.released;
         table.push(seg, &mut |c, now| released.push((c, now)));
-        for (c, now) in released {
-            on_connection(report(c, now, tw, &table.known_servers));
+        for (c, now) in released.drain(..) {
+            on_finished(Finished::new(c, now, &table.known_servers));
         }
     }
 
@@ -232,19 +327,38 @@ impl Analyzer {
     /// capture.
     pub fn finish(self, capture_end_ns: i64, on_connection: &mut dyn FnMut(ConnectionReport)) {
         let tw = self.time_wait_secs;
+        self.finish_finished(capture_end_ns, &mut |mut f| {
+            on_connection(f.report(tw, Buffers::Move))
+        });
+    }
+
+    /// [`Analyzer::finish`], handing over connections before their report is built.
+    pub fn finish_finished(self, capture_end_ns: i64, on_finished: &mut dyn FnMut(Finished)) {
         let known = self.table.known_servers.clone();
         let end = capture_end_ns.max(self.last_ts_ns);
         self.table
-            .finish(&mut |c, _| on_connection(report(c, end, tw, &known)));
+            .finish(&mut |c, _| on_finished(Finished::new(c, end, &known)));
     }
 }
 
 /// Builds the report of one connection, as of capture time `now_ns`.
 pub fn report(
-    mut conn: Connection,
+    mut conn: Box<Connection>,
     now_ns: i64,
     time_wait_secs: f64,
     known_servers: &HashMap<SocketAddr, u32>,
+) -> ConnectionReport {
+    let roles = conn.roles(known_servers);
+    report_with_roles(&mut conn, now_ns, time_wait_secs, roles, Buffers::Move)
+}
+
+/// [`report`] with the roles decided: (index of the client, whether that was inferred).
+fn report_with_roles(
+    conn: &mut Connection,
+    now_ns: i64,
+    time_wait_secs: f64,
+    (client, role_inferred): (usize, bool),
+    buffers: Buffers,
 ) -> ConnectionReport {
     conn.conv.finish(now_ns, time_wait_secs);
     if let Some((ts, frame)) = conn.ended_by_reuse {
@@ -261,7 +375,6 @@ pub fn report(
             }
         }
     }
-    let (client, role_inferred) = conn.roles(known_servers);
     let roles = Roles { client };
     let server = 1 - client;
     let close = classify(&conn.conv, roles, now_ns);
@@ -308,6 +421,11 @@ pub fn report(
 
     let start = secs(conv.first.ts_ns);
     let end = secs(conv.last.ts_ns);
+    let duration = (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9;
+    let (first_frame, last_frame) = (conv.first.frame, conv.last.frame);
+    let packets = per_side(&|i| conv.dirs[i].packets);
+    let bytes = per_side(&|i| conv.dirs[i].bytes);
+    let (client_state, server_state) = (conv.ends[client].state, conv.ends[server].state);
     ConnectionReport {
         id: conn.id,
         client: conn.addrs[client],
@@ -315,20 +433,29 @@ pub fn report(
         role_inferred,
         start,
         end,
-        duration: (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9,
-        first_frame: conv.first.frame,
-        last_frame: conv.last.frame,
-        packets: per_side(&|i| conv.dirs[i].packets),
-        bytes: per_side(&|i| conv.dirs[i].bytes),
+        duration,
+        first_frame,
+        last_frame,
+        packets,
+        bytes,
         close,
-        client_state: conv.ends[client].state,
-        server_state: conv.ends[server].state,
-        timeline: PerSide {
-            client: conv.ends[client].changes.clone(),
-            server: conv.ends[server].changes.clone(),
+        client_state,
+        server_state,
+        timeline: match buffers {
+            Buffers::Move => PerSide {
+                client: std::mem::take(&mut conn.conv.ends[client].changes).into_vec(),
+                server: std::mem::take(&mut conn.conv.ends[server].changes).into_vec(),
+            },
+            Buffers::Copy => PerSide {
+                client: conn.conv.ends[client].changes.to_vec(),
+                server: conn.conv.ends[server].changes.to_vec(),
+            },
         },
         tcp,
-        zeek: conn.zeek.view(),
+        zeek: match buffers {
+            Buffers::Move => conn.zeek.take_view(),
+            Buffers::Copy => conn.zeek.view(),
+        },
         segments,
     }
 }

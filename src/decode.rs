@@ -24,7 +24,7 @@ use etherparse::{
     ip_number, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpOptionsIterator,
     TransportSlice,
 };
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 mod tunnel;
 use tunnel::{Inner, Subframes, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6};
@@ -426,6 +426,73 @@ fn ip_layer(
     ts_ns: i64,
     subframes: &mut Subframes,
 ) -> Result<Layer, SkipReason> {
+    match plain_ipv4_tcp(data, ip_start, end, ts_ns) {
+        Some(outcome) => outcome.map(Layer::Tcp),
+        None => any_ip_layer(data, ip_start, end, ts_ns, subframes),
+    }
+}
+
+/// IP protocol number of TCP.
+const IPPROTO_TCP: u8 = 6;
+
+/// The common case decoded by hand: an unfragmented IPv4 datagram carrying TCP, whose
+/// header is whole and whose total length covers its header. `None` for anything else,
+/// which [`any_ip_layer`] decodes. The outcome is the one `any_ip_layer` gives for the same
+/// bytes (etherparse's lax slicer would find this same header and payload); a test
+/// checks that on mutated frames. It exists because etherparse's general slicer cost
+/// about 15 % of a whole run on big captures.
+fn plain_ipv4_tcp(
+    data: &[u8],
+    ip_start: usize,
+    end: usize,
+    ts_ns: i64,
+) -> Option<Result<Decoded, SkipReason>> {
+    let ip = data.get(ip_start..end.min(data.len()))?;
+    let first = *ip.first()?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2)?);
+    // RFC 791: version 4, IHL ≥ 5 words; flags and fragment offset (MF set or a non-zero
+    // offset means a fragment); protocol 6 is TCP.
+    let fragment = be16(ip, 6)? & 0x3fff != 0;
+    if first >> 4 != 4
+        || header_len < 20
+        || ip.len() < header_len
+        || total < header_len
+        || fragment
+        || ip[9] != IPPROTO_TCP
+    {
+        return None;
+    }
+    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    let (src_ip, dst_ip) = (IpAddr::V4(addr(12)), IpAddr::V4(addr(16)));
+    let ip_end = (ip_start + total).min(end);
+    // The TCP bytes: the IP payload, cut at the total length or the captured end.
+    let tcp = match TcpView::new(&ip[header_len..total.min(ip.len())]) {
+        Ok(tcp) => tcp,
+        Err(e) => return Some(Err(e)),
+    };
+    let payload_start = ip_start + header_len + tcp.header_len;
+    Some(Ok(tcp_decoded(
+        tcp,
+        src_ip,
+        dst_ip,
+        ts_ns,
+        payload_start,
+        ip_end,
+        data.len(),
+        false,
+    )))
+}
+
+/// Everything [`plain_ipv4_tcp`] leaves: IPv6, IPv4 with odd lengths, fragments, tunnels,
+/// non-TCP, damaged headers; sliced by etherparse.
+fn any_ip_layer(
+    data: &[u8],
+    ip_start: usize,
+    end: usize,
+    ts_ns: i64,
+    subframes: &mut Subframes,
+) -> Result<Layer, SkipReason> {
     let ip = data
         .get(ip_start..end.min(data.len()))
         .ok_or(SkipReason::TruncatedHeader)?;
@@ -530,9 +597,33 @@ fn ip_layer(
     let tcp = TcpView::new(tcp_bytes)?;
 
     let payload_start = offset_of(tcp.bytes) + tcp.header_len;
-    let payload_len = ip_end.saturating_sub(payload_start);
-    let captured_payload_len = ip_end.min(data.len()).saturating_sub(payload_start);
+    Ok(Layer::Tcp(tcp_decoded(
+        tcp,
+        src_ip,
+        dst_ip,
+        ts_ns,
+        payload_start,
+        ip_end,
+        data.len(),
+        payload.fragmented,
+    )))
+}
 
+/// The decoded segment of a TCP header whose payload spans `[payload_start, ip_end)` of a
+/// frame of which `captured` bytes were captured.
+#[allow(clippy::too_many_arguments)]
+fn tcp_decoded(
+    tcp: TcpView<'_>,
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    ts_ns: i64,
+    payload_start: usize,
+    ip_end: usize,
+    captured: usize,
+    first_fragment: bool,
+) -> Decoded {
+    let payload_len = ip_end.saturating_sub(payload_start);
+    let captured_payload_len = ip_end.min(captured).saturating_sub(payload_start);
     let mut segment = Segment {
         ts_ns,
         frame: 0,
@@ -551,11 +642,11 @@ fn ip_layer(
         captured_payload_len: u32::try_from(captured_payload_len).unwrap_or(u32::MAX),
     };
     read_options(tcp.options(), &mut segment);
-    Ok(Layer::Tcp(Decoded {
+    Decoded {
         segment,
-        first_fragment: payload.fragmented,
+        first_fragment,
         tunnels: Tunnels::default(),
-    }))
+    }
 }
 
 /// Whether the IPv6 extension headers in `exts` (starting with header type `first`) hold
@@ -646,6 +737,15 @@ impl<'a> TcpView<'a> {
 /// timestamps, RFC 2018 SACK-permitted). A malformed or cut option ends the walk: what
 /// was read before it is kept.
 fn read_options(options: &[u8], segment: &mut Segment) {
+    // The layout of almost every segment after the handshake (Linux, BSD): NOP, NOP,
+    // timestamps (RFC 7323 appendix A's recommended alignment). Read directly.
+    if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *options {
+        segment.timestamps = Some((
+            u32::from_be_bytes([v0, v1, v2, v3]),
+            u32::from_be_bytes([e0, e1, e2, e3]),
+        ));
+        return;
+    }
     for option in TcpOptionsIterator::from_slice(options) {
         match option {
             Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
@@ -686,6 +786,53 @@ mod tests {
         assert_eq!(s.payload_len, 0);
         assert_eq!(s.ts_ns, 7);
         assert!(!d.first_fragment);
+    }
+
+    /// The hand-written IPv4/TCP path gives what etherparse's general path gives, on
+    /// ordinary frames and on every single-byte corruption of their IP and TCP headers.
+    #[test]
+    fn plain_ipv4_fast_path_agrees_with_the_general_path() {
+        let mut frames = vec![
+            frames::eth_v4_syn_with_options(),
+            frames::eth_v4_tcp(b"hello", |b| b.ack(5)),
+            frames::eth_v4_tcp(b"", |b| b.ack(5)),
+        ];
+        let mut padded = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        padded.extend_from_slice(&[0u8; 6]);
+        frames.push(padded);
+        let mut checked = 0;
+        for base in &frames {
+            let mut variants = vec![base.clone()];
+            for at in 14..base.len().min(14 + 60) {
+                for value in [0u8, 1, 4, 5, 6, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff] {
+                    let mut f = base.clone();
+                    f[at] = value;
+                    variants.push(f);
+                }
+            }
+            for cut in 14..base.len() {
+                variants.push(base[..cut].to_vec());
+            }
+            for f in &variants {
+                for end in [f.len(), f.len() + 20, 40] {
+                    let Some(fast) = plain_ipv4_tcp(f, 14, end, 9) else {
+                        continue;
+                    };
+                    let mut subframes = Subframes {
+                        wanted: 0,
+                        next: None,
+                    };
+                    let general = match any_ip_layer(f, 14, end, 9, &mut subframes) {
+                        Ok(Layer::Tcp(d)) => Ok(d),
+                        Ok(Layer::Tunnel { .. }) => panic!("plain TCP seen as a tunnel"),
+                        Err(e) => Err(e),
+                    };
+                    assert_eq!(fast, general, "frame {f:02x?}, end {end}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "only {checked} frames took the fast path");
     }
 
     #[test]

@@ -280,8 +280,8 @@ impl FlowTable {
     }
 
     /// Feeds one segment; finished connections are passed to `emit` with the time they
-    /// were released at.
-    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Connection, i64)) {
+    /// were released at (still boxed: a connection is about a kilobyte, not worth moving).
+    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
         self.now_ns = self.now_ns.max(seg.ts_ns);
         self.release_due(emit);
         let key = FlowKey::of(seg);
@@ -304,7 +304,7 @@ impl FlowTable {
                 if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
                     old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
                 }
-                emit(*old, seg.ts_ns);
+                emit(old, seg.ts_ns);
                 let mut conn = self.open(seg);
                 conn.reused_ports = true;
                 self.insert(key, conn, seg);
@@ -318,7 +318,7 @@ impl FlowTable {
     }
 
     /// At the cap, evicts the stalest connection so a new one fits.
-    fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Connection, i64)) {
+    fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
         let cap = self.opts.max_live.max(1);
         while self.conns.len() >= cap {
             let Some((queued_at, key, id)) = self.staleness.pop_front() else {
@@ -335,7 +335,6 @@ impl FlowTable {
                 continue;
             }
             if let Some(conn) = self.conns.remove(&key) {
-                let conn = *conn;
                 let ev = &mut self.evictions;
                 ev.count += 1;
                 if ev.first_ids.len() < EVICTED_IDS_KEPT {
@@ -393,7 +392,7 @@ impl FlowTable {
         }
     }
 
-    fn release_due(&mut self, emit: &mut dyn FnMut(Connection, i64)) {
+    fn release_due(&mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
         while let Some(&(at, key, id)) = self.releases.front() {
             if at > self.now_ns {
                 // Release times are pushed in capture order, which is time order but for
@@ -416,21 +415,21 @@ impl FlowTable {
             };
             if due {
                 if let Some(conn) = self.conns.remove(&key) {
-                    emit(*conn, self.now_ns);
+                    emit(conn, self.now_ns);
                 }
             }
         }
     }
 
     /// Hands over every connection still in the table, in id order.
-    pub fn finish(mut self, emit: &mut dyn FnMut(Connection, i64)) {
+    pub fn finish(mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
         let now = self.now_ns;
         // Sort the (small) keys, not the (large) connections.
         let mut order: Vec<(u64, FlowKey)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
         order.sort_unstable_by_key(|&(id, _)| id);
         for (_, key) in order {
             if let Some(c) = self.conns.remove(&key) {
-                emit(*c, now);
+                emit(c, now);
             }
         }
     }

@@ -128,12 +128,16 @@ impl Direction {
     }
 }
 
+/// An endpoint's state changes, stored inline up to six.
+pub type StateChanges = smallvec::SmallVec<[StateChange; 6]>;
+
 /// What the wire showed one endpoint doing, and its state.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub state: TcpState,
-    /// State changes, oldest first.
-    pub changes: Vec<StateChange>,
+    /// State changes, oldest first. Inline: six hold a whole ordinary lifetime
+    /// (SYN_RECEIVED … TIME_WAIT, CLOSED), so most connections allocate nothing here.
+    pub changes: StateChanges,
     /// Its first SYN (without ACK) and its SYN,ACK.
     pub syn: Option<Moment>,
     pub syn_ack: Option<Moment>,
@@ -161,7 +165,7 @@ impl Endpoint {
     fn new() -> Self {
         Endpoint {
             state: TcpState::Closed,
-            changes: Vec::new(),
+            changes: StateChanges::new(),
             syn: None,
             syn_ack: None,
             fin: None,

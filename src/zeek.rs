@@ -367,6 +367,14 @@ impl ZeekTracker {
         }
     }
 
+    /// [`ZeekTracker::view`], moving the history out of the finished tracker (left empty).
+    pub fn take_view(&mut self) -> ZeekView {
+        ZeekView {
+            conn_state: self.conn_state().to_string(),
+            history: std::mem::take(&mut self.history),
+        }
+    }
+
     fn sides(&mut self, from_orig: bool) -> (&mut Endpoint, &mut Endpoint) {
         if from_orig {
             (&mut self.orig, &mut self.resp)

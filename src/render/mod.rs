@@ -14,6 +14,7 @@ pub mod chart;
 pub mod diagram;
 pub mod graph;
 pub mod json;
+mod json_line;
 pub mod palette;
 pub mod text;
 

@@ -9,18 +9,25 @@
 
 use super::{fmt_secs, AnalyzeOutput, Renderer};
 use crate::capture::CaptureStats;
-use crate::model::{CloseKind, ConnectionReport, Initiator};
-use crate::state::TcpState;
+use crate::model::ConnectionReport;
 use crate::summary::Summary;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
 /// Writes everything in [`Renderer::finish`] (column widths need every row), but keeps
-/// only a small [`Row`] per connection from [`Renderer::connection`], not the reports: a
-/// capture of 300 000 connections costs tens of MB here, not hundreds.
+/// only the formatted cells of each connection's line from [`Renderer::connection`], not
+/// the reports: a capture of 300 000 connections costs tens of MB here, not hundreds.
+/// Formatting the cells as connections arrive also overlaps it with the analysis (which
+/// runs on another thread) and formats each cell once, not once for the widths and once
+/// for the lines.
 #[derive(Default)]
 pub struct TextRenderer {
+    /// The cells of every row, one after the other.
+    cells: String,
     rows: Vec<Row>,
+    /// The widest cell of each column so far (the header's included).
+    widths: [usize; CONNECTION_COLUMNS],
+    any_role_inferred: bool,
 }
 
 impl TextRenderer {
@@ -29,47 +36,41 @@ impl TextRenderer {
     }
 }
 
-/// What a connection's line shows.
+/// Where a connection's line sits in [`TextRenderer::cells`].
 #[derive(Clone, Copy, Debug)]
 struct Row {
     id: u64,
-    role_inferred: bool,
-    client: SocketAddr,
-    server: SocketAddr,
-    duration: f64,
-    kind: CloseKind,
-    initiator: Initiator,
-    client_state: TcpState,
-    server_state: TcpState,
-    idle_before_close: Option<f64>,
-}
-
-impl Row {
-    fn of(r: &ConnectionReport) -> Row {
-        Row {
-            id: r.id,
-            role_inferred: r.role_inferred,
-            client: r.client,
-            server: r.server,
-            duration: r.duration,
-            kind: r.close.kind,
-            initiator: r.close.initiator,
-            client_state: r.client_state,
-            server_state: r.server_state,
-            idle_before_close: r.close.idle_before_close,
-        }
-    }
+    /// Offset of the first cell.
+    start: usize,
+    /// Where each cell ends, relative to `start`.
+    ends: [u32; CONNECTION_COLUMNS],
 }
 
 impl Renderer for TextRenderer {
     fn connection(&mut self, _w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
-        self.rows.push(Row::of(report));
+        if self.rows.is_empty() {
+            self.widths = CONNECTION_HEADER.map(|h| h.chars().count());
+        }
+        let start = self.cells.len();
+        let ends = connection_cells(report, &mut self.cells);
+        let mut from = start;
+        for (i, end) in ends.iter().enumerate() {
+            let to = start + *end as usize;
+            self.widths[i] = self.widths[i].max(self.cells[from..to].chars().count());
+            from = to;
+        }
+        self.any_role_inferred |= report.role_inferred;
+        self.rows.push(Row {
+            id: report.id,
+            start,
+            ends,
+        });
         Ok(())
     }
 
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
         self.rows.sort_unstable_by_key(|r| r.id);
-        write_connections(w, out, &self.rows)?;
+        self.write_connections(w, out)?;
         writeln!(w)?;
         write_summary(w, out)?;
         write_capture(w, out.capture)?;
@@ -123,33 +124,64 @@ fn write_table(
     Ok(())
 }
 
-/// The cells of a connection's line, written into `buf`; `ends[i]` is where cell `i` ends.
-fn connection_cells(r: &Row, buf: &mut String, ends: &mut [usize; CONNECTION_COLUMNS]) {
+/// Appends the cells of a connection's line to `buf`; returns where each cell ends,
+/// relative to where the line starts.
+fn connection_cells(r: &ConnectionReport, buf: &mut String) -> [u32; CONNECTION_COLUMNS] {
     use std::fmt::Write as _;
-    buf.clear();
-    let star = if r.role_inferred { "*" } else { "" };
+    let start = buf.len();
+    let mut ends = [0u32; CONNECTION_COLUMNS];
+    // A row is a few hundred bytes at most (the widest cell is a float's digits).
+    let mut end = |buf: &String, i: usize| ends[i] = (buf.len() - start) as u32;
+    buf.push_str(itoa::Buffer::new().format(r.id));
+    if r.role_inferred {
+        buf.push('*');
+    }
+    end(buf, 0);
+    push_addr(buf, &r.client);
+    end(buf, 1);
+    push_addr(buf, &r.server);
+    end(buf, 2);
     // Writing into a String cannot fail.
-    let _ = write!(buf, "{}{star}", r.id);
-    ends[0] = buf.len();
-    let _ = write!(buf, "{}", r.client);
-    ends[1] = buf.len();
-    let _ = write!(buf, "{}", r.server);
-    ends[2] = buf.len();
-    buf.push_str(&fmt_secs(r.duration));
-    ends[3] = buf.len();
-    buf.push_str(r.kind.as_str());
-    ends[4] = buf.len();
-    buf.push_str(r.initiator.as_str());
-    ends[5] = buf.len();
-    let _ = write!(buf, "{}", r.client_state);
-    ends[6] = buf.len();
-    let _ = write!(buf, "{}", r.server_state);
-    ends[7] = buf.len();
-    match r.idle_before_close {
-        Some(idle) => buf.push_str(&fmt_secs(idle)),
+    let _ = write!(buf, "{:.3}s", r.duration);
+    end(buf, 3);
+    buf.push_str(r.close.kind.as_str());
+    end(buf, 4);
+    buf.push_str(r.close.initiator.as_str());
+    end(buf, 5);
+    buf.push_str(r.client_state.as_str());
+    end(buf, 6);
+    buf.push_str(r.server_state.as_str());
+    end(buf, 7);
+    match r.close.idle_before_close {
+        Some(idle) => {
+            let _ = write!(buf, "{idle:.3}s");
+        }
         None => buf.push('-'),
     }
-    ends[8] = buf.len();
+    end(buf, 8);
+    ends
+}
+
+/// `ip:port` as std's `Display` writes it; IPv4 without the formatting machinery, which
+/// cost more than the rest of the row.
+fn push_addr(buf: &mut String, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    buf.push('.');
+                }
+                buf.push_str(digits.format(*octet));
+            }
+            buf.push(':');
+            buf.push_str(digits.format(v4.port()));
+        }
+        SocketAddr::V6(_) => {
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{a}");
+        }
+    }
 }
 
 const CONNECTION_COLUMNS: usize = 9;
@@ -166,77 +198,67 @@ const CONNECTION_HEADER: [&str; CONNECTION_COLUMNS] = [
     "idle before close",
 ];
 
-fn write_connections(w: &mut dyn Write, out: &AnalyzeOutput<'_>, rows: &[Row]) -> io::Result<()> {
-    if rows.is_empty() {
-        if out.filter.is_empty() {
-            writeln!(w, "no TCP connections in the capture")?;
-        } else {
-            writeln!(
-                w,
-                "no connection matches the filter ({}); the capture holds {}",
-                out.filter,
-                plural(out.connections_total, "connection")
-            )?;
-        }
-        return Ok(());
-    }
-    use Align::{Left as L, Right as R};
-    const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R];
-    // Two passes over compact rows (widths, then lines), formatting cells into one reused
-    // buffer: the same output as `write_table`, without a String per cell.
-    let mut widths = CONNECTION_HEADER.map(|h| h.chars().count());
-    let mut buf = String::with_capacity(160);
-    let mut ends = [0usize; CONNECTION_COLUMNS];
-    for r in rows {
-        connection_cells(r, &mut buf, &mut ends);
-        let mut start = 0;
-        for (i, end) in ends.iter().enumerate() {
-            widths[i] = widths[i].max(buf[start..*end].chars().count());
-            start = *end;
-        }
-    }
-    let mut line = String::with_capacity(256);
-    let mut write_line = |line: &mut String, cells: [&str; CONNECTION_COLUMNS]| {
-        line.clear();
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
+impl TextRenderer {
+    fn write_connections(&self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        if self.rows.is_empty() {
+            if out.filter.is_empty() {
+                writeln!(w, "no TCP connections in the capture")?;
+            } else {
+                writeln!(
+                    w,
+                    "no connection matches the filter ({}); the capture holds {}",
+                    out.filter,
+                    plural(out.connections_total, "connection")
+                )?;
             }
-            let pad = widths[i] - cell.chars().count();
-            match ALIGN[i] {
-                Align::Right => {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                    line.push_str(cell);
+            return Ok(());
+        }
+        use Align::{Left as L, Right as R};
+        const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R];
+        let widths = &self.widths;
+        let mut line = String::with_capacity(256);
+        let mut write_line = |line: &mut String, cells: [&str; CONNECTION_COLUMNS]| {
+            line.clear();
+            for (i, cell) in cells.iter().enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
                 }
-                Align::Left => {
-                    line.push_str(cell);
-                    if i + 1 < CONNECTION_COLUMNS {
+                let pad = widths[i] - cell.chars().count();
+                match ALIGN[i] {
+                    Align::Right => {
                         line.extend(std::iter::repeat_n(' ', pad));
+                        line.push_str(cell);
+                    }
+                    Align::Left => {
+                        line.push_str(cell);
+                        if i + 1 < CONNECTION_COLUMNS {
+                            line.extend(std::iter::repeat_n(' ', pad));
+                        }
                     }
                 }
             }
+            line.push('\n');
+            w.write_all(line.as_bytes())
+        };
+        write_line(&mut line, CONNECTION_HEADER)?;
+        for r in &self.rows {
+            let mut cells = [""; CONNECTION_COLUMNS];
+            let mut from = r.start;
+            for (i, end) in r.ends.iter().enumerate() {
+                let to = r.start + *end as usize;
+                cells[i] = &self.cells[from..to];
+                from = to;
+            }
+            write_line(&mut line, cells)?;
         }
-        line.push('\n');
-        w.write_all(line.as_bytes())
-    };
-    write_line(&mut line, CONNECTION_HEADER)?;
-    for r in rows {
-        connection_cells(r, &mut buf, &mut ends);
-        let mut cells = [""; CONNECTION_COLUMNS];
-        let mut start = 0;
-        for (i, end) in ends.iter().enumerate() {
-            cells[i] = &buf[start..*end];
-            start = *end;
+        if self.any_role_inferred {
+            writeln!(
+                w,
+                "* no SYN seen: which side is the client was inferred from the ports"
+            )?;
         }
-        write_line(&mut line, cells)?;
+        Ok(())
     }
-    if rows.iter().any(|r| r.role_inferred) {
-        writeln!(
-            w,
-            "* no SYN seen: which side is the client was inferred from the ports"
-        )?;
-    }
-    Ok(())
 }
 
 fn plural(n: u64, word: &str) -> String {
