@@ -5,8 +5,10 @@
 //! file (atomically: a temporary file renamed into place) or, for SVG, to standard output.
 
 use crate::analyze::{analyze, AnalyzeOptions};
+use crate::capture::CaptureStats;
 use crate::cli::{FilterArgs, InputArgs};
 use crate::diagram_cmd::{resolved, write_atomically};
+use crate::model::ConnectionReport;
 use crate::render::chart::{render_chart, ChartFormat, ChartKind};
 use anyhow::{anyhow, bail, Context};
 use std::io::Write;
@@ -116,17 +118,38 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
     if format == ChartFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
+    let (reports, stats, names) = read_filtered(
+        &args.input,
+        &args.filter,
+        args.time_wait,
+        args.output.as_deref(),
+    )?;
+    let title = args.title.clone().unwrap_or(names);
+    let bytes = render_chart(args.chart_type.into(), format, &reports, &stats, &title)?;
+    write_output(args.output.as_deref(), &bytes)?;
+    Ok(0)
+}
+
+/// The shared first step of `chart` and `graph`: checks the options, refuses an output
+/// that names an input, reads the captures and keeps the connections the filters match,
+/// sorted by id. Returns them with what was read and the captures' names for titles.
+pub(crate) fn read_filtered(
+    input: &InputArgs,
+    filter: &FilterArgs,
+    time_wait: f64,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats, String)> {
+    if !time_wait.is_finite() || time_wait < 0.0 {
         bail!("--time-wait must be a number of seconds (0 or more)");
     }
-    refuse_overwriting_inputs(&args.input.captures, args.output.as_deref())?;
-    let inputs = args.input.specs().map_err(|e| anyhow!("{e}"))?;
-    let names = capture_names(&args.input.captures);
+    refuse_overwriting_inputs(&input.captures, output)?;
+    let inputs = input.specs().map_err(|e| anyhow!("{e}"))?;
+    let names = capture_names(&input.captures);
     let opts = AnalyzeOptions {
-        time_wait_secs: args.time_wait,
+        time_wait_secs: time_wait,
         ..AnalyzeOptions::default()
     };
-    let filter = args.filter.filter();
+    let filter = filter.filter();
     let mut reports = Vec::new();
     let stats = analyze(&inputs, &opts, &mut |r| {
         if filter.matches(&r) {
@@ -135,15 +158,18 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
     })
     .with_context(|| format!("reading {names}"))?;
     reports.sort_by_key(|r| r.id);
-    let title = args.title.clone().unwrap_or(names);
-    let bytes = render_chart(args.chart_type.into(), format, &reports, &stats, &title)?;
-    match &args.output {
-        Some(out) => write_atomically(out, &bytes)?,
+    Ok((reports, stats, names))
+}
+
+/// Writes `bytes` to `output` atomically, or to stdout.
+pub(crate) fn write_output(output: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match output {
+        Some(out) => write_atomically(out, bytes)?,
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
+            stdout.write_all(bytes)?;
             stdout.flush()?;
         }
     }
-    Ok(0)
+    Ok(())
 }

@@ -1,13 +1,10 @@
 //! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
-use crate::analyze::{analyze, AnalyzeOptions};
-use crate::chart_cmd::{capture_names, refuse_overwriting_inputs};
+use crate::chart_cmd::{read_filtered, write_output};
 use crate::cli::{FilterArgs, InputArgs};
-use crate::diagram_cmd::write_atomically;
 use crate::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
-use anyhow::{anyhow, bail, Context};
-use std::io::Write;
+use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
 
 /// Output formats (`--format`).
@@ -84,25 +81,12 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
     if format == GraphFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
-        bail!("--time-wait must be a number of seconds (0 or more)");
-    }
-    refuse_overwriting_inputs(&args.input.captures, args.output.as_deref())?;
-    let inputs = args.input.specs().map_err(|e| anyhow!("{e}"))?;
-    let names = capture_names(&args.input.captures);
-    let opts = AnalyzeOptions {
-        time_wait_secs: args.time_wait,
-        ..AnalyzeOptions::default()
-    };
-    let filter = args.filter.filter();
-    let mut reports = Vec::new();
-    analyze(&inputs, &opts, &mut |r| {
-        if filter.matches(&r) {
-            reports.push(r)
-        }
-    })
-    .with_context(|| format!("reading {names}"))?;
-    reports.sort_by_key(|r| r.id);
+    let (reports, _, names) = read_filtered(
+        &args.input,
+        &args.filter,
+        args.time_wait,
+        args.output.as_deref(),
+    )?;
     let g = ObservedGraph::from_reports(&reports);
     let sides = match args.side {
         SideArg::Both => Sides::Both,
@@ -115,13 +99,6 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
         GraphFormat::Svg => render_svg(&g, sides, &title).into_bytes(),
         GraphFormat::Png => render_png(&g, sides, &title).map_err(|e| anyhow!(e))?,
     };
-    match &args.output {
-        Some(out) => write_atomically(out, &bytes)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
-            stdout.flush()?;
-        }
-    }
+    write_output(args.output.as_deref(), &bytes)?;
     Ok(0)
 }
