@@ -28,16 +28,12 @@ struct GraphCli {
     args: GraphArgs,
 }
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+#[path = "common/paths.rs"]
+mod paths;
+use paths::capture;
 
 fn out_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-tests");
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    paths::out_dir("chart-tests")
 }
 
 /// Runs `closewait <cmd> <args> -o out` and returns the file's bytes.

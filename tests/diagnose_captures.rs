@@ -9,13 +9,10 @@ use closewait::diagnose::{
 use closewait::diagnose_cmd::{read, run_to, DiagnoseArgs, FailOn};
 use closewait::model::Side;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+#[path = "common/paths.rs"]
+mod paths;
+use paths::capture;
 
 fn truth(scenario: &str) -> Value {
     let path = capture(&format!("{scenario}.truth.json"));

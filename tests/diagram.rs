@@ -13,16 +13,12 @@ struct Cli {
     diagram: DiagramArgs,
 }
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+#[path = "common/paths.rs"]
+mod paths;
+use paths::capture;
 
 fn out_dir() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("diagram-tests");
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    paths::out_dir("diagram-tests")
 }
 
 /// Runs `closewait diagram <args>` writing to `out` and returns the file's bytes.
