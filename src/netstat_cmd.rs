@@ -70,15 +70,43 @@ pub fn analyze_text(text: &str) -> anyhow::Result<NetstatReport> {
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("reading standard input")?;
+    let shown = path.display();
+    let mut input: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
-        bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Box::new(std::fs::File::open(path).with_context(|| format!("reading {shown}"))?)
+    };
+    let mut bytes = Vec::new();
+    // The start first: a capture passed by mistake is refused before the rest is read (a
+    // multi-gigabyte pcap would otherwise be read whole, then searched for socket lines).
+    (&mut input)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {shown}"))?;
+    if let Some(what) = not_text(&bytes) {
+        bail!("{shown}: not netstat or ss output: {what}");
     }
+    input
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {shown}"))?;
     // Saved output is ASCII; a stray byte (a process name, a paste) must not stop it.
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// How much of the input is looked at before reading the rest.
+const SNIFF_LEN: usize = 64 * 1024;
+
+/// Why the start of an input cannot be saved netstat/ss output, if it cannot: a packet
+/// capture (anything the capture reader opens, gzip-compressed or not), or binary data.
+fn not_text(head: &[u8]) -> Option<String> {
+    let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head.to_vec()));
+    if crate::capture::SegmentStream::open_readers(vec![(String::new(), reader)]).is_ok() {
+        return Some(
+            "it is a packet capture (pcap or pcapng); `closewait analyze` and `closewait \
+             diagnose` read captures"
+                .to_string(),
+        );
+    }
+    head.contains(&0)
+        .then(|| "it is binary data (NUL bytes), not text".to_string())
 }

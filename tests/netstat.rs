@@ -244,4 +244,21 @@ fn cli_refuses_a_capture_passed_by_mistake() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not netstat or ss output"), "{err}");
+    assert!(err.contains("it is a packet capture"), "{err}");
+}
+
+#[test]
+fn cli_refuses_binary_data() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("netstat-binary");
+    std::fs::create_dir_all(&dir).expect("creates");
+    let file = dir.join("random.bin");
+    std::fs::write(&file, b"Proto Recv-Q\0\x01\x02 binary").expect("writes");
+    let out = closewait()
+        .arg("netstat")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("binary data"), "{err}");
 }
