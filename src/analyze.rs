@@ -98,13 +98,14 @@ fn analyze_finished(
     let total_bytes = stream.total_bytes();
     let mut next_report = PROGRESS_EVERY;
     while let Some(seg) = stream.next_segment() {
-        analyzer.push_finished(&seg, on_finished);
-        if seg.frame >= next_report {
-            next_report = seg.frame + PROGRESS_EVERY;
+        analyzer.push_finished(seg, on_finished);
+        let frame = seg.frame;
+        if frame >= next_report {
+            next_report = frame + PROGRESS_EVERY;
             on_progress(Progress {
                 bytes_read: stream.bytes_consumed(),
                 total_bytes,
-                packets: seg.frame,
+                packets: frame,
             });
         }
     }

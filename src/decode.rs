@@ -160,6 +160,34 @@ pub struct Decoded {
     pub tunnels: Tunnels,
 }
 
+impl Decoded {
+    /// A placeholder to decode into ([`decode_frame_into`]): an empty segment between
+    /// unspecified addresses, at time 0.
+    pub fn empty() -> Decoded {
+        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        Decoded {
+            segment: Segment {
+                ts_ns: 0,
+                frame: 0,
+                src: unspecified,
+                dst: unspecified,
+                seq: 0,
+                ack: 0,
+                flags: TcpFlags(0),
+                window: 0,
+                window_scale: None,
+                mss: None,
+                timestamps: None,
+                sack_permitted: false,
+                payload_len: 0,
+                captured_payload_len: 0,
+            },
+            first_fragment: false,
+            tunnels: Tunnels::default(),
+        }
+    }
+}
+
 /// One frame decoded by [`decode_frame`]: the outcome for the subframe asked for, and
 /// the index of the next subframe when the frame holds several packets (an 802.11 A-MSDU
 /// in Aruba's GRE can carry several TCP segments).
@@ -202,6 +230,40 @@ pub fn decode_frame(link_type: u32, data: &[u8], orig_len: u32, ts_ns: i64, subf
         outcome,
         next_subframe: subframes.next,
     }
+}
+
+/// [`decode_frame`] writing the decoded segment into `out` (left as it was when the frame
+/// is not TCP) instead of returning it: the reader's per-packet path, which keeps one
+/// `Decoded` and never moves it. Returns the outcome and the next subframe, as
+/// [`Frame`] does.
+///
+/// Plain IPv4/TCP (almost every packet of a big capture) is decoded straight into `out`;
+/// everything else goes through [`decode_frame`] and is copied.
+pub fn decode_frame_into(
+    link_type: u32,
+    data: &[u8],
+    orig_len: u32,
+    ts_ns: i64,
+    subframe: u8,
+    out: &mut Decoded,
+) -> (Result<(), SkipReason>, Option<u8>) {
+    if link_type == linktype::ETHERNET {
+        if let Some(outcome) = ethernet_ipv4_tcp_into(data, orig_len, ts_ns, out) {
+            return (outcome, None);
+        }
+    }
+    if let Ok(ip) = ip_offset(link_type, data) {
+        let wire_end = data.len().max(orig_len as usize);
+        let end = ip.end.map_or(wire_end, |end| end.min(wire_end));
+        // The outermost layer decides: a plain IPv4/TCP datagram holds no tunnel and no
+        // subframes, so its outcome is the whole frame's.
+        if let Some(outcome) = plain_ipv4_tcp_into(data, ip.start, end, ts_ns, out) {
+            return (outcome, None);
+        }
+    }
+    let frame = decode_frame(link_type, data, orig_len, ts_ns, subframe);
+    let outcome = frame.outcome.map(|decoded| *out = decoded);
+    (outcome, frame.next_subframe)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -447,6 +509,19 @@ fn plain_ipv4_tcp(
     end: usize,
     ts_ns: i64,
 ) -> Option<Result<Decoded, SkipReason>> {
+    let mut decoded = Decoded::empty();
+    plain_ipv4_tcp_into(data, ip_start, end, ts_ns, &mut decoded)
+        .map(|outcome| outcome.map(|()| decoded))
+}
+
+/// [`plain_ipv4_tcp`] writing into `out` (untouched unless the outcome is `Some(Ok(()))`).
+fn plain_ipv4_tcp_into(
+    data: &[u8],
+    ip_start: usize,
+    end: usize,
+    ts_ns: i64,
+    out: &mut Decoded,
+) -> Option<Result<(), SkipReason>> {
     let ip = data.get(ip_start..end.min(data.len()))?;
     let first = *ip.first()?;
     let header_len = usize::from(first & 0x0f) * 4;
@@ -472,16 +547,82 @@ fn plain_ipv4_tcp(
         Err(e) => return Some(Err(e)),
     };
     let payload_start = ip_start + header_len + tcp.header_len;
-    Some(Ok(tcp_decoded(
-        tcp,
-        src_ip,
-        dst_ip,
+    fill_segment(
+        &mut out.segment,
+        &tcp,
+        (src_ip, dst_ip),
         ts_ns,
-        payload_start,
-        ip_end,
+        (payload_start, ip_end),
         data.len(),
-        false,
-    )))
+    );
+    out.first_fragment = false;
+    out.tunnels = Tunnels::default();
+    Some(Ok(()))
+}
+
+/// The commonest frame of all, decoded with one length check: Ethernet II, an IPv4
+/// header without options, unfragmented, carrying a TCP header that lies whole inside
+/// the datagram and the captured bytes. `None` for anything else (then the general path
+/// decides); for what it accepts, the outcome is the one [`plain_ipv4_tcp_into`] gives
+/// (a test checks that on mutated and cut frames).
+#[inline]
+fn ethernet_ipv4_tcp_into(
+    data: &[u8],
+    orig_len: u32,
+    ts_ns: i64,
+    out: &mut Decoded,
+) -> Option<Result<(), SkipReason>> {
+    // Ethernet header (14 bytes), IPv4 header (20), TCP header without options (20).
+    const IP: usize = 14;
+    const TCP: usize = IP + 20;
+    let head: &[u8; TCP + 20] = data.get(..TCP + 20)?.try_into().ok()?;
+    let be16 = |at: usize| u16::from_be_bytes([head[at], head[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    // EtherType IPv4; version 4 with IHL 5; protocol TCP; no MF flag, offset 0 (RFC 791).
+    let total = usize::from(be16(IP + 2));
+    if be16(12) != ETHERTYPE_IPV4
+        || head[IP] != 0x45
+        || head[IP + 9] != IPPROTO_TCP
+        || be16(IP + 6) & 0x3fff != 0
+        || total < 40
+    {
+        return None;
+    }
+    let data_offset = usize::from(head[TCP + 12] >> 4);
+    if data_offset < 5 {
+        return None;
+    }
+    let tcp_header_len = data_offset * 4;
+    // The datagram ends at its total length, cut by the frame on the wire; the TCP bytes
+    // at hand end there or at the captured end.
+    let wire_end = data.len().max(orig_len as usize);
+    let ip_end = (IP + total).min(wire_end);
+    let tcp_end = (IP + total).min(data.len());
+    let payload_start = TCP + tcp_header_len;
+    let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(be32(IP + 12))), be16(TCP));
+    let dst = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(be32(IP + 16))), be16(TCP + 2));
+    let segment = &mut out.segment;
+    *segment = Segment {
+        ts_ns,
+        frame: 0,
+        src,
+        dst,
+        seq: be32(TCP + 4),
+        ack: be32(TCP + 8),
+        flags: TcpFlags(head[TCP + 13]),
+        window: be16(TCP + 14),
+        window_scale: None,
+        mss: None,
+        timestamps: None,
+        sack_permitted: false,
+        payload_len: u32::try_from(ip_end.saturating_sub(payload_start)).unwrap_or(u32::MAX),
+        captured_payload_len: u32::try_from(ip_end.min(data.len()).saturating_sub(payload_start))
+            .unwrap_or(u32::MAX),
+    };
+    read_options(&data[TCP + 20..payload_start.min(tcp_end)], segment);
+    out.first_fragment = false;
+    out.tunnels = Tunnels::default();
+    Some(Ok(()))
 }
 
 /// Everything [`plain_ipv4_tcp`] leaves: IPv6, IPv4 with odd lengths, fragments, tunnels,
@@ -622,9 +763,33 @@ fn tcp_decoded(
     captured: usize,
     first_fragment: bool,
 ) -> Decoded {
+    let mut decoded = Decoded::empty();
+    fill_segment(
+        &mut decoded.segment,
+        &tcp,
+        (src_ip, dst_ip),
+        ts_ns,
+        (payload_start, ip_end),
+        captured,
+    );
+    decoded.first_fragment = first_fragment;
+    decoded
+}
+
+/// Writes every field of `segment` (but `frame`, set to 0) from a TCP header whose
+/// payload spans `payload` = `[start, end)` of a frame of which `captured` bytes were
+/// captured.
+fn fill_segment(
+    segment: &mut Segment,
+    tcp: &TcpView<'_>,
+    (src_ip, dst_ip): (IpAddr, IpAddr),
+    ts_ns: i64,
+    (payload_start, ip_end): (usize, usize),
+    captured: usize,
+) {
     let payload_len = ip_end.saturating_sub(payload_start);
     let captured_payload_len = ip_end.min(captured).saturating_sub(payload_start);
-    let mut segment = Segment {
+    *segment = Segment {
         ts_ns,
         frame: 0,
         src: SocketAddr::new(src_ip, tcp.be16(0)),
@@ -641,12 +806,7 @@ fn tcp_decoded(
         payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
         captured_payload_len: u32::try_from(captured_payload_len).unwrap_or(u32::MAX),
     };
-    read_options(tcp.options(), &mut segment);
-    Decoded {
-        segment,
-        first_fragment,
-        tunnels: Tunnels::default(),
-    }
+    read_options(tcp.options(), segment);
 }
 
 /// Whether the IPv6 extension headers in `exts` (starting with header type `first`) hold
@@ -746,6 +906,17 @@ fn read_options(options: &[u8], segment: &mut Segment) {
         ));
         return;
     }
+    // Linux's SYN and SYN,ACK: MSS, SACK-permitted, timestamps, NOP, window scale.
+    if let [2, 4, m0, m1, 4, 2, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3, 1, 3, 3, shift] = *options {
+        segment.mss = Some(u16::from_be_bytes([m0, m1]));
+        segment.sack_permitted = true;
+        segment.timestamps = Some((
+            u32::from_be_bytes([v0, v1, v2, v3]),
+            u32::from_be_bytes([e0, e1, e2, e3]),
+        ));
+        segment.window_scale = Some(shift);
+        return;
+    }
     for option in TcpOptionsIterator::from_slice(options) {
         match option {
             Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
@@ -833,6 +1004,87 @@ mod tests {
             }
         }
         assert!(checked > 1000, "only {checked} frames took the fast path");
+    }
+
+    /// The in-place paths (the Ethernet/IPv4 one in particular) give what the general
+    /// path gives, on mutated and cut frames, with `orig_len` at, above and below the
+    /// captured length.
+    #[test]
+    fn in_place_decoding_agrees_with_decode_frame() {
+        let mut frames = vec![
+            frames::eth_v4_syn_with_options(),
+            frames::eth_v4_tcp(b"hello", |b| b.ack(5)),
+            frames::eth_v4_tcp(b"", |b| b.ack(5)),
+        ];
+        let mut padded = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        padded.extend_from_slice(&[0u8; 6]);
+        frames.push(padded);
+        let mut checked = 0;
+        for base in &frames {
+            let mut variants = vec![base.clone()];
+            for at in 12..base.len().min(14 + 60) {
+                for value in [0u8, 1, 4, 5, 6, 8, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff] {
+                    let mut f = base.clone();
+                    f[at] = value;
+                    variants.push(f);
+                }
+            }
+            for cut in 0..base.len() {
+                variants.push(base[..cut].to_vec());
+            }
+            for f in &variants {
+                for orig_len in [f.len(), f.len() + 20, 40, 0] {
+                    let orig_len = orig_len as u32;
+                    let general = decode_frame(linktype::ETHERNET, f, orig_len, 9, 0);
+                    let mut out = Decoded::empty();
+                    let (outcome, next) =
+                        decode_frame_into(linktype::ETHERNET, f, orig_len, 9, 0, &mut out);
+                    assert_eq!(next, general.next_subframe, "frame {f:02x?}");
+                    assert_eq!(outcome.map(|()| out), general.outcome, "frame {f:02x?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 3000, "only {checked} frames checked");
+    }
+
+    /// The option layouts read directly give what etherparse's option walk gives.
+    #[test]
+    fn direct_option_layouts_agree_with_the_option_walk() {
+        let layouts: [&[u8]; 2] = [
+            &[1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9],
+            &[
+                2, 4, 5, 180, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 3, 3, 7,
+            ],
+        ];
+        for layout in layouts {
+            let mut variants = vec![layout.to_vec()];
+            for at in 0..layout.len() {
+                for value in [0u8, 1, 2, 3, 4, 8, 10, 0xff] {
+                    let mut v = layout.to_vec();
+                    v[at] = value;
+                    variants.push(v);
+                }
+            }
+            for options in &variants {
+                let mut direct = Decoded::empty().segment;
+                read_options(options, &mut direct);
+                let mut walked = Decoded::empty().segment;
+                for option in TcpOptionsIterator::from_slice(options) {
+                    match option {
+                        Ok(TcpOptionElement::MaximumSegmentSize(mss)) => walked.mss = Some(mss),
+                        Ok(TcpOptionElement::WindowScale(s)) => walked.window_scale = Some(s),
+                        Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
+                            walked.sack_permitted = true
+                        }
+                        Ok(TcpOptionElement::Timestamp(v, e)) => walked.timestamps = Some((v, e)),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                assert_eq!(direct, walked, "options {options:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,23 +10,41 @@ use super::pcapng::{is_pcapng_magic, PcapNgReader};
 use super::record::{Notes, StopKind};
 use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead};
 use super::{CaptureError, FileStats, OpenProblem};
-use crate::decode::{decode_frame, Decoded, Frame, SkipReason};
+use crate::decode::{decode_frame, decode_frame_into, Decoded, SkipReason};
 use flate2::read::MultiGzDecoder;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// One packet of one file, decoded, waiting for its turn in the merge.
+/// One packet of one file, decoded, waiting for its turn in the merge. Readers decode
+/// into an `Item` they are lent ([`FileReader::next_item`]), so the per-packet path never
+/// moves one.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Item {
     pub ts_ns: i64,
     pub file: usize,
     pub link_type: u32,
-    pub outcome: Result<Decoded, SkipReason>,
+    /// `Ok`: `decoded` holds the packet's TCP segment; otherwise why it has none (and
+    /// `decoded` is stale).
+    pub outcome: Result<(), SkipReason>,
+    pub decoded: Decoded,
     /// A further TCP segment of the frame before it (an 802.11 A-MSDU holds several):
     /// same frame, same timestamp.
     pub continuation: bool,
+}
+
+impl Item {
+    pub(crate) fn empty() -> Item {
+        Item {
+            ts_ns: 0,
+            file: 0,
+            link_type: 0,
+            outcome: Err(SkipReason::NotTcp),
+            decoded: Decoded::empty(),
+            continuation: false,
+        }
+    }
 }
 
 /// Subframes decoded at most per frame, after the first.
@@ -169,17 +187,20 @@ impl FileReader {
         self.size
     }
 
-    /// The next packet of this file, decoded; `None` once the file is finished.
+    /// Decodes the next packet of this file into `item`; `false` once the file is
+    /// finished (`item` is then unspecified).
     pub(crate) fn next_item(
         &mut self,
         stats: &mut FileStats,
         warnings: &mut Vec<String>,
-    ) -> Option<Item> {
-        if let Some(item) = self.pending.pop_front() {
-            return Some(item);
+        item: &mut Item,
+    ) -> bool {
+        if let Some(pending) = self.pending.pop_front() {
+            *item = pending;
+            return true;
         }
         if self.done {
-            return None;
+            return false;
         }
         let mut notes = Notes {
             file: &self.name,
@@ -193,44 +214,56 @@ impl FileReader {
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;
-                let decode = |i| match packet.skip {
+                item.ts_ns = packet.ts_ns;
+                item.file = self.index;
+                item.link_type = packet.link_type;
+                item.continuation = false;
+                let next_subframe = match packet.skip {
                     // A record the format reader could not place (a pcapng packet on an
                     // undeclared interface) is skipped with its reason.
-                    Some(reason) => Frame {
-                        outcome: Err(reason),
-                        next_subframe: None,
-                    },
-                    None => decode_frame(
+                    Some(reason) => {
+                        item.outcome = Err(reason);
+                        None
+                    }
+                    None => {
+                        let (outcome, next) = decode_frame_into(
+                            packet.link_type,
+                            packet.data,
+                            packet.orig_len,
+                            packet.ts_ns,
+                            0,
+                            &mut item.decoded,
+                        );
+                        item.outcome = outcome;
+                        next
+                    }
+                };
+                // The frame's other TCP segments follow it; its other non-TCP subframes
+                // are not counted (the frame is counted once, by its first subframe).
+                let mut next = next_subframe;
+                while let Some(i) = next.filter(|&i| i > 0 && i <= MAX_SUBFRAMES) {
+                    let frame = decode_frame(
                         packet.link_type,
                         packet.data,
                         packet.orig_len,
                         packet.ts_ns,
                         i,
-                    ),
-                };
-                let item = |outcome, continuation| Item {
-                    ts_ns: packet.ts_ns,
-                    file: self.index,
-                    link_type: packet.link_type,
-                    outcome,
-                    continuation,
-                };
-                let first = decode(0);
-                // The frame's other TCP segments follow it; its other non-TCP subframes
-                // are not counted (the frame is counted once, by its first subframe).
-                let mut next = first.next_subframe;
-                while let Some(i) = next.filter(|&i| i > 0 && i <= MAX_SUBFRAMES) {
-                    let frame = decode(i);
+                    );
                     if let Ok(decoded) = frame.outcome {
-                        self.pending.push_back(item(Ok(decoded), true));
+                        self.pending.push_back(Item {
+                            outcome: Ok(()),
+                            decoded,
+                            continuation: true,
+                            ..*item
+                        });
                     }
                     next = frame.next_subframe.filter(|&n| n > i);
                 }
-                Some(item(first.outcome, false))
+                true
             }
             Ok(None) => {
                 self.finish();
-                None
+                false
             }
             Err(stop) => {
                 stats.truncated = true;
@@ -251,7 +284,7 @@ impl FileReader {
                     self.name, stop.offset, stop.detail, stats.packets
                 ));
                 self.finish();
-                None
+                false
             }
         }
     }

@@ -29,7 +29,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::decode::{link_type_name, Decoded, SkipReason, TunnelKind, MAX_TUNNEL_DEPTH};
+use crate::decode::{link_type_name, SkipReason, TunnelKind, MAX_TUNNEL_DEPTH};
 use crate::segment::Segment;
 use file::{FileReader, Item};
 use merge::Merge;
@@ -141,12 +141,14 @@ pub struct SegmentStream {
     min_ts_ns: Option<i64>,
     max_ts_ns: Option<i64>,
     last_ts_ns: Option<i64>,
+    /// The packet being handed out: readers decode into it in place.
+    current: Item,
+    /// Packets per link type, counted by number and named once at the end.
+    link_counts: LinkCounts,
     warned_link_types: Vec<u32>,
     warned_fragment: bool,
     /// Packets whose timestamp is earlier than the packet before them in merged order.
     backwards: Backwards,
-    /// `LINKTYPE_<n>` names of link types without a known name, formatted once.
-    other_link_names: Vec<(u32, String)>,
 }
 
 impl SegmentStream {
@@ -212,59 +214,66 @@ impl SegmentStream {
             min_ts_ns: None,
             max_ts_ns: None,
             last_ts_ns: None,
+            current: Item::empty(),
+            link_counts: LinkCounts::default(),
             warned_link_types: Vec::new(),
             warned_fragment: false,
             backwards: Backwards::default(),
-            other_link_names: Vec::new(),
         }
     }
 
     /// The next TCP segment in merged timestamp order, with its frame number; `None` when
     /// every input is finished. Non-TCP packets are counted in the stats and skipped.
-    pub fn next_segment(&mut self) -> Option<Segment> {
+    /// The segment is borrowed from the stream's own buffer, which the next call reuses.
+    pub fn next_segment(&mut self) -> Option<&Segment> {
         loop {
-            let files = &mut self.files;
             let stats = &mut self.stats;
-            let item = self.merge.next(
-                |i| files[i].next_item(&mut stats.files[i], &mut stats.warnings),
-                |item| item.ts_ns,
-            )?;
-            if let Some(mut segment) = self.account(&item) {
+            if self.files.len() == 1 {
+                // One input (the common case): decode straight into the current item.
+                if !self.files[0].next_item(
+                    &mut stats.files[0],
+                    &mut stats.warnings,
+                    &mut self.current,
+                ) {
+                    return None;
+                }
+            } else {
+                let files = &mut self.files;
+                self.current = self.merge.next(
+                    |i| {
+                        let mut item = Item::empty();
+                        files[i]
+                            .next_item(&mut stats.files[i], &mut stats.warnings, &mut item)
+                            .then_some(item)
+                    },
+                    |item| item.ts_ns,
+                )?;
+            }
+            if self.account() {
+                let segment = &mut self.current.decoded.segment;
                 segment.frame = self.frame;
                 return Some(segment);
             }
         }
     }
 
-    /// Counts one packet in the stats; returns its segment if it is TCP.
-    fn account(&mut self, item: &Item) -> Option<Segment> {
+    /// Counts the current packet in the stats; returns whether it is a TCP segment.
+    fn account(&mut self) -> bool {
+        let item = &self.current;
         if item.continuation {
             // Another segment of the frame just counted.
-            let decoded = item.outcome.ok()?;
-            self.count_segment(&decoded);
-            return Some(decoded.segment);
+            if item.outcome.is_err() {
+                return false;
+            }
+            self.count_segment();
+            return true;
         }
         self.frame += 1;
-        let stats = &mut self.stats;
-        stats.packets.total += 1;
+        self.stats.packets.total += 1;
         let lt = item.link_type;
         // A packet on an undeclared pcapng interface has no link type to count.
         if item.outcome != Err(SkipReason::UnknownInterface) {
-            let name = match link_type_name(lt) {
-                Some(name) => name,
-                None => {
-                    let names = &mut self.other_link_names;
-                    let at = match names.iter().position(|(n, _)| *n == lt) {
-                        Some(at) => at,
-                        None => {
-                            names.push((lt, format!("LINKTYPE_{lt}")));
-                            names.len() - 1
-                        }
-                    };
-                    names[at].1.as_str()
-                }
-            };
-            bump(&mut stats.link_types, name);
+            self.link_counts.count(lt);
         }
         let ts = item.ts_ns;
         if let Some(prev) = self
@@ -276,22 +285,21 @@ impl SegmentStream {
         self.last_ts_ns = Some(ts);
         if self.min_ts_ns.is_none_or(|m| ts < m) {
             self.min_ts_ns = Some(ts);
-            stats.first_ts = Some(ns_to_secs(ts));
         }
         if self.max_ts_ns.is_none_or(|m| ts > m) {
             self.max_ts_ns = Some(ts);
-            stats.last_ts = Some(ns_to_secs(ts));
         }
         match item.outcome {
-            Ok(decoded) => {
-                self.count_segment(&decoded);
-                let stats = &mut self.stats;
-                if decoded.first_fragment && !self.warned_fragment {
+            Ok(()) => {
+                let first_fragment = item.decoded.first_fragment;
+                let file = item.file;
+                self.count_segment();
+                if first_fragment && !self.warned_fragment {
                     self.warned_fragment = true;
-                    let name = &self.files[item.file].name_for_messages();
+                    let name = &self.files[file].name_for_messages();
                     Notes {
                         file: name,
-                        warnings: &mut stats.warnings,
+                        warnings: &mut self.stats.warnings,
                     }
                     .warn(format_args!(
                         "TCP segments split into IP fragments (first seen at frame {}); \
@@ -299,9 +307,10 @@ impl SegmentStream {
                         self.frame
                     ));
                 }
-                Some(decoded.segment)
+                true
             }
             Err(reason) => {
+                let stats = &mut self.stats;
                 bump(&mut stats.packets.skipped, reason.as_str());
                 if reason == SkipReason::UnsupportedLinkType
                     && !self.warned_link_types.contains(&item.link_type)
@@ -318,17 +327,22 @@ impl SegmentStream {
                         "link type {lt} ({lt_name}) is not supported; its packets are counted as skipped (unsupported_link_type)"
                     ));
                 }
-                None
+                false
             }
         }
     }
 
-    fn count_segment(&mut self, decoded: &Decoded) {
+    /// Counts the current item's segment, and each kind of tunnel around it once.
+    fn count_segment(&mut self) {
         let packets = &mut self.stats.packets;
         packets.tcp += 1;
+        let tunnels = &self.current.decoded.tunnels;
+        if tunnels.is_empty() {
+            return;
+        }
         // Each kind once per segment, however deep it is nested.
         let mut seen: [Option<TunnelKind>; MAX_TUNNEL_DEPTH] = [None; MAX_TUNNEL_DEPTH];
-        for (i, kind) in decoded.tunnels.iter().enumerate() {
+        for (i, kind) in tunnels.iter().enumerate() {
             if !seen.contains(&Some(kind)) {
                 bump(&mut packets.tunnels, kind.as_str());
             }
@@ -336,12 +350,17 @@ impl SegmentStream {
         }
     }
 
-    /// What has been read so far (complete once `next_segment` returned `None`).
-    pub fn stats(&self) -> &CaptureStats {
-        &self.stats
-    }
-
+    /// What was read (complete once `next_segment` returned `None`).
     pub fn into_stats(mut self) -> CaptureStats {
+        for &(lt, count) in &self.link_counts.0 {
+            let name = match link_type_name(lt) {
+                Some(name) => name.to_string(),
+                None => format!("LINKTYPE_{lt}"),
+            };
+            *self.stats.link_types.entry(name).or_default() += count;
+        }
+        self.stats.first_ts = self.min_ts_ns.map(ns_to_secs);
+        self.stats.last_ts = self.max_ts_ns.map(ns_to_secs);
         for (file, stats) in self.files.iter().zip(self.stats.files.iter_mut()) {
             stats.bytes = file.bytes_read();
         }
@@ -384,7 +403,7 @@ impl SegmentStream {
 impl Iterator for SegmentStream {
     type Item = Segment;
     fn next(&mut self) -> Option<Segment> {
-        self.next_segment()
+        self.next_segment().copied()
     }
 }
 
@@ -407,6 +426,20 @@ impl Backwards {
         self.count += 1;
         self.first.get_or_insert((file, frame));
         self.max_step_ns = self.max_step_ns.max(step_ns);
+    }
+}
+
+/// Packets per link-type number, in order of first appearance: a capture has one link
+/// type, or a few (pcapng interfaces), so the first entry is nearly always the one.
+#[derive(Debug, Default)]
+struct LinkCounts(Vec<(u32, u64)>);
+
+impl LinkCounts {
+    fn count(&mut self, link_type: u32) {
+        match self.0.iter_mut().find(|(lt, _)| *lt == link_type) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((link_type, 1)),
+        }
     }
 }
 

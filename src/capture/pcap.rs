@@ -88,13 +88,43 @@ impl PcapReader {
         }
     }
 
+    /// Nanoseconds since the epoch of a record's two timestamp fields.
+    fn ts_ns(&self, ts_sec: u32, ts_frac: u32) -> i64 {
+        let frac_ns = if self.nanosecond {
+            i64::from(ts_frac)
+        } else {
+            i64::from(ts_frac) * 1000
+        };
+        ts_from_parts(i64::from(ts_sec), frac_ns)
+    }
+
     /// The next record, `Ok(None)` at a clean end of file.
     pub(crate) fn next_packet<'s>(
         &mut self,
         src: &'s mut ByteSource,
     ) -> Result<Option<RawPacket<'s>>, Stop> {
-        let offset = src.offset();
         let hlen = self.record_header_len;
+        let limit = max_caplen(self.snaplen);
+        // Fast path: the whole record is already buffered and believable.
+        let buffered = src.peek();
+        if let Some(head) = buffered.get(..hlen) {
+            let caplen = self.u32_at(head, 8);
+            let total = hlen + caplen as usize;
+            if caplen <= limit && buffered.len() >= total {
+                let (ts_sec, ts_frac) = (self.u32_at(head, 0), self.u32_at(head, 4));
+                let orig_len = self.u32_at(head, 12);
+                let ts_ns = self.ts_ns(ts_sec, ts_frac);
+                let record = src.take(total);
+                return Ok(Some(RawPacket {
+                    ts_ns,
+                    link_type: self.link_type,
+                    data: &record[hlen..],
+                    orig_len: orig_len.max(caplen),
+                    skip: None,
+                }));
+            }
+        }
+        let offset = src.offset();
         if !src.ensure(hlen).map_err(|e| Stop::io(offset, &e))? {
             if src.available() == 0 {
                 return Ok(None);
@@ -112,7 +142,6 @@ impl PcapReader {
         let ts_frac = self.u32_at(head, 4);
         let caplen = self.u32_at(head, 8);
         let orig_len = self.u32_at(head, 12);
-        let limit = max_caplen(self.snaplen);
         if caplen > limit {
             return Err(Stop::corrupt(
                 offset,
@@ -132,14 +161,10 @@ impl PcapReader {
                 ),
             ));
         }
-        let frac_ns = if self.nanosecond {
-            i64::from(ts_frac)
-        } else {
-            i64::from(ts_frac) * 1000
-        };
+        let ts_ns = self.ts_ns(ts_sec, ts_frac);
         let record = src.take(total);
         Ok(Some(RawPacket {
-            ts_ns: ts_from_parts(i64::from(ts_sec), frac_ns),
+            ts_ns,
             link_type: self.link_type,
             data: &record[hlen..],
             orig_len: orig_len.max(caplen),
