@@ -5,11 +5,10 @@
 
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
-use crate::flow::{Connection, Evictions, FlowOptions, FlowTable};
+use crate::flow::{Connection, Evictions, FlowOptions, FlowTable, KnownServers};
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::state::TcpState;
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 
 /// Knobs of the analysis.
 #[derive(Clone, Debug)]
@@ -214,7 +213,7 @@ pub enum Buffers {
 }
 
 impl Finished {
-    fn new(conn: Box<Connection>, now_ns: i64, known_servers: &HashMap<SocketAddr, u32>) -> Self {
+    fn new(conn: Box<Connection>, now_ns: i64, known_servers: &KnownServers) -> Self {
         let (client, role_inferred) = conn.roles(known_servers);
         Finished {
             conn,
@@ -347,7 +346,7 @@ pub fn report(
     mut conn: Box<Connection>,
     now_ns: i64,
     time_wait_secs: f64,
-    known_servers: &HashMap<SocketAddr, u32>,
+    known_servers: &KnownServers,
 ) -> ConnectionReport {
     let roles = conn.roles(known_servers);
     report_with_roles(&mut conn, now_ns, time_wait_secs, roles, Buffers::Move)

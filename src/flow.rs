@@ -166,7 +166,7 @@ impl Connection {
     }
 
     /// Which endpoint index is the client: known from a SYN, or inferred.
-    pub fn roles(&self, known_servers: &HashMap<SocketAddr, u32>) -> (usize, bool) {
+    pub fn roles(&self, known_servers: &KnownServers) -> (usize, bool) {
         match self.client {
             Some(c) => (c, false),
             None => (1 - infer_server(self.addrs, known_servers), true),
@@ -176,7 +176,7 @@ impl Connection {
 
 /// Index of the endpoint that is most likely the server, for connections seen without a
 /// SYN.
-pub fn infer_server(addrs: [SocketAddr; 2], known_servers: &HashMap<SocketAddr, u32>) -> usize {
+pub fn infer_server(addrs: [SocketAddr; 2], known_servers: &KnownServers) -> usize {
     let known = |i: usize| known_servers.get(&addrs[i]).copied().unwrap_or(0);
     if known(0) != known(1) {
         return if known(0) > known(1) { 0 } else { 1 };
@@ -215,6 +215,10 @@ pub struct FlowOptions {
 /// at its collisions.
 type FlowHasher = foldhash::fast::RandomState;
 
+/// Endpoints seen answering SYNs (sending SYN,ACK), with how many connections each
+/// accepted: the evidence for inferring roles of connections seen without a SYN.
+pub type KnownServers = HashMap<SocketAddr, u32, FlowHasher>;
+
 /// Default cap on live connections: about 1.6 GB of tracking state at worst, far above what
 /// a real capture holds open at once.
 pub const DEFAULT_MAX_LIVE: usize = 1_000_000;
@@ -246,7 +250,7 @@ pub struct FlowTable {
     releases: VecDeque<(i64, FlowKey, u64)>,
     opts: FlowOptions,
     /// Endpoints seen answering SYNs, with how many connections they accepted.
-    pub known_servers: HashMap<SocketAddr, u32>,
+    pub known_servers: KnownServers,
     now_ns: i64,
     /// Live connections, roughly least recently active first: (last activity seen when
     /// queued, key, id). A CLOCK-style second chance: an entry popped for eviction whose
@@ -263,7 +267,7 @@ impl FlowTable {
             next_id: 0,
             releases: VecDeque::new(),
             opts,
-            known_servers: HashMap::new(),
+            known_servers: KnownServers::default(),
             now_ns: i64::MIN,
             staleness: VecDeque::new(),
             evictions: Evictions::default(),

@@ -209,12 +209,16 @@ impl Endpoint {
     }
 }
 
-/// Zeek's view of one connection, fed segment by segment. About 150 bytes plus the history.
+/// Zeek's history letters (ASCII), inline up to 16: an ordinary connection's history
+/// (`ShADadFf`) needs no allocation.
+type History = smallvec::SmallVec<[u8; 16]>;
+
+/// Zeek's view of one connection, fed segment by segment. About 150 bytes.
 #[derive(Clone, Debug)]
 pub struct ZeekTracker {
     orig: Endpoint,
     resp: Endpoint,
-    history: String,
+    history: History,
     /// Zeek's "partial connection" flag (the first packet of a side was not a clean SYN).
     partial: bool,
     first_seen_orig: bool,
@@ -229,9 +233,9 @@ impl ZeekTracker {
             orig: Endpoint::new(),
             resp: Endpoint::new(),
             history: if flipped {
-                "^".to_string()
+                History::from_slice(b"^")
             } else {
-                String::new()
+                History::new()
             },
             partial: false,
             first_seen_orig: false,
@@ -363,16 +367,15 @@ impl ZeekTracker {
     pub fn view(&self) -> ZeekView {
         ZeekView {
             conn_state: self.conn_state().to_string(),
-            history: self.history.clone(),
+            history: history_string(&self.history),
         }
     }
 
-    /// [`ZeekTracker::view`], moving the history out of the finished tracker (left empty).
+    /// [`ZeekTracker::view`], emptying the finished tracker's history.
     pub fn take_view(&mut self) -> ZeekView {
-        ZeekView {
-            conn_state: self.conn_state().to_string(),
-            history: std::mem::take(&mut self.history),
-        }
+        let view = self.view();
+        self.history.clear();
+        view
     }
 
     fn sides(&mut self, from_orig: bool) -> (&mut Endpoint, &mut Endpoint) {
@@ -399,7 +402,7 @@ impl ZeekTracker {
         } else {
             letter.to_ascii_lowercase()
         };
-        self.history.push(c as char);
+        self.history.push(c);
     }
 
     /// Records `letter` the first time `bit` is seen in this direction; returns whether it
@@ -674,17 +677,22 @@ impl ZeekTracker {
     }
 }
 
+/// The history letters as a string (they are ASCII).
+fn history_string(history: &[u8]) -> String {
+    history.iter().map(|&b| char::from(b)).collect()
+}
+
 /// Zeek's test for RSTOS0: history (after an optional `^`) starts with the originator's
 /// `S` and reaches an originator `R` before any of `H A F G I Q` from the originator.
-fn syn_then_rst(history: &str) -> bool {
-    let h = history.strip_prefix('^').unwrap_or(history);
-    let Some(rest) = h.strip_prefix('S') else {
+fn syn_then_rst(history: &[u8]) -> bool {
+    let h = history.strip_prefix(b"^").unwrap_or(history);
+    let Some(rest) = h.strip_prefix(b"S") else {
         return false;
     };
-    for c in rest.chars() {
+    for c in rest {
         match c {
-            'R' => return true,
-            'H' | 'A' | 'F' | 'G' | 'I' | 'Q' => return false,
+            b'R' => return true,
+            b'H' | b'A' | b'F' | b'G' | b'I' | b'Q' => return false,
             _ => {}
         }
     }
