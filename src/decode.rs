@@ -896,6 +896,7 @@ impl<'a> TcpView<'a> {
 /// Copies the options closewait reports (RFC 9293 §3.2 MSS, RFC 7323 window scale and
 /// timestamps, RFC 2018 SACK-permitted). A malformed or cut option ends the walk: what
 /// was read before it is kept.
+#[inline]
 fn read_options(options: &[u8], segment: &mut Segment) {
     // The layout of almost every segment after the handshake (Linux, BSD): NOP, NOP,
     // timestamps (RFC 7323 appendix A's recommended alignment). Read directly.

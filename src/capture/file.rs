@@ -202,15 +202,16 @@ impl FileReader {
         if self.done {
             return false;
         }
-        let mut notes = Notes {
-            file: &self.name,
-            warnings,
-        };
         let result = match &mut self.format {
             Format::Pcap(r) => r.next_packet(&mut self.src),
-            Format::PcapNg(r) => r.next_packet(&mut self.src, &mut notes),
+            Format::PcapNg(r) => {
+                let mut notes = Notes {
+                    file: &self.name,
+                    warnings,
+                };
+                r.next_packet(&mut self.src, &mut notes)
+            }
         };
-        stats.bytes = self.raw_bytes.load(Ordering::Relaxed);
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;

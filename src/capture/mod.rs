@@ -333,6 +333,7 @@ impl SegmentStream {
     }
 
     /// Counts the current item's segment, and each kind of tunnel around it once.
+    #[inline]
     fn count_segment(&mut self) {
         let packets = &mut self.stats.packets;
         packets.tcp += 1;

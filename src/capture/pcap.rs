@@ -79,6 +79,18 @@ impl PcapReader {
         })
     }
 
+    /// The four fields every record header starts with: seconds, fraction, captured
+    /// length, length on the wire.
+    fn record_header(&self, head: &[u8]) -> [u32; 4] {
+        let field = |at: usize| [head[at], head[at + 1], head[at + 2], head[at + 3]];
+        let fields = [field(0), field(4), field(8), field(12)];
+        if self.big_endian {
+            fields.map(u32::from_be_bytes)
+        } else {
+            fields.map(u32::from_le_bytes)
+        }
+    }
+
     fn u32_at(&self, b: &[u8], at: usize) -> u32 {
         let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
         if self.big_endian {
@@ -95,7 +107,11 @@ impl PcapReader {
         } else {
             i64::from(ts_frac) * 1000
         };
-        ts_from_parts(i64::from(ts_sec), frac_ns)
+        // 32-bit seconds and fraction cannot leave the range `ts_from_parts` clamps to:
+        // (2^32 − 1) × 10^9 + (2^32 − 1) × 1000 < 2^62.
+        let ns = i64::from(ts_sec) * 1_000_000_000 + frac_ns;
+        debug_assert_eq!(ns, ts_from_parts(i64::from(ts_sec), frac_ns));
+        ns
     }
 
     /// The next record, `Ok(None)` at a clean end of file.
@@ -107,12 +123,10 @@ impl PcapReader {
         let limit = max_caplen(self.snaplen);
         // Fast path: the whole record is already buffered and believable.
         let buffered = src.peek();
-        if let Some(head) = buffered.get(..hlen) {
-            let caplen = self.u32_at(head, 8);
+        if let Some(head) = buffered.get(..16) {
+            let [ts_sec, ts_frac, caplen, orig_len] = self.record_header(head);
             let total = hlen + caplen as usize;
             if caplen <= limit && buffered.len() >= total {
-                let (ts_sec, ts_frac) = (self.u32_at(head, 0), self.u32_at(head, 4));
-                let orig_len = self.u32_at(head, 12);
                 let ts_ns = self.ts_ns(ts_sec, ts_frac);
                 let record = src.take(total);
                 return Ok(Some(RawPacket {
