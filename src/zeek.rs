@@ -1209,13 +1209,13 @@ mod tests {
 
     #[test]
     fn rstos0_pattern_matches_zeek_regex() {
-        assert!(syn_then_rst("SR"));
-        assert!(syn_then_rst("^SR"));
-        assert!(syn_then_rst("SaR"));
-        assert!(syn_then_rst("SThR"));
-        assert!(!syn_then_rst("SAR"));
-        assert!(!syn_then_rst("R"));
-        assert!(!syn_then_rst("DSR"));
+        assert!(syn_then_rst(b"SR"));
+        assert!(syn_then_rst(b"^SR"));
+        assert!(syn_then_rst(b"SaR"));
+        assert!(syn_then_rst(b"SThR"));
+        assert!(!syn_then_rst(b"SAR"));
+        assert!(!syn_then_rst(b"R"));
+        assert!(!syn_then_rst(b"DSR"));
     }
 
     #[test]
