@@ -5,10 +5,12 @@
 
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
-use crate::flow::{Connection, Evictions, FlowOptions, FlowTable, KnownServers};
+use crate::flow::{Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup};
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
+use crate::segment::Segment;
 use crate::state::TcpState;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::mpsc::Receiver;
 
 /// Knobs of the analysis.
 #[derive(Clone, Debug)]
@@ -66,6 +68,9 @@ pub struct Progress {
     pub packets: u64,
 }
 
+/// Segments read ahead of the one analysed (see [`analyze_finished`]).
+const READ_AHEAD: usize = 8;
+
 /// Packets between two progress reports: rare enough to cost nothing per packet.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -80,15 +85,18 @@ pub fn analyze_with_progress(
     analyze_finished(
         inputs,
         opts,
+        None,
         &mut |mut f| on_connection(f.report(tw, Buffers::Move)),
         on_progress,
     )
 }
 
 /// The reading loop: hands over each finished connection before its report is built.
+/// Connections whose reports are done may come back through `returned`, to be reused.
 fn analyze_finished(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
+    returned: Option<&Receiver<Vec<Finished>>>,
     on_finished: &mut dyn FnMut(Finished),
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
@@ -96,8 +104,33 @@ fn analyze_finished(
     let mut analyzer = Analyzer::new(opts);
     let total_bytes = stream.total_bytes();
     let mut next_report = PROGRESS_EVERY;
-    while let Some(seg) = stream.next_segment() {
-        analyzer.push_finished(seg, on_finished);
+    // Segments are read a few packets ahead of their analysis, so that the memory their
+    // connection lookup touches (the index line, then the connection) is fetched while
+    // earlier packets are analysed: on big captures most connections are cold by the
+    // time their next packet comes.
+    let mut ahead: VecDeque<(Segment, Lookup)> = VecDeque::with_capacity(READ_AHEAD);
+    loop {
+        while ahead.len() < READ_AHEAD {
+            let Some(seg) = stream.next_segment() else {
+                break;
+            };
+            ahead.push_back((*seg, analyzer.table.look_up(seg)));
+        }
+        let Some((seg, lookup)) = ahead.pop_front() else {
+            break;
+        };
+        if let Some((_, halfway)) = ahead.get_mut(READ_AHEAD / 2) {
+            analyzer.table.prefetch_connection(halfway);
+        }
+        let seg = &seg;
+        analyzer.push_looked_up(seg, lookup, on_finished);
+        if let Some(returned) = returned.filter(|_| analyzer.table.wants_boxes()) {
+            while let Ok(batch) = returned.try_recv() {
+                for finished in batch {
+                    analyzer.table.recycle(finished.conn);
+                }
+            }
+        }
         let frame = seg.frame;
         if frame >= next_report {
             next_report = frame + PROGRESS_EVERY;
@@ -128,9 +161,9 @@ fn analyze_finished(
 ///
 /// Memory is freed by the thread that allocated it: the reports are built from copies
 /// (allocated and freed here), and each batch of finished connections goes back to the
-/// analysis thread to be dropped there. Freeing another thread's allocations makes
-/// glibc's allocator lock that thread's arena, and the two threads then spent a tenth of
-/// their time waking each other up.
+/// analysis thread, which reuses their boxes for new connections or drops them. Freeing
+/// another thread's allocations makes glibc's allocator lock that thread's arena, and the
+/// two threads then spent a tenth of their time waking each other up.
 pub fn analyze_pipelined(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
@@ -152,17 +185,11 @@ pub fn analyze_pipelined(
             let result = analyze_finished(
                 inputs,
                 opts,
+                Some(&back_rx),
                 &mut |finished| {
                     pending.push(finished);
                     if pending.len() >= batch {
-                        // Drop the connections handed back (on this thread, which
-                        // allocated them) and reuse one of their vectors.
-                        let mut spare = None;
-                        while let Ok(mut done) = back_rx.try_recv() {
-                            done.clear();
-                            spare = Some(done);
-                        }
-                        let next = spare.unwrap_or_else(|| Vec::with_capacity(batch));
+                        let next = Vec::with_capacity(batch);
                         // The receiver only goes away when this scope unwinds.
                         let _ = tx.send(std::mem::replace(&mut pending, next));
                     }
@@ -314,12 +341,26 @@ impl Analyzer {
         seg: &crate::segment::Segment,
         on_finished: &mut dyn FnMut(Finished),
     ) {
+        let lookup = self.table.look_up(seg);
+        self.push_looked_up(seg, lookup, on_finished);
+    }
+
+    /// [`Analyzer::push_finished`] with the segment's table lookup done ahead.
+    fn push_looked_up(
+        &mut self,
+        seg: &Segment,
+        lookup: Lookup,
+        on_finished: &mut dyn FnMut(Finished),
+    ) {
         self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let table = &mut self.table;
         let released = &mut self.released;
-        table.push(seg, &mut |c, now| released.push((c, now)));
-        for (c, now) in released.drain(..) {
-            on_finished(Finished::new(c, now, &table.known_servers));
+        table.push_looked_up(seg, lookup, &mut |c, now| released.push((c, now)));
+        // Most packets release nothing: skip the drain and its drop.
+        if !released.is_empty() {
+            for (c, now) in released.drain(..) {
+                on_finished(Finished::new(c, now, &table.known_servers));
+            }
         }
     }
 

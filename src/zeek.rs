@@ -679,7 +679,7 @@ impl ZeekTracker {
 
 /// The history letters as a string (they are ASCII).
 fn history_string(history: &[u8]) -> String {
-    history.iter().map(|&b| char::from(b)).collect()
+    String::from_utf8_lossy(history).into_owned()
 }
 
 /// Zeek's test for RSTOS0: history (after an optional `^`) starts with the originator's

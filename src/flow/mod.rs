@@ -22,49 +22,63 @@ use crate::segment::Segment;
 use crate::state::TcpState;
 use crate::tcp::Conversation;
 use crate::zeek::ZeekTracker;
+use std::hash::BuildHasher;
+
+mod index;
+use index::{prefetch_read, FlowIndex};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
-/// The two endpoints of a 4-tuple, in a canonical order so both directions find the same
-/// entry.
+/// The two endpoints of a 4-tuple as five machine words, in a canonical order so that
+/// both directions find the same entry. Comparing and hashing it costs a few word
+/// operations, where a pair of `SocketAddr`s costs a branchy enum comparison per field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowKey(SocketAddr, SocketAddr);
+pub struct FlowKey([u64; 5]);
 
-/// Hashes the addresses and ports as a few machine words (std's `SocketAddr` hash feeds
-/// the hasher field by field, which costs more than the table lookup it serves). Equal keys
-/// hash equally: only fields that `Eq` compares are fed.
+/// One endpoint as (family, high address word, low address word, port); IPv4 addresses
+/// sit in the low word.
+fn endpoint_words(a: &SocketAddr) -> (u64, u64, u64, u64) {
+    match a {
+        SocketAddr::V4(v4) => (4, 0, u64::from(u32::from(*v4.ip())), u64::from(v4.port())),
+        SocketAddr::V6(v6) => {
+            let bits = u128::from(*v6.ip());
+            (6, (bits >> 64) as u64, bits as u64, u64::from(v6.port()))
+        }
+    }
+}
+
+/// Equal keys hash equally: the words are fed as they are, the address high words (zero
+/// for IPv4) only when one is set.
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        fn word(a: &SocketAddr) -> (u64, u64) {
-            match a {
-                SocketAddr::V4(v4) => (
-                    u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port()),
-                    0,
-                ),
-                SocketAddr::V6(v6) => {
-                    let bits = u128::from(*v6.ip());
-                    ((bits >> 64) as u64 ^ u64::from(v6.port()), bits as u64)
-                }
-            }
-        }
-        let (a0, a1) = word(&self.0);
-        let (b0, b1) = word(&self.1);
-        state.write_u64(a0);
-        state.write_u64(b0);
-        if a1 | b1 != 0 {
-            state.write_u64(a1);
-            state.write_u64(b1);
+        let [a_hi, a_lo, b_hi, b_lo, rest] = self.0;
+        state.write_u64(a_lo);
+        state.write_u64(b_lo);
+        state.write_u64(rest);
+        if a_hi | b_hi != 0 {
+            state.write_u64(a_hi);
+            state.write_u64(b_hi);
         }
     }
 }
 
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
-        if seg.src <= seg.dst {
-            FlowKey(seg.src, seg.dst)
-        } else {
-            FlowKey(seg.dst, seg.src)
-        }
+        FlowKey::of_pair(&seg.src, &seg.dst)
+    }
+
+    /// The key of the 4-tuple between `a` and `b`, whichever is the sender.
+    pub fn of_pair(a: &SocketAddr, b: &SocketAddr) -> FlowKey {
+        let a = endpoint_words(a);
+        let b = endpoint_words(b);
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        FlowKey([
+            lo.1,
+            lo.2,
+            hi.1,
+            hi.2,
+            lo.3 << 48 | hi.3 << 32 | lo.0 << 8 | hi.0,
+        ])
     }
 }
 
@@ -86,6 +100,10 @@ pub struct Connection {
     /// When the first endpoint reached TIME-WAIT ended early because the 4-tuple was
     /// reused (Linux accepts a new SYN in TIME-WAIT).
     pub ended_by_reuse: Option<(i64, u64)>,
+    /// The 4-tuple, and the table's hash of it (set when the table takes the connection
+    /// in).
+    key: FlowKey,
+    key_hash: u64,
 }
 
 impl Connection {
@@ -112,6 +130,8 @@ impl Connection {
             client,
             reused_ports: false,
             ended_by_reuse: None,
+            key: FlowKey::of(seg),
+            key_hash: 0,
         }
     }
 
@@ -240,30 +260,57 @@ pub struct Evictions {
 /// How many evicted ids [`Evictions::first_ids`] keeps.
 const EVICTED_IDS_KEPT: usize = 5;
 
+/// Boxes of reported connections kept for reuse: enough for a few batches coming back
+/// from the output thread.
+const MAX_SPARE_BOXES: usize = 1024;
+
 /// All connections alive at the current point of the capture.
+///
+/// Connections live boxed in numbered slots; the [`FlowIndex`] maps a 4-tuple's hash to
+/// a slot, and the release and staleness queues name connections by (slot, id), so that
+/// only a packet's own lookup ever hashes. Boxes of reported connections come back
+/// ([`FlowTable::recycle`]) and hold new connections: no allocation per connection.
 pub struct FlowTable {
-    /// Boxed: entries stay small, so probing touches few cache lines and inserting or
-    /// removing a connection moves a pointer, not a kilobyte.
-    conns: HashMap<FlowKey, Box<Connection>, FlowHasher>,
+    /// Live connections; `None` slots are listed in `free_slots`.
+    slots: Vec<Option<Box<Connection>>>,
+    free_slots: Vec<u32>,
+    index: FlowIndex,
+    hasher: FlowHasher,
+    spare: Vec<Box<Connection>>,
     next_id: u64,
-    /// Finished connections waiting to be handed over: (release time, key, id).
-    releases: VecDeque<(i64, FlowKey, u64)>,
+    /// Finished connections waiting to be handed over: (release time, slot, id).
+    releases: VecDeque<(i64, u32, u64)>,
     opts: FlowOptions,
     /// Endpoints seen answering SYNs, with how many connections they accepted.
     pub known_servers: KnownServers,
     now_ns: i64,
     /// Live connections, roughly least recently active first: (last activity seen when
-    /// queued, key, id). A CLOCK-style second chance: an entry popped for eviction whose
+    /// queued, slot, id). A CLOCK-style second chance: an entry popped for eviction whose
     /// connection was active since it was queued goes to the back instead. Entries of
     /// connections already gone are dropped when met, or in a sweep when they pile up.
-    staleness: VecDeque<(i64, FlowKey, u64)>,
+    staleness: VecDeque<(i64, u32, u64)>,
     evictions: Evictions,
 }
 
+/// A segment's 4-tuple, its hash, and the slot its connection was in when looked up
+/// ahead (checked again before use: the table may have changed since).
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup {
+    key: FlowKey,
+    hash: u64,
+    slot: Option<u32>,
+}
+
 impl FlowTable {
-    pub fn new(opts: FlowOptions) -> FlowTable {
+    pub fn new(mut opts: FlowOptions) -> FlowTable {
+        // Slots are numbered with `u32`s (and far fewer fit in memory anyway).
+        opts.max_live = opts.max_live.clamp(1, u32::MAX as usize - 1);
         FlowTable {
-            conns: HashMap::default(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            index: FlowIndex::new(),
+            hasher: FlowHasher::default(),
+            spare: Vec::new(),
             next_id: 0,
             releases: VecDeque::new(),
             opts,
@@ -275,7 +322,7 @@ impl FlowTable {
     }
 
     pub fn live_connections(&self) -> usize {
-        self.conns.len()
+        self.index.len()
     }
 
     /// Connections evicted so far because the table was full.
@@ -283,74 +330,164 @@ impl FlowTable {
         &self.evictions
     }
 
+    /// Takes back the box of a reported connection, to hold a new one.
+    pub fn recycle(&mut self, conn: Box<Connection>) {
+        if self.spare.len() < MAX_SPARE_BOXES {
+            self.spare.push(conn);
+        }
+    }
+
+    /// Whether [`FlowTable::recycle`] would keep a box now.
+    pub fn wants_boxes(&self) -> bool {
+        self.spare.len() < MAX_SPARE_BOXES / 2
+    }
+
+    /// The key and hash of a segment's 4-tuple, with the cache line where its lookup
+    /// starts fetched: call it a few packets ahead of [`FlowTable::push_looked_up`].
+    #[inline]
+    pub fn look_up(&self, seg: &Segment) -> Lookup {
+        let key = FlowKey::of(seg);
+        let hash = self.hasher.hash_one(key);
+        self.index.prefetch(hash);
+        Lookup {
+            key,
+            hash,
+            slot: None,
+        }
+    }
+
+    /// Finds the connection of a lookup, if it is in the table, and fetches its first
+    /// cache lines (the index line should be fetched already, see
+    /// [`FlowTable::look_up`]); the slot is kept in the lookup.
+    #[inline]
+    pub fn prefetch_connection(&self, lookup: &mut Lookup) {
+        lookup.slot = self.find(lookup);
+        if let Some(conn) = lookup
+            .slot
+            .and_then(|slot| self.slots[slot as usize].as_deref())
+        {
+            let p: *const Connection = conn;
+            for line in 0..PREFETCH_LINES {
+                prefetch_read(p.cast::<u8>().wrapping_add(line * 64));
+            }
+        }
+    }
+
+    /// Whether `slot` holds the connection of `lookup`'s 4-tuple.
+    #[inline]
+    fn holds(&self, slot: u32, lookup: &Lookup) -> bool {
+        self.slots[slot as usize]
+            .as_ref()
+            .is_some_and(|c| c.key_hash == lookup.hash && c.key == lookup.key)
+    }
+
+    #[inline]
+    fn find(&self, lookup: &Lookup) -> Option<u32> {
+        self.index
+            .find(lookup.hash, |slot| self.holds(slot, lookup))
+    }
+
     /// Feeds one segment; finished connections are passed to `emit` with the time they
     /// were released at (still boxed: a connection is about a kilobyte, not worth moving).
     pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
+        let lookup = self.look_up(seg);
+        self.push_looked_up(seg, lookup, emit);
+    }
+
+    /// [`FlowTable::push`] with the segment's lookup done ahead.
+    pub fn push_looked_up(
+        &mut self,
+        seg: &Segment,
+        lookup: Lookup,
+        emit: &mut dyn FnMut(Box<Connection>, i64),
+    ) {
         self.now_ns = self.now_ns.max(seg.ts_ns);
         self.release_due(emit);
-        let key = FlowKey::of(seg);
-        // One lookup per packet: process in place unless a new SYN starts a new
-        // incarnation of the 4-tuple.
-        match self.conns.get_mut(&key) {
-            Some(conn) if !conn.is_new_incarnation(seg) => {
-                let was_finished = conn.conv.is_finished();
-                conn.process(seg);
-                if !was_finished {
-                    let release = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
-                    if let Some(at) = release {
-                        self.releases.push_back((at, key, conn.id));
+        // One lookup per packet (none when the one done ahead still holds): process in
+        // place unless a new SYN starts a new incarnation of the 4-tuple.
+        let found = match lookup.slot {
+            Some(slot) if self.holds(slot, &lookup) => Some(slot),
+            _ => self.find(&lookup),
+        };
+        match found {
+            Some(slot) => {
+                let conn = self.slots[slot as usize].as_mut().expect("indexed slot");
+                if !conn.is_new_incarnation(seg) {
+                    let was_finished = conn.conv.is_finished();
+                    conn.process(seg);
+                    if !was_finished {
+                        let release =
+                            conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
+                        if let Some(at) = release {
+                            self.releases.push_back((at, slot, conn.id));
+                        }
                     }
+                    self.note_server(seg);
+                } else {
+                    let mut old = self.take(slot);
+                    if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
+                        old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
+                    }
+                    emit(old, seg.ts_ns);
+                    let mut conn = self.open(seg);
+                    conn.reused_ports = true;
+                    self.insert(lookup, conn, seg);
                 }
-                self.note_server(seg);
-            }
-            Some(_) => {
-                let mut old = self.conns.remove(&key).expect("present");
-                if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
-                    old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
-                }
-                emit(old, seg.ts_ns);
-                let mut conn = self.open(seg);
-                conn.reused_ports = true;
-                self.insert(key, conn, seg);
             }
             None => {
                 self.make_room(seg, emit);
                 let conn = self.open(seg);
-                self.insert(key, conn, seg);
+                self.insert(lookup, conn, seg);
             }
         }
+    }
+
+    /// The live connection in `slot` with this id, if it is still there.
+    fn live(&self, slot: u32, id: u64) -> Option<&Connection> {
+        self.slots[slot as usize]
+            .as_deref()
+            .filter(|conn| conn.id == id)
+    }
+
+    /// Removes the connection in `slot` from the table.
+    fn take(&mut self, slot: u32) -> Box<Connection> {
+        let conn = self.slots[slot as usize].take().expect("live slot");
+        self.index.remove(conn.key_hash, slot);
+        self.free_slots.push(slot);
+        conn
     }
 
     /// At the cap, evicts the stalest connection so a new one fits.
     fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
-        let cap = self.opts.max_live.max(1);
-        while self.conns.len() >= cap {
-            let Some((queued_at, key, id)) = self.staleness.pop_front() else {
+        let cap = self.opts.max_live;
+        while self.index.len() >= cap {
+            let Some((queued_at, slot, id)) = self.staleness.pop_front() else {
                 // Cannot happen (every live connection is queued); never loop forever.
                 break;
             };
-            let last = match self.conns.get(&key) {
-                Some(conn) if conn.id == id => conn.conv.last.ts_ns,
-                _ => continue, // already handed over
+            let last = match self.live(slot, id) {
+                Some(conn) => conn.conv.last.ts_ns,
+                None => continue, // already handed over
             };
             if last > queued_at {
                 // Active since it was queued: a second chance, at the back.
-                self.staleness.push_back((last, key, id));
+                self.staleness.push_back((last, slot, id));
                 continue;
             }
-            if let Some(conn) = self.conns.remove(&key) {
-                let ev = &mut self.evictions;
-                ev.count += 1;
-                if ev.first_ids.len() < EVICTED_IDS_KEPT {
-                    ev.first_ids.push(conn.id);
-                }
-                ev.first_at.get_or_insert((seg.ts_ns, seg.frame));
-                emit(conn, self.now_ns);
+            let conn = self.take(slot);
+            let ev = &mut self.evictions;
+            ev.count += 1;
+            if ev.first_ids.len() < EVICTED_IDS_KEPT {
+                ev.first_ids.push(conn.id);
             }
+            ev.first_at.get_or_insert((seg.ts_ns, seg.frame));
+            emit(conn, self.now_ns);
         }
     }
 
-    fn open(&mut self, seg: &Segment) -> Connection {
+    /// A new connection starting with `seg` (not yet processed), in a spare box if
+    /// there is one.
+    fn open(&mut self, seg: &Segment) -> Box<Connection> {
         let id = self.next_id;
         self.next_id += 1;
         let record = match &self.opts.record {
@@ -358,10 +495,17 @@ impl FlowTable {
             RecordSegments::All => true,
             RecordSegments::Ids(ids) => ids.contains(&id),
         };
-        Connection::new(id, seg, record)
+        match self.spare.pop() {
+            Some(mut boxed) => {
+                *boxed = Connection::new(id, seg, record);
+                boxed
+            }
+            None => Box::new(Connection::new(id, seg, record)),
+        }
     }
 
-    fn insert(&mut self, key: FlowKey, mut conn: Connection, seg: &Segment) {
+    fn insert(&mut self, lookup: Lookup, mut conn: Box<Connection>, seg: &Segment) {
+        conn.key_hash = lookup.hash;
         conn.process(seg);
         if conn.reused_ports {
             if let Some(rec) = conn.conv.recorded.as_mut().and_then(|r| r.last_mut()) {
@@ -370,18 +514,29 @@ impl FlowTable {
         }
         let release = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
         let id = conn.id;
-        self.staleness.push_back((conn.conv.last.ts_ns, key, id));
-        self.conns.insert(key, Box::new(conn));
+        let last = conn.conv.last.ts_ns;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(conn);
+                slot
+            }
+            None => {
+                self.slots.push(Some(conn));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(lookup.hash, slot);
+        self.staleness.push_back((last, slot, id));
         self.note_server(seg);
         if let Some(at) = release {
-            self.releases.push_back((at, key, id));
+            self.releases.push_back((at, slot, id));
         }
         // Entries of connections handed over stay until met; sweep them when they
         // outnumber the live connections (amortised O(1) per connection).
-        if self.staleness.len() > 2 * self.conns.len() + 1024 {
-            let conns = &self.conns;
+        if self.staleness.len() > 2 * self.index.len() + 1024 {
+            let slots = &self.slots;
             self.staleness
-                .retain(|(_, k, id)| conns.get(k).is_some_and(|c| c.id == *id));
+                .retain(|&(_, slot, id)| slots[slot as usize].as_ref().is_some_and(|c| c.id == id));
         }
     }
 
@@ -397,30 +552,29 @@ impl FlowTable {
     }
 
     fn release_due(&mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
-        while let Some(&(at, key, id)) = self.releases.front() {
+        while let Some(&(at, slot, id)) = self.releases.front() {
             if at > self.now_ns {
                 // Release times are pushed in capture order, which is time order but for
                 // the odd timestamp going backwards; a late entry only waits longer.
                 break;
             }
             self.releases.pop_front();
-            let due = match self.conns.get(&key) {
-                Some(conn) if conn.id == id => {
+            let due = match self.live(slot, id) {
+                Some(conn) => {
                     match conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns) {
                         Some(t) if t <= self.now_ns => true,
                         Some(t) => {
-                            self.releases.push_back((t, key, id));
+                            self.releases.push_back((t, slot, id));
                             false
                         }
                         None => false,
                     }
                 }
-                _ => false,
+                None => false,
             };
             if due {
-                if let Some(conn) = self.conns.remove(&key) {
-                    emit(conn, self.now_ns);
-                }
+                let conn = self.take(slot);
+                emit(conn, self.now_ns);
             }
         }
     }
@@ -428,13 +582,20 @@ impl FlowTable {
     /// Hands over every connection still in the table, in id order.
     pub fn finish(mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
         let now = self.now_ns;
-        // Sort the (small) keys, not the (large) connections.
-        let mut order: Vec<(u64, FlowKey)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
+        let mut order: Vec<(u64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| c.as_ref().map(|c| (c.id, slot as u32)))
+            .collect();
         order.sort_unstable_by_key(|&(id, _)| id);
-        for (_, key) in order {
-            if let Some(c) = self.conns.remove(&key) {
-                emit(c, now);
-            }
+        for (_, slot) in order {
+            let conn = self.take(slot);
+            emit(conn, now);
         }
     }
 }
+
+/// Cache lines of a connection fetched ahead of its packet: those a packet's processing
+/// reads first (addresses, both directions, both endpoints' states).
+const PREFETCH_LINES: usize = 8;
