@@ -5,7 +5,9 @@
 
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
-use crate::flow::{Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup};
+use crate::flow::{
+    prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
+};
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::segment::Segment;
 use crate::state::TcpState;
@@ -207,8 +209,14 @@ pub fn analyze_pipelined(
             result
         });
         for mut finished in rx {
-            for f in &mut finished {
-                on_connection(f.report(tw, Buffers::Copy));
+            for i in 0..finished.len() {
+                // The connections of a batch have been out of this core's caches since
+                // the analysis thread last touched them: fetch the next one while this
+                // one's report is built.
+                if let Some(next) = finished.get(i + 1) {
+                    prefetch_connection(&next.conn);
+                }
+                on_connection(finished[i].report(tw, Buffers::Copy));
             }
             let _ = back_tx.send(finished);
         }

@@ -32,8 +32,17 @@ use std::net::SocketAddr;
 /// The two endpoints of a 4-tuple as five machine words, in a canonical order so that
 /// both directions find the same entry. Comparing and hashing it costs a few word
 /// operations, where a pair of `SocketAddr`s costs a branchy enum comparison per field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct FlowKey([u64; 5]);
+
+/// Word by word (comparing the arrays calls `memcmp`).
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &FlowKey) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) == 0
+    }
+}
 
 /// One endpoint as (family, high address word, low address word, port); IPv4 addresses
 /// sit in the low word.
@@ -366,10 +375,7 @@ impl FlowTable {
             .slot
             .and_then(|slot| self.slots[slot as usize].as_deref())
         {
-            let p: *const Connection = conn;
-            for line in 0..PREFETCH_LINES {
-                prefetch_read(p.cast::<u8>().wrapping_add(line * 64));
-            }
+            prefetch_connection(conn);
         }
     }
 
@@ -497,6 +503,12 @@ impl FlowTable {
         };
         match self.spare.pop() {
             Some(mut boxed) => {
+                // The next spare box holds the next new connection, a few packets from
+                // now: fetch it while it is not needed (it was last touched by the
+                // thread that reported its connection).
+                if let Some(next) = self.spare.last() {
+                    prefetch_connection(next);
+                }
                 *boxed = Connection::new(id, seg, record);
                 boxed
             }
@@ -596,6 +608,13 @@ impl FlowTable {
     }
 }
 
-/// Cache lines of a connection fetched ahead of its packet: those a packet's processing
-/// reads first (addresses, both directions, both endpoints' states).
-const PREFETCH_LINES: usize = 8;
+/// Asks the CPU to fetch all of a connection's cache lines (about 25): a packet's
+/// processing touches most of them, and a connection parked in TIME-WAIT for seconds is
+/// no longer in any cache.
+#[inline]
+pub fn prefetch_connection(conn: &Connection) {
+    let p: *const Connection = conn;
+    for offset in (0..std::mem::size_of::<Connection>()).step_by(64) {
+        prefetch_read(p.cast::<u8>().wrapping_add(offset));
+    }
+}
