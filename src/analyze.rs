@@ -7,6 +7,7 @@ use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
 use crate::classify::{classify, Roles};
 use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
+    Released,
 };
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::segment::Segment;
@@ -70,6 +71,9 @@ pub struct Progress {
     pub packets: u64,
 }
 
+/// Packets between two looks for connection boxes handed back by the output thread.
+const RETURNS_POLL_EVERY: u64 = 64;
+
 /// Segments read ahead of the one analysed (see [`analyze_finished`]).
 const READ_AHEAD: usize = 8;
 
@@ -126,7 +130,10 @@ fn analyze_finished(
         }
         let seg = &seg;
         analyzer.push_looked_up(seg, lookup, on_finished);
-        if let Some(returned) = returned.filter(|_| analyzer.table.wants_boxes()) {
+        // Look for boxes coming back now and then: polling the channel on every packet
+        // would pull its shared state from the other core each time.
+        let poll = seg.frame % RETURNS_POLL_EVERY == 0 && analyzer.table.wants_boxes();
+        if let Some(returned) = returned.filter(|_| poll) {
             while let Ok(batch) = returned.try_recv() {
                 for finished in batch {
                     analyzer.table.recycle(finished.conn);
@@ -236,6 +243,8 @@ pub struct Finished {
     now_ns: i64,
     client: usize,
     role_inferred: bool,
+    /// See [`Released::ended_by_reuse`]: set on the connection when its report is built.
+    ended_by_reuse: Option<(i64, u64)>,
 }
 
 /// What a report does with the connection's state changes and Zeek history.
@@ -248,18 +257,27 @@ pub enum Buffers {
 }
 
 impl Finished {
-    fn new(conn: Box<Connection>, now_ns: i64, known_servers: &KnownServers) -> Self {
-        let (client, role_inferred) = conn.roles(known_servers);
+    /// Roles are decided now, with the servers known so far; the connection itself is
+    /// only read when its client must be inferred (it was seen without a SYN).
+    fn new(released: Released, known_servers: &KnownServers) -> Self {
+        let (client, role_inferred) = match released.client {
+            Some(client) => (client, false),
+            None => released.conn.roles(known_servers),
+        };
         Finished {
-            conn,
-            now_ns,
+            conn: released.conn,
+            now_ns: released.now_ns,
             client,
             role_inferred,
+            ended_by_reuse: released.ended_by_reuse,
         }
     }
 
     /// Builds the report (once: the connection's state is finished in place).
     pub fn report(&mut self, time_wait_secs: f64, buffers: Buffers) -> ConnectionReport {
+        if self.ended_by_reuse.is_some() {
+            self.conn.ended_by_reuse = self.ended_by_reuse;
+        }
         report_with_roles(
             &mut self.conn,
             self.now_ns,
@@ -277,7 +295,7 @@ pub struct Analyzer {
     time_wait_secs: f64,
     last_ts_ns: i64,
     /// Connections the table handed over during one `push`, reused across packets.
-    released: Vec<(Box<Connection>, i64)>,
+    released: Vec<Released>,
 }
 
 impl Analyzer {
@@ -363,11 +381,11 @@ impl Analyzer {
         self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let table = &mut self.table;
         let released = &mut self.released;
-        table.push_looked_up(seg, lookup, &mut |c, now| released.push((c, now)));
+        table.push_looked_up(seg, lookup, &mut |r| released.push(r));
         // Most packets release nothing: skip the drain and its drop.
         if !released.is_empty() {
-            for (c, now) in released.drain(..) {
-                on_finished(Finished::new(c, now, &table.known_servers));
+            for r in released.drain(..) {
+                on_finished(Finished::new(r, &table.known_servers));
             }
         }
     }
@@ -385,8 +403,10 @@ impl Analyzer {
     pub fn finish_finished(self, capture_end_ns: i64, on_finished: &mut dyn FnMut(Finished)) {
         let known = self.table.known_servers.clone();
         let end = capture_end_ns.max(self.last_ts_ns);
-        self.table
-            .finish(&mut |c, _| on_finished(Finished::new(c, end, &known)));
+        self.table.finish(&mut |mut r| {
+            r.now_ns = end;
+            on_finished(Finished::new(r, &known))
+        });
     }
 }
 

@@ -73,21 +73,24 @@ impl std::hash::Hash for FlowKey {
 
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
-        FlowKey::of_pair(&seg.src, &seg.dst)
+        FlowKey::of_sender(seg).0
     }
 
-    /// The key of the 4-tuple between `a` and `b`, whichever is the sender.
-    pub fn of_pair(a: &SocketAddr, b: &SocketAddr) -> FlowKey {
-        let a = endpoint_words(a);
-        let b = endpoint_words(b);
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        FlowKey([
+    /// The key of a segment's 4-tuple, and whether its source is the key's lower
+    /// endpoint (the first in the canonical order).
+    pub fn of_sender(seg: &Segment) -> (FlowKey, bool) {
+        let a = endpoint_words(&seg.src);
+        let b = endpoint_words(&seg.dst);
+        let src_is_low = a <= b;
+        let (lo, hi) = if src_is_low { (a, b) } else { (b, a) };
+        let key = FlowKey([
             lo.1,
             lo.2,
             hi.1,
             hi.2,
             lo.3 << 48 | hi.3 << 32 | lo.0 << 8 | hi.0,
-        ])
+        ]);
+        (key, src_is_low)
     }
 }
 
@@ -109,10 +112,6 @@ pub struct Connection {
     /// When the first endpoint reached TIME-WAIT ended early because the 4-tuple was
     /// reused (Linux accepts a new SYN in TIME-WAIT).
     pub ended_by_reuse: Option<(i64, u64)>,
-    /// The 4-tuple, and the table's hash of it (set when the table takes the connection
-    /// in).
-    key: FlowKey,
-    key_hash: u64,
 }
 
 impl Connection {
@@ -139,21 +138,11 @@ impl Connection {
             client,
             reused_ports: false,
             ended_by_reuse: None,
-            key: FlowKey::of(seg),
-            key_hash: 0,
         }
     }
 
-    fn index_of(&self, seg: &Segment) -> usize {
-        if seg.src == self.addrs[0] && seg.dst == self.addrs[1] {
-            0
-        } else {
-            1
-        }
-    }
-
-    fn process(&mut self, seg: &Segment) {
-        let from = self.index_of(seg);
+    /// Feeds a segment sent by endpoint `from` (0: the first segment's sender).
+    fn process(&mut self, seg: &Segment, from: usize) {
         if seg.flags.syn() && self.client.is_none() {
             self.client = Some(if seg.flags.ack() { 1 - from } else { from });
         }
@@ -177,21 +166,6 @@ impl Connection {
             .max()
             .unwrap_or(i64::MIN);
         Some(quiet.max(tw_end))
-    }
-
-    /// Is a SYN from `seg` the start of a new connection on this 4-tuple?
-    fn is_new_incarnation(&self, seg: &Segment) -> bool {
-        if !seg.flags.syn() || seg.flags.ack() {
-            return false;
-        }
-        let from = self.index_of(seg);
-        match self.conv.dirs[from].isn {
-            // A retransmitted SYN carries the same ISN.
-            Some(isn) => isn != seg.seq,
-            // This side never sent a SYN in this connection: a SYN now is a new one
-            // (unless the connection only just started with data from the other side).
-            None => self.conv.dirs[from].seen || self.conv.is_finished(),
-        }
     }
 
     /// Which endpoint index is the client: known from a SYN, or inferred.
@@ -269,6 +243,129 @@ pub struct Evictions {
 /// How many evicted ids [`Evictions::first_ids`] keeps.
 const EVICTED_IDS_KEPT: usize = 5;
 
+/// What the table knows of a connection without touching it, in one cache line: its
+/// 4-tuple, its id, and what deciding about a new SYN on the 4-tuple needs. A connection
+/// parked in TIME-WAIT is cold by the time its port is reused; this line is all the SYN
+/// that reuses it has to fetch. Refreshed after every packet of the connection.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+struct Header {
+    key: FlowKey,
+    id: u64,
+    /// Each endpoint's ISN, where `flags` says it sent a SYN.
+    isn: [u32; 2],
+    flags: u16,
+}
+
+/// Bits of [`Header::flags`]. Endpoint indexes are the connection's (0: first sender).
+mod bit {
+    pub const OCCUPIED: u16 = 1;
+    /// Endpoint 0 is the key's lower endpoint.
+    pub const FIRST_IS_LOW: u16 = 1 << 1;
+    pub const SEEN: [u16; 2] = [1 << 2, 1 << 3];
+    pub const ISN: [u16; 2] = [1 << 4, 1 << 5];
+    pub const FINISHED: u16 = 1 << 6;
+    /// An endpoint is in TIME-WAIT.
+    pub const TIME_WAIT: u16 = 1 << 7;
+    pub const CLIENT_KNOWN: u16 = 1 << 8;
+    /// The client is endpoint 1 (with `CLIENT_KNOWN`).
+    pub const CLIENT_1: u16 = 1 << 9;
+}
+
+impl Header {
+    const EMPTY: Header = Header {
+        key: FlowKey([0; 5]),
+        id: 0,
+        isn: [0; 2],
+        flags: 0,
+    };
+
+    fn has(&self, bit: u16) -> bool {
+        self.flags & bit != 0
+    }
+
+    fn holds(&self, id: u64) -> bool {
+        self.has(bit::OCCUPIED) && self.id == id
+    }
+
+    /// The header of `conn`, whose 4-tuple is `key` (`first_is_low`: the connection's
+    /// endpoint 0 is the key's lower endpoint).
+    fn of(conn: &Connection, key: FlowKey, first_is_low: bool) -> Header {
+        let conv = &conn.conv;
+        let mut flags = bit::OCCUPIED;
+        let mut isn = [0; 2];
+        if first_is_low {
+            flags |= bit::FIRST_IS_LOW;
+        }
+        for (i, dir) in conv.dirs.iter().enumerate() {
+            if dir.seen {
+                flags |= bit::SEEN[i];
+            }
+            if let Some(n) = dir.isn {
+                flags |= bit::ISN[i];
+                isn[i] = n;
+            }
+        }
+        if conv.is_finished() {
+            flags |= bit::FINISHED;
+        }
+        if conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
+            flags |= bit::TIME_WAIT;
+        }
+        match conn.client {
+            Some(1) => flags |= bit::CLIENT_KNOWN | bit::CLIENT_1,
+            Some(_) => flags |= bit::CLIENT_KNOWN,
+            None => {}
+        }
+        Header {
+            key,
+            id: conn.id,
+            isn,
+            flags,
+        }
+    }
+
+    /// The index (0 or 1) of the sender of a segment of this 4-tuple.
+    fn sender(&self, lookup: &Lookup) -> usize {
+        usize::from(lookup.src_is_low != self.has(bit::FIRST_IS_LOW))
+    }
+
+    /// Is a SYN from `seg`, sent by endpoint `from`, the start of a new connection on
+    /// this 4-tuple?
+    fn is_new_incarnation(&self, seg: &Segment, from: usize) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        if self.has(bit::ISN[from]) {
+            // A retransmitted SYN carries the same ISN.
+            self.isn[from] != seg.seq
+        } else {
+            // This side never sent a SYN in this connection: a SYN now is a new one
+            // (unless the connection only just started with data from the other side).
+            self.has(bit::SEEN[from]) || self.has(bit::FINISHED)
+        }
+    }
+
+    /// The client's index, when a SYN told.
+    fn client(&self) -> Option<usize> {
+        self.has(bit::CLIENT_KNOWN)
+            .then(|| usize::from(self.has(bit::CLIENT_1)))
+    }
+}
+
+/// A connection handed over by the table.
+pub struct Released {
+    pub conn: Box<Connection>,
+    /// Capture time (ns) of the hand-over.
+    pub now_ns: i64,
+    /// The client's index, when a SYN told (known without touching the connection).
+    pub client: Option<usize>,
+    /// Capture time and frame of the SYN that reused the 4-tuple while an endpoint was
+    /// in TIME-WAIT (Linux accepts it, and the old incarnation is gone): for whoever
+    /// reads the connection next to set on it.
+    pub ended_by_reuse: Option<(i64, u64)>,
+}
+
 /// Boxes of reported connections kept for reuse: enough for a few batches coming back
 /// from the output thread.
 const MAX_SPARE_BOXES: usize = 1024;
@@ -280,7 +377,10 @@ const MAX_SPARE_BOXES: usize = 1024;
 /// only a packet's own lookup ever hashes. Boxes of reported connections come back
 /// ([`FlowTable::recycle`]) and hold new connections: no allocation per connection.
 pub struct FlowTable {
-    /// Live connections; `None` slots are listed in `free_slots`.
+    /// The live connections' headers, by slot; slots not `OCCUPIED` are listed in
+    /// `free_slots`.
+    headers: Vec<Header>,
+    /// The connections themselves, by slot.
     slots: Vec<Option<Box<Connection>>>,
     free_slots: Vec<u32>,
     index: FlowIndex,
@@ -307,6 +407,8 @@ pub struct FlowTable {
 pub struct Lookup {
     key: FlowKey,
     hash: u64,
+    /// The segment's source is the key's lower endpoint.
+    src_is_low: bool,
     slot: Option<u32>,
 }
 
@@ -315,6 +417,7 @@ impl FlowTable {
         // Slots are numbered with `u32`s (and far fewer fit in memory anyway).
         opts.max_live = opts.max_live.clamp(1, u32::MAX as usize - 1);
         FlowTable {
+            headers: Vec::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             index: FlowIndex::new(),
@@ -355,36 +458,36 @@ impl FlowTable {
     /// starts fetched: call it a few packets ahead of [`FlowTable::push_looked_up`].
     #[inline]
     pub fn look_up(&self, seg: &Segment) -> Lookup {
-        let key = FlowKey::of(seg);
+        let (key, src_is_low) = FlowKey::of_sender(seg);
         let hash = self.hasher.hash_one(key);
         self.index.prefetch(hash);
         Lookup {
             key,
             hash,
+            src_is_low,
             slot: None,
         }
     }
 
-    /// Finds the connection of a lookup, if it is in the table, and fetches its first
-    /// cache lines (the index line should be fetched already, see
-    /// [`FlowTable::look_up`]); the slot is kept in the lookup.
+    /// Fetches the header of the connection a lookup will most likely find (the first
+    /// slot filed under its hash tag; the index line should be fetched already, see
+    /// [`FlowTable::look_up`]) and keeps that slot in the lookup, to be confirmed when the
+    /// packet is analysed. The connection itself is not fetched: a live one is in the
+    /// caches already, and a SYN reusing the 4-tuple of a parked one needs only its
+    /// header.
     #[inline]
     pub fn prefetch_connection(&self, lookup: &mut Lookup) {
-        lookup.slot = self.find(lookup);
-        if let Some(conn) = lookup
-            .slot
-            .and_then(|slot| self.slots[slot as usize].as_deref())
-        {
-            prefetch_connection(conn);
+        lookup.slot = self.index.find(lookup.hash, |_| true);
+        if let Some(slot) = lookup.slot {
+            prefetch_read(self.headers.as_ptr().wrapping_add(slot as usize));
         }
     }
 
     /// Whether `slot` holds the connection of `lookup`'s 4-tuple.
     #[inline]
     fn holds(&self, slot: u32, lookup: &Lookup) -> bool {
-        self.slots[slot as usize]
-            .as_ref()
-            .is_some_and(|c| c.key_hash == lookup.hash && c.key == lookup.key)
+        let h = &self.headers[slot as usize];
+        h.has(bit::OCCUPIED) && h.key == lookup.key
     }
 
     #[inline]
@@ -393,9 +496,8 @@ impl FlowTable {
             .find(lookup.hash, |slot| self.holds(slot, lookup))
     }
 
-    /// Feeds one segment; finished connections are passed to `emit` with the time they
-    /// were released at (still boxed: a connection is about a kilobyte, not worth moving).
-    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
+    /// Feeds one segment; finished connections are passed to `emit`.
+    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Released)) {
         let lookup = self.look_up(seg);
         self.push_looked_up(seg, lookup, emit);
     }
@@ -405,7 +507,7 @@ impl FlowTable {
         &mut self,
         seg: &Segment,
         lookup: Lookup,
-        emit: &mut dyn FnMut(Box<Connection>, i64),
+        emit: &mut dyn FnMut(Released),
     ) {
         self.now_ns = self.now_ns.max(seg.ts_ns);
         self.release_due(emit);
@@ -415,56 +517,60 @@ impl FlowTable {
             Some(slot) if self.holds(slot, &lookup) => Some(slot),
             _ => self.find(&lookup),
         };
-        match found {
-            Some(slot) => {
-                let conn = self.slots[slot as usize].as_mut().expect("indexed slot");
-                if !conn.is_new_incarnation(seg) {
-                    let was_finished = conn.conv.is_finished();
-                    conn.process(seg);
-                    if !was_finished {
-                        let release =
-                            conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
-                        if let Some(at) = release {
-                            self.releases.push_back((at, slot, conn.id));
-                        }
-                    }
-                    self.note_server(seg);
-                } else {
-                    let mut old = self.take(slot);
-                    if old.conv.ends.iter().any(|e| e.state == TcpState::TimeWait) {
-                        old.ended_by_reuse = Some((seg.ts_ns, seg.frame));
-                    }
-                    emit(old, seg.ts_ns);
-                    let mut conn = self.open(seg);
-                    conn.reused_ports = true;
-                    self.insert(lookup, conn, seg);
-                }
-            }
-            None => {
-                self.make_room(seg, emit);
-                let conn = self.open(seg);
-                self.insert(lookup, conn, seg);
+        let Some(slot) = found else {
+            self.make_room(seg, emit);
+            let conn = self.open(seg);
+            self.insert(lookup, conn, seg);
+            return;
+        };
+        let header = self.headers[slot as usize];
+        let from = header.sender(&lookup);
+        if header.is_new_incarnation(seg, from) {
+            let mut released = self.take(slot, seg.ts_ns);
+            released.ended_by_reuse = header.has(bit::TIME_WAIT).then_some((seg.ts_ns, seg.frame));
+            emit(released);
+            let mut conn = self.open(seg);
+            conn.reused_ports = true;
+            self.insert(lookup, conn, seg);
+            return;
+        }
+        let conn = self.slots[slot as usize].as_mut().expect("occupied slot");
+        conn.process(seg, from);
+        if !header.has(bit::FINISHED) {
+            let release = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
+            if let Some(at) = release {
+                self.releases.push_back((at, slot, conn.id));
             }
         }
+        self.headers[slot as usize] = Header::of(conn, lookup.key, header.has(bit::FIRST_IS_LOW));
+        self.note_server(seg);
     }
 
     /// The live connection in `slot` with this id, if it is still there.
     fn live(&self, slot: u32, id: u64) -> Option<&Connection> {
-        self.slots[slot as usize]
-            .as_deref()
-            .filter(|conn| conn.id == id)
+        if self.headers[slot as usize].holds(id) {
+            self.slots[slot as usize].as_deref()
+        } else {
+            None
+        }
     }
 
-    /// Removes the connection in `slot` from the table.
-    fn take(&mut self, slot: u32) -> Box<Connection> {
+    /// Removes the connection in `slot` from the table, as released at `now_ns`.
+    fn take(&mut self, slot: u32, now_ns: i64) -> Released {
+        let header = std::mem::replace(&mut self.headers[slot as usize], Header::EMPTY);
         let conn = self.slots[slot as usize].take().expect("live slot");
-        self.index.remove(conn.key_hash, slot);
+        self.index.remove(self.hasher.hash_one(header.key), slot);
         self.free_slots.push(slot);
-        conn
+        Released {
+            conn,
+            now_ns,
+            client: header.client(),
+            ended_by_reuse: None,
+        }
     }
 
     /// At the cap, evicts the stalest connection so a new one fits.
-    fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Box<Connection>, i64)) {
+    fn make_room(&mut self, seg: &Segment, emit: &mut dyn FnMut(Released)) {
         let cap = self.opts.max_live;
         while self.index.len() >= cap {
             let Some((queued_at, slot, id)) = self.staleness.pop_front() else {
@@ -480,14 +586,14 @@ impl FlowTable {
                 self.staleness.push_back((last, slot, id));
                 continue;
             }
-            let conn = self.take(slot);
+            let released = self.take(slot, self.now_ns);
             let ev = &mut self.evictions;
             ev.count += 1;
             if ev.first_ids.len() < EVICTED_IDS_KEPT {
-                ev.first_ids.push(conn.id);
+                ev.first_ids.push(id);
             }
             ev.first_at.get_or_insert((seg.ts_ns, seg.frame));
-            emit(conn, self.now_ns);
+            emit(released);
         }
     }
 
@@ -517,8 +623,9 @@ impl FlowTable {
     }
 
     fn insert(&mut self, lookup: Lookup, mut conn: Box<Connection>, seg: &Segment) {
-        conn.key_hash = lookup.hash;
-        conn.process(seg);
+        // The first segment's sender is endpoint 0.
+        conn.process(seg, 0);
+        let header = Header::of(&conn, lookup.key, lookup.src_is_low);
         if conn.reused_ports {
             if let Some(rec) = conn.conv.recorded.as_mut().and_then(|r| r.last_mut()) {
                 rec.notes.insert(SegmentNote::ReusedPorts);
@@ -529,10 +636,12 @@ impl FlowTable {
         let last = conn.conv.last.ts_ns;
         let slot = match self.free_slots.pop() {
             Some(slot) => {
+                self.headers[slot as usize] = header;
                 self.slots[slot as usize] = Some(conn);
                 slot
             }
             None => {
+                self.headers.push(header);
                 self.slots.push(Some(conn));
                 (self.slots.len() - 1) as u32
             }
@@ -546,9 +655,9 @@ impl FlowTable {
         // Entries of connections handed over stay until met; sweep them when they
         // outnumber the live connections (amortised O(1) per connection).
         if self.staleness.len() > 2 * self.index.len() + 1024 {
-            let slots = &self.slots;
+            let headers = &self.headers;
             self.staleness
-                .retain(|&(_, slot, id)| slots[slot as usize].as_ref().is_some_and(|c| c.id == id));
+                .retain(|&(_, slot, id)| headers[slot as usize].holds(id));
         }
     }
 
@@ -563,7 +672,7 @@ impl FlowTable {
         }
     }
 
-    fn release_due(&mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
+    fn release_due(&mut self, emit: &mut dyn FnMut(Released)) {
         while let Some(&(at, slot, id)) = self.releases.front() {
             if at > self.now_ns {
                 // Release times are pushed in capture order, which is time order but for
@@ -585,32 +694,33 @@ impl FlowTable {
                 None => false,
             };
             if due {
-                let conn = self.take(slot);
-                emit(conn, self.now_ns);
+                let released = self.take(slot, self.now_ns);
+                emit(released);
             }
         }
     }
 
     /// Hands over every connection still in the table, in id order.
-    pub fn finish(mut self, emit: &mut dyn FnMut(Box<Connection>, i64)) {
+    pub fn finish(mut self, emit: &mut dyn FnMut(Released)) {
         let now = self.now_ns;
         let mut order: Vec<(u64, u32)> = self
-            .slots
+            .headers
             .iter()
             .enumerate()
-            .filter_map(|(slot, c)| c.as_ref().map(|c| (c.id, slot as u32)))
+            .filter(|(_, h)| h.has(bit::OCCUPIED))
+            .map(|(slot, h)| (h.id, slot as u32))
             .collect();
         order.sort_unstable_by_key(|&(id, _)| id);
         for (_, slot) in order {
-            let conn = self.take(slot);
-            emit(conn, now);
+            let released = self.take(slot, now);
+            emit(released);
         }
     }
 }
 
-/// Asks the CPU to fetch all of a connection's cache lines (about 25): a packet's
-/// processing touches most of them, and a connection parked in TIME-WAIT for seconds is
-/// no longer in any cache.
+/// Asks the CPU to fetch all of a connection's cache lines (about 25): building its
+/// report touches most of them, and a connection reported from another thread, or
+/// parked in TIME-WAIT for seconds, is in no cache of this core.
 #[inline]
 pub fn prefetch_connection(conn: &Connection) {
     let p: *const Connection = conn;
