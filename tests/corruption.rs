@@ -51,7 +51,7 @@ fn run(bytes: &[u8]) -> Result<(Vec<ConnectionReport>, CaptureStats), CaptureErr
     let mut analyzer = Analyzer::new(&opts);
     let mut reports = Vec::new();
     while let Some(seg) = stream.next_segment() {
-        analyzer.push(&seg, &mut |r| reports.push(r));
+        analyzer.push(seg, &mut |r| reports.push(r));
     }
     let end = stream.last_ts_ns().unwrap_or(0);
     let stats = stream.into_stats();

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let mut reports: Vec<ConnectionReport> = Vec::new();
     let mut on_connection = |r: ConnectionReport| reports.push(r);
     while let Some(seg) = stream.next_segment() {
-        analyzer.push(&seg, &mut on_connection);
+        analyzer.push(seg, &mut on_connection);
     }
     let end = stream.last_ts_ns().unwrap_or(0);
     let mut stats = stream.into_stats();

@@ -25,7 +25,7 @@ use crate::zeek::ZeekTracker;
 use std::hash::BuildHasher;
 
 mod index;
-use index::{prefetch_read, FlowIndex};
+use index::{prefetch_read, prefetch_write, FlowIndex};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -385,6 +385,8 @@ pub struct FlowTable {
     free_slots: Vec<u32>,
     index: FlowIndex,
     hasher: FlowHasher,
+    /// Boxed on purpose: each is handed out as the box of a new connection.
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
     next_id: u64,
     /// Finished connections waiting to be handed over: (release time, slot, id).
@@ -613,7 +615,10 @@ impl FlowTable {
                 // now: fetch it while it is not needed (it was last touched by the
                 // thread that reported its connection).
                 if let Some(next) = self.spare.last() {
-                    prefetch_connection(next);
+                    let p: *const Connection = &**next;
+                    for offset in (0..std::mem::size_of::<Connection>()).step_by(64) {
+                        prefetch_write(p.cast::<u8>().wrapping_add(offset));
+                    }
                 }
                 *boxed = Connection::new(id, seg, record);
                 boxed
