@@ -15,8 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let mut segments = 0u64;
     while let Some(seg) = stream.next_segment() {
         segments += 1;
-        assert_eq!(seg.frame, stream.frames_read());
         assert!(seg.captured_payload_len <= seg.payload_len);
+        let frame = seg.frame;
+        assert_eq!(frame, stream.frames_read());
     }
     let stats = stream.into_stats();
     assert_eq!(stats.packets.tcp, segments);
