@@ -13,7 +13,7 @@ use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::segment::Segment;
 use crate::state::TcpState;
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Knobs of the analysis.
 #[derive(Clone, Debug)]
@@ -88,22 +88,71 @@ pub fn analyze_with_progress(
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
     let tw = opts.time_wait_secs;
-    analyze_finished(
-        inputs,
-        opts,
-        None,
-        &mut |mut f| on_connection(f.report(tw, Buffers::Move)),
-        on_progress,
-    )
+    let mut report_now = ReportNow(|mut f: Finished| on_connection(f.report(tw, Buffers::Move)));
+    analyze_finished(inputs, opts, &mut report_now, on_progress)
+}
+
+/// Where the reading loop hands finished connections over.
+trait Handover {
+    fn finished(&mut self, finished: Finished);
+    /// Passes boxes of connections whose reports are done to `reuse` (asked now and
+    /// then).
+    fn take_back(&mut self, _reuse: &mut dyn FnMut(Box<Connection>)) {}
+}
+
+/// Reports each connection as it is handed over, on the reading thread.
+struct ReportNow<F>(F);
+
+impl<F: FnMut(Finished)> Handover for ReportNow<F> {
+    fn finished(&mut self, finished: Finished) {
+        (self.0)(finished)
+    }
+}
+
+/// Sends finished connections to the output thread in batches, and takes the batches
+/// back once reported: their boxes hold new connections, their vectors new batches.
+struct Batches {
+    size: usize,
+    pending: Vec<Finished>,
+    spare: Vec<Vec<Finished>>,
+    tx: SyncSender<Vec<Finished>>,
+    back: Receiver<Vec<Finished>>,
+}
+
+impl Batches {
+    fn send_pending(&mut self) {
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.size));
+        // The receiver only goes away when the output thread unwinds.
+        let _ = self.tx.send(std::mem::replace(&mut self.pending, next));
+    }
+}
+
+impl Handover for Batches {
+    fn finished(&mut self, finished: Finished) {
+        self.pending.push(finished);
+        if self.pending.len() >= self.size {
+            self.send_pending();
+        }
+    }
+
+    fn take_back(&mut self, reuse: &mut dyn FnMut(Box<Connection>)) {
+        while let Ok(mut batch) = self.back.try_recv() {
+            for finished in batch.drain(..) {
+                reuse(finished.conn);
+            }
+            self.spare.push(batch);
+        }
+    }
 }
 
 /// The reading loop: hands over each finished connection before its report is built.
-/// Connections whose reports are done may come back through `returned`, to be reused.
 fn analyze_finished(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
-    returned: Option<&Receiver<Vec<Finished>>>,
-    on_finished: &mut dyn FnMut(Finished),
+    handover: &mut dyn Handover,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
     let mut stream = SegmentStream::open(inputs)?;
@@ -129,16 +178,11 @@ fn analyze_finished(
             analyzer.table.prefetch_connection(halfway);
         }
         let seg = &seg;
-        analyzer.push_looked_up(seg, lookup, on_finished);
-        // Look for boxes coming back now and then: polling the channel on every packet
+        analyzer.push_looked_up(seg, lookup, &mut |f| handover.finished(f));
+        // Look for boxes coming back now and then: polling a channel on every packet
         // would pull its shared state from the other core each time.
-        let poll = seg.frame % RETURNS_POLL_EVERY == 0 && analyzer.table.wants_boxes();
-        if let Some(returned) = returned.filter(|_| poll) {
-            while let Ok(batch) = returned.try_recv() {
-                for finished in batch {
-                    analyzer.table.recycle(finished.conn);
-                }
-            }
+        if seg.frame % RETURNS_POLL_EVERY == 0 && analyzer.table.wants_boxes() {
+            handover.take_back(&mut |conn| analyzer.table.recycle(conn));
         }
         let frame = seg.frame;
         if frame >= next_report {
@@ -157,7 +201,7 @@ fn analyze_finished(
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }
-    analyzer.finish_finished(capture_end, on_finished);
+    analyzer.finish_finished(capture_end, &mut |f| handover.finished(f));
     Ok(stats)
 }
 
@@ -190,27 +234,21 @@ pub fn analyze_pipelined(
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Finished>>(16);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Finished>>();
         let worker = scope.spawn(move || {
-            let mut pending = Vec::with_capacity(batch);
-            let result = analyze_finished(
-                inputs,
-                opts,
-                Some(&back_rx),
-                &mut |finished| {
-                    pending.push(finished);
-                    if pending.len() >= batch {
-                        let next = Vec::with_capacity(batch);
-                        // The receiver only goes away when this scope unwinds.
-                        let _ = tx.send(std::mem::replace(&mut pending, next));
-                    }
-                },
-                on_progress,
-            );
-            if !pending.is_empty() {
-                let _ = tx.send(pending);
+            let mut batches = Batches {
+                size: batch,
+                pending: Vec::with_capacity(batch),
+                spare: Vec::new(),
+                tx,
+                back: back_rx,
+            };
+            let result = analyze_finished(inputs, opts, &mut batches, on_progress);
+            if !batches.pending.is_empty() {
+                batches.send_pending();
             }
+            let Batches { tx, back, .. } = batches;
             drop(tx);
             // The last batches come back once the output is done.
-            for done in back_rx {
+            for done in back {
                 drop(done);
             }
             result
