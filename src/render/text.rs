@@ -49,15 +49,16 @@ struct Row {
 impl Renderer for TextRenderer {
     fn connection(&mut self, _w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
         if self.rows.is_empty() {
-            self.widths = CONNECTION_HEADER.map(|h| h.chars().count());
+            self.widths = CONNECTION_HEADER.map(str::len);
         }
         let start = self.cells.len();
         let ends = connection_cells(report, &mut self.cells);
-        let mut from = start;
-        for (i, end) in ends.iter().enumerate() {
-            let to = start + *end as usize;
-            self.widths[i] = self.widths[i].max(self.cells[from..to].chars().count());
-            from = to;
+        // Every cell is ASCII (digits, addresses, state names), so its width is its length.
+        debug_assert!(self.cells[start..].is_ascii());
+        let mut from = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            self.widths[i] = self.widths[i].max((end - from) as usize);
+            from = end;
         }
         self.any_role_inferred |= report.role_inferred;
         self.rows.push(Row {
@@ -69,13 +70,18 @@ impl Renderer for TextRenderer {
     }
 
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
-        self.rows.sort_unstable_by_key(|r| r.id);
+        self.sort_rows();
         self.write_connections(w, out)?;
         writeln!(w)?;
         write_summary(w, out)?;
         write_capture(w, out.capture)?;
         w.flush()
     }
+}
+
+/// Appends `n` spaces.
+fn push_spaces(out: &mut Vec<u8>, n: usize) {
+    out.resize(out.len() + n, b' ');
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -199,6 +205,22 @@ const CONNECTION_HEADER: [&str; CONNECTION_COLUMNS] = [
 ];
 
 impl TextRenderer {
+    /// Puts the rows in id order. Ids are numbered densely from 0, so unless a filter
+    /// left only a few of many, placing each row at its id is cheaper than sorting.
+    fn sort_rows(&mut self) {
+        let n = self.rows.len();
+        let max_id = self.rows.iter().map(|r| r.id).max().unwrap_or(0);
+        if max_id > 4 * n as u64 + 1024 {
+            self.rows.sort_unstable_by_key(|r| r.id);
+            return;
+        }
+        let mut by_id: Vec<Option<Row>> = vec![None; max_id as usize + 1];
+        for row in self.rows.drain(..) {
+            by_id[row.id as usize] = Some(row);
+        }
+        self.rows.extend(by_id.into_iter().flatten());
+    }
+
     fn write_connections(&self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
         if self.rows.is_empty() {
             if out.filter.is_empty() {
@@ -216,31 +238,31 @@ impl TextRenderer {
         use Align::{Left as L, Right as R};
         const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R];
         let widths = &self.widths;
-        let mut line = String::with_capacity(256);
-        let mut write_line = |line: &mut String, cells: [&str; CONNECTION_COLUMNS]| {
-            line.clear();
+        // Lines go into one buffer, written out whenever it holds a good chunk.
+        let mut out = Vec::with_capacity(1 << 17);
+        let push_line = |out: &mut Vec<u8>, cells: [&str; CONNECTION_COLUMNS]| {
             for (i, cell) in cells.iter().enumerate() {
                 if i > 0 {
-                    line.push_str("  ");
+                    out.extend_from_slice(b"  ");
                 }
-                let pad = widths[i] - cell.chars().count();
+                // ASCII cells (see `connection`): width is length.
+                let pad = widths[i] - cell.len();
                 match ALIGN[i] {
                     Align::Right => {
-                        line.extend(std::iter::repeat_n(' ', pad));
-                        line.push_str(cell);
+                        push_spaces(out, pad);
+                        out.extend_from_slice(cell.as_bytes());
                     }
                     Align::Left => {
-                        line.push_str(cell);
+                        out.extend_from_slice(cell.as_bytes());
                         if i + 1 < CONNECTION_COLUMNS {
-                            line.extend(std::iter::repeat_n(' ', pad));
+                            push_spaces(out, pad);
                         }
                     }
                 }
             }
-            line.push('\n');
-            w.write_all(line.as_bytes())
+            out.push(b'\n');
         };
-        write_line(&mut line, CONNECTION_HEADER)?;
+        push_line(&mut out, CONNECTION_HEADER);
         for r in &self.rows {
             let mut cells = [""; CONNECTION_COLUMNS];
             let mut from = r.start;
@@ -249,8 +271,13 @@ impl TextRenderer {
                 cells[i] = &self.cells[from..to];
                 from = to;
             }
-            write_line(&mut line, cells)?;
+            push_line(&mut out, cells);
+            if out.len() >= 1 << 16 {
+                w.write_all(&out)?;
+                out.clear();
+            }
         }
+        w.write_all(&out)?;
         if self.any_role_inferred {
             writeln!(
                 w,
