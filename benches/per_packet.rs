@@ -4,12 +4,13 @@
 
 use closewait::analyze::{AnalyzeOptions, Analyzer};
 use closewait::capture::{InputSpec, SegmentStream};
-use closewait::decode::decode_packet;
-use closewait::flow::FlowKey;
+use closewait::decode::{decode_frame_into, decode_packet, Decoded};
+use closewait::flow::{FlowIndex, FlowKey};
 use closewait::segment::Segment;
 use closewait::tcp::Conversation;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -54,6 +55,22 @@ fn decode(c: &mut Criterion) {
         b.iter(|| {
             for f in &frames {
                 let _ = black_box(decode_packet(link_type, f, f.len() as u32, 0));
+            }
+        })
+    });
+    // The reader's path: decoded in place into one reused `Decoded`.
+    g.bench_function("ethernet_ipv4_tcp_in_place", |b| {
+        let mut out = Decoded::empty();
+        b.iter(|| {
+            for f in &frames {
+                let _ = black_box(decode_frame_into(
+                    link_type,
+                    f,
+                    f.len() as u32,
+                    0,
+                    0,
+                    &mut out,
+                ));
             }
         })
     });
@@ -109,6 +126,26 @@ fn flow_lookup(c: &mut Criterion) {
     });
     g.bench_with_input(BenchmarkId::new("siphash", live), &keys, |b, keys| {
         b.iter(|| keys.iter().map(|k| sip[k]).fold(0u32, u32::wrapping_add))
+    });
+    // The table's own index: 8-byte entries (hash tag, slot), the key checked against the
+    // slot's key as the table checks it against the connection's header.
+    let hasher = foldhash::fast::RandomState::default();
+    let hashes: Vec<u64> = keys.iter().map(|k| hasher.hash_one(k)).collect();
+    let mut index = FlowIndex::new();
+    for (slot, h) in hashes.iter().enumerate() {
+        index.insert(*h, slot as u32);
+    }
+    g.bench_with_input(BenchmarkId::new("flow_index", live), &keys, |b, keys| {
+        b.iter(|| {
+            keys.iter()
+                .map(|k| {
+                    let h = hasher.hash_one(k);
+                    index
+                        .find(h, |slot| keys[slot as usize] == *k)
+                        .expect("present")
+                })
+                .fold(0u32, u32::wrapping_add)
+        })
     });
     g.finish();
 }

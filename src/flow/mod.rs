@@ -25,7 +25,8 @@ use crate::zeek::ZeekTracker;
 use std::hash::BuildHasher;
 
 mod index;
-use index::{prefetch_read, prefetch_write, FlowIndex};
+pub use index::FlowIndex;
+use index::{prefetch_read, prefetch_write};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
