@@ -46,6 +46,10 @@ impl FlowIndex {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn mask(&self) -> usize {
         self.slots.len() - 1
     }
