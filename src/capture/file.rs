@@ -8,7 +8,7 @@
 use super::pcap::{is_pcap_magic, PcapReader};
 use super::pcapng::{is_pcapng_magic, PcapNgReader};
 use super::record::{Notes, StopKind};
-use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead};
+use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead, ReadAheadSize};
 use super::{CaptureError, FileStats, OpenProblem};
 use crate::decode::{decode_frame, decode_frame_into, Decoded, SkipReason};
 use flate2::read::MultiGzDecoder;
@@ -170,6 +170,12 @@ impl FileReader {
             },
             stats,
         ))
+    }
+
+    /// Reads the rest of the input on a thread of its own (see
+    /// [`ByteSource::read_ahead`]).
+    pub(crate) fn read_ahead(&mut self, size: ReadAheadSize) {
+        self.src.read_ahead(size);
     }
 
     /// Raw (compressed, for gzip) bytes read so far.

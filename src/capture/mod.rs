@@ -35,6 +35,7 @@ use file::{FileReader, Item};
 use merge::Merge;
 use record::Notes;
 use serde::Serialize;
+use source::ReadAheadSize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -126,6 +127,9 @@ pub(crate) enum OpenProblem {
     Io(std::io::Error),
 }
 
+/// Inputs from this size on are read ahead on a thread of their own (when alone).
+const READ_AHEAD_MIN_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Buffer per input: 1 MiB, less when many inputs are merged (at least 64 KiB; a buffer
 /// grows for a record larger than itself anyway).
 fn buffer_size(inputs: usize) -> usize {
@@ -181,7 +185,29 @@ impl SegmentStream {
             files.push(file);
             stats.push(file_stats);
         }
+        // One big input (the common case of a long run) is read ahead on a thread of its
+        // own; a merge of many files would want a thread per file and keeps reading on
+        // this one, and a small file is read before a thread would have started.
+        if let [file] = files.as_mut_slice() {
+            if file.size().is_some_and(|size| size >= READ_AHEAD_MIN_BYTES) {
+                file.read_ahead(ReadAheadSize::with_chunk(buffer));
+            }
+        }
         Ok(Self::from_files(files, stats))
+    }
+
+    /// [`SegmentStream::open_readers`] reading ahead on a thread, as a big file is
+    /// read: for tests of that path.
+    #[cfg(test)]
+    pub(crate) fn open_readers_ahead(
+        inputs: Vec<(String, Box<dyn Read + Send>)>,
+        size: ReadAheadSize,
+    ) -> Result<SegmentStream, CaptureError> {
+        let mut stream = Self::open_readers(inputs)?;
+        for file in &mut stream.files {
+            file.read_ahead(size);
+        }
+        Ok(stream)
     }
 
     /// Like [`open`](Self::open), over readers already open (in-memory captures, sockets…).

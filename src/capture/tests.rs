@@ -829,3 +829,55 @@ fn segment_stream_can_move_to_another_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<SegmentStream>();
 }
+
+/// Reading ahead on a thread gives what reading directly gives, segment for segment and
+/// stat for stat (warnings, with their byte offsets, included), on every shipped capture,
+/// gzipped and cut short, with chunks small enough that records straddle them and
+/// headroom small enough that long records are gathered by copying.
+#[test]
+fn read_ahead_reads_every_capture_the_same() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("captures"))
+        .expect("captures/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 20);
+    let read = |data: &[u8], ahead: Option<source::ReadAheadSize>| {
+        let input = vec![(
+            "x".to_string(),
+            Box::new(io::Cursor::new(data.to_vec())) as Box<dyn Read + Send>,
+        )];
+        let mut s = match ahead {
+            Some(size) => SegmentStream::open_readers_ahead(input, size),
+            None => SegmentStream::open_readers(input),
+        }
+        .expect("opens");
+        let segs: Vec<Segment> = s.by_ref().collect();
+        (segs, format!("{:?}", s.into_stats()))
+    };
+    let sizes = [
+        source::ReadAheadSize {
+            chunk: 97,
+            headroom: 60,
+        },
+        source::ReadAheadSize {
+            chunk: 4096,
+            headroom: 2000,
+        },
+    ];
+    for path in &files {
+        let data = std::fs::read(path).expect("readable");
+        let mut variants = vec![data.clone(), gzip(&data)];
+        for cut in [data.len() * 2 / 3, data.len() - 5] {
+            variants.push(data[..cut].to_vec());
+        }
+        for v in &variants {
+            let direct = read(v, None);
+            for size in sizes {
+                assert_eq!(read(v, Some(size)), direct, "{} {size:?}", path.display());
+            }
+        }
+    }
+}
