@@ -12,210 +12,373 @@
 use crate::model::{Close, ConnectionReport, DirectionStats, PerSide, StateChange};
 use std::net::SocketAddr;
 
-/// Appends `{"type":"connection",…}` (no newline) for `r` to `out`.
-pub fn write_connection_line(out: &mut Vec<u8>, r: &ConnectionReport) {
-    let mut w = W(out);
-    w.raw(b"{\"type\":\"connection\",\"id\":");
-    w.uint(r.id);
-    w.raw(b",\"client\":");
-    w.addr(&r.client);
-    w.raw(b",\"server\":");
-    w.addr(&r.server);
-    w.raw(b",\"role_inferred\":");
-    w.raw(if r.role_inferred { b"true" } else { b"false" });
-    w.raw(b",\"start\":");
-    w.float(r.start);
-    w.raw(b",\"end\":");
-    w.float(r.end);
-    w.raw(b",\"duration\":");
-    w.float(r.duration);
-    w.raw(b",\"first_frame\":");
-    w.uint(r.first_frame);
-    w.raw(b",\"last_frame\":");
-    w.uint(r.last_frame);
-    w.raw(b",\"packets\":");
-    w.per_side_uint(&r.packets);
-    w.raw(b",\"bytes\":");
-    w.per_side_uint(&r.bytes);
-    w.raw(b",\"close\":");
-    w.close(&r.close);
-    w.raw(b",\"client_state\":");
-    w.plain_str(r.client_state.as_str());
-    w.raw(b",\"server_state\":");
-    w.plain_str(r.server_state.as_str());
-    w.raw(b",\"timeline\":{\"client\":");
-    w.timeline(&r.timeline.client);
-    w.raw(b",\"server\":");
-    w.timeline(&r.timeline.server);
-    w.raw(b"},\"tcp\":{\"client\":");
-    w.stats(&r.tcp.client);
-    w.raw(b",\"server\":");
-    w.stats(&r.tcp.server);
-    w.raw(b"},\"zeek\":{\"conn_state\":");
-    w.str(&r.zeek.conn_state);
-    w.raw(b",\"history\":");
-    w.str(&r.zeek.history);
-    w.raw(b"}");
-    if let Some(segments) = &r.segments {
-        // Only with recording on (diagrams): rare, so serde's path is fine here.
-        w.raw(b",\"segments\":");
-        serde_json::to_writer(&mut *w.0, segments).expect("writing to memory cannot fail");
-    }
-    w.raw(b"}");
+/// Writes `--jsonl` connection lines into a buffer it keeps between lines.
+///
+/// Why a type rather than "append to a `Vec`": the writer copies pieces into already
+/// initialised room with plain indexed copies (see [`W`]). Zero-filling that room for each
+/// line cost more than the line itself (a `memset` of a few KB is one instruction per
+/// byte under callgrind's `rep stosb`); a buffer kept at its high-water length is
+/// zero-filled only when a line is longer than every line before it.
+#[derive(Default)]
+pub struct LineWriter {
+    /// Always initialised up to its `len()`; bytes past the current line are stale.
+    buf: Vec<u8>,
+    /// For the rare `segments` array, which serde_json writes.
+    scratch: Vec<u8>,
 }
 
-struct W<'a>(&'a mut Vec<u8>);
+impl LineWriter {
+    /// `{"type":"connection",…}` and a newline for `r`.
+    pub fn connection_line(&mut self, r: &ConnectionReport) -> &[u8] {
+        let mut w = W {
+            v: &mut self.buf,
+            p: 0,
+        };
+        w.room(HEAD_MAX);
+        w.put(b"{\"type\":\"connection\",\"id\":");
+        w.uint(r.id);
+        w.put(b",\"client\":");
+        w.addr(&r.client);
+        w.put(b",\"server\":");
+        w.addr(&r.server);
+        w.put(b",\"role_inferred\":");
+        if r.role_inferred {
+            w.put(b"true");
+        } else {
+            w.put(b"false");
+        }
+        w.put(b",\"start\":");
+        w.float(r.start);
+        w.put(b",\"end\":");
+        w.float(r.end);
+        w.put(b",\"duration\":");
+        w.float(r.duration);
+        w.put(b",\"first_frame\":");
+        w.uint(r.first_frame);
+        w.put(b",\"last_frame\":");
+        w.uint(r.last_frame);
+        w.put(b",\"packets\":");
+        w.per_side_uint(&r.packets);
+        w.put(b",\"bytes\":");
+        w.per_side_uint(&r.bytes);
+        w.put(b",\"close\":");
+        w.close(&r.close);
+        w.room(HEAD_MAX);
+        w.put(b",\"client_state\":");
+        w.plain_str(r.client_state.as_str());
+        w.put(b",\"server_state\":");
+        w.plain_str(r.server_state.as_str());
+        w.put(b",\"timeline\":{\"client\":");
+        w.timeline(&r.timeline.client);
+        w.room(HEAD_MAX);
+        w.put(b",\"server\":");
+        w.timeline(&r.timeline.server);
+        w.room(HEAD_MAX);
+        w.put(b"},\"tcp\":{\"client\":");
+        w.stats(&r.tcp.client);
+        w.put(b",\"server\":");
+        w.stats(&r.tcp.server);
+        w.put(b"},\"zeek\":{\"conn_state\":");
+        w.str(&r.zeek.conn_state);
+        w.room(HEAD_MAX);
+        w.put(b",\"history\":");
+        w.str(&r.zeek.history);
+        w.room(HEAD_MAX);
+        w.put(b"}");
+        if let Some(segments) = &r.segments {
+            // Only with recording on (diagrams): rare, so serde's path is fine here.
+            self.scratch.clear();
+            serde_json::to_writer(&mut self.scratch, segments)
+                .expect("writing to memory cannot fail");
+            w.put(b",\"segments\":");
+            w.room(self.scratch.len() + 2);
+            w.put_var(&self.scratch);
+        }
+        w.put(b"}\n");
+        let n = w.p;
+        &self.buf[..n]
+    }
+}
+
+/// Room asked for before each group of fixed-size pieces; every piece writes at most
+/// its stated maximum (numbers 20 bytes, floats 24, addresses [`ADDR_MAX`]).
+const HEAD_MAX: usize = 1024;
+
+/// How much more than asked [`W::room`] grows the buffer, so that it grows a few times
+/// per run rather than a few times per line. Tests grow by exactly what is asked, so a section that
+/// writes past its stated room panics there (an index out of bounds, never memory unsafety).
+const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
+
+/// The writer: `v[..p]` is the line so far; `v[p..]` is initialised room (zeros or stale
+/// bytes of an earlier line) that pieces overwrite with plain indexed copies. Why: `Vec::extend_from_slice` checks capacity and calls
+/// `memcpy` for each of the ~150 pieces of a line; a copy of a constant-length piece into
+/// a slice compiles to a few moves and one bounds check.
+struct W<'a> {
+    v: &'a mut Vec<u8>,
+    p: usize,
+}
 
 impl W<'_> {
-    fn raw(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
+    /// Makes sure `n` bytes after the cursor can be written.
+    #[inline(always)]
+    fn room(&mut self, n: usize) {
+        if self.v.len() < self.p + n {
+            self.grow(n);
+        }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        self.v.resize(self.p + n + GROW_EXTRA, 0);
+    }
+
+    /// A constant piece: its length is known at compile time, so the copy is inline.
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, b: &[u8; N]) {
+        self.v[self.p..self.p + N].copy_from_slice(b);
+        self.p += N;
+    }
+
+    /// A piece of run-time length.
+    #[inline(always)]
+    fn put_var(&mut self, b: &[u8]) {
+        self.v[self.p..self.p + b.len()].copy_from_slice(b);
+        self.p += b.len();
+    }
+
+    /// Decimal digits, as itoa writes them (at most 20 bytes). Most numbers in a line are
+    /// counters that are 0 or 1, so one digit is written inline; longer numbers go
+    /// out of line, straight into the room rather than into itoa's buffer and copied.
+    #[inline(always)]
     fn uint(&mut self, v: u64) {
-        self.raw(itoa::Buffer::new().format(v).as_bytes());
+        if v < 10 {
+            self.v[self.p] = b'0' + v as u8;
+            self.p += 1;
+        } else {
+            self.uint_long(v);
+        }
     }
 
-    /// serde_json: non-finite floats are `null`, finite ones zmij's shortest form.
+    #[inline(never)]
+    fn uint_long(&mut self, v: u64) {
+        if v < 100_000_000 {
+            // Frame numbers, ports, byte counts: all eight digits at once (see `digits8`),
+            // one unaligned 8-byte store, then the cursor moves past the significant ones.
+            let d = digits8(v as u32);
+            let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 10
+            let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
+            self.v[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
+            self.p += 8 - leading_zeros;
+        } else {
+            self.put_var(itoa::Buffer::new().format(v).as_bytes());
+        }
+    }
+
+    /// serde_json: non-finite floats are `null`, finite ones zmij's shortest form (at most
+    /// 24 bytes).
     fn float(&mut self, v: f64) {
         if v.is_finite() {
-            self.raw(zmij::Buffer::new().format_finite(v).as_bytes());
+            self.put_var(zmij::Buffer::new().format_finite(v).as_bytes());
         } else {
-            self.raw(b"null");
+            self.put(b"null");
         }
     }
 
     fn opt_float(&mut self, v: Option<f64>) {
         match v {
             Some(v) => self.float(v),
-            None => self.raw(b"null"),
+            None => self.put(b"null"),
         }
     }
 
     fn opt_uint(&mut self, v: Option<u64>) {
         match v {
             Some(v) => self.uint(v),
-            None => self.raw(b"null"),
+            None => self.put(b"null"),
         }
     }
 
     fn opt_str(&mut self, v: Option<&str>) {
         match v {
             Some(s) => self.plain_str(s),
-            None => self.raw(b"null"),
+            None => self.put(b"null"),
         }
     }
 
-    /// A string known to need no escaping (enum names, states).
+    /// A short string known to need no escaping (enum names, states; at most 24 bytes).
     fn plain_str(&mut self, s: &str) {
         debug_assert!(!s.bytes().any(needs_escape));
-        self.0.push(b'"');
-        self.raw(s.as_bytes());
-        self.0.push(b'"');
+        self.put(b"\"");
+        self.put_var(s.as_bytes());
+        self.put(b"\"");
     }
 
-    /// Any string, escaped as serde_json does.
+    /// Any string, escaped as serde_json does. Asks for its own room.
     fn str(&mut self, s: &str) {
         if s.bytes().any(needs_escape) {
-            serde_json::to_writer(&mut *self.0, s).expect("writing to memory cannot fail");
+            let escaped = serde_json::to_vec(s).expect("writing to memory cannot fail");
+            self.room(escaped.len());
+            self.put_var(&escaped);
         } else {
-            self.plain_str(s);
+            self.room(s.len() + 2);
+            self.put(b"\"");
+            self.put_var(s.as_bytes());
+            self.put(b"\"");
         }
     }
 
+    /// `"ip:port"`, at most [`ADDR_MAX`] bytes.
     fn addr(&mut self, a: &SocketAddr) {
         match a {
             SocketAddr::V4(v4) => {
-                self.0.push(b'"');
-                let mut buf = itoa::Buffer::new();
-                for (i, octet) in v4.ip().octets().iter().enumerate() {
-                    if i > 0 {
-                        self.0.push(b'.');
-                    }
-                    self.raw(buf.format(*octet).as_bytes());
-                }
-                self.0.push(b':');
-                self.raw(buf.format(v4.port()).as_bytes());
-                self.0.push(b'"');
+                self.put(b"\"");
+                let [a, b, c, d] = v4.ip().octets();
+                self.uint(a.into());
+                self.put(b".");
+                self.uint(b.into());
+                self.put(b".");
+                self.uint(c.into());
+                self.put(b".");
+                self.uint(d.into());
+                self.put(b":");
+                self.uint(v4.port().into());
+                self.put(b"\"");
             }
             SocketAddr::V6(_) => {
-                use std::io::Write;
-                self.0.push(b'"');
-                write!(self.0, "{a}").expect("writing to memory cannot fail");
-                self.0.push(b'"');
+                // std's Display (what serde's `collect_str` writes), into the room.
+                use std::fmt::Write;
+                self.put(b"\"");
+                let mut f = SliceFmt {
+                    buf: &mut self.v[self.p..self.p + ADDR_MAX - 2],
+                    n: 0,
+                };
+                write!(f, "{a}").expect("an IPv6 socket address fits ADDR_MAX");
+                self.p += f.n;
+                self.put(b"\"");
             }
         }
     }
 
     fn per_side_uint(&mut self, p: &PerSide<u64>) {
-        self.raw(b"{\"client\":");
+        self.put(b"{\"client\":");
         self.uint(p.client);
-        self.raw(b",\"server\":");
+        self.put(b",\"server\":");
         self.uint(p.server);
-        self.raw(b"}");
+        self.put(b"}");
     }
 
     fn close(&mut self, c: &Close) {
-        self.raw(b"{\"kind\":");
+        self.put(b"{\"kind\":");
         self.plain_str(c.kind.as_str());
-        self.raw(b",\"initiator\":");
+        self.put(b",\"initiator\":");
         self.plain_str(c.initiator.as_str());
-        self.raw(b",\"first\":");
+        self.put(b",\"first\":");
         self.opt_str(c.first.map(|s| s.as_str()));
-        self.raw(b",\"first_by\":");
+        self.put(b",\"first_by\":");
         self.opt_str(c.first_by.map(|s| s.as_str()));
-        self.raw(b",\"first_at\":");
+        self.put(b",\"first_at\":");
         self.opt_float(c.first_at);
-        self.raw(b",\"first_frame\":");
+        self.put(b",\"first_frame\":");
         self.opt_uint(c.first_frame);
-        self.raw(b",\"idle_before_close\":");
+        self.put(b",\"idle_before_close\":");
         self.opt_float(c.idle_before_close);
-        self.raw(b",\"rst_by\":");
+        self.put(b",\"rst_by\":");
         self.opt_str(c.rst_by.map(|s| s.as_str()));
-        self.raw(b",\"who_failed_to_respond\":");
+        self.put(b",\"who_failed_to_respond\":");
         self.opt_str(c.who_failed_to_respond.map(|s| s.as_str()));
-        self.raw(b",\"waiting_since\":");
+        self.put(b",\"waiting_since\":");
         self.opt_float(c.waiting_since);
-        self.raw(b",\"waiting_for\":");
+        self.put(b",\"waiting_for\":");
         self.opt_float(c.waiting_for);
-        self.raw(b",\"explanation\":");
+        self.put(b",\"explanation\":");
         self.str(&c.explanation);
-        self.raw(b"}");
+        self.room(1);
+        self.put(b"}");
     }
 
     fn timeline(&mut self, changes: &[StateChange]) {
-        self.0.push(b'[');
+        self.room(1);
+        self.put(b"[");
         for (i, c) in changes.iter().enumerate() {
+            self.room(ENTRY_MAX);
             if i > 0 {
-                self.0.push(b',');
+                self.put(b",");
             }
-            self.raw(b"{\"state\":");
+            self.put(b"{\"state\":");
             self.plain_str(c.state.as_str());
-            self.raw(b",\"at\":");
+            self.put(b",\"at\":");
             self.float(c.at);
-            self.raw(b",\"frame\":");
+            self.put(b",\"frame\":");
             self.opt_uint(c.frame);
-            self.0.push(b'}');
+            self.put(b"}");
         }
-        self.0.push(b']');
+        self.room(1);
+        self.put(b"]");
     }
 
     fn stats(&mut self, s: &DirectionStats) {
-        let fields: [(&[u8], u64); 9] = [
-            (b"{\"retransmissions\":", s.retransmissions),
-            (b",\"out_of_order\":", s.out_of_order),
-            (b",\"keepalives\":", s.keepalives),
-            (b",\"keepalive_acks\":", s.keepalive_acks),
-            (b",\"zero_windows\":", s.zero_windows),
-            (b",\"missing_bytes\":", s.missing_bytes),
-            (b",\"ignored_rsts\":", s.ignored_rsts),
-            (b",\"fins\":", s.fins),
-            (b",\"rsts\":", s.rsts),
-        ];
-        for (key, v) in fields {
-            self.raw(key);
-            self.uint(v);
-        }
-        self.0.push(b'}');
+        self.put(b"{\"retransmissions\":");
+        self.uint(s.retransmissions);
+        self.put(b",\"out_of_order\":");
+        self.uint(s.out_of_order);
+        self.put(b",\"keepalives\":");
+        self.uint(s.keepalives);
+        self.put(b",\"keepalive_acks\":");
+        self.uint(s.keepalive_acks);
+        self.put(b",\"zero_windows\":");
+        self.uint(s.zero_windows);
+        self.put(b",\"missing_bytes\":");
+        self.uint(s.missing_bytes);
+        self.put(b",\"ignored_rsts\":");
+        self.uint(s.ignored_rsts);
+        self.put(b",\"fins\":");
+        self.uint(s.fins);
+        self.put(b",\"rsts\":");
+        self.uint(s.rsts);
+        self.put(b"}");
+    }
+}
+
+/// An address's longest form with its quotes: `"[` + 8 full groups + `%` + a u32 scope
+/// id + `]:65535"` is 60 bytes.
+const ADDR_MAX: usize = 64;
+
+/// One timeline entry at its longest: `,{"state":"SYN_RECEIVED","at":` + float +
+/// `,"frame":` + integer + `}`, about 90 bytes.
+const ENTRY_MAX: usize = 128;
+
+/// The eight decimal digits of `v < 10^8` (leading zeros included) as digit values 0–9,
+/// one per byte, the most significant digit in the lowest byte (so that `to_le_bytes`
+/// gives them in writing order). Splits into lanes of a u64 with multiply-and-shift
+/// divisions, exact over each lane's range (checked exhaustively in a test):
+/// `a / 100 == (a * 10486) >> 20` for `a < 10^4`, `b / 10 == (b * 103) >> 10` for
+/// `b < 100`; no lane's product reaches the next lane.
+fn digits8(v: u32) -> u64 {
+    debug_assert!(v < 100_000_000);
+    // Two 32-bit lanes: the first four digits low, the last four high.
+    let x = (v / 10_000) as u64 | (((v % 10_000) as u64) << 32);
+    // Four 16-bit lanes of two digits each.
+    let hundreds = ((x * 10486) >> 20) & 0x0000_007f_0000_007f;
+    let x = hundreds | ((x - hundreds * 100) << 16);
+    // Eight 8-bit lanes of one digit each.
+    let tens = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((x - tens * 10) << 8)
+}
+
+/// `fmt::Write` into a slice (for IPv6 addresses, the one piece formatted by std).
+struct SliceFmt<'a> {
+    buf: &'a mut [u8],
+    n: usize,
+}
+
+impl std::fmt::Write for SliceFmt<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        let dst = self.buf.get_mut(self.n..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
     }
 }
 
@@ -227,7 +390,7 @@ fn needs_escape(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CloseSignal, SegmentNote, SegmentRecord, Side};
+    use crate::model::{CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side};
     use crate::state::TcpState;
     use crate::testutil::ReportBuilder;
 
@@ -248,9 +411,11 @@ mod tests {
     }
 
     fn fast_line(r: &ConnectionReport) -> String {
-        let mut out = Vec::new();
-        write_connection_line(&mut out, r);
-        String::from_utf8(out).expect("utf-8")
+        let line = LineWriter::default().connection_line(r).to_vec();
+        let line = String::from_utf8(line).expect("utf-8");
+        line.strip_suffix('\n')
+            .expect("newline-terminated")
+            .to_string()
     }
 
     #[test]
@@ -313,6 +478,176 @@ mod tests {
         }]);
         assert_eq!(fast_line(&r), serde_line(&r));
         r.segments = Some(Vec::new());
+        assert_eq!(fast_line(&r), serde_line(&r));
+    }
+
+    /// Numbers worth checking: every value up to 10^5, each power of ten and its
+    /// neighbours, the eight-digit fast path's edge, the extremes, and pseudo-random values
+    /// of every length.
+    fn interesting_u64s() -> Vec<u64> {
+        let mut v: Vec<u64> = (0..=100_000).collect();
+        for k in 0..=19 {
+            let p = 10u64.pow(k);
+            v.extend([p - 1, p, p + 1, p.saturating_mul(3)]);
+        }
+        v.extend([99_999_999, 100_000_000, u64::MAX - 1, u64::MAX]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.push(x >> (x % 64)); // every length, not only 20-digit values
+        }
+        v
+    }
+
+    #[test]
+    fn integers_are_written_as_itoa_writes_them() {
+        let mut buf = Vec::new();
+        for v in interesting_u64s() {
+            let mut w = W { v: &mut buf, p: 0 };
+            w.room(20 + 8);
+            w.uint(v);
+            let n = w.p;
+            assert_eq!(&buf[..n], itoa::Buffer::new().format(v).as_bytes(), "{v}");
+        }
+    }
+
+    #[test]
+    fn digits8_lane_divisions_are_exact_over_their_ranges() {
+        for a in 0..10_000u64 {
+            assert_eq!((a * 10486) >> 20, a / 100, "{a}");
+        }
+        for b in 0..100u64 {
+            assert_eq!((b * 103) >> 10, b / 10, "{b}");
+        }
+        for v in (0..100_000_000).step_by(9_973).chain([99_999_999]) {
+            let digits = format!("{v:08}")
+                .bytes()
+                .map(|c| c - b'0')
+                .collect::<Vec<u8>>();
+            assert_eq!(digits8(v).to_le_bytes().as_slice(), digits, "{v}");
+        }
+    }
+
+    #[test]
+    fn integers_in_every_field_match_serde_json() {
+        let values = interesting_u64s();
+        let mut writer = LineWriter::default();
+        for (i, chunk) in values.chunks(17).step_by(97).enumerate() {
+            let at = |k: usize| chunk[k % chunk.len()];
+            let mut r = ReportBuilder::new(0).build();
+            r.id = at(0);
+            r.first_frame = at(1);
+            r.last_frame = at(2);
+            r.packets = PerSide {
+                client: at(3),
+                server: at(4),
+            };
+            r.bytes = PerSide {
+                client: at(5),
+                server: at(6),
+            };
+            r.close.first_frame = Some(at(7)).filter(|_| i % 3 != 0);
+            r.timeline.client[0].frame = Some(at(8));
+            r.tcp.client.retransmissions = at(9);
+            r.tcp.client.missing_bytes = at(10);
+            r.tcp.server.keepalives = at(11);
+            r.tcp.server.rsts = at(12);
+            r.tcp.server.fins = at(13);
+            r.client = SocketAddr::new(
+                std::net::Ipv4Addr::from((at(14) as u32).to_be_bytes()).into(),
+                at(15) as u16,
+            );
+            let line = writer.connection_line(&r);
+            assert_eq!(
+                line.strip_suffix(b"\n").expect("newline"),
+                serde_line(&r).as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn a_reused_writer_leaves_nothing_of_a_longer_line_before() {
+        let mut long = ReportBuilder::new(2).build();
+        long.id = u64::MAX;
+        long.close.explanation = "x".repeat(5000);
+        long.timeline.client = vec![long.timeline.client[0].clone(); 100];
+        let short = ReportBuilder::new(1).build();
+        let mut writer = LineWriter::default();
+        for r in [&long, &short, &long, &short] {
+            let line = writer.connection_line(r).to_vec();
+            assert_eq!(line, format!("{}\n", serde_line(r)).into_bytes());
+        }
+    }
+
+    /// Every field at its longest, so that a section writing more than the room it asks
+    /// for panics here (tests grow the buffer by exactly what is asked).
+    #[test]
+    fn longest_values_everywhere_match_serde_json() {
+        let longest_float = -2.225_073_858_507_201_4e-308; // 24 bytes in zmij's form
+        assert_eq!(zmij::Buffer::new().format_finite(longest_float).len(), 24);
+        let v6 = std::net::SocketAddrV6::new(
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse()
+                .expect("v6"),
+            65535,
+            u32::MAX,
+            u32::MAX,
+        );
+        let mut r = ReportBuilder::new(0).build();
+        r.id = u64::MAX;
+        r.client = v6.into();
+        r.server = v6.into();
+        r.role_inferred = true;
+        (r.start, r.end, r.duration) = (longest_float, longest_float, longest_float);
+        (r.first_frame, r.last_frame) = (u64::MAX, u64::MAX);
+        r.packets = PerSide {
+            client: u64::MAX,
+            server: u64::MAX,
+        };
+        r.bytes = r.packets.clone();
+        r.close = Close {
+            kind: CloseKind::HandshakeIncomplete,
+            initiator: Initiator::Server,
+            first: Some(CloseSignal::Fin),
+            first_by: Some(Side::Server),
+            first_at: Some(longest_float),
+            first_frame: Some(u64::MAX),
+            idle_before_close: Some(longest_float),
+            rst_by: Some(Side::Server),
+            who_failed_to_respond: Some(Side::Server),
+            waiting_since: Some(longest_float),
+            waiting_for: Some(longest_float),
+            explanation: "\u{1}".repeat(300),
+        };
+        (r.client_state, r.server_state) = (TcpState::SynReceived, TcpState::SynReceived);
+        let change = StateChange {
+            state: TcpState::SynReceived,
+            at: longest_float,
+            frame: Some(u64::MAX),
+        };
+        r.timeline = PerSide {
+            client: vec![change.clone(); 50],
+            server: vec![change; 50],
+        };
+        let stats = DirectionStats {
+            retransmissions: u64::MAX,
+            out_of_order: u64::MAX,
+            keepalives: u64::MAX,
+            keepalive_acks: u64::MAX,
+            zero_windows: u64::MAX,
+            missing_bytes: u64::MAX,
+            ignored_rsts: u64::MAX,
+            fins: u64::MAX,
+            rsts: u64::MAX,
+        };
+        r.tcp = PerSide {
+            client: stats.clone(),
+            server: stats,
+        };
+        r.zeek.conn_state = "\"".repeat(100);
+        r.zeek.history = "\\".repeat(100);
         assert_eq!(fast_line(&r), serde_line(&r));
     }
 }
