@@ -30,10 +30,7 @@ pub struct LineWriter {
 impl LineWriter {
     /// `{"type":"connection",…}` and a newline for `r`.
     pub fn connection_line(&mut self, r: &ConnectionReport) -> &[u8] {
-        let mut w = W {
-            v: &mut self.buf,
-            p: 0,
-        };
+        let mut w = W::new(&mut self.buf);
         w.room(HEAD_MAX);
         w.put(b"{\"type\":\"connection\",\"id\":");
         w.uint(r.id);
@@ -48,9 +45,9 @@ impl LineWriter {
             w.put(b"false");
         }
         w.put(b",\"start\":");
-        w.float(r.start);
+        w.timestamp(r.start);
         w.put(b",\"end\":");
-        w.float(r.end);
+        w.timestamp(r.end);
         w.put(b",\"duration\":");
         w.float(r.duration);
         w.put(b",\"first_frame\":");
@@ -116,9 +113,42 @@ const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
 struct W<'a> {
     v: &'a mut Vec<u8>,
     p: usize,
+    floats: FloatMemo,
 }
 
-impl W<'_> {
+/// The last few floats formatted in this line, by bit pattern, with their text.
+///
+/// Why: a line's ~16 floats are mostly timestamps, and about half of them repeat one
+/// written before (a timeline's consecutive entries share a timestamp, `start` and `end`
+/// are timeline entries, `first_at` is the closer's FIN_WAIT_1, both sides go ESTABLISHED
+/// on the same ACK). Comparing eight u64s is a few instructions; zmij is a few hundred.
+/// Keyed by the exact bits, so a hit is the same text zmij would write (`0.0` and `-0.0`
+/// differ; non-finite values never get here).
+struct FloatMemo {
+    bits: [u64; FLOAT_MEMO],
+    len: [u8; FLOAT_MEMO],
+    text: [[u8; 24]; FLOAT_MEMO],
+    /// The slot the next miss overwrites (round robin: oldest first).
+    next: usize,
+}
+
+const FLOAT_MEMO: usize = 8;
+
+impl<'a> W<'a> {
+    fn new(v: &'a mut Vec<u8>) -> Self {
+        W {
+            v,
+            p: 0,
+            floats: FloatMemo {
+                // A NaN: never looked up, so an empty slot never matches.
+                bits: [f64::NAN.to_bits(); FLOAT_MEMO],
+                len: [0; FLOAT_MEMO],
+                text: [[0; 24]; FLOAT_MEMO],
+                next: 0,
+            },
+        }
+    }
+
     /// Makes sure `n` bytes after the cursor can be written.
     #[inline(always)]
     fn room(&mut self, n: usize) {
@@ -175,11 +205,12 @@ impl W<'_> {
         }
     }
 
-    /// serde_json: non-finite floats are `null`, finite ones zmij's shortest form (at most
-    /// 24 bytes).
+    /// A float that is not a timestamp (a duration): rarely equal to another float of the
+    /// line, so written without the memo. serde_json: non-finite floats are `null`,
+    /// finite ones zmij's shortest form (at most 24 bytes).
     fn float(&mut self, v: f64) {
         if v.is_finite() {
-            self.put_var(zmij::Buffer::new().format_finite(v).as_bytes());
+            self.p += self.zmij(v);
         } else {
             self.put(b"null");
         }
@@ -190,6 +221,57 @@ impl W<'_> {
             Some(v) => self.float(v),
             None => self.put(b"null"),
         }
+    }
+
+    /// A timestamp: as [`W::float`], through the line's [`FloatMemo`]. The lookup is
+    /// inline; formatting a new value is not.
+    #[inline(always)]
+    fn timestamp(&mut self, v: f64) {
+        if !v.is_finite() {
+            self.put(b"null");
+            return;
+        }
+        let bits = v.to_bits();
+        let m = &self.floats;
+        match m.bits.iter().position(|&b| b == bits) {
+            Some(i) => {
+                // All 24 bytes (a fixed-size copy), then past the text only.
+                self.v[self.p..self.p + 24].copy_from_slice(&m.text[i]);
+                self.p += m.len[i] as usize;
+            }
+            None => self.new_timestamp(v),
+        }
+    }
+
+    fn opt_timestamp(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.timestamp(v),
+            None => self.put(b"null"),
+        }
+    }
+
+    #[inline(never)]
+    fn new_timestamp(&mut self, v: f64) {
+        let n = self.zmij(v);
+        let m = &mut self.floats;
+        let slot = m.next;
+        m.next = (slot + 1) % FLOAT_MEMO;
+        m.bits[slot] = v.to_bits();
+        m.len[slot] = n as u8;
+        m.text[slot].copy_from_slice(&self.v[self.p..self.p + 24]);
+        self.p += n;
+    }
+
+    /// zmij's text for a finite `v` at the cursor (not moved); returns its length.
+    #[inline(never)]
+    fn zmij(&mut self, v: f64) -> usize {
+        let mut buf = zmij::Buffer::new();
+        let text = buf.format_finite(v).as_bytes();
+        let dst: &mut [u8; 24] = (&mut self.v[self.p..self.p + 24])
+            .try_into()
+            .expect("24 bytes");
+        copy_short(dst, text);
+        text.len()
     }
 
     fn opt_uint(&mut self, v: Option<u64>) {
@@ -278,7 +360,7 @@ impl W<'_> {
         self.put(b",\"first_by\":");
         self.opt_str(c.first_by.map(|s| s.as_str()));
         self.put(b",\"first_at\":");
-        self.opt_float(c.first_at);
+        self.opt_timestamp(c.first_at);
         self.put(b",\"first_frame\":");
         self.opt_uint(c.first_frame);
         self.put(b",\"idle_before_close\":");
@@ -288,7 +370,7 @@ impl W<'_> {
         self.put(b",\"who_failed_to_respond\":");
         self.opt_str(c.who_failed_to_respond.map(|s| s.as_str()));
         self.put(b",\"waiting_since\":");
-        self.opt_float(c.waiting_since);
+        self.opt_timestamp(c.waiting_since);
         self.put(b",\"waiting_for\":");
         self.opt_float(c.waiting_for);
         self.put(b",\"explanation\":");
@@ -308,7 +390,7 @@ impl W<'_> {
             self.put(b"{\"state\":");
             self.plain_str(c.state.as_str());
             self.put(b",\"at\":");
-            self.float(c.at);
+            self.timestamp(c.at);
             self.put(b",\"frame\":");
             self.opt_uint(c.frame);
             self.put(b"}");
@@ -364,6 +446,24 @@ fn digits8(v: u32) -> u64 {
     // Eight 8-bit lanes of one digit each.
     let tens = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
     tens | ((x - tens * 10) << 8)
+}
+
+/// Copies `s` (at most 24 bytes) to the front of `dst` with two overlapping fixed-size
+/// copies instead of a `memcpy` call (zmij's text is 1–24 bytes).
+fn copy_short(dst: &mut [u8; 24], s: &[u8]) {
+    let n = s.len();
+    if n >= 16 {
+        dst[..16].copy_from_slice(&s[..16]);
+        dst[n - 16..n].copy_from_slice(&s[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&s[..8]);
+        dst[n - 8..n].copy_from_slice(&s[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&s[..4]);
+        dst[n - 4..n].copy_from_slice(&s[n - 4..]);
+    } else {
+        dst[..n].copy_from_slice(s);
+    }
 }
 
 /// `fmt::Write` into a slice (for IPv6 addresses, the one piece formatted by std).
@@ -505,7 +605,7 @@ mod tests {
     fn integers_are_written_as_itoa_writes_them() {
         let mut buf = Vec::new();
         for v in interesting_u64s() {
-            let mut w = W { v: &mut buf, p: 0 };
+            let mut w = W::new(&mut buf);
             w.room(20 + 8);
             w.uint(v);
             let n = w.p;
@@ -649,5 +749,68 @@ mod tests {
         r.zeek.conn_state = "\"".repeat(100);
         r.zeek.history = "\\".repeat(100);
         assert_eq!(fast_line(&r), serde_line(&r));
+    }
+
+    /// Timestamps through the memo: repeats, near misses (neighbouring bit patterns,
+    /// `0.0` / `-0.0`), more distinct values than slots, then repeats of evicted ones,
+    /// non-finite values between them; and durations equal to timestamps.
+    #[test]
+    fn repeated_and_nearly_equal_floats_match_serde_json() {
+        let t = 1_796_157_203.755_309_1_f64;
+        let next = f64::from_bits(t.to_bits() + 1);
+        let mut values = vec![t, t, next, t, 0.0, -0.0, 0.0, f64::NAN, t, 0.1 + 0.2, 0.3];
+        values.extend((0..20).map(|i| t + f64::from(i) * 1e-6));
+        values.extend((0..20).rev().map(|i| t + f64::from(i) * 1e-6));
+        values.extend([
+            f64::INFINITY,
+            1e21,
+            1e21,
+            5e-324,
+            5e-324,
+            f64::MAX,
+            -f64::MAX,
+        ]);
+        let mut r = ReportBuilder::new(1).build();
+        let changes: Vec<StateChange> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| StateChange {
+                state: TcpState::ALL[i % TcpState::ALL.len()],
+                at,
+                frame: Some(i as u64).filter(|i| i % 4 != 0),
+            })
+            .collect();
+        r.timeline = PerSide {
+            client: changes.clone(),
+            server: changes.into_iter().rev().collect(),
+        };
+        let mut writer = LineWriter::default();
+        for (start, end, duration, first_at) in [
+            (t, t, 0.0, Some(t)),
+            (t, next, t, Some(next)),
+            (-0.0, 0.0, -0.0, None),
+            (f64::NAN, t, f64::NEG_INFINITY, Some(f64::NAN)),
+        ] {
+            (r.start, r.end, r.duration) = (start, end, duration);
+            r.close.first_at = first_at;
+            r.close.waiting_since = first_at;
+            r.close.idle_before_close = Some(duration);
+            let line = writer.connection_line(&r);
+            assert_eq!(
+                line.strip_suffix(b"\n").expect("newline"),
+                serde_line(&r).as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn copy_short_copies_every_length() {
+        let src: Vec<u8> = (1..=24).collect();
+        for n in 0..=24 {
+            let mut dst = [0u8; 24];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(&dst[..n], &src[..n]);
+            assert!(dst[n..].iter().all(|&b| b == 0), "{n}");
+        }
     }
 }
