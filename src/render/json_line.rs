@@ -9,8 +9,13 @@
 //! below, the shipped captures and the big benchmark capture check that byte for byte;
 //! change the model and this writer together.
 
-use crate::model::{Close, ConnectionReport, DirectionStats, PerSide, StateChange};
+use crate::model::{
+    Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
+    StateChange,
+};
+use crate::state::TcpState;
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 /// Writes `--jsonl` connection lines into a buffer it keeps between lines.
 ///
@@ -58,13 +63,13 @@ impl LineWriter {
         w.per_side_uint(&r.packets);
         w.put(b",\"bytes\":");
         w.per_side_uint(&r.bytes);
-        w.put(b",\"close\":");
+        w.put(b",\"close\":{\"kind\":");
         w.close(&r.close);
         w.room(HEAD_MAX);
         w.put(b",\"client_state\":");
-        w.plain_str(r.client_state.as_str());
+        w.piece(&w.t.state[r.client_state as usize]);
         w.put(b",\"server_state\":");
-        w.plain_str(r.server_state.as_str());
+        w.piece(&w.t.state[r.server_state as usize]);
         w.put(b",\"timeline\":{\"client\":");
         w.timeline(&r.timeline.client);
         w.room(HEAD_MAX);
@@ -114,6 +119,7 @@ struct W<'a> {
     v: &'a mut Vec<u8>,
     p: usize,
     floats: FloatMemo,
+    t: &'static Pieces,
 }
 
 /// The last few floats formatted in this line, by bit pattern, with their text.
@@ -146,6 +152,7 @@ impl<'a> W<'a> {
                 text: [[0; 24]; FLOAT_MEMO],
                 next: 0,
             },
+            t: &PIECES,
         }
     }
 
@@ -168,6 +175,13 @@ impl<'a> W<'a> {
     fn put<const N: usize>(&mut self, b: &[u8; N]) {
         self.v[self.p..self.p + N].copy_from_slice(b);
         self.p += N;
+    }
+
+    /// A [`Piece`]: all `N` bytes (a fixed-size copy), then the cursor past its text.
+    #[inline(always)]
+    fn piece<const N: usize>(&mut self, piece: &Piece<N>) {
+        self.v[self.p..self.p + N].copy_from_slice(&piece.bytes);
+        self.p += piece.len as usize;
     }
 
     /// A piece of run-time length.
@@ -281,21 +295,6 @@ impl<'a> W<'a> {
         }
     }
 
-    fn opt_str(&mut self, v: Option<&str>) {
-        match v {
-            Some(s) => self.plain_str(s),
-            None => self.put(b"null"),
-        }
-    }
-
-    /// A short string known to need no escaping (enum names, states; at most 24 bytes).
-    fn plain_str(&mut self, s: &str) {
-        debug_assert!(!s.bytes().any(needs_escape));
-        self.put(b"\"");
-        self.put_var(s.as_bytes());
-        self.put(b"\"");
-    }
-
     /// Any string, escaped as serde_json does. Asks for its own room.
     fn str(&mut self, s: &str) {
         if s.bytes().any(needs_escape) {
@@ -350,26 +349,21 @@ impl<'a> W<'a> {
         self.put(b"}");
     }
 
+    /// From just after `"close":{"kind":`; each enum value comes with the key after it.
     fn close(&mut self, c: &Close) {
-        self.put(b"{\"kind\":");
-        self.plain_str(c.kind.as_str());
-        self.put(b",\"initiator\":");
-        self.plain_str(c.initiator.as_str());
-        self.put(b",\"first\":");
-        self.opt_str(c.first.map(|s| s.as_str()));
-        self.put(b",\"first_by\":");
-        self.opt_str(c.first_by.map(|s| s.as_str()));
-        self.put(b",\"first_at\":");
+        let t = self.t;
+        self.piece(&t.kind[c.kind as usize]);
+        self.piece(&t.initiator[c.initiator as usize]);
+        self.piece(&t.first[signal_index(c.first)]);
+        self.piece(&t.first_by[side_index(c.first_by)]);
         self.opt_timestamp(c.first_at);
         self.put(b",\"first_frame\":");
         self.opt_uint(c.first_frame);
         self.put(b",\"idle_before_close\":");
         self.opt_float(c.idle_before_close);
         self.put(b",\"rst_by\":");
-        self.opt_str(c.rst_by.map(|s| s.as_str()));
-        self.put(b",\"who_failed_to_respond\":");
-        self.opt_str(c.who_failed_to_respond.map(|s| s.as_str()));
-        self.put(b",\"waiting_since\":");
+        self.piece(&t.rst_by[side_index(c.rst_by)]);
+        self.piece(&t.who_failed_to_respond[side_index(c.who_failed_to_respond)]);
         self.opt_timestamp(c.waiting_since);
         self.put(b",\"waiting_for\":");
         self.opt_float(c.waiting_for);
@@ -379,23 +373,25 @@ impl<'a> W<'a> {
         self.put(b"}");
     }
 
+    /// Each entry is written with a comma after it, the last one then replaced by `]`.
     fn timeline(&mut self, changes: &[StateChange]) {
-        self.room(1);
         self.put(b"[");
-        for (i, c) in changes.iter().enumerate() {
+        for c in changes {
             self.room(ENTRY_MAX);
-            if i > 0 {
-                self.put(b",");
-            }
-            self.put(b"{\"state\":");
-            self.plain_str(c.state.as_str());
-            self.put(b",\"at\":");
+            self.piece(&self.t.entry[c.state as usize]);
             self.timestamp(c.at);
-            self.put(b",\"frame\":");
-            self.opt_uint(c.frame);
-            self.put(b"}");
+            match c.frame {
+                Some(frame) => {
+                    self.put(b",\"frame\":");
+                    self.uint(frame);
+                    self.put(b"},");
+                }
+                None => self.put(b",\"frame\":null},"),
+            }
         }
-        self.room(1);
+        if !changes.is_empty() {
+            self.p -= 1;
+        }
         self.put(b"]");
     }
 
@@ -426,9 +422,127 @@ impl<'a> W<'a> {
 /// id + `]:65535"` is 60 bytes.
 const ADDR_MAX: usize = 64;
 
-/// One timeline entry at its longest: `,{"state":"SYN_RECEIVED","at":` + float +
-/// `,"frame":` + integer + `}`, about 90 bytes.
-const ENTRY_MAX: usize = 128;
+/// One timeline entry at its longest: `{"state":"SYN_RECEIVED","at":` (a 32-byte
+/// [`Piece`]) + float (24) + `,"frame":` + integer (20) + `},` and the closing `]`.
+const ENTRY_MAX: usize = 96;
+
+/// A constant run of text, padded to `N` bytes so that it is copied as one fixed-size
+/// block (two or three vector moves) instead of a `memcpy` of its length; the cursor then
+/// moves by `len` only (the padding is overwritten by what follows).
+#[derive(Clone, Copy)]
+struct Piece<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
+
+impl<const N: usize> Piece<N> {
+    const EMPTY: Self = Piece {
+        bytes: [0; N],
+        len: 0,
+    };
+
+    fn of(parts: &[&[u8]]) -> Self {
+        let mut piece = Self::EMPTY;
+        for part in parts {
+            let at = piece.len as usize;
+            piece.bytes[at..at + part.len()].copy_from_slice(part);
+            piece.len += part.len() as u8;
+        }
+        piece
+    }
+}
+
+/// `"name"` for a value, `null` for none (JSON's spelling of serde's `Option`).
+fn json_name(name: Option<&str>) -> Vec<u8> {
+    match name {
+        Some(name) => format!("\"{name}\"").into_bytes(),
+        None => b"null".to_vec(),
+    }
+}
+
+/// Every enum value's text with the constant key that follows it in a line, so that each
+/// is one [`Piece`] copy: built once, from the enums' own `as_str` names.
+struct Pieces {
+    /// `{"state":"SYN_SENT","at":` by [`TcpState`].
+    entry: [Piece<32>; TcpState::ALL.len()],
+    /// `"SYN_SENT"` by [`TcpState`].
+    state: [Piece<16>; TcpState::ALL.len()],
+    /// `"graceful","initiator":` by [`CloseKind`].
+    kind: [Piece<48>; CloseKind::ALL.len()],
+    /// `"client","first":` by [`Initiator`].
+    initiator: [Piece<32>; 4],
+    /// `"FIN","first_by":` by [`signal_index`].
+    first: [Piece<32>; 3],
+    /// `"client","first_at":` by [`side_index`].
+    first_by: [Piece<32>; 3],
+    /// `"client","who_failed_to_respond":` by [`side_index`].
+    rst_by: [Piece<48>; 3],
+    /// `"client","waiting_since":` by [`side_index`].
+    who_failed_to_respond: [Piece<32>; 3],
+}
+
+static PIECES: LazyLock<Pieces> = LazyLock::new(Pieces::build);
+
+fn side_index(side: Option<Side>) -> usize {
+    match side {
+        None => 0,
+        Some(Side::Client) => 1,
+        Some(Side::Server) => 2,
+    }
+}
+
+fn signal_index(signal: Option<CloseSignal>) -> usize {
+    match signal {
+        None => 0,
+        Some(CloseSignal::Fin) => 1,
+        Some(CloseSignal::Rst) => 2,
+    }
+}
+
+impl Pieces {
+    fn build() -> Pieces {
+        let mut t = Pieces {
+            entry: [Piece::EMPTY; TcpState::ALL.len()],
+            state: [Piece::EMPTY; TcpState::ALL.len()],
+            kind: [Piece::EMPTY; CloseKind::ALL.len()],
+            initiator: [Piece::EMPTY; 4],
+            first: [Piece::EMPTY; 3],
+            first_by: [Piece::EMPTY; 3],
+            rst_by: [Piece::EMPTY; 3],
+            who_failed_to_respond: [Piece::EMPTY; 3],
+        };
+        for s in TcpState::ALL {
+            let name = json_name(Some(s.as_str()));
+            t.entry[s as usize] = Piece::of(&[b"{\"state\":", &name, b",\"at\":"]);
+            t.state[s as usize] = Piece::of(&[&name]);
+        }
+        for k in CloseKind::ALL {
+            let name = json_name(Some(k.as_str()));
+            t.kind[k as usize] = Piece::of(&[&name, b",\"initiator\":"]);
+        }
+        for i in [
+            Initiator::Client,
+            Initiator::Server,
+            Initiator::Both,
+            Initiator::None,
+        ] {
+            let name = json_name(Some(i.as_str()));
+            t.initiator[i as usize] = Piece::of(&[&name, b",\"first\":"]);
+        }
+        for f in [None, Some(CloseSignal::Fin), Some(CloseSignal::Rst)] {
+            let name = json_name(f.map(CloseSignal::as_str));
+            t.first[signal_index(f)] = Piece::of(&[&name, b",\"first_by\":"]);
+        }
+        for s in [None, Some(Side::Client), Some(Side::Server)] {
+            let name = json_name(s.map(Side::as_str));
+            let i = side_index(s);
+            t.first_by[i] = Piece::of(&[&name, b",\"first_at\":"]);
+            t.rst_by[i] = Piece::of(&[&name, b",\"who_failed_to_respond\":"]);
+            t.who_failed_to_respond[i] = Piece::of(&[&name, b",\"waiting_since\":"]);
+        }
+        t
+    }
+}
 
 /// The eight decimal digits of `v < 10^8` (leading zeros included) as digit values 0–9,
 /// one per byte, the most significant digit in the lowest byte (so that `to_le_bytes`
