@@ -297,14 +297,15 @@ impl<'a> W<'a> {
 
     /// Any string, escaped as serde_json does. Asks for its own room.
     fn str(&mut self, s: &str) {
-        if s.bytes().any(needs_escape) {
+        let b = s.as_bytes();
+        if needs_escaping(b) {
             let escaped = serde_json::to_vec(s).expect("writing to memory cannot fail");
             self.room(escaped.len());
             self.put_var(&escaped);
         } else {
-            self.room(s.len() + 2);
+            self.room(b.len() + 2);
             self.put(b"\"");
-            self.put_var(s.as_bytes());
+            self.put_var(b);
             self.put(b"\"");
         }
     }
@@ -395,22 +396,38 @@ impl<'a> W<'a> {
         self.put(b"]");
     }
 
+    /// Of a side's nine counters only `fins` and `rsts` are usually non-zero: when the
+    /// seven others are all zero they are written as one constant run.
     fn stats(&mut self, s: &DirectionStats) {
-        self.put(b"{\"retransmissions\":");
-        self.uint(s.retransmissions);
-        self.put(b",\"out_of_order\":");
-        self.uint(s.out_of_order);
-        self.put(b",\"keepalives\":");
-        self.uint(s.keepalives);
-        self.put(b",\"keepalive_acks\":");
-        self.uint(s.keepalive_acks);
-        self.put(b",\"zero_windows\":");
-        self.uint(s.zero_windows);
-        self.put(b",\"missing_bytes\":");
-        self.uint(s.missing_bytes);
-        self.put(b",\"ignored_rsts\":");
-        self.uint(s.ignored_rsts);
-        self.put(b",\"fins\":");
+        let rare = s.retransmissions
+            | s.out_of_order
+            | s.keepalives
+            | s.keepalive_acks
+            | s.zero_windows
+            | s.missing_bytes
+            | s.ignored_rsts;
+        if rare == 0 {
+            self.put(
+                b"{\"retransmissions\":0,\"out_of_order\":0,\"keepalives\":0,\"keepalive_acks\":0,\
+                  \"zero_windows\":0,\"missing_bytes\":0,\"ignored_rsts\":0,\"fins\":",
+            );
+        } else {
+            self.put(b"{\"retransmissions\":");
+            self.uint(s.retransmissions);
+            self.put(b",\"out_of_order\":");
+            self.uint(s.out_of_order);
+            self.put(b",\"keepalives\":");
+            self.uint(s.keepalives);
+            self.put(b",\"keepalive_acks\":");
+            self.uint(s.keepalive_acks);
+            self.put(b",\"zero_windows\":");
+            self.uint(s.zero_windows);
+            self.put(b",\"missing_bytes\":");
+            self.uint(s.missing_bytes);
+            self.put(b",\"ignored_rsts\":");
+            self.uint(s.ignored_rsts);
+            self.put(b",\"fins\":");
+        }
         self.uint(s.fins);
         self.put(b",\"rsts\":");
         self.uint(s.rsts);
@@ -596,9 +613,13 @@ impl std::fmt::Write for SliceFmt<'_> {
     }
 }
 
-/// Bytes serde_json escapes in strings: `"`, `\` and control characters.
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
+/// Whether serde_json escapes any byte of `s`: `"`, `\` and control characters.
+/// Written as a fold without early exit, which the compiler vectorises (16 bytes per
+/// step); explanations are ~65 bytes and never need escaping.
+fn needs_escaping(s: &[u8]) -> bool {
+    s.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 #[cfg(test)]
@@ -925,6 +946,102 @@ mod tests {
             copy_short(&mut dst, &src[..n]);
             assert_eq!(&dst[..n], &src[..n]);
             assert!(dst[n..].iter().all(|&b| b == 0), "{n}");
+        }
+    }
+
+    /// The all-zero fast path of `DirectionStats`, and each counter non-zero on its own.
+    #[test]
+    fn each_counter_alone_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        for field in 0..10 {
+            for value in [1, 9, 10, 12345, u64::MAX] {
+                let mut s = DirectionStats::default();
+                let slot = match field {
+                    0 => &mut s.retransmissions,
+                    1 => &mut s.out_of_order,
+                    2 => &mut s.keepalives,
+                    3 => &mut s.keepalive_acks,
+                    4 => &mut s.zero_windows,
+                    5 => &mut s.missing_bytes,
+                    6 => &mut s.ignored_rsts,
+                    7 => &mut s.fins,
+                    8 => &mut s.rsts,
+                    _ => &mut s.fins, // and none but fins/rsts: the fast path with 0
+                };
+                *slot = if field == 9 { 0 } else { value };
+                r.tcp = PerSide {
+                    client: s.clone(),
+                    server: DirectionStats { rsts: value, ..s },
+                };
+                let line = writer.connection_line(&r);
+                assert_eq!(
+                    line.strip_suffix(b"\n").expect("newline"),
+                    serde_line(&r).as_bytes()
+                );
+            }
+        }
+    }
+
+    /// Every byte value alone and inside text, at every position in a 16-byte block, in
+    /// the explanation and Zeek's strings (the escape check is vectorised).
+    #[test]
+    fn every_byte_in_strings_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        for b in 0..=0x7fu8 {
+            for at in [0, 1, 15, 16, 17, 40] {
+                let mut text = "The client closed first; the server answered.".to_string();
+                text.insert(at, b as char);
+                r.close.explanation = text.clone();
+                r.zeek.history = text[..at + 1].to_string();
+                r.zeek.conn_state = (b as char).to_string();
+                let line = writer.connection_line(&r);
+                assert_eq!(
+                    line.strip_suffix(b"\n").expect("newline"),
+                    serde_line(&r).as_bytes()
+                );
+            }
+        }
+        r.close.explanation = "é ✓ \u{80} \u{10ffff} \u{2028}".into();
+        r.zeek.history = String::new();
+        let line = writer.connection_line(&r);
+        assert_eq!(
+            line.strip_suffix(b"\n").expect("newline"),
+            serde_line(&r).as_bytes()
+        );
+    }
+
+    /// Every state, close kind, initiator and optional side/signal (the piece tables).
+    #[test]
+    fn every_enum_value_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        let sides = [None, Some(Side::Client), Some(Side::Server)];
+        let initiators = [
+            Initiator::Client,
+            Initiator::Server,
+            Initiator::Both,
+            Initiator::None,
+        ];
+        for (i, state) in TcpState::ALL.into_iter().enumerate() {
+            let other = TcpState::ALL[(i + 3) % TcpState::ALL.len()];
+            (r.client_state, r.server_state) = (state, other);
+            r.timeline.client[0].state = state;
+            r.timeline.server[0].state = other;
+            for (k, kind) in CloseKind::ALL.into_iter().enumerate() {
+                r.close.kind = kind;
+                r.close.initiator = initiators[(i + k) % 4];
+                r.close.first = [None, Some(CloseSignal::Fin), Some(CloseSignal::Rst)][k % 3];
+                r.close.first_by = sides[(i + k) % 3];
+                r.close.rst_by = sides[(i + 2 * k) % 3];
+                r.close.who_failed_to_respond = sides[(2 * i + k) % 3];
+                let line = writer.connection_line(&r);
+                assert_eq!(
+                    line.strip_suffix(b"\n").expect("newline"),
+                    serde_line(&r).as_bytes()
+                );
+            }
         }
     }
 }
