@@ -19,19 +19,30 @@ use std::sync::LazyLock;
 
 /// Writes `--jsonl` connection lines into a buffer it keeps between lines.
 ///
-/// Why a type rather than "append to a `Vec`": the writer copies pieces into already
-/// initialised room with plain indexed copies (see [`W`]). Zero-filling that room for each
-/// line cost more than the line itself (a `memset` of a few KB is one instruction per
-/// byte under callgrind's `rep stosb`); a buffer kept at its high-water length is
-/// zero-filled only when a line is longer than every line before it.
+/// Why a type rather than "append to a `Vec`": the writer copies pieces into an already
+/// initialised slice, at least as long as the line can be, with plain indexed copies (see
+/// [`W`]). Zero-filling that room for each line cost more than the line itself (a `memset`
+/// of a few KB is one instruction per byte under callgrind's `rep stosb`); a buffer kept
+/// at its high-water length is zero-filled only when a line may be longer than every line
+/// before it.
 #[derive(Default)]
 pub struct LineWriter {
     /// Always initialised up to its `len()`; bytes past the current line are stale.
     buf: Vec<u8>,
-    /// For the rare `segments` array, which serde_json writes.
-    scratch: Vec<u8>,
+    /// What the writer remembers from line to line.
+    kept: Kept,
+}
+
+/// Text the writer keeps from one line to the next because the next line likely repeats it.
+#[derive(Default)]
+struct Kept {
     /// The last client and server addresses written.
     addrs: [AddrMemo; 2],
+    /// The last whole number of seconds written (of a timestamp) and its text with the
+    /// decimal point, `1796157203.`: a capture's timestamps share it line after line.
+    seconds: Option<u64>,
+    seconds_text: [u8; 16],
+    seconds_len: u8,
 }
 
 /// The text of the last IPv4 address written in one role (client or server), kept
@@ -52,8 +63,16 @@ struct AddrMemo {
 impl LineWriter {
     /// `{"type":"connection",…}` and a newline for `r`.
     pub fn connection_line(&mut self, r: &ConnectionReport) -> &[u8] {
-        let mut w = W::new(&mut self.buf, &mut self.addrs);
-        w.room(HEAD_MAX);
+        // Room for the line at its longest, so that no piece needs to check for room.
+        let bound = HEAD_MAX
+            + ENTRY_MAX * (r.timeline.client.len() + r.timeline.server.len())
+            + escaped_max(&r.close.explanation)
+            + escaped_max(&r.zeek.conn_state)
+            + escaped_max(&r.zeek.history);
+        if self.buf.len() < bound {
+            self.buf.resize(bound + GROW_EXTRA, 0);
+        }
+        let mut w = W::new(&mut self.buf[..bound], &mut self.kept);
         w.put(b"{\"type\":\"connection\",\"id\":");
         w.uint(r.id);
         w.put(b",\"client\":");
@@ -82,47 +101,42 @@ impl LineWriter {
         w.per_side_uint(&r.bytes);
         w.put(b",\"close\":{\"kind\":");
         w.close(&r.close);
-        w.room(HEAD_MAX);
         w.put(b",\"client_state\":");
         w.piece(&w.t.state[r.client_state as usize]);
         w.put(b",\"server_state\":");
         w.piece(&w.t.state[r.server_state as usize]);
         w.put(b",\"timeline\":{\"client\":");
         w.timeline(&r.timeline.client);
-        w.room(HEAD_MAX);
         w.put(b",\"server\":");
         w.timeline(&r.timeline.server);
-        w.room(HEAD_MAX);
         w.put(b"},\"tcp\":{\"client\":");
         w.stats(&r.tcp.client);
         w.put(b",\"server\":");
         w.stats(&r.tcp.server);
         w.put(b"},\"zeek\":{\"conn_state\":");
         w.str(&r.zeek.conn_state);
-        w.room(HEAD_MAX);
         w.put(b",\"history\":");
         w.str(&r.zeek.history);
-        w.room(HEAD_MAX);
         w.put(b"}");
-        if let Some(segments) = &r.segments {
-            // Only with recording on (diagrams): rare, so serde's path is fine here.
-            self.scratch.clear();
-            serde_json::to_writer(&mut self.scratch, segments)
-                .expect("writing to memory cannot fail");
-            w.put(b",\"segments\":");
-            w.room(self.scratch.len() + 2);
-            w.put_var(&self.scratch);
-        }
-        w.put(b"}\n");
+        let Some(segments) = &r.segments else {
+            w.put(b"}\n");
+            let n = w.p;
+            return &self.buf[..n];
+        };
+        // Only with recording on (diagrams): rare, so serde's path is fine here.
         let n = w.p;
-        &self.buf[..n]
+        self.buf.truncate(n);
+        self.buf.extend_from_slice(b",\"segments\":");
+        serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
+        self.buf.extend_from_slice(b"}\n");
+        &self.buf
     }
 }
 
 impl<'a> W<'a> {
-    fn new(v: &'a mut Vec<u8>, addrs: &'a mut [AddrMemo; 2]) -> Self {
+    fn new(b: &'a mut [u8], kept: &'a mut Kept) -> Self {
         W {
-            v,
+            b,
             p: 0,
             floats: FloatMemo {
                 // A NaN: never looked up, so an empty slot never matches.
@@ -131,30 +145,39 @@ impl<'a> W<'a> {
                 text: [[0; 24]; FLOAT_MEMO],
                 next: 0,
             },
-            addrs,
+            kept,
             t: &PIECES,
         }
     }
 }
 
-/// Room asked for before each group of fixed-size pieces; every piece writes at most
-/// its stated maximum (numbers 20 bytes, floats 24, addresses [`ADDR_MAX`]).
-const HEAD_MAX: usize = 1024;
+/// A line's longest text apart from its timelines and strings: keys, punctuation, every
+/// number at its longest (integers 20 bytes, floats 24, addresses [`ADDR_MAX`]) and the
+/// padding some pieces write past their end (at most 48 bytes). A test writes a line with
+/// every value at its longest into a buffer of exactly this bound.
+const HEAD_MAX: usize = 2048;
 
-/// How much more than asked [`W::room`] grows the buffer, so that it grows a few times
-/// per run rather than a few times per line. Tests grow by exactly what is asked, so a section that
-/// writes past its stated room panics there (an index out of bounds, never memory unsafety).
+/// The room a string takes at most: serde_json escapes a byte to at most 6 (`\u001f`).
+fn escaped_max(s: &str) -> usize {
+    6 * s.len() + 2
+}
+
+/// How much more than needed the buffer grows, so that it grows a few times per run
+/// rather than every few lines. Tests grow by exactly the bound, so that a line writing
+/// past its bound panics there (an index out of bounds, never memory unsafety).
 const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
 
-/// The writer: `v[..p]` is the line so far; `v[p..]` is initialised room (zeros or stale
-/// bytes of an earlier line) that pieces overwrite with plain indexed copies. Why: `Vec::extend_from_slice` checks capacity and calls
-/// `memcpy` for each of the ~150 pieces of a line; a copy of a constant-length piece into
-/// a slice compiles to a few moves and one bounds check.
+/// The writer: `b[..p]` is the line so far; `b[p..]` is initialised room (zeros or stale
+/// bytes of an earlier line) that pieces overwrite with plain indexed copies. Why:
+/// `Vec::extend_from_slice` checks capacity and calls `memcpy` for each of the ~150 pieces
+/// of a line; a copy of a constant-length piece into a slice compiles to a few moves and
+/// one bounds check. A slice (rather than the `Vec`) also lets the compiler keep its
+/// pointer and length in registers across the byte stores.
 struct W<'a> {
-    v: &'a mut Vec<u8>,
+    b: &'a mut [u8],
     p: usize,
     floats: FloatMemo,
-    addrs: &'a mut [AddrMemo; 2],
+    kept: &'a mut Kept,
     t: &'static Pieces,
 }
 
@@ -177,38 +200,24 @@ struct FloatMemo {
 const FLOAT_MEMO: usize = 8;
 
 impl W<'_> {
-    /// Makes sure `n` bytes after the cursor can be written.
-    #[inline(always)]
-    fn room(&mut self, n: usize) {
-        if self.v.len() < self.p + n {
-            self.grow(n);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, n: usize) {
-        self.v.resize(self.p + n + GROW_EXTRA, 0);
-    }
-
     /// A constant piece: its length is known at compile time, so the copy is inline.
     #[inline(always)]
     fn put<const N: usize>(&mut self, b: &[u8; N]) {
-        self.v[self.p..self.p + N].copy_from_slice(b);
+        self.b[self.p..self.p + N].copy_from_slice(b);
         self.p += N;
     }
 
     /// A [`Piece`]: all `N` bytes (a fixed-size copy), then the cursor past its text.
     #[inline(always)]
     fn piece<const N: usize>(&mut self, piece: &Piece<N>) {
-        self.v[self.p..self.p + N].copy_from_slice(&piece.bytes);
+        self.b[self.p..self.p + N].copy_from_slice(&piece.bytes);
         self.p += piece.len as usize;
     }
 
     /// A piece of run-time length.
     #[inline(always)]
     fn put_var(&mut self, b: &[u8]) {
-        self.v[self.p..self.p + b.len()].copy_from_slice(b);
+        self.b[self.p..self.p + b.len()].copy_from_slice(b);
         self.p += b.len();
     }
 
@@ -218,7 +227,7 @@ impl W<'_> {
     #[inline(always)]
     fn uint(&mut self, v: u64) {
         if v < 10 {
-            self.v[self.p] = b'0' + v as u8;
+            self.b[self.p] = b'0' + v as u8;
             self.p += 1;
         } else {
             self.uint_long(v);
@@ -228,16 +237,32 @@ impl W<'_> {
     #[inline(never)]
     fn uint_long(&mut self, v: u64) {
         if v < 100_000_000 {
-            // Frame numbers, ports, byte counts: all eight digits at once (see `digits8`),
-            // one unaligned 8-byte store, then the cursor moves past the significant ones.
-            let d = digits8(v as u32);
-            let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 10
-            let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
-            self.v[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
-            self.p += 8 - leading_zeros;
+            self.digits8_significant(v as u32);
+        } else if v < 10_000_000_000_000_000 {
+            self.digits8_significant((v / 100_000_000) as u32);
+            self.digits8_all((v % 100_000_000) as u32);
         } else {
             self.put_var(itoa::Buffer::new().format(v).as_bytes());
         }
+    }
+
+    /// `1 <= v < 10^8` without leading zeros: all eight digits at once (see [`digits8`]),
+    /// one unaligned 8-byte store, then the cursor moves past the significant ones.
+    #[inline(always)]
+    fn digits8_significant(&mut self, v: u32) {
+        let d = digits8(v);
+        let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 1
+        let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
+        self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
+        self.p += 8 - leading_zeros;
+    }
+
+    /// `v < 10^8` as eight digits, leading zeros included.
+    #[inline(always)]
+    fn digits8_all(&mut self, v: u32) {
+        let ascii = digits8(v) + 0x3030_3030_3030_3030;
+        self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
+        self.p += 8;
     }
 
     /// A float that is not a timestamp (a duration): rarely equal to another float of the
@@ -245,7 +270,7 @@ impl W<'_> {
     /// finite ones zmij's shortest form (at most 24 bytes).
     fn float(&mut self, v: f64) {
         if v.is_finite() {
-            self.p += self.zmij(v);
+            self.float_text(v);
         } else {
             self.put(b"null");
         }
@@ -271,7 +296,7 @@ impl W<'_> {
         match m.bits.iter().position(|&b| b == bits) {
             Some(i) => {
                 // All 24 bytes (a fixed-size copy), then past the text only.
-                self.v[self.p..self.p + 24].copy_from_slice(&m.text[i]);
+                self.b[self.p..self.p + 24].copy_from_slice(&m.text[i]);
                 self.p += m.len[i] as usize;
             }
             None => self.new_timestamp(v),
@@ -287,26 +312,78 @@ impl W<'_> {
 
     #[inline(never)]
     fn new_timestamp(&mut self, v: f64) {
-        let n = self.zmij(v);
+        let start = self.p;
+        self.float_text(v);
         let m = &mut self.floats;
         let slot = m.next;
         m.next = (slot + 1) % FLOAT_MEMO;
         m.bits[slot] = v.to_bits();
-        m.len[slot] = n as u8;
-        m.text[slot].copy_from_slice(&self.v[self.p..self.p + 24]);
-        self.p += n;
+        m.len[slot] = (self.p - start) as u8;
+        m.text[slot].copy_from_slice(&self.b[start..start + 24]);
     }
 
-    /// zmij's text for a finite `v` at the cursor (not moved); returns its length.
+    /// The text of a finite `v` (at most 24 bytes; the 24 bytes from the cursor may all be
+    /// overwritten): worked out from the bits when [`short_decimal`] can, which is nearly
+    /// every timestamp and duration of a capture; zmij itself otherwise.
     #[inline(never)]
-    fn zmij(&mut self, v: f64) -> usize {
-        let mut buf = zmij::Buffer::new();
-        let text = buf.format_finite(v).as_bytes();
-        let dst: &mut [u8; 24] = (&mut self.v[self.p..self.p + 24])
-            .try_into()
-            .expect("24 bytes");
-        copy_short(dst, text);
-        text.len()
+    fn float_text(&mut self, v: f64) {
+        match short_decimal(v) {
+            Some(Short::Fixed {
+                int,
+                frac,
+                decimals,
+            }) => {
+                self.seconds(int);
+                if frac == 0 {
+                    self.put(b"0");
+                } else {
+                    // The fraction's digits in the low `decimals` bytes, leading zeros
+                    // kept; its trailing zeros are the zero bytes at the top.
+                    let d = digits8(frac) >> (8 * (8 - decimals));
+                    let len = 8 - (d.leading_zeros() / 8) as usize;
+                    let ascii = d + 0x3030_3030_3030_3030;
+                    self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
+                    self.p += len;
+                }
+            }
+            Some(Short::Micros(k)) => {
+                self.b[self.p] = b'0' + k;
+                self.p += 1;
+                self.put(b"e-6");
+            }
+            None => {
+                let mut buf = zmij::Buffer::new();
+                let text = buf.format_finite(v).as_bytes();
+                let dst: &mut [u8; 24] = (&mut self.b[self.p..self.p + 24])
+                    .try_into()
+                    .expect("24 bytes");
+                copy_short(dst, text);
+                self.p += text.len();
+            }
+        }
+    }
+
+    /// A float's whole part and the decimal point (at most 11 bytes, 16 written): `0.`
+    /// for durations, else through [`Kept::seconds`].
+    #[inline(always)]
+    fn seconds(&mut self, int: u64) {
+        if int == 0 {
+            self.put(b"0.");
+            return;
+        }
+        let k = &mut *self.kept;
+        if k.seconds != Some(int) {
+            let start = self.p;
+            self.uint(int);
+            self.put(b".");
+            let k = &mut *self.kept;
+            k.seconds = Some(int);
+            k.seconds_len = (self.p - start) as u8;
+            k.seconds_text.copy_from_slice(&self.b[start..start + 16]);
+            return;
+        }
+        self.b[self.p..self.p + 16].copy_from_slice(&k.seconds_text);
+        self.p += k.seconds_len as usize;
     }
 
     fn opt_uint(&mut self, v: Option<u64>) {
@@ -316,15 +393,13 @@ impl W<'_> {
         }
     }
 
-    /// Any string, escaped as serde_json does. Asks for its own room.
+    /// Any string, escaped as serde_json does (at most [`escaped_max`] bytes).
     fn str(&mut self, s: &str) {
         let b = s.as_bytes();
         if needs_escaping(b) {
             let escaped = serde_json::to_vec(s).expect("writing to memory cannot fail");
-            self.room(escaped.len());
             self.put_var(&escaped);
         } else {
-            self.room(b.len() + 2);
             self.put(b"\"");
             self.put_var(b);
             self.put(b"\"");
@@ -337,15 +412,15 @@ impl W<'_> {
         match a {
             SocketAddr::V4(v4) => {
                 let start = self.p;
-                let m = &self.addrs[role];
+                let m = &self.kept.addrs[role];
                 let ip_len = match m.addr {
                     Some(last) if last == *v4 => {
-                        self.v[start..start + 24].copy_from_slice(&m.text);
+                        self.b[start..start + 24].copy_from_slice(&m.text);
                         self.p += m.len as usize;
                         return;
                     }
                     Some(last) if last.ip() == v4.ip() => {
-                        self.v[start..start + 24].copy_from_slice(&m.text);
+                        self.b[start..start + 24].copy_from_slice(&m.text);
                         self.p += m.ip_len as usize;
                         m.ip_len
                     }
@@ -365,18 +440,18 @@ impl W<'_> {
                 };
                 self.uint(v4.port().into());
                 self.put(b"\"");
-                let m = &mut self.addrs[role];
+                let m = &mut self.kept.addrs[role];
                 m.addr = Some(*v4);
                 m.ip_len = ip_len;
                 m.len = (self.p - start) as u8;
-                m.text.copy_from_slice(&self.v[start..start + 24]);
+                m.text.copy_from_slice(&self.b[start..start + 24]);
             }
             SocketAddr::V6(_) => {
                 // std's Display (what serde's `collect_str` writes), into the room.
                 use std::fmt::Write;
                 self.put(b"\"");
                 let mut f = SliceFmt {
-                    buf: &mut self.v[self.p..self.p + ADDR_MAX - 2],
+                    buf: &mut self.b[self.p..self.p + ADDR_MAX - 2],
                     n: 0,
                 };
                 write!(f, "{a}").expect("an IPv6 socket address fits ADDR_MAX");
@@ -414,7 +489,6 @@ impl W<'_> {
         self.opt_float(c.waiting_for);
         self.put(b",\"explanation\":");
         self.str(&c.explanation);
-        self.room(1);
         self.put(b"}");
     }
 
@@ -422,7 +496,6 @@ impl W<'_> {
     fn timeline(&mut self, changes: &[StateChange]) {
         self.put(b"[");
         for c in changes {
-            self.room(ENTRY_MAX);
             self.piece(&self.t.entry[c.state as usize]);
             self.timestamp(c.at);
             match c.frame {
@@ -484,7 +557,7 @@ impl W<'_> {
 const ADDR_MAX: usize = 64;
 
 /// One timeline entry at its longest: `{"state":"SYN_RECEIVED","at":` (a 32-byte
-/// [`Piece`]) + float (24) + `,"frame":` + integer (20) + `},` and the closing `]`.
+/// [`Piece`]) + float (24) + `,"frame":` + integer (20) + `},`.
 const ENTRY_MAX: usize = 96;
 
 /// A constant run of text, padded to `N` bytes so that it is copied as one fixed-size
@@ -621,6 +694,96 @@ fn digits8(v: u32) -> u64 {
     // Eight 8-bit lanes of one digit each.
     let tens = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
     tens | ((x - tens * 10) << 8)
+}
+
+/// A float's text as [`short_decimal`] found it.
+#[derive(Debug, PartialEq)]
+enum Short {
+    /// `int.frac`, `frac` having `decimals` (6 or 7) digits, leading zeros included, and
+    /// its trailing zeros dropped (`.0` if it is 0).
+    Fixed { int: u64, frac: u32, decimals: u32 },
+    /// `ke-6`, `k` in 1..=9 (a duration of a few microseconds).
+    Micros(u8),
+}
+
+/// What zmij writes for `v`, when that can be worked out exactly from `v`: `v` reads back
+/// from a decimal with at most 7 fraction digits, and `2^-23 <= v < 2^32`. `None` whenever
+/// that is not certain; the caller then asks zmij.
+///
+/// Why: a capture's timestamps and durations are whole microseconds, or the nearest
+/// 17-digit decimal to one; zmij's general search costs ~190 instructions, this ~20 (6
+/// digits) or ~60 (7 digits).
+///
+/// zmij writes the shortest decimal that reads back as `v`, the nearest to `v` if several
+/// have that length; in fixed notation when its leading digit is at 10^-5 .. 10^15, else
+/// as `5e-6`. In the range taken here the ulp of `v` is at most 2^-21 < 10^-6, so at most
+/// one decimal with 6 or fewer fraction digits reads back as `v`; if one does, it is the
+/// shortest. Else the shortest has 7 digits or more; if the 7-digit decimal nearest `v`
+/// reads back, it is the shortest and the nearest of its length.
+fn short_decimal(v: f64) -> Option<Short> {
+    // Also false for NaN, negative numbers and zero.
+    if !(v >= 1.0 / 8_388_608.0 && v < 4_294_967_296.0) {
+        return None;
+    }
+    // 6 digits, in floating point, exactly: `k` (an integer below 2^52) is exact as f64 and
+    // IEEE division rounds correctly, so `k / 1e6 == v` is "the decimal k * 10^-6 reads
+    // back as v". If some k reads back, it is within 10^6 * 2^-22 < 0.24 of v * 10^6, and
+    // `v * 1e6` (below 2^52, so its ulp is at most 0.5) is within 0.25 of v * 10^6: that k
+    // is the integer nearest `v * 1e6`, which adding and subtracting 2^52 rounds to (one
+    // rounding, to a precision of 1).
+    const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
+    let k = (v * 1e6 + ROUND) - ROUND;
+    if k / 1e6 == v {
+        let k = k as u64;
+        return Some(if k >= 10 {
+            Short::Fixed {
+                int: k / 1_000_000,
+                frac: (k % 1_000_000) as u32,
+                decimals: 6,
+            }
+        } else {
+            Short::Micros(k as u8) // >= 1: 0 does not read back as v > 0
+        });
+    }
+    seven_decimals(v)
+}
+
+/// The nearest 7-digit decimal to `v` (`short_decimal`'s range, no 6-digit decimal reading
+/// back as `v`), if it reads back: in exact integer arithmetic, as `v * 10^7` needs 24 bits
+/// more than f64 has. With `v = m / 2^s` (`m` the 53-bit significand, `s` in 21..=75),
+/// `v * 10^7 = m * 10^7 / 2^s` (below 2^77: exact in u128), and a decimal reads back as `v`
+/// when it is strictly within half an ulp (`2^-(s+1)`) of it. On that boundary, or halfway
+/// between two 7-digit decimals, the answer depends on rounding ties: `None`. So too for a
+/// power of two (`m = 2^52`), whose interval is narrower below it, and below 10^-5 (zmij's
+/// exponent form).
+#[inline(never)]
+fn seven_decimals(v: f64) -> Option<Short> {
+    const POW: u128 = 10_000_000;
+    let bits = v.to_bits();
+    let s = 1075 - (bits >> 52) as u32;
+    let m = (bits & ((1 << 52) - 1)) | (1 << 52);
+    if m == 1 << 52 {
+        return None;
+    }
+    let p = u128::from(m) * POW;
+    let one = 1u128 << s;
+    let (half, r) = (one >> 1, p & (one - 1));
+    // The nearest integer k to p / 2^s, and how far it is from it, in units of 2^-s.
+    let (k, dist) = match r.cmp(&half) {
+        std::cmp::Ordering::Less => (p >> s, r),
+        std::cmp::Ordering::Greater => ((p >> s) + 1, one - r),
+        std::cmp::Ordering::Equal => return None,
+    };
+    // k / 10^7 is dist / (10^7 * 2^s) from v; within half an ulp: 2 * dist < 10^7.
+    if 2 * dist >= POW || k < 100 {
+        return None;
+    }
+    let k = k as u64; // < 2^32 * 10^7
+    Some(Short::Fixed {
+        int: k / 10_000_000,
+        frac: (k % 10_000_000) as u32,
+        decimals: 7,
+    })
 }
 
 /// Copies `s` (at most 24 bytes) to the front of `dst` with two overlapping fixed-size
@@ -782,10 +945,10 @@ mod tests {
 
     #[test]
     fn integers_are_written_as_itoa_writes_them() {
-        let (mut buf, mut addrs) = (Vec::new(), Default::default());
+        // 20 digits at most, and the 8-byte stores of 8-digit groups may go past them.
+        let (mut buf, mut kept) = (vec![0; 20 + 8], Kept::default());
         for v in interesting_u64s() {
-            let mut w = W::new(&mut buf, &mut addrs);
-            w.room(20 + 8);
+            let mut w = W::new(&mut buf, &mut kept);
             w.uint(v);
             let n = w.p;
             assert_eq!(&buf[..n], itoa::Buffer::new().format(v).as_bytes(), "{v}");
@@ -853,15 +1016,17 @@ mod tests {
         long.close.explanation = "x".repeat(5000);
         long.timeline.client = vec![long.timeline.client[0].clone(); 100];
         let short = ReportBuilder::new(1).build();
+        let mut segments = ReportBuilder::new(3).build();
+        segments.segments = Some(Vec::new());
         let mut writer = LineWriter::default();
-        for r in [&long, &short, &long, &short] {
+        for r in [&long, &short, &long, &segments, &short, &segments, &long] {
             let line = writer.connection_line(r).to_vec();
             assert_eq!(line, format!("{}\n", serde_line(r)).into_bytes());
         }
     }
 
-    /// Every field at its longest, so that a section writing more than the room it asks
-    /// for panics here (tests grow the buffer by exactly what is asked).
+    /// Every field at its longest, so that a line writing more than its bound panics here
+    /// (tests give the writer exactly the bound).
     #[test]
     fn longest_values_everywhere_match_serde_json() {
         let longest_float = -2.225_073_858_507_201_4e-308; // 24 bytes in zmij's form
@@ -1120,5 +1285,109 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The float text (exact short path or zmij) against zmij itself.
+    fn assert_float_text_is_zmij(buf: &mut Vec<u8>, kept: &mut Kept, v: f64) {
+        buf.resize(24, 0);
+        let mut w = W::new(buf, kept);
+        w.float_text(v);
+        let n = w.p;
+        let expected = zmij::Buffer::new().format_finite(v).to_string();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).expect("utf-8"),
+            expected,
+            "{v:e} {:#x}",
+            v.to_bits()
+        );
+    }
+
+    /// Timestamps (ns and µs, as `model::secs` makes them) across five decades of epochs,
+    /// every whole-µs duration below 1 s and their neighbours, tiny and huge durations,
+    /// the edges of the exact path's range, random bit patterns in and around it.
+    #[test]
+    fn float_text_is_zmij_text() {
+        let (mut buf, mut kept) = (Vec::new(), Kept::default());
+        let mut check = |v: f64| {
+            for d in [-2i64, -1, 0, 1, 2] {
+                let n = f64::from_bits((v.to_bits() as i64 + d) as u64);
+                if n.is_finite() {
+                    assert_float_text_is_zmij(&mut buf, &mut kept, n);
+                }
+            }
+        };
+        for us in 0..1_000_000i64 {
+            check(crate::model::secs(us * 1000));
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..300_000 {
+            let ns = (next() % 3_000_000_000_000_000_000) as i64; // epochs up to year 2065
+            check(crate::model::secs(ns));
+            check(crate::model::secs(ns / 1000 * 1000));
+            check(crate::model::secs(ns % 100_000_000_000)); // durations up to 100 s
+            check(f64::from_bits(next()));
+            // Bit patterns from 2^-30 to 2^40, across the exact path's edges.
+            let exp = 1023 - 30 + next() % 70;
+            check(f64::from_bits(exp << 52 | next() >> 12));
+        }
+        for v in [
+            1e-5,
+            9e-6,
+            1e-6,
+            5e-6,
+            1.5e-6,
+            1e-7,
+            2f64.powi(-23),
+            2f64.powi(-24),
+            2f64.powi(33),
+            2f64.powi(33) - 1e-6,
+            2f64.powi(32),
+            1.0,
+            0.1,
+            0.3,
+            1e9,
+            1e15,
+            1e16,
+            123.456_789_1,
+            8_589_934_591.999_999,
+            1_796_157_203.755_313_9,
+            1_796_157_203.754_435,
+        ] {
+            check(v);
+        }
+        // Whole microseconds around powers of two (where v * 10^6 changes binade).
+        for e in 20..=52 {
+            for d in -3i64..=3 {
+                let k = (1i64 << e) + d;
+                check(k as f64 / 1e6);
+                check(k as f64 / 1e7);
+            }
+        }
+        // Halfway between two 7-digit decimals, too far from 6-digit ones (a tie: zmij
+        // decides).
+        for base in [1_796_157_203.0, 1_073_741_824.0, 600_000_000.0] {
+            for frac in [1.0 / 256.0, 3.0 / 256.0, 255.0 / 256.0] {
+                assert_eq!(short_decimal(base + frac), None);
+                check(base + frac);
+            }
+            check(base + 1.0 / 512.0);
+            check(base * 3.0 + 1.0 / 256.0);
+        }
+    }
+
+    #[test]
+    fn short_decimal_takes_the_common_cases() {
+        let us = |v: f64| short_decimal(v).is_some();
+        assert!(us(crate::model::secs(1_796_157_203_754_435_000)));
+        assert!(us(crate::model::secs(1_796_157_203_755_313_900)));
+        assert!(us(crate::model::secs(879_000)));
+        assert_eq!(short_decimal(5e-6), Some(Short::Micros(5)));
+        assert!(!us(-1.0) && !us(0.0) && !us(f64::NAN) && !us(1e10) && !us(1.0 / 3.0));
     }
 }
