@@ -221,14 +221,17 @@ impl W<'_> {
         self.p += b.len();
     }
 
-    /// Decimal digits, as itoa writes them (at most 20 bytes). Most numbers in a line are
-    /// counters that are 0 or 1, so one digit is written inline; longer numbers go
-    /// out of line, straight into the room rather than into itoa's buffer and copied.
+    /// Decimal digits, as itoa writes them (at most 20 bytes, 8-byte stores). Most numbers
+    /// in a line are counters that are 0 or 1 (one byte) or frame numbers, ports and
+    /// byte counts below 10^8 (eight digits at once), both inline; longer numbers go out
+    /// of line. Written straight into the room rather than into itoa's buffer and copied.
     #[inline(always)]
     fn uint(&mut self, v: u64) {
         if v < 10 {
             self.b[self.p] = b'0' + v as u8;
             self.p += 1;
+        } else if v < 100_000_000 {
+            self.digits8_significant(v as u32);
         } else {
             self.uint_long(v);
         }
@@ -236,9 +239,7 @@ impl W<'_> {
 
     #[inline(never)]
     fn uint_long(&mut self, v: u64) {
-        if v < 100_000_000 {
-            self.digits8_significant(v as u32);
-        } else if v < 10_000_000_000_000_000 {
+        if v < 10_000_000_000_000_000 {
             self.digits8_significant((v / 100_000_000) as u32);
             self.digits8_all((v % 100_000_000) as u32);
         } else {
@@ -734,7 +735,7 @@ fn short_decimal(v: f64) -> Option<Short> {
     const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
     let k = (v * 1e6 + ROUND) - ROUND;
     if k / 1e6 == v {
-        let k = k as u64;
+        let k = k as i64 as u64; // (via i64: one instruction; k is below 2^52)
         return Some(if k >= 10 {
             Short::Fixed {
                 int: k / 1_000_000,
