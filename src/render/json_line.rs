@@ -326,7 +326,7 @@ impl W<'_> {
     /// The text of a finite `v` (at most 24 bytes; the 24 bytes from the cursor may all be
     /// overwritten): worked out from the bits when [`short_decimal`] can, which is nearly
     /// every timestamp and duration of a capture; zmij itself otherwise.
-    #[inline(never)]
+    #[inline(always)]
     fn float_text(&mut self, v: f64) {
         match short_decimal(v) {
             Some(Short::Fixed {
@@ -352,16 +352,21 @@ impl W<'_> {
                 self.p += 1;
                 self.put(b"e-6");
             }
-            None => {
-                let mut buf = zmij::Buffer::new();
-                let text = buf.format_finite(v).as_bytes();
-                let dst: &mut [u8; 24] = (&mut self.b[self.p..self.p + 24])
-                    .try_into()
-                    .expect("24 bytes");
-                copy_short(dst, text);
-                self.p += text.len();
-            }
+            None => self.zmij(v),
         }
+    }
+
+    /// zmij's text of a finite `v` (at most 24 bytes; all 24 may be written). Out of line,
+    /// so that the common paths of its callers stay small.
+    #[inline(never)]
+    fn zmij(&mut self, v: f64) {
+        let mut buf = zmij::Buffer::new();
+        let text = buf.format_finite(v).as_bytes();
+        let dst: &mut [u8; 24] = (&mut self.b[self.p..self.p + 24])
+            .try_into()
+            .expect("24 bytes");
+        copy_short(dst, text);
+        self.p += text.len();
     }
 
     /// A float's whole part and the decimal point (at most 11 bytes, 16 written): `0.`
@@ -731,11 +736,11 @@ fn short_decimal(v: f64) -> Option<Short> {
     // back as v". If some k reads back, it is within 10^6 * 2^-22 < 0.24 of v * 10^6, and
     // `v * 1e6` (below 2^52, so its ulp is at most 0.5) is within 0.25 of v * 10^6: that k
     // is the integer nearest `v * 1e6`, which adding and subtracting 2^52 rounds to (one
-    // rounding, to a precision of 1).
+    // rounding, to a precision of 1); the sum's significand bits are then that integer.
     const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
-    let k = (v * 1e6 + ROUND) - ROUND;
-    if k / 1e6 == v {
-        let k = k as i64 as u64; // (via i64: one instruction; k is below 2^52)
+    let rounded = v * 1e6 + ROUND;
+    if (rounded - ROUND) / 1e6 == v {
+        let k = rounded.to_bits() - ROUND.to_bits();
         return Some(if k >= 10 {
             Short::Fixed {
                 int: k / 1_000_000,
