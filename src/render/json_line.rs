@@ -69,6 +69,9 @@ impl LineWriter {
             + escaped_max(&r.close.explanation)
             + escaped_max(&r.zeek.conn_state)
             + escaped_max(&r.zeek.history);
+        if bound > u32::MAX as usize {
+            return self.serde_line(r); // a line of 4 GB: never in practice
+        }
         if self.buf.len() < bound {
             self.buf.resize(bound + GROW_EXTRA, 0);
         }
@@ -120,15 +123,36 @@ impl LineWriter {
         w.put(b"}");
         let Some(segments) = &r.segments else {
             w.put(b"}\n");
-            let n = w.p;
+            let n = w.pos();
             return &self.buf[..n];
         };
         // Only with recording on (diagrams): rare, so serde's path is fine here.
-        let n = w.p;
+        let n = w.pos();
         self.buf.truncate(n);
         self.buf.extend_from_slice(b",\"segments\":");
         serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
         self.buf.extend_from_slice(b"}\n");
+        &self.buf
+    }
+
+    /// The same line through serde_json (the reference this writer matches), for a line
+    /// too long for the writer's u32 cursor.
+    #[cold]
+    fn serde_line(&mut self, r: &ConnectionReport) -> &[u8] {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "type")]
+            t: &'static str,
+            #[serde(flatten)]
+            c: &'a ConnectionReport,
+        }
+        let line = Line {
+            t: "connection",
+            c: r,
+        };
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &line).expect("writing to memory cannot fail");
+        self.buf.push(b'\n');
         &self.buf
     }
 }
@@ -175,7 +199,7 @@ const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
 /// pointer and length in registers across the byte stores.
 struct W<'a> {
     b: &'a mut [u8],
-    p: usize,
+    p: u32,
     floats: FloatMemo,
     kept: &'a mut Kept,
     t: &'static Pieces,
@@ -200,25 +224,48 @@ struct FloatMemo {
 const FLOAT_MEMO: usize = 8;
 
 impl W<'_> {
+    /// The cursor: where the next piece goes.
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        self.p as usize
+    }
+
+    /// The `N` bytes at the cursor. The cursor is a u32 (lines are under 4 GB; see
+    /// `connection_line`), so `p + N` cannot overflow and the bounds check is a single
+    /// comparison, where a usize cursor costs an overflow check too on every piece.
+    #[inline(always)]
+    fn at<const N: usize>(&mut self) -> &mut [u8; N] {
+        let p = self.pos();
+        (&mut self.b[p..p + N]).try_into().expect("N bytes")
+    }
+
+    /// Moves the cursor past `n` bytes just written (never past the end of `b`, which is
+    /// at most `u32::MAX` long: every write is bounds-checked).
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        self.p += n as u32;
+    }
+
     /// A constant piece: its length is known at compile time, so the copy is inline.
     #[inline(always)]
     fn put<const N: usize>(&mut self, b: &[u8; N]) {
-        self.b[self.p..self.p + N].copy_from_slice(b);
-        self.p += N;
+        *self.at::<N>() = *b;
+        self.skip(N);
     }
 
     /// A [`Piece`]: all `N` bytes (a fixed-size copy), then the cursor past its text.
     #[inline(always)]
     fn piece<const N: usize>(&mut self, piece: &Piece<N>) {
-        self.b[self.p..self.p + N].copy_from_slice(&piece.bytes);
-        self.p += piece.len as usize;
+        *self.at::<N>() = piece.bytes;
+        self.skip(piece.len.into());
     }
 
     /// A piece of run-time length.
     #[inline(always)]
     fn put_var(&mut self, b: &[u8]) {
-        self.b[self.p..self.p + b.len()].copy_from_slice(b);
-        self.p += b.len();
+        let p = self.pos();
+        self.b[p..p + b.len()].copy_from_slice(b);
+        self.skip(b.len());
     }
 
     /// Decimal digits, as itoa writes them (at most 20 bytes, 8-byte stores). Most numbers
@@ -228,8 +275,8 @@ impl W<'_> {
     #[inline(always)]
     fn uint(&mut self, v: u64) {
         if v < 10 {
-            self.b[self.p] = b'0' + v as u8;
-            self.p += 1;
+            self.at::<1>()[0] = b'0' + v as u8;
+            self.skip(1);
         } else if v < 100_000_000 {
             self.digits8_significant(v as u32);
         } else {
@@ -254,16 +301,16 @@ impl W<'_> {
         let d = digits8(v);
         let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 1
         let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
-        self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
-        self.p += 8 - leading_zeros;
+        *self.at::<8>() = ascii.to_le_bytes();
+        self.skip(8 - leading_zeros);
     }
 
     /// `v < 10^8` as eight digits, leading zeros included.
     #[inline(always)]
     fn digits8_all(&mut self, v: u32) {
         let ascii = digits8(v) + 0x3030_3030_3030_3030;
-        self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
-        self.p += 8;
+        *self.at::<8>() = ascii.to_le_bytes();
+        self.skip(8);
     }
 
     /// A float that is not a timestamp (a duration): rarely equal to another float of the
@@ -297,8 +344,9 @@ impl W<'_> {
         match m.bits.iter().position(|&b| b == bits) {
             Some(i) => {
                 // All 24 bytes (a fixed-size copy), then past the text only.
-                self.b[self.p..self.p + 24].copy_from_slice(&m.text[i]);
-                self.p += m.len[i] as usize;
+                let (text, len) = (m.text[i], m.len[i]);
+                *self.at::<24>() = text;
+                self.skip(len.into());
             }
             None => self.new_timestamp(v),
         }
@@ -313,13 +361,14 @@ impl W<'_> {
 
     #[inline(never)]
     fn new_timestamp(&mut self, v: f64) {
-        let start = self.p;
+        let start = self.pos();
         self.float_text(v);
+        let len = self.pos() - start;
         let m = &mut self.floats;
         let slot = m.next;
         m.next = (slot + 1) % FLOAT_MEMO;
         m.bits[slot] = v.to_bits();
-        m.len[slot] = (self.p - start) as u8;
+        m.len[slot] = len as u8;
         m.text[slot].copy_from_slice(&self.b[start..start + 24]);
     }
 
@@ -343,13 +392,13 @@ impl W<'_> {
                     let d = digits8(frac) >> (8 * (8 - decimals));
                     let len = 8 - (d.leading_zeros() / 8) as usize;
                     let ascii = d + 0x3030_3030_3030_3030;
-                    self.b[self.p..self.p + 8].copy_from_slice(&ascii.to_le_bytes());
-                    self.p += len;
+                    *self.at::<8>() = ascii.to_le_bytes();
+                    self.skip(len);
                 }
             }
             Some(Short::Micros(k)) => {
-                self.b[self.p] = b'0' + k;
-                self.p += 1;
+                self.at::<1>()[0] = b'0' + k;
+                self.skip(1);
                 self.put(b"e-6");
             }
             None => self.zmij(v),
@@ -362,11 +411,8 @@ impl W<'_> {
     fn zmij(&mut self, v: f64) {
         let mut buf = zmij::Buffer::new();
         let text = buf.format_finite(v).as_bytes();
-        let dst: &mut [u8; 24] = (&mut self.b[self.p..self.p + 24])
-            .try_into()
-            .expect("24 bytes");
-        copy_short(dst, text);
-        self.p += text.len();
+        copy_short(self.at::<24>(), text);
+        self.skip(text.len());
     }
 
     /// A float's whole part and the decimal point (at most 11 bytes, 16 written): `0.`
@@ -377,19 +423,21 @@ impl W<'_> {
             self.put(b"0.");
             return;
         }
-        let k = &mut *self.kept;
+        let k = &*self.kept;
         if k.seconds != Some(int) {
-            let start = self.p;
+            let start = self.pos();
             self.uint(int);
             self.put(b".");
+            let len = self.pos() - start;
             let k = &mut *self.kept;
             k.seconds = Some(int);
-            k.seconds_len = (self.p - start) as u8;
+            k.seconds_len = len as u8;
             k.seconds_text.copy_from_slice(&self.b[start..start + 16]);
             return;
         }
-        self.b[self.p..self.p + 16].copy_from_slice(&k.seconds_text);
-        self.p += k.seconds_len as usize;
+        let (text, len) = (k.seconds_text, k.seconds_len);
+        *self.at::<16>() = text;
+        self.skip(len.into());
     }
 
     fn opt_uint(&mut self, v: Option<u64>) {
@@ -417,18 +465,20 @@ impl W<'_> {
     fn addr(&mut self, a: &SocketAddr, role: usize) {
         match a {
             SocketAddr::V4(v4) => {
-                let start = self.p;
+                let start = self.pos();
                 let m = &self.kept.addrs[role];
                 let ip_len = match m.addr {
                     Some(last) if last == *v4 => {
-                        self.b[start..start + 24].copy_from_slice(&m.text);
-                        self.p += m.len as usize;
+                        let (text, len) = (m.text, m.len);
+                        *self.at::<24>() = text;
+                        self.skip(len.into());
                         return;
                     }
                     Some(last) if last.ip() == v4.ip() => {
-                        self.b[start..start + 24].copy_from_slice(&m.text);
-                        self.p += m.ip_len as usize;
-                        m.ip_len
+                        let (text, ip_len) = (m.text, m.ip_len);
+                        *self.at::<24>() = text;
+                        self.skip(ip_len.into());
+                        ip_len
                     }
                     _ => {
                         let [a, b, c, d] = v4.ip().octets();
@@ -441,15 +491,16 @@ impl W<'_> {
                         self.put(b".");
                         self.uint(d.into());
                         self.put(b":");
-                        (self.p - start) as u8
+                        (self.pos() - start) as u8
                     }
                 };
                 self.uint(v4.port().into());
                 self.put(b"\"");
+                let len = self.pos() - start;
                 let m = &mut self.kept.addrs[role];
                 m.addr = Some(*v4);
                 m.ip_len = ip_len;
-                m.len = (self.p - start) as u8;
+                m.len = len as u8;
                 m.text.copy_from_slice(&self.b[start..start + 24]);
             }
             SocketAddr::V6(_) => {
@@ -457,11 +508,12 @@ impl W<'_> {
                 use std::fmt::Write;
                 self.put(b"\"");
                 let mut f = SliceFmt {
-                    buf: &mut self.b[self.p..self.p + ADDR_MAX - 2],
+                    buf: self.at::<{ ADDR_MAX - 2 }>(),
                     n: 0,
                 };
                 write!(f, "{a}").expect("an IPv6 socket address fits ADDR_MAX");
-                self.p += f.n;
+                let n = f.n;
+                self.skip(n);
                 self.put(b"\"");
             }
         }
@@ -514,7 +566,7 @@ impl W<'_> {
             }
         }
         if !changes.is_empty() {
-            self.p -= 1;
+            self.p -= 1; // the last entry's comma
         }
         self.put(b"]");
     }
@@ -956,7 +1008,7 @@ mod tests {
         for v in interesting_u64s() {
             let mut w = W::new(&mut buf, &mut kept);
             w.uint(v);
-            let n = w.p;
+            let n = w.pos();
             assert_eq!(&buf[..n], itoa::Buffer::new().format(v).as_bytes(), "{v}");
         }
     }
@@ -1298,7 +1350,7 @@ mod tests {
         buf.resize(24, 0);
         let mut w = W::new(buf, kept);
         w.float_text(v);
-        let n = w.p;
+        let n = w.pos();
         let expected = zmij::Buffer::new().format_finite(v).to_string();
         assert_eq!(
             std::str::from_utf8(&buf[..n]).expect("utf-8"),
@@ -1395,5 +1447,14 @@ mod tests {
         assert!(us(crate::model::secs(879_000)));
         assert_eq!(short_decimal(5e-6), Some(Short::Micros(5)));
         assert!(!us(-1.0) && !us(0.0) && !us(f64::NAN) && !us(1e10) && !us(1.0 / 3.0));
+    }
+
+    /// The fallback for lines too long for the u32 cursor writes the same line.
+    #[test]
+    fn the_serde_fallback_writes_the_same_line() {
+        let mut writer = LineWriter::default();
+        let r = ReportBuilder::new(7).unanswered_fin_by_server(42.5).build();
+        let fast = writer.connection_line(&r).to_vec();
+        assert_eq!(writer.serde_line(&r), fast.as_slice());
     }
 }
