@@ -112,11 +112,7 @@ impl LineWriter {
         w.timeline(&r.timeline.client);
         w.put(b",\"server\":");
         w.timeline(&r.timeline.server);
-        w.put(b"},\"tcp\":{\"client\":");
-        w.stats(&r.tcp.client);
-        w.put(b",\"server\":");
-        w.stats(&r.tcp.server);
-        w.put(b"},\"zeek\":{\"conn_state\":");
+        w.tcp(&r.tcp);
         w.str(&r.zeek.conn_state);
         w.put(b",\"history\":");
         w.str(&r.zeek.history);
@@ -571,21 +567,33 @@ impl W<'_> {
         self.put(b"]");
     }
 
-    /// Of a side's nine counters only `fins` and `rsts` are usually non-zero: when the
-    /// seven others are all zero they are written as one constant run.
+    /// From the `}` closing the timelines to `"conn_state":`. Of a side's nine counters
+    /// only `fins` and `rsts` are usually non-zero, and below 10: then the whole run is
+    /// one constant copy with those four digits patched in.
+    fn tcp(&mut self, tcp: &PerSide<DirectionStats>) {
+        let (c, s) = (&tcp.client, &tcp.server);
+        if rare_counters(c) | rare_counters(s) == 0
+            && c.fins.max(c.rsts).max(s.fins).max(s.rsts) < 10
+        {
+            let at = self.pos();
+            self.put(&TCP_TEMPLATE);
+            self.b[at + TCP_DIGITS[0]] = b'0' + c.fins as u8;
+            self.b[at + TCP_DIGITS[1]] = b'0' + c.rsts as u8;
+            self.b[at + TCP_DIGITS[2]] = b'0' + s.fins as u8;
+            self.b[at + TCP_DIGITS[3]] = b'0' + s.rsts as u8;
+            return;
+        }
+        self.put(b"},\"tcp\":{\"client\":");
+        self.stats(c);
+        self.put(b",\"server\":");
+        self.stats(s);
+        self.put(b"},\"zeek\":{\"conn_state\":");
+    }
+
+    /// When the seven rare counters are all zero they are written as one constant run.
     fn stats(&mut self, s: &DirectionStats) {
-        let rare = s.retransmissions
-            | s.out_of_order
-            | s.keepalives
-            | s.keepalive_acks
-            | s.zero_windows
-            | s.missing_bytes
-            | s.ignored_rsts;
-        if rare == 0 {
-            self.put(
-                b"{\"retransmissions\":0,\"out_of_order\":0,\"keepalives\":0,\"keepalive_acks\":0,\
-                  \"zero_windows\":0,\"missing_bytes\":0,\"ignored_rsts\":0,\"fins\":",
-            );
+        if rare_counters(s) == 0 {
+            self.put(STATS_ZEROS);
         } else {
             self.put(b"{\"retransmissions\":");
             self.uint(s.retransmissions);
@@ -608,6 +616,72 @@ impl W<'_> {
         self.uint(s.rsts);
         self.put(b"}");
     }
+}
+
+/// The seven counters of a side that are nearly always 0, or-ed.
+fn rare_counters(s: &DirectionStats) -> u64 {
+    s.retransmissions
+        | s.out_of_order
+        | s.keepalives
+        | s.keepalive_acks
+        | s.zero_windows
+        | s.missing_bytes
+        | s.ignored_rsts
+}
+
+/// A side's counters up to `fins`, the seven others all 0.
+const STATS_ZEROS: &[u8; 131] = b"{\"retransmissions\":0,\"out_of_order\":0,\"keepalives\":0,\
+    \"keepalive_acks\":0,\"zero_windows\":0,\"missing_bytes\":0,\"ignored_rsts\":0,\"fins\":";
+
+/// `W::tcp`'s run with all counters 0, and where its four digits are (client fins and
+/// rsts, server fins and rsts).
+const TCP_TEMPLATE: [u8; TCP_LEN] = concat(&[
+    TCP_PARTS[0],
+    STATS_ZEROS,
+    TCP_PARTS[1],
+    TCP_PARTS[2],
+    STATS_ZEROS,
+    TCP_PARTS[1],
+    TCP_PARTS[3],
+]);
+const TCP_PARTS: [&[u8]; 4] = [
+    b"},\"tcp\":{\"client\":",
+    b"0,\"rsts\":0}",
+    b",\"server\":",
+    b"},\"zeek\":{\"conn_state\":",
+];
+const TCP_LEN: usize = TCP_PARTS[0].len()
+    + 2 * (STATS_ZEROS.len() + TCP_PARTS[1].len())
+    + TCP_PARTS[2].len()
+    + TCP_PARTS[3].len();
+const TCP_DIGITS: [usize; 4] = {
+    let client_fins = TCP_PARTS[0].len() + STATS_ZEROS.len();
+    let rsts = TCP_PARTS[1].len() - 2; // the digit before the closing brace
+    let server_fins = client_fins + TCP_PARTS[1].len() + TCP_PARTS[2].len() + STATS_ZEROS.len();
+    [
+        client_fins,
+        client_fins + rsts,
+        server_fins,
+        server_fins + rsts,
+    ]
+};
+
+/// `parts` end to end (`N` their total length; checked at compile time).
+const fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0; N];
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[n] = parts[i][j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N);
+    out
 }
 
 /// An address's longest form with its quotes: `"[` + 8 full groups + `%` + a u32 scope
@@ -1247,6 +1321,28 @@ mod tests {
                     serde_line(&r).as_bytes()
                 );
             }
+        }
+        // The template: four different single digits, and each at 10 alone.
+        for (i, ten) in [(0, false), (0, true), (1, true), (2, true), (3, true)] {
+            let mut d = [2, 3, 4, 5];
+            if ten {
+                d[i] = 10;
+            }
+            r.tcp.client = DirectionStats {
+                fins: d[0],
+                rsts: d[1],
+                ..Default::default()
+            };
+            r.tcp.server = DirectionStats {
+                fins: d[2],
+                rsts: d[3],
+                ..Default::default()
+            };
+            let line = writer.connection_line(&r);
+            assert_eq!(
+                line.strip_suffix(b"\n").expect("newline"),
+                serde_line(&r).as_bytes()
+            );
         }
     }
 
