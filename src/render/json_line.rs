@@ -82,13 +82,11 @@ impl LineWriter {
         w.addr(&r.client, 0);
         w.put(b",\"server\":");
         w.addr(&r.server, 1);
-        w.put(b",\"role_inferred\":");
         if r.role_inferred {
-            w.put(b"true");
+            w.put(b",\"role_inferred\":true,\"start\":");
         } else {
-            w.put(b"false");
+            w.put(b",\"role_inferred\":false,\"start\":");
         }
-        w.put(b",\"start\":");
         w.timestamp(r.start);
         w.put(b",\"end\":");
         w.timestamp(r.end);
@@ -98,17 +96,19 @@ impl LineWriter {
         w.uint(r.first_frame);
         w.put(b",\"last_frame\":");
         w.uint(r.last_frame);
-        w.put(b",\"packets\":");
-        w.per_side_uint(&r.packets);
-        w.put(b",\"bytes\":");
-        w.per_side_uint(&r.bytes);
-        w.put(b",\"close\":{\"kind\":");
+        w.put(b",\"packets\":{\"client\":");
+        w.uint(r.packets.client);
+        w.put(b",\"server\":");
+        w.uint(r.packets.server);
+        w.put(b"},\"bytes\":{\"client\":");
+        w.uint(r.bytes.client);
+        w.put(b",\"server\":");
+        w.uint(r.bytes.server);
+        w.put(b"},\"close\":{\"kind\":");
         w.close(&r.close);
         w.put(b",\"client_state\":");
-        w.piece(&w.t.state[r.client_state as usize]);
-        w.put(b",\"server_state\":");
-        w.piece(&w.t.state[r.server_state as usize]);
-        w.put(b",\"timeline\":{\"client\":");
+        w.piece(&w.t.client_state[r.client_state as usize]);
+        w.piece(&w.t.server_state[r.server_state as usize]);
         w.timeline(&r.timeline.client);
         w.put(b",\"server\":");
         w.timeline(&r.timeline.server);
@@ -515,14 +515,6 @@ impl W<'_> {
         }
     }
 
-    fn per_side_uint(&mut self, p: &PerSide<u64>) {
-        self.put(b"{\"client\":");
-        self.uint(p.client);
-        self.put(b",\"server\":");
-        self.uint(p.server);
-        self.put(b"}");
-    }
-
     /// From just after `"close":{"kind":`; each enum value comes with the key after it.
     fn close(&mut self, c: &Close) {
         let t = self.t;
@@ -535,13 +527,25 @@ impl W<'_> {
         self.opt_uint(c.first_frame);
         self.put(b",\"idle_before_close\":");
         self.opt_float(c.idle_before_close);
-        self.put(b",\"rst_by\":");
-        self.piece(&t.rst_by[side_index(c.rst_by)]);
-        self.piece(&t.who_failed_to_respond[side_index(c.who_failed_to_respond)]);
-        self.opt_timestamp(c.waiting_since);
-        self.put(b",\"waiting_for\":");
-        self.opt_float(c.waiting_for);
-        self.put(b",\"explanation\":");
+        if c.rst_by.is_none()
+            && c.who_failed_to_respond.is_none()
+            && c.waiting_since.is_none()
+            && c.waiting_for.is_none()
+        {
+            // The usual case (no RST, nobody left waiting): one constant run.
+            self.put(
+                b",\"rst_by\":null,\"who_failed_to_respond\":null,\"waiting_since\":null,\
+                  \"waiting_for\":null,\"explanation\":",
+            );
+        } else {
+            self.put(b",\"rst_by\":");
+            self.piece(&t.rst_by[side_index(c.rst_by)]);
+            self.piece(&t.who_failed_to_respond[side_index(c.who_failed_to_respond)]);
+            self.opt_timestamp(c.waiting_since);
+            self.put(b",\"waiting_for\":");
+            self.opt_float(c.waiting_for);
+            self.put(b",\"explanation\":");
+        }
         self.str(&c.explanation);
         self.put(b"}");
     }
@@ -731,8 +735,10 @@ fn json_name(name: Option<&str>) -> Vec<u8> {
 struct Pieces {
     /// `{"state":"SYN_SENT","at":` by [`TcpState`].
     entry: [Piece<32>; TcpState::ALL.len()],
-    /// `"SYN_SENT"` by [`TcpState`].
-    state: [Piece<16>; TcpState::ALL.len()],
+    /// `"SYN_SENT","server_state":` by [`TcpState`].
+    client_state: [Piece<32>; TcpState::ALL.len()],
+    /// `"SYN_SENT","timeline":{"client":` by [`TcpState`].
+    server_state: [Piece<48>; TcpState::ALL.len()],
     /// `"graceful","initiator":` by [`CloseKind`].
     kind: [Piece<48>; CloseKind::ALL.len()],
     /// `"client","first":` by [`Initiator`].
@@ -769,7 +775,8 @@ impl Pieces {
     fn build() -> Pieces {
         let mut t = Pieces {
             entry: [Piece::EMPTY; TcpState::ALL.len()],
-            state: [Piece::EMPTY; TcpState::ALL.len()],
+            client_state: [Piece::EMPTY; TcpState::ALL.len()],
+            server_state: [Piece::EMPTY; TcpState::ALL.len()],
             kind: [Piece::EMPTY; CloseKind::ALL.len()],
             initiator: [Piece::EMPTY; 4],
             first: [Piece::EMPTY; 3],
@@ -780,7 +787,8 @@ impl Pieces {
         for s in TcpState::ALL {
             let name = json_name(Some(s.as_str()));
             t.entry[s as usize] = Piece::of(&[b"{\"state\":", &name, b",\"at\":"]);
-            t.state[s as usize] = Piece::of(&[&name]);
+            t.client_state[s as usize] = Piece::of(&[&name, b",\"server_state\":"]);
+            t.server_state[s as usize] = Piece::of(&[&name, b",\"timeline\":{\"client\":"]);
         }
         for k in CloseKind::ALL {
             let name = json_name(Some(k.as_str()));
