@@ -8,6 +8,15 @@
 //! for floats, `null` for non-finite floats, serde_json's string escapes). The tests
 //! below, the shipped captures and the big benchmark capture check that byte for byte;
 //! change the model and this writer together.
+//!
+//! How it stays cheap (~3,600 instructions for a ~1.7 KB line, from ~9,500 for the first
+//! version of this writer, itself several times faster than serde_json): one bound per
+//! line and plain fixed-size copies into a kept buffer ([`LineWriter`], [`W`]); constant
+//! runs merged, enum values precomputed with the key after them ([`Pieces`]), whole
+//! all-zero counter blocks as templates; integers eight digits at a time ([`digits8`]);
+//! floats exactly from their bits when they are whole microseconds or their nearest
+//! 17-digit decimal ([`short_decimal`]), zmij otherwise; and memos of what repeats
+//! within a line (timestamps) or from line to line (addresses, whole seconds).
 
 use crate::model::{
     Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
@@ -216,8 +225,8 @@ const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
 /// No function that is not inlined is passed the writer (or a pointer into it): once it
 /// escapes so, the compiler keeps the cursor in memory, reloaded and stored around every
 /// piece. So the writer's methods are inlined into `connection_line`, and the out-of-line
-/// helpers (long integers, new timestamps, zmij) are free functions writing into a
-/// fixed-size window at the cursor and returning their length.
+/// helpers (integers from 10^8, zmij) are free functions writing into a fixed-size window
+/// at the cursor and returning their length.
 struct W<'a> {
     b: &'a mut [u8],
     p: u32,
@@ -267,7 +276,7 @@ impl FloatMemo {
 
     fn insert(&mut self, bits: u64, text: &[u8; 24], len: usize) {
         let slot = self.next;
-        self.next = (slot + 1) % FLOAT_MEMO;
+        self.next = if slot + 1 == FLOAT_MEMO { 0 } else { slot + 1 };
         self.bits[slot] = bits;
         self.len[slot] = len as u8;
         self.text[slot] = *text;
@@ -369,8 +378,7 @@ impl W<'_> {
         }
     }
 
-    /// A timestamp: as [`W::float`], through the line's [`FloatMemo`]. The lookup is
-    /// inline; formatting a new value is not.
+    /// A timestamp: as [`W::float`], through the line's [`FloatMemo`].
     #[inline(always)]
     fn timestamp(&mut self, v: f64) {
         if !v.is_finite() {
@@ -934,8 +942,8 @@ enum Short {
 /// shortest. Else the shortest has 7 digits or more; if the 7-digit decimal nearest `v`
 /// reads back, it is the shortest and the nearest of its length.
 fn short_decimal(v: f64) -> Option<Short> {
-    // Also false for NaN, negative numbers and zero.
-    if !(v >= 1.0 / 8_388_608.0 && v < 4_294_967_296.0) {
+    // 2^-23 <= v < 2^32; false for NaN, negative numbers and zero too.
+    if !(1.0 / 8_388_608.0..4_294_967_296.0).contains(&v) {
         return None;
     }
     // 6 digits, in floating point, exactly: `k` (an integer below 2^52) is exact as f64 and
@@ -1320,7 +1328,7 @@ mod tests {
     /// non-finite values between them; and durations equal to timestamps.
     #[test]
     fn repeated_and_nearly_equal_floats_match_serde_json() {
-        let t = 1_796_157_203.755_309_1_f64;
+        let t = crate::model::secs(1_796_157_203_755_309_100);
         let next = f64::from_bits(t.to_bits() + 1);
         let mut values = vec![t, t, next, t, 0.0, -0.0, 0.0, f64::NAN, t, 0.1 + 0.2, 0.3];
         values.extend((0..20).map(|i| t + f64::from(i) * 1e-6));
