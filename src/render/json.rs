@@ -80,7 +80,7 @@ impl Renderer for JsonRenderer {
 /// call per connection; [`JsonlRenderer::line_buffered`] flushes every line, for live
 /// input where the next connection may be minutes away.
 pub struct JsonlRenderer {
-    line: Vec<u8>,
+    line: super::json_line::LineWriter,
     every_line: bool,
     last_flush: Option<Instant>,
 }
@@ -92,7 +92,7 @@ impl JsonlRenderer {
     /// Flushes at most every [`FLUSH_INTERVAL`] (the first line at once).
     pub fn new() -> Self {
         JsonlRenderer {
-            line: Vec::with_capacity(4096),
+            line: super::json_line::LineWriter::default(),
             every_line: false,
             last_flush: None,
         }
@@ -115,10 +115,7 @@ impl Default for JsonlRenderer {
 
 impl Renderer for JsonlRenderer {
     fn connection(&mut self, w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
-        self.line.clear();
-        super::json_line::write_connection_line(&mut self.line, report);
-        self.line.push(b'\n');
-        w.write_all(&self.line)?;
+        w.write_all(self.line.connection_line(report))?;
         let due = self.every_line
             || self
                 .last_flush
