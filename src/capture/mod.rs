@@ -10,8 +10,9 @@
 //!   (`1f 8b`) is unwrapped transparently, and anything else gets a
 //!   [`CaptureError::NotACapture`] that says what it looks like;
 //! - everything streams: one buffer per input (1 MiB, smaller when many files are merged),
-//!   records borrowed from it, no per-packet allocation, so a pipe from `tcpdump -U -w -`
-//!   works and hundreds of MB cost no memory;
+//!   records borrowed from it and decoded into one reused `Decoded`, no per-packet
+//!   allocation or copy, so a pipe from `tcpdump -U -w -` works and hundreds of MB cost no
+//!   memory; a single big file is read ahead by a thread of its own (`source.rs`);
 //! - hostile or damaged input never panics and never fails the run once the header is
 //!   read: a file cut short or corrupt in the middle stops there with a warning (file,
 //!   byte offset, packets kept) and `truncated: true`. Record lengths are checked before
