@@ -960,48 +960,57 @@ mod tests {
         assert!(!d.first_fragment);
     }
 
-    /// The hand-written IPv4/TCP path gives what etherparse's general path gives, on
-    /// ordinary frames and on every single-byte corruption of their IP and TCP headers.
-    #[test]
-    fn plain_ipv4_fast_path_agrees_with_the_general_path() {
-        let mut frames = vec![
+    /// Ordinary Ethernet/IPv4/TCP frames (a SYN with options, data, a bare ACK, one with
+    /// Ethernet padding), each also with every byte from `from` on (up to the TCP header's
+    /// end) set to a few telling values, and cut at every length from `from` on.
+    fn mutated_frames(from: usize, values: &[u8]) -> Vec<Vec<u8>> {
+        let mut padded = frames::eth_v4_tcp(b"", |b| b.ack(5));
+        padded.extend_from_slice(&[0u8; 6]);
+        let bases = [
             frames::eth_v4_syn_with_options(),
             frames::eth_v4_tcp(b"hello", |b| b.ack(5)),
             frames::eth_v4_tcp(b"", |b| b.ack(5)),
+            padded,
         ];
-        let mut padded = frames::eth_v4_tcp(b"", |b| b.ack(5));
-        padded.extend_from_slice(&[0u8; 6]);
-        frames.push(padded);
-        let mut checked = 0;
-        for base in &frames {
-            let mut variants = vec![base.clone()];
-            for at in 14..base.len().min(14 + 60) {
-                for value in [0u8, 1, 4, 5, 6, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff] {
+        let mut variants = Vec::new();
+        for base in &bases {
+            variants.push(base.clone());
+            for at in from..base.len().min(14 + 60) {
+                for &value in values {
                     let mut f = base.clone();
                     f[at] = value;
                     variants.push(f);
                 }
             }
-            for cut in 14..base.len() {
+            for cut in from..base.len() {
                 variants.push(base[..cut].to_vec());
             }
-            for f in &variants {
-                for end in [f.len(), f.len() + 20, 40] {
-                    let Some(fast) = plain_ipv4_tcp(f, 14, end, 9) else {
-                        continue;
-                    };
-                    let mut subframes = Subframes {
-                        wanted: 0,
-                        next: None,
-                    };
-                    let general = match any_ip_layer(f, 14, end, 9, &mut subframes) {
-                        Ok(Layer::Tcp(d)) => Ok(d),
-                        Ok(Layer::Tunnel { .. }) => panic!("plain TCP seen as a tunnel"),
-                        Err(e) => Err(e),
-                    };
-                    assert_eq!(fast, general, "frame {f:02x?}, end {end}");
-                    checked += 1;
-                }
+        }
+        variants
+    }
+
+    /// The hand-written IPv4/TCP path gives what etherparse's general path gives, on
+    /// ordinary frames and on every single-byte corruption of their IP and TCP headers.
+    #[test]
+    fn plain_ipv4_fast_path_agrees_with_the_general_path() {
+        let mut checked = 0;
+        let values = [0u8, 1, 4, 5, 6, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff];
+        for f in &mutated_frames(14, &values) {
+            for end in [f.len(), f.len() + 20, 40] {
+                let Some(fast) = plain_ipv4_tcp(f, 14, end, 9) else {
+                    continue;
+                };
+                let mut subframes = Subframes {
+                    wanted: 0,
+                    next: None,
+                };
+                let general = match any_ip_layer(f, 14, end, 9, &mut subframes) {
+                    Ok(Layer::Tcp(d)) => Ok(d),
+                    Ok(Layer::Tunnel { .. }) => panic!("plain TCP seen as a tunnel"),
+                    Err(e) => Err(e),
+                };
+                assert_eq!(fast, general, "frame {f:02x?}, end {end}");
+                checked += 1;
             }
         }
         assert!(checked > 1000, "only {checked} frames took the fast path");
@@ -1012,38 +1021,18 @@ mod tests {
     /// captured length.
     #[test]
     fn in_place_decoding_agrees_with_decode_frame() {
-        let mut frames = vec![
-            frames::eth_v4_syn_with_options(),
-            frames::eth_v4_tcp(b"hello", |b| b.ack(5)),
-            frames::eth_v4_tcp(b"", |b| b.ack(5)),
-        ];
-        let mut padded = frames::eth_v4_tcp(b"", |b| b.ack(5));
-        padded.extend_from_slice(&[0u8; 6]);
-        frames.push(padded);
         let mut checked = 0;
-        for base in &frames {
-            let mut variants = vec![base.clone()];
-            for at in 12..base.len().min(14 + 60) {
-                for value in [0u8, 1, 4, 5, 6, 8, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff] {
-                    let mut f = base.clone();
-                    f[at] = value;
-                    variants.push(f);
-                }
-            }
-            for cut in 0..base.len() {
-                variants.push(base[..cut].to_vec());
-            }
-            for f in &variants {
-                for orig_len in [f.len(), f.len() + 20, 40, 0] {
-                    let orig_len = orig_len as u32;
-                    let general = decode_frame(linktype::ETHERNET, f, orig_len, 9, 0);
-                    let mut out = Decoded::empty();
-                    let (outcome, next) =
-                        decode_frame_into(linktype::ETHERNET, f, orig_len, 9, 0, &mut out);
-                    assert_eq!(next, general.next_subframe, "frame {f:02x?}");
-                    assert_eq!(outcome.map(|()| out), general.outcome, "frame {f:02x?}");
-                    checked += 1;
-                }
+        let values = [0u8, 1, 4, 5, 6, 8, 0x20, 0x45, 0x46, 0x4f, 0x50, 0x3f, 0xff];
+        for f in &mutated_frames(0, &values) {
+            for orig_len in [f.len(), f.len() + 20, 40, 0] {
+                let orig_len = orig_len as u32;
+                let general = decode_frame(linktype::ETHERNET, f, orig_len, 9, 0);
+                let mut out = Decoded::empty();
+                let (outcome, next) =
+                    decode_frame_into(linktype::ETHERNET, f, orig_len, 9, 0, &mut out);
+                assert_eq!(next, general.next_subframe, "frame {f:02x?}");
+                assert_eq!(outcome.map(|()| out), general.outcome, "frame {f:02x?}");
+                checked += 1;
             }
         }
         assert!(checked > 3000, "only {checked} frames checked");
