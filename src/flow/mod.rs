@@ -458,7 +458,7 @@ impl FlowTable {
     }
 
     /// The key and hash of a segment's 4-tuple, with the cache line where its lookup
-    /// starts fetched: call it a few packets ahead of [`FlowTable::push_looked_up`].
+    /// starts fetched: best called a few packets ahead of [`FlowTable::push_looked_up`].
     #[inline]
     pub fn look_up(&self, seg: &Segment) -> Lookup {
         let (key, src_is_low) = FlowKey::of_sender(seg);
@@ -499,13 +499,8 @@ impl FlowTable {
             .find(lookup.hash, |slot| self.holds(slot, lookup))
     }
 
-    /// Feeds one segment; finished connections are passed to `emit`.
-    pub fn push(&mut self, seg: &Segment, emit: &mut dyn FnMut(Released)) {
-        let lookup = self.look_up(seg);
-        self.push_looked_up(seg, lookup, emit);
-    }
-
-    /// [`FlowTable::push`] with the segment's lookup done ahead.
+    /// Feeds one segment, whose lookup [`FlowTable::look_up`] did (a few packets ahead,
+    /// or just now); finished connections are passed to `emit`.
     pub fn push_looked_up(
         &mut self,
         seg: &Segment,
