@@ -175,7 +175,7 @@ fn analyze_finished(
             break;
         };
         if let Some((_, halfway)) = ahead.get_mut(READ_AHEAD / 2) {
-            analyzer.table.prefetch_connection(halfway);
+            analyzer.table.prefetch_header(halfway);
         }
         let seg = &seg;
         analyzer.push_looked_up(seg, lookup, &mut |f| handover.finished(f));

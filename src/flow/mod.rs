@@ -479,7 +479,7 @@ impl FlowTable {
     /// caches already, and a SYN reusing the 4-tuple of a parked one needs only its
     /// header.
     #[inline]
-    pub fn prefetch_connection(&self, lookup: &mut Lookup) {
+    pub fn prefetch_header(&self, lookup: &mut Lookup) {
         lookup.slot = self.index.find(lookup.hash, |_| true);
         if let Some(slot) = lookup.slot {
             prefetch_read(self.headers.as_ptr().wrapping_add(slot as usize));
