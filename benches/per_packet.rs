@@ -84,8 +84,6 @@ fn flow_lookup(c: &mut Criterion) {
     let keys: Vec<FlowKey> = (0..live)
         .map(|i| {
             let seg = Segment {
-                ts_ns: 0,
-                frame: 0,
                 src: format!(
                     "10.{}.{}.1:{}",
                     i >> 16,
@@ -95,16 +93,7 @@ fn flow_lookup(c: &mut Criterion) {
                 .parse()
                 .expect("address"),
                 dst: "10.78.0.2:80".parse().expect("address"),
-                seq: 0,
-                ack: 0,
-                flags: Default::default(),
-                window: 0,
-                window_scale: None,
-                mss: None,
-                timestamps: None,
-                sack_permitted: false,
-                payload_len: 0,
-                captured_payload_len: 0,
+                ..Decoded::empty().segment
             };
             FlowKey::of(&seg)
         })
