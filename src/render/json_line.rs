@@ -181,21 +181,27 @@ impl LineWriter {
     /// too long for the writer's u32 cursor.
     #[cold]
     fn serde_line(&mut self, r: &ConnectionReport) -> &[u8] {
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            #[serde(rename = "type")]
-            t: &'static str,
-            #[serde(flatten)]
-            c: &'a ConnectionReport,
-        }
-        let line = Line {
-            t: "connection",
-            c: r,
-        };
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &line).expect("writing to memory cannot fail");
+        serde_json::to_writer(&mut self.buf, &SerdeLine::of(r))
+            .expect("writing to memory cannot fail");
         self.buf.push(b'\n');
         &self.buf
+    }
+}
+
+/// A connection line as serde_json writes it: the reference this writer matches, and its
+/// fallback.
+#[derive(serde::Serialize)]
+struct SerdeLine<'a> {
+    #[serde(rename = "type")]
+    t: &'static str,
+    #[serde(flatten)]
+    c: &'a ConnectionReport,
+}
+
+impl<'a> SerdeLine<'a> {
+    fn of(c: &'a ConnectionReport) -> Self {
+        SerdeLine { t: "connection", c }
     }
 }
 
@@ -1059,18 +1065,17 @@ mod tests {
 
     /// What serde_json writes for the same line (the reference this writer must match).
     fn serde_line(r: &ConnectionReport) -> String {
-        #[derive(serde::Serialize)]
-        struct Line<'a> {
-            #[serde(rename = "type")]
-            t: &'static str,
-            #[serde(flatten)]
-            c: &'a ConnectionReport,
-        }
-        serde_json::to_string(&Line {
-            t: "connection",
-            c: r,
-        })
-        .expect("serialise")
+        serde_json::to_string(&SerdeLine::of(r)).expect("serialise")
+    }
+
+    /// Writes `r` with `writer` (its buffer kept from earlier lines) and checks the line
+    /// against serde_json's.
+    fn assert_matches_serde(writer: &mut LineWriter, r: &ConnectionReport) {
+        let line = writer.connection_line(r);
+        assert_eq!(
+            line.strip_suffix(b"\n").expect("newline"),
+            serde_line(r).as_bytes()
+        );
     }
 
     fn fast_line(r: &ConnectionReport) -> String {
@@ -1229,11 +1234,7 @@ mod tests {
                 std::net::Ipv4Addr::from((at(14) as u32).to_be_bytes()).into(),
                 at(15) as u16,
             );
-            let line = writer.connection_line(&r);
-            assert_eq!(
-                line.strip_suffix(b"\n").expect("newline"),
-                serde_line(&r).as_bytes()
-            );
+            assert_matches_serde(&mut writer, &r);
         }
     }
 
@@ -1367,11 +1368,7 @@ mod tests {
             r.close.first_at = first_at;
             r.close.waiting_since = first_at;
             r.close.idle_before_close = Some(duration);
-            let line = writer.connection_line(&r);
-            assert_eq!(
-                line.strip_suffix(b"\n").expect("newline"),
-                serde_line(&r).as_bytes()
-            );
+            assert_matches_serde(&mut writer, &r);
         }
     }
 
@@ -1411,11 +1408,7 @@ mod tests {
                     client: s.clone(),
                     server: DirectionStats { rsts: value, ..s },
                 };
-                let line = writer.connection_line(&r);
-                assert_eq!(
-                    line.strip_suffix(b"\n").expect("newline"),
-                    serde_line(&r).as_bytes()
-                );
+                assert_matches_serde(&mut writer, &r);
             }
         }
         // The template: four different single digits, and each at 10 alone.
@@ -1434,11 +1427,7 @@ mod tests {
                 rsts: d[3],
                 ..Default::default()
             };
-            let line = writer.connection_line(&r);
-            assert_eq!(
-                line.strip_suffix(b"\n").expect("newline"),
-                serde_line(&r).as_bytes()
-            );
+            assert_matches_serde(&mut writer, &r);
         }
     }
 
@@ -1455,20 +1444,12 @@ mod tests {
                 r.close.explanation = text.clone();
                 r.zeek.history = text[..at + 1].to_string();
                 r.zeek.conn_state = (b as char).to_string();
-                let line = writer.connection_line(&r);
-                assert_eq!(
-                    line.strip_suffix(b"\n").expect("newline"),
-                    serde_line(&r).as_bytes()
-                );
+                assert_matches_serde(&mut writer, &r);
             }
         }
         r.close.explanation = "é ✓ \u{80} \u{10ffff} \u{2028}".into();
         r.zeek.history = String::new();
-        let line = writer.connection_line(&r);
-        assert_eq!(
-            line.strip_suffix(b"\n").expect("newline"),
-            serde_line(&r).as_bytes()
-        );
+        assert_matches_serde(&mut writer, &r);
     }
 
     /// Every state, close kind, initiator and optional side/signal (the piece tables).
@@ -1495,11 +1476,7 @@ mod tests {
                 r.close.first_by = sides[(i + k) % 3];
                 r.close.rst_by = sides[(i + 2 * k) % 3];
                 r.close.who_failed_to_respond = sides[(2 * i + k) % 3];
-                let line = writer.connection_line(&r);
-                assert_eq!(
-                    line.strip_suffix(b"\n").expect("newline"),
-                    serde_line(&r).as_bytes()
-                );
+                assert_matches_serde(&mut writer, &r);
             }
         }
     }
@@ -1528,11 +1505,7 @@ mod tests {
             for server in [addrs[(i + 5) % addrs.len()], addrs[i]] {
                 r.client = client.parse().expect("addr");
                 r.server = server.parse().expect("addr");
-                let line = writer.connection_line(&r);
-                assert_eq!(
-                    line.strip_suffix(b"\n").expect("newline"),
-                    serde_line(&r).as_bytes()
-                );
+                assert_matches_serde(&mut writer, &r);
             }
         }
     }
