@@ -12,7 +12,7 @@ use crate::flow::{
 use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
 use crate::segment::Segment;
 use crate::state::TcpState;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Knobs of the analysis.
@@ -76,6 +76,58 @@ const RETURNS_POLL_EVERY: u64 = 64;
 
 /// Segments read ahead of the one analysed (see [`analyze_finished`]).
 const READ_AHEAD: usize = 8;
+
+/// The segments read ahead of their analysis and their lookups, oldest first: a ring
+/// of `READ_AHEAD` entries used in place, so that each segment is copied once (out of
+/// the stream's decode buffer) rather than in and out of a queue.
+struct AheadRing {
+    entries: [(Segment, Lookup); READ_AHEAD],
+    head: usize,
+    len: usize,
+}
+
+impl AheadRing {
+    fn new() -> AheadRing {
+        let seg = crate::decode::Decoded::empty().segment;
+        AheadRing {
+            entries: [(seg, Lookup::placeholder()); READ_AHEAD],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == READ_AHEAD
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, seg: &Segment, lookup: Lookup) {
+        debug_assert!(!self.is_full());
+        let entry = &mut self.entries[(self.head + self.len) % READ_AHEAD];
+        entry.0 = *seg;
+        entry.1 = lookup;
+        self.len += 1;
+    }
+
+    /// The oldest entry (the ring must not be empty).
+    fn front(&self) -> (&Segment, Lookup) {
+        let (seg, lookup) = &self.entries[self.head];
+        (seg, *lookup)
+    }
+
+    fn pop(&mut self) {
+        self.head = (self.head + 1) % READ_AHEAD;
+        self.len -= 1;
+    }
+
+    /// The lookup of the entry `n` places behind the oldest, if there is one.
+    fn lookup_mut(&mut self, n: usize) -> Option<&mut Lookup> {
+        (n < self.len).then(|| &mut self.entries[(self.head + n) % READ_AHEAD].1)
+    }
+}
 
 /// Packets between two progress reports: rare enough to cost nothing per packet.
 const PROGRESS_EVERY: u64 = 1 << 16;
@@ -163,28 +215,29 @@ fn analyze_finished(
     // connection lookup touches (the index line, then the connection) is fetched while
     // earlier packets are analysed: on big captures most connections are cold by the
     // time their next packet comes.
-    let mut ahead: VecDeque<(Segment, Lookup)> = VecDeque::with_capacity(READ_AHEAD);
+    let mut ahead = AheadRing::new();
     loop {
-        while ahead.len() < READ_AHEAD {
+        while !ahead.is_full() {
             let Some(seg) = stream.next_segment() else {
                 break;
             };
-            ahead.push_back((*seg, analyzer.table.look_up(seg)));
+            ahead.push(seg, analyzer.table.look_up(seg));
         }
-        let Some((seg, lookup)) = ahead.pop_front() else {
+        if ahead.is_empty() {
             break;
-        };
-        if let Some((_, halfway)) = ahead.get_mut(READ_AHEAD / 2) {
+        }
+        if let Some(halfway) = ahead.lookup_mut(READ_AHEAD / 2) {
             analyzer.table.prefetch_header(halfway);
         }
-        let seg = &seg;
+        let (seg, lookup) = ahead.front();
         analyzer.push_looked_up(seg, lookup, &mut |f| handover.finished(f));
+        let frame = seg.frame;
+        ahead.pop();
         // Look for boxes coming back now and then: polling a channel on every packet
         // would pull its shared state from the other core each time.
-        if seg.frame % RETURNS_POLL_EVERY == 0 && analyzer.table.wants_boxes() {
+        if frame % RETURNS_POLL_EVERY == 0 && analyzer.table.wants_boxes() {
             handover.take_back(&mut |conn| analyzer.table.recycle(conn));
         }
-        let frame = seg.frame;
         if frame >= next_report {
             next_report = frame + PROGRESS_EVERY;
             on_progress(Progress {

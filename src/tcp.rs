@@ -729,6 +729,9 @@ impl Conversation {
     fn record(&mut self, seg: &Segment, from: usize, at: Moment, notes: NoteSet) {
         // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set … MUST
         // NOT be scaled."
+        if self.recorded.is_none() {
+            return;
+        }
         let window = if seg.flags.syn() {
             seg.window as u64
         } else {

@@ -153,9 +153,13 @@ impl Connection {
 
     /// Capture time (ns) from which the connection can be handed over, if it is finished.
     fn release_at(&self, close_delay_ns: i64, time_wait_ns: i64) -> Option<i64> {
-        if !self.conv.is_finished() {
-            return None;
-        }
+        self.conv
+            .is_finished()
+            .then(|| self.finished_release_at(close_delay_ns, time_wait_ns))
+    }
+
+    /// [`Connection::release_at`] of a connection known to be finished.
+    fn finished_release_at(&self, close_delay_ns: i64, time_wait_ns: i64) -> i64 {
         let quiet = self.conv.last.ts_ns.saturating_add(close_delay_ns);
         let tw_end = self
             .conv
@@ -166,7 +170,7 @@ impl Connection {
             .map(|c| ((c.at * 1e9).round() as i64).saturating_add(time_wait_ns))
             .max()
             .unwrap_or(i64::MIN);
-        Some(quiet.max(tw_end))
+        quiet.max(tw_end)
     }
 
     /// Which endpoint index is the client: known from a SYN, or inferred.
@@ -415,6 +419,18 @@ pub struct Lookup {
     slot: Option<u32>,
 }
 
+impl Lookup {
+    /// A lookup of no segment, to fill buffers with before real ones are written.
+    pub fn placeholder() -> Lookup {
+        Lookup {
+            key: FlowKey([0; 5]),
+            hash: 0,
+            src_is_low: false,
+            slot: None,
+        }
+    }
+}
+
 impl FlowTable {
     pub fn new(mut opts: FlowOptions) -> FlowTable {
         // Slots are numbered with `u32`s (and far fewer fit in memory anyway).
@@ -534,13 +550,12 @@ impl FlowTable {
         }
         let conn = self.slots[slot as usize].as_mut().expect("occupied slot");
         conn.process(seg, from);
-        if !header.has(bit::FINISHED) {
-            let release = conn.release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
-            if let Some(at) = release {
-                self.releases.push_back((at, slot, conn.id));
-            }
+        let updated = Header::of(conn, lookup.key, header.has(bit::FIRST_IS_LOW));
+        if updated.has(bit::FINISHED) && !header.has(bit::FINISHED) {
+            let at = conn.finished_release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
+            self.releases.push_back((at, slot, conn.id));
         }
-        self.headers[slot as usize] = Header::of(conn, lookup.key, header.has(bit::FIRST_IS_LOW));
+        self.headers[slot as usize] = updated;
         self.note_server(seg);
     }
 
@@ -663,6 +678,7 @@ impl FlowTable {
     }
 
     /// A SYN,ACK marks its sender as a server, for inferring roles elsewhere.
+    #[inline]
     fn note_server(&mut self, seg: &Segment) {
         if seg.flags.syn() && seg.flags.ack() {
             if let Some(n) = self.known_servers.get_mut(&seg.src) {
