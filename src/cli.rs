@@ -465,7 +465,7 @@ where
         return sink.fail(e).and_then(strict);
     }
 
-    shown.sort_by_key(|r| r.id);
+    crate::render::sort_by_id(&mut shown, |r| r.id);
     let summary = summary.finish();
     let out = AnalyzeOutput {
         capture: &capture,

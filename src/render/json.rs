@@ -65,9 +65,54 @@ impl Renderer for JsonRenderer {
             connections: out.connections,
             summary: out.summary,
         };
-        serde_json::to_writer_pretty(&mut *w, &doc)?;
-        w.write_all(b"\n")?;
-        w.flush()
+        let mut chunks = Chunked::new(&mut *w);
+        serde_json::to_writer_pretty(&mut chunks, &doc)?;
+        chunks.write_all(b"\n")?;
+        chunks.flush()
+    }
+}
+
+/// Collects serde_json's many small writes (a key, a colon, some indentation) in a
+/// buffer of its own and passes them on in chunks of [`Chunked::CHUNK`] bytes. Through
+/// `dyn Write` each small write is a call that cannot be inlined, into a `BufWriter`
+/// that copies it again: on a 300 MB document that cost more than the serialisation.
+struct Chunked<'a> {
+    buf: Vec<u8>,
+    out: &'a mut dyn Write,
+}
+
+impl<'a> Chunked<'a> {
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(out: &'a mut dyn Write) -> Self {
+        Chunked {
+            buf: Vec::with_capacity(2 * Self::CHUNK),
+            out,
+        }
+    }
+}
+
+impl Write for Chunked<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= Self::CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
     }
 }
 
