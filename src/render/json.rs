@@ -7,6 +7,7 @@
 //! when reading standard input, so `tail -f` and pipes see it) and ends with one
 //! `"type":"summary"` line.
 
+use super::pretty::Pretty;
 use super::{AnalyzeOutput, Renderer};
 use crate::capture::CaptureStats;
 use crate::filter::Filter;
@@ -37,6 +38,9 @@ impl<'a> FilterReport<'a> {
     }
 }
 
+/// The `--json` document: [`JsonRenderer`] writes the bytes serde_json's pretty printer
+/// writes for it (checked by the tests).
+#[cfg(test)]
 #[derive(Serialize)]
 struct Document<'a> {
     capture: &'a CaptureStats,
@@ -54,65 +58,49 @@ struct SummaryLine<'a> {
     summary: &'a Summary,
 }
 
-/// `--json`: one pretty-printed document.
+/// `--json`: one pretty-printed document, the serde_json pretty form of [`Document`].
+///
+/// The connections, nearly all of its bytes, are written as compact JSON by
+/// [`super::json_line`] and re-indented by [`Pretty`] (about a fifth of the instructions
+/// of serde_json's pretty printer); the rest goes through serde_json into the same
+/// re-indenter. A test checks the bytes against `serde_json::to_writer_pretty(Document)`.
 pub struct JsonRenderer;
+
+/// How a `--jsonl` connection line starts; a `--json` connection is the same object
+/// without its `type` member.
+const CONNECTION_LINE_START: &[u8] = b"{\"type\":\"connection\",";
 
 impl Renderer for JsonRenderer {
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
-        let doc = Document {
-            capture: out.capture,
-            filter: FilterReport::of(out),
-            connections: out.connections,
-            summary: out.summary,
-        };
-        let mut chunks = Chunked::new(&mut *w);
-        serde_json::to_writer_pretty(&mut chunks, &doc)?;
-        chunks.write_all(b"\n")?;
-        chunks.flush()
-    }
-}
-
-/// Collects serde_json's many small writes (a key, a colon, some indentation) in a
-/// buffer of its own and passes them on in chunks of [`Chunked::CHUNK`] bytes. Through
-/// `dyn Write` each small write is a call that cannot be inlined, into a `BufWriter`
-/// that copies it again: on a 300 MB document that cost more than the serialisation.
-struct Chunked<'a> {
-    buf: Vec<u8>,
-    out: &'a mut dyn Write,
-}
-
-impl<'a> Chunked<'a> {
-    const CHUNK: usize = 64 * 1024;
-
-    fn new(out: &'a mut dyn Write) -> Self {
-        Chunked {
-            buf: Vec::with_capacity(2 * Self::CHUNK),
-            out,
+        let mut pretty = Pretty::new(&mut *w);
+        pretty.write_all(b"{\"capture\":")?;
+        serde_json::to_writer(&mut pretty, out.capture)?;
+        pretty.write_all(b",\"filter\":")?;
+        serde_json::to_writer(&mut pretty, &FilterReport::of(out))?;
+        pretty.write_all(b",\"connections\":[")?;
+        let mut lines = super::json_line::LineWriter::default();
+        for (i, report) in out.connections.iter().enumerate() {
+            if i > 0 {
+                pretty.write_all(b",")?;
+            }
+            let line = lines.connection_line(report);
+            match line
+                .strip_prefix(CONNECTION_LINE_START)
+                .and_then(|members| members.strip_suffix(b"\n"))
+            {
+                Some(members) => {
+                    pretty.write_all(b"{")?;
+                    pretty.write_all(members)?;
+                }
+                None => serde_json::to_writer(&mut pretty, report)?,
+            }
         }
-    }
-}
-
-impl Write for Chunked<'_> {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.write_all(bytes)?;
-        Ok(bytes.len())
-    }
-
-    #[inline]
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= Self::CHUNK {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()
+        pretty.write_all(b"],\"summary\":")?;
+        serde_json::to_writer(&mut pretty, out.summary)?;
+        pretty.write_all(b"}")?;
+        let w = pretty.finish()?;
+        w.write_all(b"\n")?;
+        w.flush()
     }
 }
 
@@ -223,6 +211,53 @@ mod tests {
         let mut buf = Vec::new();
         render(format, &out, &mut buf).expect("render to memory");
         String::from_utf8(buf).expect("utf-8")
+    }
+
+    /// `--json` of every shipped capture, byte for byte serde_json's pretty form of the
+    /// document (the re-indented fast path must not drift from the model).
+    #[test]
+    fn json_document_is_serde_pretty_of_the_document_on_every_shipped_capture() {
+        let mut checked = 0;
+        for entry in std::fs::read_dir("captures").expect("captures/") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().to_string();
+            if !(name.ends_with(".pcap") || name.ends_with(".pcapng") || name.ends_with(".gz")) {
+                continue;
+            }
+            let mut reports = Vec::new();
+            let inputs = [crate::capture::InputSpec::Path(path.clone())];
+            let opts = crate::analyze::AnalyzeOptions::default();
+            let capture = match crate::analyze::analyze(&inputs, &opts, &mut |r| reports.push(r)) {
+                Ok(capture) => capture,
+                Err(_) => continue, // the shipped damaged-capture examples
+            };
+            crate::render::sort_by_id(&mut reports, |r| r.id);
+            let summary = Summary::from_reports(&reports);
+            let filter = Filter::default();
+            let out = AnalyzeOutput {
+                capture: &capture,
+                filter: &filter,
+                connections_total: reports.len() as u64,
+                connections: &reports,
+                summary: &summary,
+            };
+            let mut fast = Vec::new();
+            JsonRenderer.finish(&mut fast, &out).expect("render");
+            let doc = Document {
+                capture: out.capture,
+                filter: FilterReport::of(&out),
+                connections: out.connections,
+                summary: out.summary,
+            };
+            let mut reference = serde_json::to_vec_pretty(&doc).expect("serialise");
+            reference.push(b'\n');
+            assert!(
+                fast == reference,
+                "{name}: --json differs from serde_json's"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} captures checked");
     }
 
     #[test]
