@@ -63,13 +63,7 @@ fn run(bytes: &[u8]) -> Result<(Vec<ConnectionReport>, CaptureStats), CaptureErr
     }
     let summary = summary.finish();
     let filter = Filter::default();
-    let out = AnalyzeOutput {
-        capture: &stats,
-        filter: &filter,
-        connections_total: reports.len() as u64,
-        connections: &reports,
-        summary: &summary,
-    };
+    let out = AnalyzeOutput::unfiltered(&stats, &filter, &reports, &summary);
     for format in [Format::Text, Format::Json] {
         render(format, &out, &mut std::io::sink()).expect("render into a sink");
     }

@@ -45,13 +45,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let summary = summary.finish();
     let filter = Filter::default();
-    let out = AnalyzeOutput {
-        capture: &stats,
-        filter: &filter,
-        connections_total: reports.len() as u64,
-        connections: &reports,
-        summary: &summary,
-    };
+    let out = AnalyzeOutput::unfiltered(&stats, &filter, &reports, &summary);
     for format in [Format::Text, Format::Json, Format::Jsonl] {
         render(format, &out, &mut std::io::sink()).expect("rendering to a sink");
     }

@@ -234,13 +234,7 @@ mod tests {
             crate::render::sort_by_id(&mut reports, |r| r.id);
             let summary = Summary::from_reports(&reports);
             let filter = Filter::default();
-            let out = AnalyzeOutput {
-                capture: &capture,
-                filter: &filter,
-                connections_total: reports.len() as u64,
-                connections: &reports,
-                summary: &summary,
-            };
+            let out = AnalyzeOutput::unfiltered(&capture, &filter, &reports, &summary);
             let mut fast = Vec::new();
             JsonRenderer.finish(&mut fast, &out).expect("render");
             let doc = Document {

@@ -81,6 +81,24 @@ pub struct AnalyzeOutput<'a> {
     pub summary: &'a Summary,
 }
 
+impl<'a> AnalyzeOutput<'a> {
+    /// Every connection of a capture, unfiltered, as a non-streaming format gets them.
+    pub fn unfiltered(
+        capture: &'a CaptureStats,
+        filter: &'a Filter,
+        connections: &'a [ConnectionReport],
+        summary: &'a Summary,
+    ) -> Self {
+        AnalyzeOutput {
+            capture,
+            filter,
+            connections_total: connections.len() as u64,
+            connections,
+            summary,
+        }
+    }
+}
+
 /// One output format.
 pub trait Renderer {
     /// Called once per shown connection, in finish order, as soon as it is known.
