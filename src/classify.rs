@@ -18,9 +18,10 @@
 //! 4. One FIN only: `unanswered_fin` (the peer sits in CLOSE-WAIT, or never acknowledged).
 //! 5. Neither: `open`.
 
-use crate::model::{Close, CloseKind, CloseSignal, Initiator, Side};
+use crate::model::{Close, CloseKind, CloseSignal, Explanation, Initiator, Side};
 use crate::state::TcpState;
 use crate::tcp::{Conversation, Moment};
+use std::fmt;
 
 /// Endpoint index (in the conversation) of each role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +71,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         who_failed_to_respond: None,
         waiting_since: None,
         waiting_for: None,
-        explanation: String::new(),
+        explanation: Explanation::Open,
     };
     if let Some((i, is_rst, m)) = conv.first_close {
         close.first = Some(if is_rst {
@@ -95,11 +96,9 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         if let (Some((ri, rm)), false) = (conv.reset, server_answered) {
             if side(ri) == Side::Server {
                 close.kind = CloseKind::Refused;
-                close.explanation = format!(
-                    "The server answered the SYN with RST ({:.3} s after the first SYN): \
-                     nothing listens on that port, or a firewall rejects it.",
-                    span(client.syn.unwrap_or(rm).ts_ns, rm.ts_ns)
-                );
+                close.explanation = Explanation::Refused {
+                    after: span(client.syn.unwrap_or(rm).ts_ns, rm.ts_ns),
+                };
                 return close;
             }
         }
@@ -109,12 +108,10 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
             close.who_failed_to_respond = Some(Side::Server);
             close.waiting_since = Some(secs(since));
             close.waiting_for = Some(span(since.ts_ns, capture_end_ns));
-            close.explanation = format!(
-                "{} SYN(s) over {:.3} s got no answer: the server is unreachable or a \
-                 firewall drops them.",
-                conv.dirs[roles.client].packets,
-                span(since.ts_ns, conv.last.ts_ns)
-            );
+            close.explanation = Explanation::SynTimeout {
+                syns: conv.dirs[roles.client].packets,
+                over: span(since.ts_ns, conv.last.ts_ns),
+            };
             return close;
         }
         if server_answered || conv.reset.is_some() {
@@ -130,10 +127,8 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
                 None => Initiator::None,
             };
             close.explanation = match conv.reset {
-                Some((i, _)) => format!("The handshake never completed: the {} reset it.", side(i)),
-                None => "The server answered the SYN but the client never completed the \
-                         handshake."
-                    .to_string(),
+                Some((i, _)) => Explanation::HandshakeReset { by: side(i) },
+                None => Explanation::HandshakeUnfinished,
             };
             return close;
         }
@@ -143,8 +138,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         Some(f) => f,
         None => {
             close.kind = CloseKind::Open;
-            close.explanation =
-                "Still open at the end of the capture: no FIN or RST seen.".to_string();
+            close.explanation = Explanation::Open;
             return close;
         }
     };
@@ -180,22 +174,16 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
             .any(|f| f.ts_ns <= rm.ts_ns && f.frame < rm.frame);
         if fin_before {
             close.kind = CloseKind::FinThenRst;
-            close.explanation = format!(
-                "The {} sent FIN first; the connection was then reset by the {} {:.3} s \
-                 later{}.",
-                first_side,
-                rst_side,
-                span(conv.first_close.map_or(rm, |f| f.2).ts_ns, rm.ts_ns),
-                match close.who_failed_to_respond {
-                    Some(s) => format!(" (the {s} had not sent its own FIN)"),
-                    None => String::new(),
-                }
-            );
+            close.explanation = Explanation::FinThenRst {
+                first: first_side,
+                rst_by: rst_side,
+                after: span(conv.first_close.map_or(rm, |f| f.2).ts_ns, rm.ts_ns),
+                silent: close.who_failed_to_respond,
+            };
         } else {
             close.kind = CloseKind::Abort;
             close.initiator = rst_side.into();
-            close.explanation =
-                format!("The {rst_side} aborted the connection with RST, without a FIN before it.");
+            close.explanation = Explanation::Abort { by: rst_side };
         }
         return close;
     }
@@ -211,55 +199,229 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         if both_active {
             close.kind = CloseKind::Simultaneous;
             close.initiator = Initiator::Both;
-            close.explanation = "Both sides sent FIN before receiving the other's: a \
-                                 simultaneous close (both go through CLOSING to TIME_WAIT)."
-                .to_string();
+            close.explanation = Explanation::Simultaneous;
         } else if other_end.data_in_close_wait {
             close.kind = CloseKind::HalfClose;
-            close.explanation = format!(
-                "The {first_side} closed its direction first; the {} kept sending data in \
-                 CLOSE_WAIT before closing too.",
-                first_side.other()
-            );
+            close.explanation = Explanation::HalfClose { first: first_side };
         } else {
             close.kind = CloseKind::Graceful;
-            close.explanation = format!(
-                "The {first_side} closed first and the {} answered with its own FIN{}.",
-                first_side.other(),
-                match other_end.fin.zip(other_end.peer_fin_received) {
-                    Some((f, r)) if f.ts_ns - r.ts_ns > 0 =>
-                        format!(" {:.3} s later", (f.ts_ns - r.ts_ns) as f64 / 1e9),
-                    _ => String::new(),
-                }
-            );
+            close.explanation = Explanation::Graceful {
+                first: first_side,
+                after: match other_end.fin.zip(other_end.peer_fin_received) {
+                    Some((f, r)) if f.ts_ns - r.ts_ns > 0 => Some((f.ts_ns - r.ts_ns) as f64 / 1e9),
+                    _ => None,
+                },
+            };
         }
         return close;
     }
 
     // 4. One FIN only.
     close.kind = CloseKind::UnansweredFin;
-    let silent = side(other_idx);
     close.explanation = match (other_end.state, close.waiting_for) {
-        (TcpState::CloseWait, Some(w)) => format!(
-            "The {first_side} sent FIN{}; the {silent} acknowledged it but never sent its own \
-             FIN: {}.",
-            match close.idle_before_close {
-                Some(i) => format!(" after {i:.3} s idle"),
-                None => String::new(),
-            },
-            // The capture often ends with the acknowledgement itself (a pcap does not
-            // record when tcpdump was stopped).
-            if w < 0.0005 {
-                "it was in CLOSE_WAIT when the capture ended".to_string()
-            } else {
-                format!("CLOSE_WAIT for {w:.3} s until the end of the capture")
-            }
-        ),
-        _ => format!(
-            "The {first_side} sent FIN; the {silent} never acknowledged it nor sent its own."
-        ),
+        (TcpState::CloseWait, Some(w)) => Explanation::UnansweredFin {
+            first: first_side,
+            idle: close.idle_before_close,
+            close_wait: w,
+        },
+        _ => Explanation::UnacknowledgedFin { first: first_side },
     };
     close
+}
+
+/// One piece of an explanation's text.
+enum Part<'a> {
+    Text(&'a str),
+    Side(Side),
+    /// Seconds with three decimals.
+    Secs(f64),
+    Count(u64),
+}
+
+impl Explanation {
+    /// The sentences, for people. Written piece by piece rather than with `write!`: the
+    /// JSON lines write one per connection, and `fmt`'s machinery (with a float at three
+    /// decimals) cost several times the text itself.
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        use Part::{Count, Secs, Side as S, Text as T};
+        match *self {
+            Explanation::Refused { after } => write_parts(
+                out,
+                &[
+                    T("The server answered the SYN with RST ("),
+                    Secs(after),
+                    T(
+                        " s after the first SYN): nothing listens on that port, or a firewall \
+                       rejects it.",
+                    ),
+                ],
+            ),
+            Explanation::SynTimeout { syns, over } => write_parts(
+                out,
+                &[
+                    Count(syns),
+                    T(" SYN(s) over "),
+                    Secs(over),
+                    T(" s got no answer: the server is unreachable or a firewall drops them."),
+                ],
+            ),
+            Explanation::HandshakeReset { by } => write_parts(
+                out,
+                &[
+                    T("The handshake never completed: the "),
+                    S(by),
+                    T(" reset it."),
+                ],
+            ),
+            Explanation::HandshakeUnfinished => out.write_str(
+                "The server answered the SYN but the client never completed the handshake.",
+            ),
+            Explanation::Open => {
+                out.write_str("Still open at the end of the capture: no FIN or RST seen.")
+            }
+            Explanation::FinThenRst {
+                first,
+                rst_by,
+                after,
+                silent,
+            } => {
+                write_parts(
+                    out,
+                    &[
+                        T("The "),
+                        S(first),
+                        T(" sent FIN first; the connection was then reset by the "),
+                        S(rst_by),
+                        T(" "),
+                        Secs(after),
+                        T(" s later"),
+                    ],
+                )?;
+                if let Some(silent) = silent {
+                    write_parts(
+                        out,
+                        &[T(" (the "), S(silent), T(" had not sent its own FIN)")],
+                    )?;
+                }
+                out.write_str(".")
+            }
+            Explanation::Abort { by } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(by),
+                    T(" aborted the connection with RST, without a FIN before it."),
+                ],
+            ),
+            Explanation::Simultaneous => out.write_str(
+                "Both sides sent FIN before receiving the other's: a simultaneous close (both \
+                 go through CLOSING to TIME_WAIT).",
+            ),
+            Explanation::HalfClose { first } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(first),
+                    T(" closed its direction first; the "),
+                    S(first.other()),
+                    T(" kept sending data in CLOSE_WAIT before closing too."),
+                ],
+            ),
+            Explanation::Graceful { first, after } => {
+                write_parts(
+                    out,
+                    &[
+                        T("The "),
+                        S(first),
+                        T(" closed first and the "),
+                        S(first.other()),
+                        T(" answered with its own FIN"),
+                    ],
+                )?;
+                if let Some(after) = after {
+                    write_parts(out, &[T(" "), Secs(after), T(" s later")])?;
+                }
+                out.write_str(".")
+            }
+            Explanation::UnansweredFin {
+                first,
+                idle,
+                close_wait,
+            } => {
+                write_parts(out, &[T("The "), S(first), T(" sent FIN")])?;
+                if let Some(idle) = idle {
+                    write_parts(out, &[T(" after "), Secs(idle), T(" s idle")])?;
+                }
+                write_parts(
+                    out,
+                    &[
+                        T("; the "),
+                        S(first.other()),
+                        T(" acknowledged it but never sent its own FIN: "),
+                    ],
+                )?;
+                // The capture often ends with the acknowledgement itself (a pcap does not
+                // record when tcpdump was stopped).
+                if close_wait < 0.0005 {
+                    out.write_str("it was in CLOSE_WAIT when the capture ended.")
+                } else {
+                    write_parts(
+                        out,
+                        &[
+                            T("CLOSE_WAIT for "),
+                            Secs(close_wait),
+                            T(" s until the end of the capture."),
+                        ],
+                    )
+                }
+            }
+            Explanation::UnacknowledgedFin { first } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(first),
+                    T(" sent FIN; the "),
+                    S(first.other()),
+                    T(" never acknowledged it nor sent its own."),
+                ],
+            ),
+            Explanation::Text(ref text) => out.write_str(text),
+        }
+    }
+}
+
+fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
+    for part in parts {
+        match *part {
+            Part::Text(text) => out.write_str(text)?,
+            Part::Side(side) => out.write_str(side.as_str())?,
+            Part::Secs(v) => three_decimals(out, v)?,
+            Part::Count(n) => out.write_str(itoa::Buffer::new().format(n))?,
+        }
+    }
+    Ok(())
+}
+
+/// `v` as `format!("{v:.3}")` writes it. Worked out from `v * 1000` rounded when that
+/// cannot differ from rounding `v`'s exact value: `0 <= v * 1000 < 2^32`, where the
+/// product is within 2^-21 of the exact one, and not within 10^-6 of a half (a tie, or
+/// close to one). std's formatting otherwise.
+fn three_decimals<W: fmt::Write>(out: &mut W, v: f64) -> fmt::Result {
+    let t = v * 1000.0;
+    let rounded = t.round();
+    if !(v.is_sign_positive() && t < 4_294_967_296.0 && ((t - rounded).abs() - 0.5).abs() > 1e-6) {
+        return write!(out, "{v:.3}");
+    }
+    let ms = rounded as u64;
+    out.write_str(itoa::Buffer::new().format(ms / 1000))?;
+    let frac = ms % 1000;
+    let digits = [
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    out.write_str(std::str::from_utf8(&digits).expect("ASCII digits"))
 }
 
 /// The netstat-style end state of each role.
@@ -514,6 +676,154 @@ mod tests {
         assert_eq!(r.client_state, TcpState::Closed);
         let last = r.timeline.client.last().unwrap();
         assert_eq!(last.frame, None);
+    }
+
+    /// Every wording, with and without its optional parts: the sentences `format!` wrote
+    /// before explanations were kept as facts.
+    #[test]
+    fn explanations_read_as_before() {
+        use crate::model::Explanation as E;
+        use Side::{Client as C, Server as S};
+        let cases = [
+            (
+                E::Refused { after: 0.000_25 },
+                "The server answered the SYN with RST (0.000 s after the first SYN): nothing \
+                 listens on that port, or a firewall rejects it.",
+            ),
+            (
+                E::SynTimeout { syns: 3, over: 3.0 },
+                "3 SYN(s) over 3.000 s got no answer: the server is unreachable or a firewall \
+                 drops them.",
+            ),
+            (
+                E::HandshakeReset { by: C },
+                "The handshake never completed: the client reset it.",
+            ),
+            (
+                E::HandshakeUnfinished,
+                "The server answered the SYN but the client never completed the handshake.",
+            ),
+            (
+                E::Open,
+                "Still open at the end of the capture: no FIN or RST seen.",
+            ),
+            (
+                E::FinThenRst {
+                    first: S,
+                    rst_by: S,
+                    after: 4.0015,
+                    silent: Some(C),
+                },
+                "The server sent FIN first; the connection was then reset by the server 4.002 s \
+                 later (the client had not sent its own FIN).",
+            ),
+            (
+                E::FinThenRst {
+                    first: C,
+                    rst_by: S,
+                    after: 12345.6789,
+                    silent: None,
+                },
+                "The client sent FIN first; the connection was then reset by the server \
+                 12345.679 s later.",
+            ),
+            (
+                E::Abort { by: S },
+                "The server aborted the connection with RST, without a FIN before it.",
+            ),
+            (
+                E::Simultaneous,
+                "Both sides sent FIN before receiving the other's: a simultaneous close (both go \
+                 through CLOSING to TIME_WAIT).",
+            ),
+            (
+                E::HalfClose { first: C },
+                "The client closed its direction first; the server kept sending data in \
+                 CLOSE_WAIT before closing too.",
+            ),
+            (
+                E::Graceful {
+                    first: S,
+                    after: Some(0.0004),
+                },
+                "The server closed first and the client answered with its own FIN 0.000 s later.",
+            ),
+            (
+                E::Graceful {
+                    first: C,
+                    after: None,
+                },
+                "The client closed first and the server answered with its own FIN.",
+            ),
+            (
+                E::UnansweredFin {
+                    first: S,
+                    idle: Some(15.002),
+                    close_wait: 105.0,
+                },
+                "The server sent FIN after 15.002 s idle; the client acknowledged it but never \
+                 sent its own FIN: CLOSE_WAIT for 105.000 s until the end of the capture.",
+            ),
+            (
+                E::UnansweredFin {
+                    first: C,
+                    idle: None,
+                    close_wait: 0.0004,
+                },
+                "The client sent FIN; the server acknowledged it but never sent its own FIN: it \
+                 was in CLOSE_WAIT when the capture ended.",
+            ),
+            (
+                E::UnacknowledgedFin { first: C },
+                "The client sent FIN; the server never acknowledged it nor sent its own.",
+            ),
+            (E::Text("any \"text\"".into()), "any \"text\""),
+        ];
+        for (explanation, text) in cases {
+            assert_eq!(explanation.to_string(), text);
+            assert_eq!(
+                serde_json::to_string(&explanation).expect("serialise"),
+                serde_json::to_string(text).expect("serialise")
+            );
+        }
+    }
+
+    /// Durations as the classifier makes them (integer nanoseconds over 10^9), ties and
+    /// near-ties at three decimals, and values outside the worked-out range.
+    #[test]
+    fn three_decimals_writes_what_format_writes() {
+        let check = |v: f64| {
+            let mut out = String::new();
+            super::three_decimals(&mut out, v).expect("String");
+            assert_eq!(out, format!("{v:.3}"), "{v:e} {:#x}", v.to_bits());
+        };
+        for ns in (0..1_000_000i64).chain((0..1_000_000).map(|k| k * 1_999_999 + 7)) {
+            check(ns as f64 / 1e9);
+        }
+        for k in 0..200_000u32 {
+            // x.xxx5 (near-)ties and exact binary ties.
+            let tie = f64::from(k) / 2000.0;
+            for v in [tie, f64::from_bits(tie.to_bits() + 1), k as f64 / 16.0] {
+                check(v);
+                check(f64::from_bits(v.to_bits().saturating_sub(1)));
+            }
+        }
+        for v in [
+            -0.0,
+            -1.0,
+            -0.0004,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            4_294_967.295,
+            4_294_967.295_5,
+            4_294_967.296,
+            1e300,
+            5e-324,
+            f64::MAX,
+        ] {
+            check(v);
+        }
     }
 
     #[test]

@@ -208,7 +208,80 @@ pub struct Close {
     /// Seconds from `waiting_since` to the end of the capture.
     pub waiting_for: Option<f64>,
     /// One or two sentences saying what happened, for people.
-    pub explanation: String,
+    pub explanation: Explanation,
+}
+
+/// The sentences of a close verdict, kept as the facts they are worded from and written
+/// out when rendered (serialised as their text; the wording is in `classify`).
+///
+/// Why not a `String`: formatting one for every connection (a `format!`, a float with
+/// three decimals, a heap allocation and its free) cost more on the output thread than
+/// the rest of building the report, and the text table never shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Explanation {
+    /// The server answered the SYN with RST, `after` seconds after the first SYN.
+    Refused { after: f64 },
+    /// `syns` SYNs over `over` seconds got no answer.
+    SynTimeout { syns: u64, over: f64 },
+    /// The handshake never completed: `by` reset it.
+    HandshakeReset { by: Side },
+    /// The server answered the SYN; the client never completed the handshake.
+    HandshakeUnfinished,
+    /// No FIN or RST seen.
+    Open,
+    /// `first` sent FIN first; `rst_by` reset the connection `after` seconds later, and
+    /// `silent` had not sent its own FIN.
+    FinThenRst {
+        first: Side,
+        rst_by: Side,
+        after: f64,
+        silent: Option<Side>,
+    },
+    /// `by` aborted the connection with RST, no FIN before it.
+    Abort { by: Side },
+    /// Both sides sent FIN before receiving the other's.
+    Simultaneous,
+    /// `first` closed first; the other side sent data in CLOSE_WAIT before closing too.
+    HalfClose { first: Side },
+    /// `first` closed first; the other side answered with its FIN, `after` seconds later
+    /// when that was more than zero.
+    Graceful { first: Side, after: Option<f64> },
+    /// `first` sent FIN (after `idle` seconds idle); the other side acknowledged it and sat
+    /// in CLOSE_WAIT for `close_wait` seconds until the end of the capture.
+    UnansweredFin {
+        first: Side,
+        idle: Option<f64>,
+        close_wait: f64,
+    },
+    /// `first` sent FIN; the other side neither acknowledged it nor sent its own.
+    UnacknowledgedFin { first: Side },
+    /// Any other text (hand-made reports, tests).
+    Text(String),
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
+    }
+}
+
+/// As its text, the same bytes as the `String` it replaces.
+impl Serialize for Explanation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl From<String> for Explanation {
+    fn from(text: String) -> Self {
+        Explanation::Text(text)
+    }
+}
+
+impl From<&str> for Explanation {
+    fn from(text: &str) -> Self {
+        Explanation::Text(text.to_string())
+    }
 }
 
 /// One change of an endpoint's RFC 9293 state, as inferred from the wire.

@@ -60,7 +60,7 @@ impl ReportBuilder {
                     waiting_since: None,
                     waiting_for: None,
                     explanation: "The client closed first; the server answered with its FIN."
-                        .to_string(),
+                        .into(),
                 },
                 client_state: TcpState::Closed,
                 server_state: TcpState::Closed,
@@ -148,8 +148,7 @@ impl ReportBuilder {
         c.waiting_since = Some(self.r.end - waited);
         c.waiting_for = Some(waited);
         c.explanation =
-            "The server closed; the client acknowledged the FIN and never sent its own."
-                .to_string();
+            "The server closed; the client acknowledged the FIN and never sent its own.".into();
         self.r.client_state = TcpState::CloseWait;
         self.r.server_state = TcpState::FinWait2;
         self.r.zeek = ZeekView {

@@ -107,11 +107,13 @@ impl Renderer for JsonRenderer {
 /// `--jsonl`: a `"type":"connection"` line per connection, then a `"type":"summary"` line.
 ///
 /// Each line is written by [`super::json_line`] (the same bytes as serde_json, several
-/// times faster) into a reused buffer and written in one call (serde_json's many small
-/// writes through `dyn Write` cost more than the serialisation itself). Lines
-/// are flushed at most every [`FLUSH_INTERVAL`], so reading a file does not cost a system
-/// call per connection; [`JsonlRenderer::line_buffered`] flushes every line, for live
-/// input where the next connection may be minutes away.
+/// times faster) into a reused buffer, and the lines are written [`WRITE_AT`] bytes or
+/// more at once (serde_json's many small writes through `dyn Write` cost more than the
+/// serialisation itself; a write that large goes past the output's `BufWriter` instead
+/// of being copied into it). Lines are flushed at most every [`FLUSH_INTERVAL`], so
+/// reading a file does not cost a system call per connection;
+/// [`JsonlRenderer::line_buffered`] writes and flushes every line, for live input where
+/// the next connection may be minutes away.
 pub struct JsonlRenderer {
     line: super::json_line::LineWriter,
     every_line: bool,
@@ -120,6 +122,10 @@ pub struct JsonlRenderer {
 
 /// How long a finished line may wait in the output buffer when reading files.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Lines gather up to this many bytes before they are written (when no flush is due):
+/// more than std's `BufWriter` holds (8 KiB), so that it passes them on without a copy.
+pub const WRITE_AT: usize = 64 * 1024;
 
 impl JsonlRenderer {
     /// Flushes at most every [`FLUSH_INTERVAL`] (the first line at once).
@@ -138,6 +144,14 @@ impl JsonlRenderer {
             ..JsonlRenderer::new()
         }
     }
+
+    /// Writes the lines gathered so far (forgotten even when the write fails: nothing
+    /// more is written after an error).
+    fn write_lines(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        let result = w.write_all(self.line.lines());
+        self.line.clear();
+        result
+    }
 }
 
 impl Default for JsonlRenderer {
@@ -148,11 +162,14 @@ impl Default for JsonlRenderer {
 
 impl Renderer for JsonlRenderer {
     fn connection(&mut self, w: &mut dyn Write, report: &ConnectionReport) -> io::Result<()> {
-        w.write_all(self.line.connection_line(report))?;
+        self.line.push_line(report);
         let due = self.every_line
             || self
                 .last_flush
                 .is_none_or(|at| at.elapsed() >= FLUSH_INTERVAL);
+        if due || self.line.lines().len() >= WRITE_AT {
+            self.write_lines(w)?;
+        }
         if due {
             self.last_flush = Some(Instant::now());
             w.flush()?;
@@ -161,6 +178,7 @@ impl Renderer for JsonlRenderer {
     }
 
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        self.write_lines(w)?;
         let line = SummaryLine {
             line_type: "summary",
             capture: out.capture,
@@ -348,13 +366,35 @@ mod tests {
         assert_eq!(sink.1, 1);
         assert!(sink.0.ends_with(b"\n"));
         assert_eq!(sink.0.iter().filter(|b| **b == b'\n').count(), 1);
-        // Read from a file, the next lines within the interval wait in the buffer…
+        let lines = |sink: &CountFlushes| sink.0.iter().filter(|b| **b == b'\n').count();
+        // Read from a file, the next lines within the interval wait in the renderer, and
+        // are written unflushed once WRITE_AT bytes have gathered…
         renderer.connection(&mut sink, &r).expect("write to memory");
-        assert_eq!(sink.1, 1);
-        // …and with live input every line is flushed.
+        assert_eq!((lines(&sink), sink.1), (1, 1));
+        let line_len = sink.0.len();
+        let mut sent = 2;
+        while (sent - 1) * line_len < WRITE_AT {
+            assert_eq!(lines(&sink), 1);
+            renderer.connection(&mut sink, &r).expect("write to memory");
+            sent += 1;
+        }
+        assert_eq!((lines(&sink), sink.1), (sent, 1));
+        renderer.connection(&mut sink, &r).expect("write to memory");
+        let out = AnalyzeOutput {
+            capture: &CaptureStats::default(),
+            filter: &Filter::default(),
+            connections_total: 0,
+            connections: &[],
+            summary: &Summary::from_reports(&[]),
+        };
+        // …and the last ones with the summary.
+        renderer.finish(&mut sink, &out).expect("write to memory");
+        assert_eq!((lines(&sink), sink.1), (sent + 2, 2));
+        // With live input every line is written and flushed.
         let mut live = JsonlRenderer::line_buffered();
         live.connection(&mut sink, &r).expect("write to memory");
+        assert_eq!((lines(&sink), sink.1), (sent + 3, 3));
         live.connection(&mut sink, &r).expect("write to memory");
-        assert_eq!(sink.1, 3);
+        assert_eq!((lines(&sink), sink.1), (sent + 4, 4));
     }
 }

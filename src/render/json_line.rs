@@ -26,7 +26,8 @@ use crate::state::TcpState;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::LazyLock;
 
-/// Writes `--jsonl` connection lines into a buffer it keeps between lines.
+/// Writes `--jsonl` connection lines into a buffer it keeps between lines, where they
+/// can be left to gather (see [`LineWriter::push_line`]).
 ///
 /// Why a type rather than "append to a `Vec`": the writer copies pieces into an already
 /// initialised slice, at least as long as the line can be, with plain indexed copies (see
@@ -36,12 +37,16 @@ use std::sync::LazyLock;
 /// before it.
 #[derive(Default)]
 pub struct LineWriter {
-    /// Always initialised up to its `len()`; bytes past the current line are stale.
+    /// Always initialised up to its `len()`; bytes past the lines are stale.
     buf: Vec<u8>,
+    /// The length of the lines pushed since the last [`LineWriter::clear`].
+    lines: usize,
     /// What the writer remembers from line to line.
     kept: Kept,
     /// The line's timestamps (cleared for each line; kept here only to reuse the space).
     floats: FloatMemo,
+    /// The line's explanation text (kept only to reuse the space).
+    explanation: String,
 }
 
 /// Text the writer keeps from one line to the next because the next line likely repeats it.
@@ -100,23 +105,48 @@ struct AddrMemo {
 }
 
 impl LineWriter {
-    /// `{"type":"connection",…}` and a newline for `r`.
+    /// `{"type":"connection",…}` and a newline for `r`, alone.
     pub fn connection_line(&mut self, r: &ConnectionReport) -> &[u8] {
+        self.clear();
+        self.push_line(r);
+        self.lines()
+    }
+
+    /// The lines pushed since the last [`LineWriter::clear`].
+    pub fn lines(&self) -> &[u8] {
+        &self.buf[..self.lines]
+    }
+
+    /// Forgets the lines (their room is kept).
+    pub fn clear(&mut self) {
+        self.lines = 0;
+    }
+
+    /// Appends the line of `r` ([`LineWriter::connection_line`]) to the lines. Why keep
+    /// several: written out a few dozen at once, they go past the output's `BufWriter`
+    /// instead of being copied into it, line by line.
+    pub fn push_line(&mut self, r: &ConnectionReport) {
+        self.explanation.clear();
+        r.close
+            .explanation
+            .write_to(&mut self.explanation)
+            .expect("writing to a String cannot fail");
         // Room for the line at its longest, so that no piece needs to check for room.
         let bound = HEAD_MAX
             + ENTRY_MAX * (r.timeline.client.len() + r.timeline.server.len())
-            + escaped_max(&r.close.explanation)
+            + escaped_max(&self.explanation)
             + escaped_max(&r.zeek.conn_state)
             + escaped_max(&r.zeek.history);
         if bound > u32::MAX as usize {
             return self.serde_line(r); // a line of 4 GB: never in practice
         }
-        if self.buf.len() < bound {
-            self.buf.resize(bound + GROW_EXTRA, 0);
+        let start = self.lines;
+        if self.buf.len() < start + bound {
+            self.buf.resize(start + bound + GROW_EXTRA, 0);
         }
         self.floats.clear();
         let mut w = W {
-            b: &mut self.buf[..bound],
+            b: &mut self.buf[start..start + bound],
             p: 0,
             floats: &mut self.floats,
             kept: &mut self.kept,
@@ -151,7 +181,7 @@ impl LineWriter {
         w.put(b",\"server\":");
         w.uint(r.bytes.server);
         w.put(b"},\"close\":{\"kind\":");
-        w.close(&r.close);
+        w.close(&r.close, &self.explanation);
         w.put(b",\"client_state\":");
         w.piece(&w.t.client_state[r.client_state as usize]);
         w.piece(&w.t.server_state[r.server_state as usize]);
@@ -165,27 +195,27 @@ impl LineWriter {
         w.put(b"}");
         let Some(segments) = &r.segments else {
             w.put(b"}\n");
-            let n = w.pos();
-            return &self.buf[..n];
+            self.lines = start + w.pos();
+            return;
         };
         // Only with recording on (diagrams): rare, so serde's path is fine here.
         let n = w.pos();
-        self.buf.truncate(n);
+        self.buf.truncate(start + n);
         self.buf.extend_from_slice(b",\"segments\":");
         serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
         self.buf.extend_from_slice(b"}\n");
-        &self.buf
+        self.lines = self.buf.len();
     }
 
     /// The same line through serde_json (the reference this writer matches), for a line
     /// too long for the writer's u32 cursor.
     #[cold]
-    fn serde_line(&mut self, r: &ConnectionReport) -> &[u8] {
-        self.buf.clear();
+    fn serde_line(&mut self, r: &ConnectionReport) {
+        self.buf.truncate(self.lines);
         serde_json::to_writer(&mut self.buf, &SerdeLine::of(r))
             .expect("writing to memory cannot fail");
         self.buf.push(b'\n');
-        &self.buf
+        self.lines = self.buf.len();
     }
 }
 
@@ -508,7 +538,7 @@ impl W<'_> {
 
     /// From just after `"close":{"kind":`; each enum value comes with the key after it.
     #[inline(always)]
-    fn close(&mut self, c: &Close) {
+    fn close(&mut self, c: &Close, explanation: &str) {
         let t = self.t;
         self.piece(&t.kind[c.kind as usize]);
         self.piece(&t.initiator[c.initiator as usize]);
@@ -538,7 +568,7 @@ impl W<'_> {
             self.opt_float(c.waiting_for);
             self.put(b",\"explanation\":");
         }
-        self.str(&c.explanation);
+        self.str(explanation);
         self.put(b"}");
     }
 
@@ -1242,7 +1272,7 @@ mod tests {
     fn a_reused_writer_leaves_nothing_of_a_longer_line_before() {
         let mut long = ReportBuilder::new(2).build();
         long.id = u64::MAX;
-        long.close.explanation = "x".repeat(5000);
+        long.close.explanation = "x".repeat(5000).into();
         long.timeline.client = vec![long.timeline.client[0].clone(); 100];
         let short = ReportBuilder::new(1).build();
         let mut segments = ReportBuilder::new(3).build();
@@ -1292,7 +1322,7 @@ mod tests {
             who_failed_to_respond: Some(Side::Server),
             waiting_since: Some(longest_float),
             waiting_for: Some(longest_float),
-            explanation: "\u{1}".repeat(300),
+            explanation: "\u{1}".repeat(300).into(),
         };
         (r.client_state, r.server_state) = (TcpState::SynReceived, TcpState::SynReceived);
         let change = StateChange {
@@ -1441,7 +1471,7 @@ mod tests {
             for at in [0, 1, 15, 16, 17, 40] {
                 let mut text = "The client closed first; the server answered.".to_string();
                 text.insert(at, b as char);
-                r.close.explanation = text.clone();
+                r.close.explanation = text.clone().into();
                 r.zeek.history = text[..at + 1].to_string();
                 r.zeek.conn_state = (b as char).to_string();
                 assert_matches_serde(&mut writer, &r);
@@ -1618,6 +1648,32 @@ mod tests {
         let mut writer = LineWriter::default();
         let r = ReportBuilder::new(7).unanswered_fin_by_server(42.5).build();
         let fast = writer.connection_line(&r).to_vec();
-        assert_eq!(writer.serde_line(&r), fast.as_slice());
+        writer.clear();
+        writer.serde_line(&r);
+        assert_eq!(writer.lines(), fast.as_slice());
+    }
+
+    /// Lines pushed one after another, longer and shorter ones, with segments and through
+    /// the fallback between them, read as each one alone.
+    #[test]
+    fn gathered_lines_are_the_lines_one_after_another() {
+        let mut long = ReportBuilder::new(2).build();
+        long.close.explanation = "x".repeat(5000).into();
+        let short = ReportBuilder::new(1).build();
+        let mut segments = ReportBuilder::new(3).build();
+        segments.segments = Some(Vec::new());
+        let mut writer = LineWriter::default();
+        for _ in 0..2 {
+            let mut expected = String::new();
+            for r in [&short, &long, &segments, &short, &long, &short] {
+                writer.push_line(r);
+                expected += &format!("{}\n", serde_line(r));
+            }
+            writer.serde_line(&short);
+            writer.push_line(&segments);
+            expected += &format!("{}\n{}\n", serde_line(&short), serde_line(&segments));
+            assert_eq!(writer.lines(), expected.as_bytes());
+            writer.clear();
+        }
     }
 }
