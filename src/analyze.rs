@@ -557,7 +557,7 @@ fn report_with_roles(
                 let from_base = conv.dirs[r.from].base;
                 let to_base = conv.dirs[to].base;
                 SegmentRecord {
-                    frame: r.at.frame,
+                    frame: r.at.frame(),
                     ts: secs(r.at.ts_ns),
                     from: roles.side_of(r.from),
                     flags: r.flags.wireshark_label(),
@@ -582,7 +582,7 @@ fn report_with_roles(
     let start = secs(conv.first.ts_ns);
     let end = secs(conv.last.ts_ns);
     let duration = (conv.last.ts_ns - conv.first.ts_ns) as f64 / 1e9;
-    let (first_frame, last_frame) = (conv.first.frame, conv.last.frame);
+    let (first_frame, last_frame) = (conv.first.frame(), conv.last.frame());
     let packets = per_side(&|i| conv.dirs[i].packets);
     let bytes = per_side(&|i| conv.dirs[i].bytes);
     let (client_state, server_state) = (conv.ends[client].state, conv.ends[server].state);

@@ -81,7 +81,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         });
         close.first_by = Some(side(i));
         close.first_at = Some(secs(m));
-        close.first_frame = Some(m.frame);
+        close.first_frame = Some(m.frame());
         close.idle_before_close = conv
             .quiet_since
             .map(|q| ((m.ts_ns - q.ts_ns) as f64 / 1e9).max(0.0));
@@ -171,7 +171,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
             .ends
             .iter()
             .filter_map(|e| e.fin)
-            .any(|f| f.ts_ns <= rm.ts_ns && f.frame < rm.frame);
+            .any(|f| f.ts_ns <= rm.ts_ns && f.frame() < rm.frame());
         if fin_before {
             close.kind = CloseKind::FinThenRst;
             close.explanation = Explanation::FinThenRst {

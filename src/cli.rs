@@ -166,7 +166,7 @@ pub struct AnalysisArgs {
     pub time_wait: f64,
     /// At most N connections tracked at once; past it (a SYN flood, a port scan) the least
     /// recently active is reported as it stands and dropped, and a warning counts them.
-    /// About 1.8 KB of memory per connection.
+    /// About 1.6 KB of memory per connection.
     #[arg(
         long = "max-connections",
         value_name = "N",

@@ -28,6 +28,7 @@
 use crate::model::{DirectionStats, SegmentNote, StateChange};
 use crate::segment::{Segment, TcpFlags};
 use crate::state::TcpState;
+use std::num::NonZeroU64;
 
 /// `a - b` in sequence space, as a signed distance (RFC 9293 §3.4: "comparisons … must use
 /// modulo 2**32 arithmetic").
@@ -49,11 +50,32 @@ pub fn seq_le(a: u32, b: u32) -> bool {
 /// beyond that the oldest is given up as missing for good.
 const MAX_HOLES: usize = 8;
 
-/// A point in the capture.
+/// A point in the capture: a timestamp and the frame number of the packet.
+///
+/// The frame is kept as one more than itself in a `NonZeroU64`, so that an
+/// `Option<Moment>` takes 16 bytes instead of 24: a connection holds about twenty of them,
+/// and a smaller connection is fewer cache lines written when it starts and read when it
+/// is reported, and less memory per live connection in a flood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Moment {
     pub ts_ns: i64,
-    pub frame: u64,
+    frame_plus_one: NonZeroU64,
+}
+
+impl Moment {
+    pub fn new(ts_ns: i64, frame: u64) -> Self {
+        Moment {
+            ts_ns,
+            // Saturating: frame u64::MAX (never reached by counting packets) reads back
+            // as u64::MAX - 1.
+            frame_plus_one: NonZeroU64::MIN.saturating_add(frame),
+        }
+    }
+
+    /// The frame number (Wireshark's `frame.number`).
+    pub fn frame(&self) -> u64 {
+        self.frame_plus_one.get() - 1
+    }
 }
 
 /// What one endpoint has sent, as far as the capture shows.
@@ -188,7 +210,7 @@ impl Endpoint {
         self.changes.push(StateChange {
             state,
             at: crate::model::secs(at.ts_ns),
-            frame: Some(at.frame),
+            frame: Some(at.frame()),
         });
     }
 
@@ -280,10 +302,7 @@ impl Conversation {
     /// Starts a conversation with its first segment's sender as endpoint 0. Call
     /// [`Conversation::process`] with that segment next.
     pub fn new(first: &Segment, record: bool) -> Self {
-        let at = Moment {
-            ts_ns: first.ts_ns,
-            frame: first.frame,
-        };
+        let at = Moment::new(first.ts_ns, first.frame);
         Conversation {
             ends: [Endpoint::new(), Endpoint::new()],
             dirs: [Direction::default(), Direction::default()],
@@ -373,10 +392,7 @@ impl Conversation {
 
     /// Feeds one segment sent by endpoint `from` (0 or 1).
     pub fn process(&mut self, seg: &Segment, from: usize) {
-        let at = Moment {
-            ts_ns: seg.ts_ns,
-            frame: seg.frame,
-        };
+        let at = Moment::new(seg.ts_ns, seg.frame);
         self.last = at;
         let mut notes = NoteSet::default();
         let flags = seg.flags;
@@ -440,7 +456,7 @@ impl Conversation {
         // Data. A keep-alive probe's garbage byte is not data.
         if seg.payload_len > 0 && !is_keepalive {
             let end = &mut self.ends[from];
-            if end.last_data.is_some_and(|m| m.frame != at.frame) {
+            if end.last_data.is_some_and(|m| m.frame() != at.frame()) {
                 end.prev_data = end.last_data;
             }
             end.last_data = Some(at);
@@ -543,7 +559,7 @@ impl Conversation {
         [own, peer_seen]
             .into_iter()
             .flatten()
-            .max_by_key(|m| (m.ts_ns, m.frame))
+            .max_by_key(|m| (m.ts_ns, m.frame()))
             .or(self.established)
     }
 
@@ -794,6 +810,16 @@ mod tests {
 
     const A: usize = 0;
     const B: usize = 1;
+
+    /// The frame reads back as given, and an absent moment costs no extra word.
+    #[test]
+    fn moments_keep_their_frame_in_sixteen_bytes() {
+        for frame in [0, 1, 2, 1 << 40, u64::MAX - 1] {
+            assert_eq!(Moment::new(-5, frame).frame(), frame);
+        }
+        assert_eq!(Moment::new(0, u64::MAX).frame(), u64::MAX - 1);
+        assert_eq!(std::mem::size_of::<Option<Moment>>(), 16);
+    }
 
     /// Builds segments of a conversation between 10.0.0.1:40000 (A) and 10.0.0.2:80 (B).
     struct Wire {
