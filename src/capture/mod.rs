@@ -72,6 +72,15 @@ pub struct CaptureStats {
     pub warnings: Vec<String>,
 }
 
+impl CaptureStats {
+    /// Epoch seconds of the end of the capture: the moment after which nothing more is
+    /// known about any connection. Today the last packet of any kind; every consumer that
+    /// needs "the end of the capture" (waiting times, hedges in findings, charts) asks here.
+    pub fn end_ts(&self) -> Option<f64> {
+        self.last_ts
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FileStats {
     /// As given: the path, or `-` for standard input.
