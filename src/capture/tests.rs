@@ -418,6 +418,86 @@ fn two_files_are_merged_in_timestamp_order_with_global_frame_numbers() {
 }
 
 #[test]
+fn pcapng_interface_statistics_end_is_the_end_of_the_capture() {
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, Some(9), None);
+    ng.epb(0, T0 as u64, &data_seg(0, 1, 1).data, 55);
+    ng.epb(0, (T0 + 2000) as u64, &data_seg(0, 2, 1).data, 55);
+    ng.isb(
+        0,
+        (T0 + 3_000_000_000) as u64,
+        Some((T0 + 2_500_000_000) as u64),
+    );
+    let (_, stats) = read_all(vec![ng.bytes()]);
+    assert_eq!(stats.last_ts, Some(ns_to_secs(T0 + 2000)));
+    assert_eq!(stats.end, Some(ns_to_secs(T0 + 2_500_000_000)));
+    assert_eq!(stats.end_source, Some(EndSource::InterfaceStatistics));
+    assert_eq!(stats.end_ts(), stats.end);
+}
+
+#[test]
+fn pcapng_statistics_without_endtime_use_the_block_timestamp() {
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, Some(9), None);
+    ng.epb(0, T0 as u64, &data_seg(0, 1, 1).data, 55);
+    ng.isb(0, (T0 + 1_000_000) as u64, None);
+    let (_, stats) = read_all(vec![ng.bytes()]);
+    assert_eq!(stats.end, Some(ns_to_secs(T0 + 1_000_000)));
+    assert_eq!(stats.end_source, Some(EndSource::InterfaceStatistics));
+}
+
+/// dumpcap 4.0.17 (measured) writes ISB times in microseconds on a nanosecond interface.
+#[test]
+fn pcapng_statistics_in_microseconds_on_a_nanosecond_interface() {
+    let mut ng = Ng::new(true);
+    ng.idb(1, 0, Some(9), None);
+    ng.epb(0, T0 as u64, &data_seg(0, 1, 1).data, 55);
+    let end_us = (T0 + 3_000_000_000) / 1000;
+    ng.isb(0, end_us as u64, Some(end_us as u64));
+    let (_, stats) = read_all(vec![ng.bytes()]);
+    assert_eq!(stats.end, Some(ns_to_secs(T0 + 3_000_000_000)));
+    assert_eq!(stats.end_source, Some(EndSource::InterfaceStatistics));
+}
+
+#[test]
+fn pcapng_statistics_before_the_last_packet_or_of_no_interface_are_passed_over() {
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, Some(9), None);
+    ng.epb(0, (T0 + 5000) as u64, &data_seg(0, 1, 1).data, 55);
+    ng.isb(0, T0 as u64, Some(T0 as u64));
+    ng.isb(7, (T0 + 9000) as u64, Some((T0 + 9000) as u64));
+    let (_, stats) = read_all(vec![ng.bytes()]);
+    assert_eq!(stats.end, Some(ns_to_secs(T0 + 5000)));
+    assert_eq!(stats.end_source, Some(EndSource::LastPacket));
+}
+
+#[test]
+fn merged_files_end_at_the_latest_stated_end() {
+    let a = pcap_file(1, false, false, &[data_seg(T0 + 1000, 1, 1)]);
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, Some(9), None);
+    ng.epb(0, T0 as u64, &data_seg(0, 2, 1).data, 55);
+    ng.isb(0, (T0 + 7000) as u64, Some((T0 + 7000) as u64));
+    let (_, stats) = read_all(vec![a.clone(), ng.bytes()]);
+    assert_eq!(stats.end, Some(ns_to_secs(T0 + 7000)));
+    let (_, stats) = read_all(vec![a]);
+    assert_eq!(
+        (stats.end, stats.end_source),
+        (Some(ns_to_secs(T0 + 1000)), Some(EndSource::LastPacket))
+    );
+}
+
+#[test]
+fn user_end_before_the_last_packet_is_refused() {
+    let a = pcap_file(1, false, false, &[data_seg(T0 + 1000, 1, 1)]);
+    let (_, mut stats) = read_all(vec![a]);
+    let err = stats.set_user_end(T0).expect_err("before");
+    assert!(err.to_string().contains("before the last packet"), "{err}");
+    stats.set_user_end(T0 + 1000).expect("at the last packet");
+    assert_eq!(stats.end_source, Some(EndSource::User));
+}
+
+#[test]
 fn backwards_timestamps_pass_through_in_file_order() {
     let file = pcap_file(
         1,

@@ -176,6 +176,27 @@ impl Ng {
         self.block(6, &body)
     }
 
+    /// Interface Statistics Block taken at `units`, with an `isb_endtime` when given (both
+    /// in `units`, whatever the reader makes of them), after an `opt_comment` as dumpcap
+    /// writes.
+    pub(crate) fn isb(&mut self, if_id: u32, units: u64, end: Option<u64>) -> &mut Ng {
+        let mut body = Vec::new();
+        body.extend_from_slice(&self.u32b(if_id));
+        body.extend_from_slice(&self.u32b((units >> 32) as u32));
+        body.extend_from_slice(&self.u32b(units as u32));
+        body.extend_from_slice(&self.u16b(1));
+        body.extend_from_slice(&self.u16b(5));
+        body.extend_from_slice(b"stats\0\0\0");
+        if let Some(end) = end {
+            body.extend_from_slice(&self.u16b(3));
+            body.extend_from_slice(&self.u16b(8));
+            body.extend_from_slice(&self.u32b((end >> 32) as u32));
+            body.extend_from_slice(&self.u32b(end as u32));
+        }
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        self.block(5, &body)
+    }
+
     /// Simple Packet Block (interface 0, no timestamp).
     pub(crate) fn spb(&mut self, data: &[u8]) -> &mut Ng {
         let mut body = Vec::new();
