@@ -205,6 +205,7 @@ pub struct SegmentStream {
     link_counts: LinkCounts,
     warned_link_types: Vec<u32>,
     warned_fragment: bool,
+    warned_tunnel_fragment: bool,
     /// Packets whose timestamp is earlier than the packet before them in merged order.
     backwards: Backwards,
 }
@@ -298,6 +299,7 @@ impl SegmentStream {
             link_counts: LinkCounts::default(),
             warned_link_types: Vec::new(),
             warned_fragment: false,
+            warned_tunnel_fragment: false,
             backwards: Backwards::default(),
         }
     }
@@ -372,8 +374,24 @@ impl SegmentStream {
         match item.outcome {
             Ok(()) => {
                 let first_fragment = item.decoded.first_fragment;
+                let tunnel_fragment = item.decoded.tunnel_fragment;
                 let file = item.file;
                 self.count_segment();
+                if tunnel_fragment && !self.warned_tunnel_fragment {
+                    self.warned_tunnel_fragment = true;
+                    let name = &self.files[file].name_for_messages();
+                    Notes {
+                        file: name,
+                        warnings: &mut self.stats.warnings,
+                    }
+                    .warn(format_args!(
+                        "TCP segments inside tunnels whose outer IP datagram is split into \
+                         fragments (first seen at frame {}); closewait does not reassemble \
+                         IP: each segment is read from the first fragment (its lengths from \
+                         the inner headers), the other fragments are counted as ip_fragment",
+                        self.frame
+                    ));
+                }
                 if first_fragment && !self.warned_fragment {
                     self.warned_fragment = true;
                     let name = &self.files[file].name_for_messages();
@@ -439,6 +457,23 @@ impl SegmentStream {
                 None => format!("LINKTYPE_{lt}"),
             };
             *self.stats.link_types.entry(name).or_default() += count;
+        }
+        let unreadable = self
+            .stats
+            .packets
+            .skipped
+            .get(SkipReason::UnsupportedLinkType.as_str())
+            .copied()
+            .unwrap_or(0);
+        let total = self.stats.packets.total;
+        if total > 0 && unreadable == total {
+            // Not "no TCP connections": nothing could be looked at.
+            self.stats.warnings.push(format!(
+                "none of the {total} packets could be read: every one is of a link type \
+                 closewait does not support, so the capture may well hold TCP connections \
+                 that were not analysed; capture on an Ethernet, loopback or `any` interface \
+                 (or convert the file to a supported link type)"
+            ));
         }
         self.stats.first_ts = self.min_ts_ns.map(ns_to_secs);
         self.stats.last_ts = self.max_ts_ns.map(ns_to_secs);

@@ -232,6 +232,18 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Hand-made frames.
 pub(crate) mod frames {
+    /// The same frame as IEEE 802.3 with LLC/SNAP (RFC 1042): the EtherType replaced by
+    /// the length, then DSAP/SSAP 0xAA, control 0x03, OUI 00-00-00 and the EtherType.
+    pub(crate) fn as_802_3_snap(ethernet_ii: &[u8]) -> Vec<u8> {
+        let payload = &ethernet_ii[14..];
+        let mut f = ethernet_ii[..12].to_vec();
+        f.extend_from_slice(&((payload.len() + 8) as u16).to_be_bytes());
+        f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+        f.extend_from_slice(&ethernet_ii[12..14]);
+        f.extend_from_slice(payload);
+        f
+    }
+
     use etherparse::{PacketBuilder, PacketBuilderStep, TcpHeader, TcpOptionElement};
 
     pub(crate) const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
