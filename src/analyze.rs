@@ -27,6 +27,10 @@ pub struct AnalyzeOptions {
     /// active one is reported as it stands and dropped (a SYN flood or a port scan must
     /// not exhaust memory). Evictions are counted in a capture warning.
     pub max_connections: usize,
+    /// The end of the capture when the user knows it (`--capture-end`), epoch
+    /// nanoseconds: connections still open are measured to it. Must not be before the
+    /// last packet.
+    pub capture_end_ns: Option<i64>,
 }
 
 impl Default for AnalyzeOptions {
@@ -35,6 +39,7 @@ impl Default for AnalyzeOptions {
             time_wait_secs: 60.0,
             record_segments: RecordSegments::None,
             max_connections: crate::flow::DEFAULT_MAX_LIVE,
+            capture_end_ns: None,
         }
     }
 }
@@ -247,10 +252,18 @@ fn analyze_finished(
             });
         }
     }
-    // The end of the capture is its last packet, TCP or not: a pcap does not record when
-    // the capture was stopped.
-    let capture_end = stream.last_ts_ns().unwrap_or(analyzer.table_now());
+    // The end of the capture: the user's `--capture-end`, else what the files state
+    // (pcapng `isb_endtime`), else the last packet, TCP or not (a pcap does not record when
+    // the capture was stopped). Connections still open are measured to it.
+    let last_packet = stream.last_ts_ns().unwrap_or(analyzer.table_now());
+    let stated = stream
+        .end_ns()
+        .map_or(last_packet, |(end, _)| end.max(last_packet));
     let mut stats = stream.into_stats();
+    if let Some(user) = opts.capture_end_ns {
+        stats.set_user_end(user)?;
+    }
+    let capture_end = opts.capture_end_ns.unwrap_or(stated);
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }

@@ -178,6 +178,12 @@ pub struct AnalysisArgs {
     /// a warning; the results up to the damage are still written.
     #[arg(long)]
     pub strict: bool,
+    /// When the capture really ended, if you know (tcpdump stopped after the last packet):
+    /// epoch seconds or RFC 3339 with an offset (2026-12-05T11:40:00Z). Connections still
+    /// open are measured to it. Without it: a pcapng's interface statistics, else the last
+    /// packet.
+    #[arg(long = "capture-end", value_name = "TIME", value_parser = parse_capture_end)]
+    pub capture_end: Option<i64>,
 }
 
 impl AnalysisArgs {
@@ -185,9 +191,15 @@ impl AnalysisArgs {
         AnalyzeOptions {
             time_wait_secs: self.time_wait,
             max_connections: self.max_connections,
+            capture_end_ns: self.capture_end,
             ..AnalyzeOptions::default()
         }
     }
+}
+
+/// `--capture-end`: epoch nanoseconds.
+fn parse_capture_end(s: &str) -> Result<i64, String> {
+    crate::capture::parse_moment(s)
 }
 
 #[derive(Debug, Args)]

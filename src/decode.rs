@@ -156,6 +156,10 @@ pub struct Decoded {
     /// The segment was the first fragment of a fragmented IP datagram: its `payload_len`
     /// only covers that fragment (closewait does not reassemble IP).
     pub first_fragment: bool,
+    /// The segment was found in a tunnel whose outer IP datagram was fragmented, in the
+    /// frame holding the first fragment: its lengths come from the inner headers, the
+    /// bytes in the other fragments are not read (closewait does not reassemble IP).
+    pub tunnel_fragment: bool,
     /// The tunnels the segment was found in, outermost first; empty for plain traffic.
     pub tunnels: Tunnels,
 }
@@ -183,6 +187,7 @@ impl Decoded {
                 captured_payload_len: 0,
             },
             first_fragment: false,
+            tunnel_fragment: false,
             tunnels: Tunnels::default(),
         }
     }
@@ -316,6 +321,9 @@ fn ip_offset(link_type: u32, data: &[u8]) -> Result<IpAt, SkipReason> {
     match link_type {
         linktype::ETHERNET => {
             let ethertype = be16(data, 12).ok_or(SkipReason::TruncatedHeader)?;
+            if ethertype <= ETHER_MAX_LENGTH {
+                return after_llc_snap(data, 14);
+            }
             after_ethertype(data, 14, ethertype)
         }
         // Linux cooked capture v1: packet type, ARPHRD type, address length, 8 address
@@ -358,6 +366,21 @@ fn ip_offset(link_type: u32, data: &[u8]) -> Result<IpAt, SkipReason> {
         }
         _ => Err(SkipReason::UnsupportedLinkType),
     }
+}
+
+/// IEEE 802.3 frames carry a length (at most 1500) where Ethernet II has its EtherType
+/// (0x0600 and up).
+const ETHER_MAX_LENGTH: u16 = 1500;
+
+/// An 802.3 frame: IEEE 802.2 LLC, and for IP the SNAP extension (RFC 1042): DSAP 0xAA,
+/// SSAP 0xAA, control 0x03 (UI), OUI 00-00-00 (an EtherType follows), the EtherType.
+/// Anything else after LLC (STP, NetBIOS, IPX) is not IP.
+fn after_llc_snap(data: &[u8], at: usize) -> Result<IpAt, SkipReason> {
+    let llc = data.get(at..at + 8).ok_or(SkipReason::TruncatedHeader)?;
+    if llc[..6] != [0xaa, 0xaa, 0x03, 0, 0, 0] {
+        return Err(SkipReason::NotIp);
+    }
+    after_ethertype(data, at + 8, u16::from_be_bytes([llc[6], llc[7]]))
 }
 
 /// BSD address families for IP: AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD,
@@ -446,6 +469,7 @@ fn decode_ip(
         match ip_layer(data, start, end, ts_ns, subframes)? {
             Layer::Tcp(mut decoded) => {
                 decoded.tunnels = tunnels;
+                decoded.tunnel_fragment = outer_fragmented;
                 if outer_fragmented {
                     // The rest of the segment is in the frames holding the outer
                     // datagram's other fragments: in the capture, but not in this frame.
@@ -556,6 +580,7 @@ fn plain_ipv4_tcp_into(
         data.len(),
     );
     out.first_fragment = false;
+    out.tunnel_fragment = false;
     out.tunnels = Tunnels::default();
     Some(Ok(()))
 }
@@ -621,6 +646,7 @@ fn ethernet_ipv4_tcp_into(
     };
     read_options(&data[TCP + 20..payload_start.min(tcp_end)], segment);
     out.first_fragment = false;
+    out.tunnel_fragment = false;
     out.tunnels = Tunnels::default();
     Some(Ok(()))
 }
@@ -1075,6 +1101,26 @@ mod tests {
                 assert_eq!(direct, walked, "options {options:?}");
             }
         }
+    }
+
+    /// An IEEE 802.3 frame (length, not EtherType) with LLC/SNAP carrying IPv4 (RFC 1042),
+    /// and one with LLC carrying spanning tree (not IP).
+    #[test]
+    fn ieee_802_3_llc_snap_carries_ipv4() {
+        let ethernet_ii = frames::eth_v4_syn_with_options();
+        let f = frames::as_802_3_snap(&ethernet_ii);
+        let d = decode(linktype::ETHERNET, &f).expect("802.3 SNAP IPv4");
+        assert_eq!(
+            d.segment,
+            decode(linktype::ETHERNET, &ethernet_ii).unwrap().segment
+        );
+        let mut stp = f.clone();
+        stp[14..17].copy_from_slice(&[0x42, 0x42, 0x03]);
+        assert_eq!(decode(linktype::ETHERNET, &stp), Err(SkipReason::NotIp));
+        assert_eq!(
+            decode(linktype::ETHERNET, &f[..18]),
+            Err(SkipReason::TruncatedHeader)
+        );
     }
 
     #[test]

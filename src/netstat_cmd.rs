@@ -5,6 +5,7 @@
 
 use crate::diagnose_cmd::FailOn;
 use crate::netstat::{self, render, NetstatReport};
+use crate::state::TcpState;
 use anyhow::{bail, Context};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -23,6 +24,13 @@ pub struct NetstatArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// The state the listing was filtered on, for `ss … state X` output, which prints no
+    /// State column (`ss -tan state close-wait > FILE; closewait netstat --state close-wait
+    /// FILE`). netstat, RFC and ss spellings: `close-wait`, `CLOSE_WAIT`, `CLOSE-WAIT`.
+    /// Lines with a State column keep their own.
+    #[arg(long, value_name = "STATE", value_parser = parse_state)]
+    pub state: Option<TcpState>,
+
     /// Exit with status 1 when a finding of this severity or worse exists (CLOSE_WAIT is
     /// an error; FIN_WAIT_2, SYN_SENT, SYN_RECV… warnings).
     #[arg(long, value_enum, value_name = "SEVERITY")]
@@ -39,8 +47,8 @@ pub fn run(args: &NetstatArgs) -> anyhow::Result<i32> {
 /// [`run`], writing to `out`.
 pub fn run_to(args: &NetstatArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let text = read(&args.input)?;
-    let report = analyze_text(&text)
-        .with_context(|| format!("{}: not netstat or ss output", args.input.display()))?;
+    let report =
+        analyze_text(&text, args.state).with_context(|| format!("{}", args.input.display()))?;
     let rendered = if args.json {
         render::json(&report)
     } else {
@@ -55,18 +63,44 @@ pub fn run_to(args: &NetstatArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     })
 }
 
-/// Parses and analyses saved output. An input with no socket line and no column header
-/// of either tool is refused (a capture file passed by mistake, say); a header alone is a
-/// host with no TCP socket, which is fine.
-pub fn analyze_text(text: &str) -> anyhow::Result<NetstatReport> {
-    let parsed = netstat::parse(text);
+/// Parses and analyses saved output, `state` given to the lines of `ss … state X` output
+/// (which print no State column). Refused: an input with no socket line and no column
+/// header of either tool (a capture file passed by mistake, say); a stateless `ss` listing
+/// without `state` (its sockets would be counted in no state, or not at all). A header
+/// alone is a host with no TCP socket, which is fine.
+pub fn analyze_text(text: &str, state: Option<TcpState>) -> anyhow::Result<NetstatReport> {
+    let mut parsed = netstat::parse_in_state(text, state);
+    let stateless_header = text.lines().any(|l| {
+        let l = l.trim_start();
+        (l.starts_with("Recv-Q") || l.starts_with("Netid Recv-Q")) && l.contains("Peer Address")
+    });
+    if state.is_none() && (parsed.stateless > 0 || stateless_header) {
+        bail!(
+            "`ss … state X` output: it has no State column ({} socket lines without a \
+             state); pass --state with the state it was filtered on, e.g. `closewait netstat \
+             --state close-wait FILE` for `ss -tan state close-wait`",
+            parsed.stateless
+        );
+    }
     if parsed.sockets.is_empty()
         && parsed.skipped.is_empty()
         && !(text.contains("Recv-Q") || text.contains("Local Address"))
     {
-        bail!("no TCP socket line and no netstat/ss column header in it");
+        bail!("not netstat or ss output: no TCP socket line and no netstat/ss column header in it");
+    }
+    if parsed.tool.is_none() && stateless_header {
+        // `ss -tan state close-wait` with no socket in that state: ss's header alone.
+        parsed.tool = Some(netstat::Tool::Ss);
     }
     Ok(netstat::analyze(&parsed))
+}
+
+/// A `--state` value in netstat, RFC or ss spelling.
+fn parse_state(s: &str) -> Result<TcpState, String> {
+    s.parse::<TcpState>().map_err(|e| {
+        let all: Vec<&str> = TcpState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("{e} (one of: {})", all.join(", "))
+    })
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {

@@ -262,3 +262,68 @@ fn cli_refuses_binary_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("binary data"), "{err}");
 }
+
+#[test]
+fn ss_state_close_wait_without_state_column_needs_state() {
+    let file = sample("ss-tan-state-close-wait.txt");
+    let out = closewait()
+        .arg("netstat")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no State column"), "{err}");
+    assert!(err.contains("pass --state"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn ss_state_close_wait_with_state_is_the_client_leak() {
+    for spelling in ["close-wait", "CLOSE_WAIT", "CLOSE-WAIT"] {
+        let out = closewait()
+            .args(["netstat", "--json", "--state", spelling])
+            .arg(sample("ss-tanp-state-close-wait.txt"))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{spelling}");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json["tool"], "ss", "{json}");
+    }
+    let text = std::fs::read_to_string(sample("ss-tan-state-close-wait.txt")).expect("reads");
+    let r = closewait::netstat_cmd::analyze_text(&text, Some(TcpState::CloseWait)).expect("ss");
+    let g = only_group(&r);
+    assert_eq!(g.service.to_string(), "127.0.0.1:8788");
+    assert_eq!(g.role, Role::Client);
+    assert_eq!(g.states.get(TcpState::CloseWait), 4);
+    assert_eq!(g.findings[0].finding, Some(FindingId::CloseWaitLeak));
+}
+
+#[test]
+fn ss_state_fin_wait_2_with_state_is_the_server_side() {
+    let text = std::fs::read_to_string(sample("ss-tan-state-fin-wait-2.txt")).expect("reads");
+    let r = closewait::netstat_cmd::analyze_text(&text, Some(TcpState::FinWait2)).expect("ss");
+    let g = only_group(&r);
+    assert_eq!(g.role, Role::Server);
+    assert_eq!(g.states.get(TcpState::FinWait2), 4);
+    let text = std::fs::read_to_string(sample("ss-tan-state-established.txt")).expect("reads");
+    let r = closewait::netstat_cmd::analyze_text(&text, Some(TcpState::Established)).expect("ss");
+    assert_eq!(
+        r.groups.iter().map(|g| g.sockets).sum::<u64>(),
+        8,
+        "{:#?}",
+        r.groups
+    );
+}
+
+#[test]
+fn cli_refuses_text_that_is_no_netstat_output() {
+    let out = closewait()
+        .args(["netstat", "-"])
+        .write_stdin("hello\nthis is a log file\n")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not netstat or ss output"), "{err}");
+}

@@ -22,13 +22,16 @@ fn docs_show_the_real_netstat_output() {
         assert_eq!(command, format!("$ closewait netstat {args}"));
 
         let json = args.split_whitespace().any(|a| a == "--json");
-        let file = args
-            .split_whitespace()
-            .find(|a| !a.starts_with("--"))
-            .expect("a file");
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let state = words
+            .iter()
+            .position(|a| *a == "--state")
+            .map(|i| words[i + 1].parse().expect("a state"));
+        let file = words.last().expect("a file");
         let netstat = NetstatArgs {
             input: root.join(file),
             json,
+            state,
             fail_on: None,
         };
         let mut out = Vec::new();
@@ -37,5 +40,5 @@ fn docs_show_the_real_netstat_output() {
         assert_eq!(shown, real, "docs/report.md, closewait netstat {args}");
         checked += 1;
     }
-    assert_eq!(checked, 4, "examples found");
+    assert_eq!(checked, 5, "examples found");
 }

@@ -183,6 +183,14 @@ impl FileReader {
         self.raw_bytes.load(Ordering::Relaxed)
     }
 
+    /// The end of capture the file itself states (pcapng `isb_endtime`), once read.
+    pub(crate) fn statistics_ends(&self) -> &[super::pcapng::StatedEnd] {
+        match &self.format {
+            Format::PcapNg(r) => r.statistics_ends(),
+            Format::Pcap(_) => &[],
+        }
+    }
+
     /// The input's name for messages (its path, or "standard input").
     pub(crate) fn name_for_messages(&self) -> &str {
         &self.name

@@ -27,6 +27,9 @@ mod record;
 mod source;
 #[cfg(test)]
 mod tests;
+mod time;
+
+pub use time::parse_moment;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -60,6 +63,9 @@ impl InputSpec {
     }
 }
 
+/// How long after the last packet a pcapng's stated end of capture is still believed.
+const STATED_END_MAX_AFTER_NS: i64 = 86_400 * 1_000_000_000;
+
 /// What was read, for the JSON `capture` object.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CaptureStats {
@@ -69,16 +75,48 @@ pub struct CaptureStats {
     pub link_types: BTreeMap<String, u64>,
     pub first_ts: Option<f64>,
     pub last_ts: Option<f64>,
+    /// Epoch seconds of the end of the capture (see [`CaptureStats::end_ts`]); `null` when
+    /// the capture has no packets.
+    pub end: Option<f64>,
+    /// Where [`CaptureStats::end`] comes from.
+    pub end_source: Option<EndSource>,
     pub warnings: Vec<String>,
 }
 
 impl CaptureStats {
     /// Epoch seconds of the end of the capture: the moment after which nothing more is
-    /// known about any connection. Today the last packet of any kind; every consumer that
-    /// needs "the end of the capture" (waiting times, hedges in findings, charts) asks here.
+    /// known about any connection. The best end known: the user's `--capture-end`, else
+    /// the latest `isb_endtime` of a pcapng file (when the capture program stopped, often
+    /// seconds after the last packet), else the last packet of any kind (of every merged
+    /// file). Every consumer that needs "the end of the capture" (waiting times, hedges in
+    /// findings, charts) asks here.
     pub fn end_ts(&self) -> Option<f64> {
-        self.last_ts
+        self.end.or(self.last_ts)
     }
+
+    /// Sets the end of the capture the user gave (`--capture-end`), refusing one before
+    /// the last packet: the packets prove the capture was still running then.
+    pub fn set_user_end(&mut self, end_ns: i64) -> Result<(), CaptureError> {
+        let end = ns_to_secs(end_ns);
+        if let Some(last) = self.last_ts.filter(|&last| end < last) {
+            return Err(CaptureError::EndBeforeLastPacket { end, last });
+        }
+        self.end = Some(end);
+        self.end_source = Some(EndSource::User);
+        Ok(())
+    }
+}
+
+/// Where the end of the capture comes from (the JSON `capture.end_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndSource {
+    /// The last packet of any kind: a legacy pcap does not record when the capture stopped.
+    LastPacket,
+    /// A pcapng Interface Statistics Block's `isb_endtime` (dumpcap, tshark).
+    InterfaceStatistics,
+    /// `--capture-end`.
+    User,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -119,6 +157,12 @@ pub enum CaptureError {
     },
     #[error("{path}: not a capture file: {what}")]
     NotACapture { path: String, what: String },
+    /// `--capture-end` before the last packet.
+    #[error(
+        "--capture-end {end:.6} is before the last packet of the capture ({last:.6}): the \
+         capture was still running then"
+    )]
+    EndBeforeLastPacket { end: f64, last: f64 },
     /// The capture header itself is unusable (unsupported version, broken first block).
     /// Damage after the header is a warning, not an error.
     #[error("{path}: corrupt capture header at byte offset {offset}: {what}")]
@@ -161,6 +205,7 @@ pub struct SegmentStream {
     link_counts: LinkCounts,
     warned_link_types: Vec<u32>,
     warned_fragment: bool,
+    warned_tunnel_fragment: bool,
     /// Packets whose timestamp is earlier than the packet before them in merged order.
     backwards: Backwards,
 }
@@ -254,6 +299,7 @@ impl SegmentStream {
             link_counts: LinkCounts::default(),
             warned_link_types: Vec::new(),
             warned_fragment: false,
+            warned_tunnel_fragment: false,
             backwards: Backwards::default(),
         }
     }
@@ -328,8 +374,24 @@ impl SegmentStream {
         match item.outcome {
             Ok(()) => {
                 let first_fragment = item.decoded.first_fragment;
+                let tunnel_fragment = item.decoded.tunnel_fragment;
                 let file = item.file;
                 self.count_segment();
+                if tunnel_fragment && !self.warned_tunnel_fragment {
+                    self.warned_tunnel_fragment = true;
+                    let name = &self.files[file].name_for_messages();
+                    Notes {
+                        file: name,
+                        warnings: &mut self.stats.warnings,
+                    }
+                    .warn(format_args!(
+                        "TCP segments inside tunnels whose outer IP datagram is split into \
+                         fragments (first seen at frame {}); closewait does not reassemble \
+                         IP: each segment is read from the first fragment (its lengths from \
+                         the inner headers), the other fragments are counted as ip_fragment",
+                        self.frame
+                    ));
+                }
                 if first_fragment && !self.warned_fragment {
                     self.warned_fragment = true;
                     let name = &self.files[file].name_for_messages();
@@ -396,8 +458,29 @@ impl SegmentStream {
             };
             *self.stats.link_types.entry(name).or_default() += count;
         }
+        let unreadable = self
+            .stats
+            .packets
+            .skipped
+            .get(SkipReason::UnsupportedLinkType.as_str())
+            .copied()
+            .unwrap_or(0);
+        let total = self.stats.packets.total;
+        if total > 0 && unreadable == total {
+            // Not "no TCP connections": nothing could be looked at.
+            self.stats.warnings.push(format!(
+                "none of the {total} packets could be read: every one is of a link type \
+                 closewait does not support, so the capture may well hold TCP connections \
+                 that were not analysed; capture on an Ethernet, loopback or `any` interface \
+                 (or convert the file to a supported link type)"
+            ));
+        }
         self.stats.first_ts = self.min_ts_ns.map(ns_to_secs);
         self.stats.last_ts = self.max_ts_ns.map(ns_to_secs);
+        if let Some((end, source)) = self.end_ns() {
+            self.stats.end = Some(ns_to_secs(end));
+            self.stats.end_source = Some(source);
+        }
         for (file, stats) in self.files.iter().zip(self.stats.files.iter_mut()) {
             stats.bytes = file.bytes_read();
         }
@@ -424,6 +507,31 @@ impl SegmentStream {
     /// The summed size of the inputs, when all are regular files.
     pub fn total_bytes(&self) -> Option<u64> {
         self.files.iter().map(|f| f.size()).sum()
+    }
+
+    /// The end of the capture as the files tell it (once read to their end): the latest
+    /// pcapng `isb_endtime` when it is after the last packet, else the last packet (the
+    /// latest timestamp of every merged file). `None` without packets.
+    pub fn end_ns(&self) -> Option<(i64, EndSource)> {
+        let last = self.max_ts_ns?;
+        // A stated end is believed when it is at or after the last packet and within a
+        // day of it; in the interface's resolution first, else read as microseconds
+        // (dumpcap 4.0). Anything else (a clock step, a damaged block) is passed over.
+        let believable = |ns: i64| ns >= last && ns - last <= STATED_END_MAX_AFTER_NS;
+        let stated = self
+            .files
+            .iter()
+            .flat_map(|f| f.statistics_ends())
+            .filter_map(|e| {
+                [e.ns, e.as_micros_ns]
+                    .into_iter()
+                    .find(|&ns| believable(ns))
+            })
+            .max();
+        Some(match stated {
+            Some(end) if end > last => (end, EndSource::InterfaceStatistics),
+            _ => (last, EndSource::LastPacket),
+        })
     }
 
     /// Timestamp of the last packet handed out or skipped (any packet, TCP or not).

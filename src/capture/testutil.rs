@@ -176,6 +176,27 @@ impl Ng {
         self.block(6, &body)
     }
 
+    /// Interface Statistics Block taken at `units`, with an `isb_endtime` when given (both
+    /// in `units`, whatever the reader makes of them), after an `opt_comment` as dumpcap
+    /// writes.
+    pub(crate) fn isb(&mut self, if_id: u32, units: u64, end: Option<u64>) -> &mut Ng {
+        let mut body = Vec::new();
+        body.extend_from_slice(&self.u32b(if_id));
+        body.extend_from_slice(&self.u32b((units >> 32) as u32));
+        body.extend_from_slice(&self.u32b(units as u32));
+        body.extend_from_slice(&self.u16b(1));
+        body.extend_from_slice(&self.u16b(5));
+        body.extend_from_slice(b"stats\0\0\0");
+        if let Some(end) = end {
+            body.extend_from_slice(&self.u16b(3));
+            body.extend_from_slice(&self.u16b(8));
+            body.extend_from_slice(&self.u32b((end >> 32) as u32));
+            body.extend_from_slice(&self.u32b(end as u32));
+        }
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        self.block(5, &body)
+    }
+
     /// Simple Packet Block (interface 0, no timestamp).
     pub(crate) fn spb(&mut self, data: &[u8]) -> &mut Ng {
         let mut body = Vec::new();
@@ -211,6 +232,18 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Hand-made frames.
 pub(crate) mod frames {
+    /// The same frame as IEEE 802.3 with LLC/SNAP (RFC 1042): the EtherType replaced by
+    /// the length, then DSAP/SSAP 0xAA, control 0x03, OUI 00-00-00 and the EtherType.
+    pub(crate) fn as_802_3_snap(ethernet_ii: &[u8]) -> Vec<u8> {
+        let payload = &ethernet_ii[14..];
+        let mut f = ethernet_ii[..12].to_vec();
+        f.extend_from_slice(&((payload.len() + 8) as u16).to_be_bytes());
+        f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+        f.extend_from_slice(&ethernet_ii[12..14]);
+        f.extend_from_slice(payload);
+        f
+    }
+
     use etherparse::{PacketBuilder, PacketBuilderStep, TcpHeader, TcpOptionElement};
 
     pub(crate) const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];

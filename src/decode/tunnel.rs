@@ -877,6 +877,7 @@ mod tests {
         assert_eq!(d.segment.payload_len, 5);
         assert_eq!(d.segment.captured_payload_len, 5);
         assert!(!d.first_fragment);
+        assert!(d.tunnel_fragment);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
 
-pub use parse::{parse, parse_endpoint, Parsed, Skipped};
+pub use parse::{parse, parse_endpoint, parse_in_state, Parsed, Skipped};
 pub use side::{analyze, Group, NetstatReport, Role, RoleReason};
 
 /// The tool whose output was read.

@@ -10,6 +10,13 @@
 //! | Windows `netstat -an[o]`     | `TCP Local Foreign State [PID]`                            |
 //! | `ss -tan[poi]`               | `State Recv-Q Send-Q Local Peer [timer:(…)] [users:((…))]`, info lines indented by a tab |
 //! | `ss -an` (all protocols)     | `Netid State Recv-Q Send-Q Local Peer …`                   |
+//! | `ss -tan state X`            | `Recv-Q Send-Q Local Peer [Process]`: no State column      |
+//! | `ss -an state X`             | `Netid Recv-Q Send-Q Local Peer [Process]`                  |
+//!
+//! `ss … state close-wait` (the way engineers ask for leaked sockets) filters on the state and
+//! prints no State column, so its lines carry no state: [`parse_in_state`] takes the state the
+//! listing was filtered on; without it such lines are counted in [`Parsed::stateless`] and
+//! the caller refuses the input.
 //!
 //! Anything else (headers, UDP and UNIX sockets, `ss -i` info lines) is not a TCP socket
 //! and is passed over silently; a line that starts like a TCP socket but cannot be read is
@@ -30,6 +37,9 @@ pub struct Parsed {
     pub sockets: Vec<Socket>,
     /// Lines that looked like TCP sockets but could not be read.
     pub skipped: Vec<Skipped>,
+    /// `ss … state X` socket lines (no State column) read without a state to give them:
+    /// not in [`Parsed::sockets`].
+    pub stateless: usize,
 }
 
 /// A line that started like a TCP socket but could not be read.
@@ -43,11 +53,18 @@ pub struct Skipped {
 
 /// Parses the whole output of one `netstat` or `ss` run (several concatenated runs work too).
 pub fn parse(text: &str) -> Parsed {
+    parse_in_state(text, None)
+}
+
+/// [`parse`], giving `state` to the lines of `ss … state X` output, which print no State
+/// column (`state` is the one the listing was filtered on). Lines with a State column keep
+/// their own.
+pub fn parse_in_state(text: &str, state: Option<TcpState>) -> Parsed {
     let mut out = Parsed::default();
     for (i, raw) in text.lines().enumerate() {
         out.lines += 1;
         let line = i + 1;
-        match parse_line(raw) {
+        match parse_line(raw, state) {
             Line::Socket(tool, mut s) => {
                 s.line = line;
                 out.tool = Some(match out.tool {
@@ -62,6 +79,7 @@ pub fn parse(text: &str) -> Parsed {
                 text: raw.trim_end().to_string(),
                 why,
             }),
+            Line::Stateless => out.stateless += 1,
             Line::Other => {}
         }
     }
@@ -72,11 +90,13 @@ enum Line {
     Socket(Tool, Socket),
     /// Starts like a TCP socket line, but something in it is unreadable.
     Bad(String),
+    /// An `ss … state X` socket line (no State column) and no state to give it.
+    Stateless,
     /// Not a TCP socket line (header, UDP, UNIX, info line, blank).
     Other,
 }
 
-fn parse_line(raw: &str) -> Line {
+fn parse_line(raw: &str, filtered_on: Option<TcpState>) -> Line {
     // `ss -i` prints each socket's details on the next line, indented by a tab.
     if raw.starts_with('\t') {
         return Line::Other;
@@ -89,6 +109,13 @@ fn parse_line(raw: &str) -> Line {
     if let Some(state) = state_of(first) {
         return ss_line(state, &toks[1..]);
     }
+    // `ss -tan state X`: the queues first.
+    if is_stateless_ss(&toks) {
+        return match filtered_on {
+            Some(state) => ss_line(state, &toks),
+            None => Line::Stateless,
+        };
+    }
     if !proto.starts_with("tcp") {
         return Line::Other;
     }
@@ -96,7 +123,27 @@ fn parse_line(raw: &str) -> Line {
     if let Some(state) = toks.get(1).and_then(|t| state_of(t)) {
         return ss_line(state, &toks[2..]);
     }
+    // `ss -an state X`: a Netid column, no state.
+    if is_stateless_ss(&toks[1..]) {
+        return match filtered_on {
+            Some(state) => ss_line(state, &toks[1..]),
+            None => Line::Stateless,
+        };
+    }
     netstat_line(&toks[1..])
+}
+
+/// `Recv-Q Send-Q Local Peer [users:((…))]`: two numbers, two addresses, and no state after
+/// them (Linux netstat's `Recv-Q Send-Q Local Foreign` always has one).
+fn is_stateless_ss(toks: &[&str]) -> bool {
+    let [recv_q, send_q, local, remote, rest @ ..] = toks else {
+        return false;
+    };
+    number(recv_q).is_some()
+        && number(send_q).is_some()
+        && parse_endpoint(local).is_some()
+        && parse_endpoint(remote).is_some()
+        && rest.first().is_none_or(|t| state_of(t).is_none())
 }
 
 /// `Recv-Q Send-Q Local Peer [rest]` after an ss state.
@@ -430,6 +477,51 @@ mod tests {
         assert_eq!(p.sockets.len(), 1);
         assert_eq!(p.sockets[0].remote.to_string(), "10.0.0.9:443");
         assert!(p.skipped.is_empty(), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn ss_state_filter_prints_no_state_column() {
+        let text = "Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n\
+                    1      0          127.0.0.1:49156    127.0.0.1:8788 users:((\"python3\",pid=2819,fd=3))\n\
+                    1      0          127.0.0.1:49158    127.0.0.1:8788\n";
+        let p = parse(text);
+        assert!(p.sockets.is_empty());
+        assert_eq!(p.stateless, 2);
+        let p = parse_in_state(text, Some(TcpState::CloseWait));
+        assert_eq!(p.stateless, 0);
+        assert_eq!(p.tool, Some(Tool::Ss));
+        let got: Vec<String> = p
+            .sockets
+            .iter()
+            .map(|s| format!("{} {} {} {:?}", s.state, s.local, s.remote, s.recv_q))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "CLOSE_WAIT 127.0.0.1:49156 127.0.0.1:8788 Some(1)",
+                "CLOSE_WAIT 127.0.0.1:49158 127.0.0.1:8788 Some(1)"
+            ]
+        );
+        assert_eq!(
+            p.sockets[0].process.as_ref().and_then(|p| p.pid),
+            Some(2819)
+        );
+    }
+
+    #[test]
+    fn ss_all_protocols_state_filter_has_netid_and_no_state() {
+        let text = "Netid Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+                    tcp   1      0      10.0.0.5:51000 10.0.0.9:443\n";
+        assert_eq!(parse(text).stateless, 1);
+        let p = parse_in_state(text, Some(TcpState::CloseWait));
+        assert_eq!(p.sockets.len(), 1);
+        assert_eq!(p.sockets[0].state, TcpState::CloseWait);
+        // A netstat line keeps its own state whatever the filter says.
+        let p = parse_in_state(
+            "tcp 0 0 10.0.0.5:51000 10.0.0.9:443 ESTABLISHED\n",
+            Some(TcpState::CloseWait),
+        );
+        assert_eq!(p.sockets[0].state, TcpState::Established);
     }
 
     #[test]
