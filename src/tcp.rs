@@ -600,9 +600,17 @@ impl Conversation {
                 d.bytes += seg.payload_len as u64;
                 notes.insert(SegmentNote::PreviousSegmentNotCaptured);
             } else {
-                let filled = d.fill_holes(seg.seq, end);
-                let beyond = if seq_lt(d.next_seq, end) {
-                    end.wrapping_sub(d.next_seq)
+                // Only the payload's sequence numbers are bytes: a SYN occupies the one
+                // before the payload and a FIN the one after it (RFC 9293 §3.4), so a
+                // resent segment that adds only its FIN adds no data.
+                let data_start = seg.seq.wrapping_add(flags.syn() as u32);
+                let data_end = data_start.wrapping_add(seg.payload_len);
+                let filled = d.fill_holes(data_start, data_end);
+                if flags.fin() {
+                    d.fill_holes(data_end, end);
+                }
+                let beyond = if seq_lt(d.next_seq, data_end) {
+                    data_end.wrapping_sub(d.next_seq)
                 } else {
                     0
                 };
@@ -613,7 +621,7 @@ impl Conversation {
                     d.stats.retransmissions += 1;
                     notes.insert(SegmentNote::Retransmission);
                 }
-                if beyond > 0 {
+                if seq_lt(d.next_seq, end) {
                     d.next_seq = end;
                 }
                 let new = (filled as u64 + beyond as u64).min(seg.payload_len as u64);
@@ -1019,6 +1027,19 @@ mod tests {
         assert_eq!(c.dirs[A].stats.fins, 2);
         assert_eq!(c.dirs[A].stats.retransmissions, 1);
         assert_eq!(c.ends[A].state, TcpState::FinWait1);
+    }
+
+    /// Data resent with the FIN the original lacked: the FIN's sequence number is not a
+    /// byte of data (100 bytes, not 101).
+    #[test]
+    fn resent_data_with_fin_counts_no_extra_byte() {
+        let mut w = established_with_exchange();
+        w.send(A, PSH | ACK, 1101, 5201, 100)
+            .send(A, FIN | PSH | ACK, 1101, 5201, 100);
+        let d = &w.conv().dirs[A];
+        assert_eq!(d.bytes, 200);
+        assert_eq!(d.next_seq, 1202);
+        assert_eq!(d.stats.retransmissions, 1);
     }
 
     #[test]
