@@ -88,6 +88,22 @@ fn check_capture(truth_path: &Path) -> Vec<String> {
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
+        // The timeline, not only the end: each side's sequence of states, as the kernel's
+        // rules for the scenario give it (captures/README.md, "truth.json").
+        for side in ["client", "server"] {
+            let want = &exp["states"][side];
+            assert!(want.is_array(), "{name}: states.{side} missing");
+            let got: Vec<Value> = report["timeline"][side]
+                .as_array()
+                .map(|a| a.iter().map(|c| c["state"].clone()).collect())
+                .unwrap_or_default();
+            if want.as_array() != Some(&got) {
+                problems.push(format!(
+                    "{name}: connection {} {client} → {server}: {side} states: expected {want}, got {got:?}",
+                    report["id"]
+                ));
+            }
+        }
         for (key, want) in exp["expected"].as_object().expect("expected") {
             if unknowable.contains(&key.as_str()) {
                 continue;
