@@ -139,3 +139,66 @@ fn every_capture_matches_its_kernel_truth() {
         problems.join("\n")
     );
 }
+
+/// Every transition the state machine takes on the shipped captures and Zeek's traces is an
+/// edge of RFC 9293 Figure 5 (`state::RFC_EDGES`), or a RST's "enter the CLOSED state"
+/// (§3.10.7.4), which the figure leaves out, or the start of an endpoint the capture joined
+/// late (its first state has no predecessor and is not checked).
+#[test]
+fn every_transition_taken_is_an_edge_of_the_rfc_table() {
+    use closewait::state::{TcpState, RFC_EDGES};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in [root.join("captures"), root.join("tests/data/zeek/traces")] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let n = p.to_string_lossy().to_string();
+            if n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut odd = Vec::new();
+    let mut checked = 0;
+    for f in &files {
+        let mut reports: Vec<ConnectionReport> = Vec::new();
+        if analyze(
+            &[InputSpec::Path(f.clone())],
+            &AnalyzeOptions::default(),
+            &mut |r| reports.push(r),
+        )
+        .is_err()
+        {
+            continue;
+        }
+        for r in &reports {
+            let v = serde_json::to_value(r).unwrap();
+            for side in ["client", "server"] {
+                let states: Vec<TcpState> = v["timeline"][side]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| c["state"].as_str().unwrap().parse().unwrap())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for w in states.windows(2) {
+                    let (a, b) = (w[0], w[1]);
+                    checked += 1;
+                    let in_table = RFC_EDGES.iter().any(|e| e.0 == a && e.1 == b);
+                    if !in_table && b != TcpState::Closed {
+                        odd.push(format!("{}: {side} {a} → {b}", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    odd.dedup();
+    assert!(checked > 1000, "only {checked} transitions checked");
+    assert!(
+        odd.is_empty(),
+        "transitions outside RFC 9293 Figure 5:\n{}",
+        odd.join("\n")
+    );
+}
