@@ -124,6 +124,36 @@ impl FromStr for TcpState {
     }
 }
 
+/// The transitions drawn in RFC 9293 Figure 5, with the figure's event / action text: the
+/// one table of the state machine's edges. `tcp` takes these (plus RST's "enter the CLOSED
+/// state", §3.10.7.4, from any state, which the figure leaves out), and the graph renderer
+/// draws them.
+pub const RFC_EDGES: &[(TcpState, TcpState, &str)] = {
+    use TcpState::*;
+    &[
+        (Closed, Listen, "passive OPEN / create TCB"),
+        (Closed, SynSent, "active OPEN / create TCB, snd SYN"),
+        (Listen, Closed, "CLOSE / delete TCB"),
+        (Listen, SynReceived, "rcv SYN / snd SYN,ACK"),
+        (Listen, SynSent, "SEND / snd SYN"),
+        (SynReceived, Listen, "rcv RST (after a passive OPEN)"),
+        (SynSent, SynReceived, "rcv SYN / snd SYN,ACK"),
+        (SynSent, Closed, "CLOSE / delete TCB"),
+        (SynReceived, Established, "rcv ACK of SYN"),
+        (SynSent, Established, "rcv SYN,ACK / snd ACK"),
+        (SynReceived, FinWait1, "CLOSE / snd FIN"),
+        (Established, FinWait1, "CLOSE / snd FIN"),
+        (Established, CloseWait, "rcv FIN / snd ACK"),
+        (FinWait1, FinWait2, "rcv ACK of FIN"),
+        (FinWait1, Closing, "rcv FIN / snd ACK"),
+        (CloseWait, LastAck, "CLOSE / snd FIN"),
+        (FinWait2, TimeWait, "rcv FIN / snd ACK"),
+        (Closing, TimeWait, "rcv ACK of FIN"),
+        (LastAck, Closed, "rcv ACK of FIN"),
+        (TimeWait, Closed, "Timeout=2MSL / delete TCB"),
+    ]
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

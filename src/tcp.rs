@@ -9,9 +9,16 @@
 //! - a segment's own flags change its *sender's* state when it is seen (sending SYN, FIN or
 //!   RST is something the sender did at that moment);
 //! - a segment's ACK field is the evidence of what its sender has *received*: an endpoint
-//!   moves to CLOSE-WAIT (or CLOSING, TIME-WAIT) when it acknowledges the peer's FIN, and an
-//!   endpoint whose FIN is acknowledged moves on (FIN-WAIT-2, TIME-WAIT, CLOSED) when that
-//!   acknowledgement is seen;
+//!   moves to CLOSE-WAIT (or CLOSING, TIME-WAIT) once it acknowledges the peer's FIN, dated
+//!   when the FIN arrived (the FIN's own moment, unless it sent something after the FIN
+//!   that shows the FIN had not arrived yet: then the ACK's), because that is when the
+//!   kernel changes state; the ACK may be delayed ~40 ms. An endpoint whose FIN is
+//!   acknowledged moves on (FIN-WAIT-2, TIME-WAIT, CLOSED) when that acknowledgement is
+//!   seen;
+//! - segments from one sender arrive in the order sent: an ACK of an endpoint's FIN sent
+//!   after the peer's own FIN reaches it after that FIN, so the endpoint has received the
+//!   peer's FIN first (FIN-WAIT-1 → CLOSING → TIME-WAIT in a simultaneous close, never
+//!   FIN-WAIT-2);
 //! - a valid RST seen in the capture is taken as delivered: both endpoints are CLOSED.
 //!
 //! This is what makes a simultaneous close visible from a single vantage point: a FIN whose
@@ -169,8 +176,13 @@ pub struct Endpoint {
     pub fin_sent_from: Option<TcpState>,
     /// When the peer acknowledged its FIN.
     pub fin_acked: Option<Moment>,
-    /// When it acknowledged the peer's FIN (the moment it is known to have received it).
+    /// When the peer's FIN arrived at it (see the module doc: the FIN's own moment unless
+    /// the capture shows it arrived later).
     pub peer_fin_received: Option<Moment>,
+    /// It sent a segment after the peer's FIN was seen whose ACK field does not cover that
+    /// FIN: the FIN had not arrived yet when it sent it, so its arrival is not the FIN's
+    /// own moment.
+    peer_fin_arrived_later: bool,
     /// Its first valid RST.
     pub rst: Option<Moment>,
     /// It sent new data while in CLOSE-WAIT (a half-close: it kept talking after the
@@ -194,6 +206,7 @@ impl Endpoint {
             fin_sent_from: None,
             fin_acked: None,
             peer_fin_received: None,
+            peer_fin_arrived_later: false,
             rst: None,
             data_in_close_wait: false,
             last_data: None,
@@ -600,9 +613,17 @@ impl Conversation {
                 d.bytes += seg.payload_len as u64;
                 notes.insert(SegmentNote::PreviousSegmentNotCaptured);
             } else {
-                let filled = d.fill_holes(seg.seq, end);
-                let beyond = if seq_lt(d.next_seq, end) {
-                    end.wrapping_sub(d.next_seq)
+                // Only the payload's sequence numbers are bytes: a SYN occupies the one
+                // before the payload and a FIN the one after it (RFC 9293 §3.4), so a
+                // resent segment that adds only its FIN adds no data.
+                let data_start = seg.seq.wrapping_add(flags.syn() as u32);
+                let data_end = data_start.wrapping_add(seg.payload_len);
+                let filled = d.fill_holes(data_start, data_end);
+                if flags.fin() {
+                    d.fill_holes(data_end, end);
+                }
+                let beyond = if seq_lt(d.next_seq, data_end) {
+                    data_end.wrapping_sub(d.next_seq)
                 } else {
                     0
                 };
@@ -613,7 +634,7 @@ impl Conversation {
                     d.stats.retransmissions += 1;
                     notes.insert(SegmentNote::Retransmission);
                 }
-                if beyond > 0 {
+                if seq_lt(d.next_seq, end) {
                     d.next_seq = end;
                 }
                 let new = (filled as u64 + beyond as u64).min(seg.payload_len as u64);
@@ -709,22 +730,21 @@ impl Conversation {
             self.established = Some(at);
         }
 
-        // `from` has received the peer's FIN (RFC 9293 §3.10.7.4, "eighth, check the FIN
-        // bit"): ESTABLISHED → CLOSE-WAIT; FIN-WAIT-1 → CLOSING ("If our FIN has been
-        // ACKed … then enter TIME-WAIT … otherwise, enter the CLOSING state");
-        // FIN-WAIT-2 → TIME-WAIT.
+        // Segments from one sender arrive in the order sent: a segment from `from` sent
+        // after its own FIN reaches the peer after that FIN, so when it acknowledges the
+        // peer's FIN, the peer has received `from`'s FIN first (the simultaneous close:
+        // FIN-WAIT-1 → CLOSING, then the ACK: CLOSING → TIME-WAIT).
+        if let (Some(peer_fin), Some(_)) = (self.dirs[to].fin_seq, self.dirs[from].fin_seq) {
+            if seq_le(peer_fin.wrapping_add(1), ack) && self.ends[to].peer_fin_received.is_none() {
+                self.receive_fin(to, at);
+            }
+        }
         if let Some(peer_fin) = self.dirs[to].fin_seq {
             let covers = seq_le(peer_fin.wrapping_add(1), ack);
             if covers && self.ends[from].peer_fin_received.is_none() {
-                self.ends[from].peer_fin_received = Some(at);
-                match self.ends[from].state {
-                    TcpState::Established | TcpState::SynReceived => {
-                        self.ends[from].enter(TcpState::CloseWait, at)
-                    }
-                    TcpState::FinWait1 => self.ends[from].enter(TcpState::Closing, at),
-                    TcpState::FinWait2 => self.ends[from].enter(TcpState::TimeWait, at),
-                    _ => {}
-                }
+                self.receive_fin(from, at);
+            } else if !covers && self.ends[from].peer_fin_received.is_none() {
+                self.ends[from].peer_fin_arrived_later = true;
             }
             // The peer's FIN is acknowledged: FIN-WAIT-1 → FIN-WAIT-2 ("if the FIN segment
             // is now acknowledged, then enter FIN-WAIT-2"); CLOSING → TIME-WAIT ("if the ACK
@@ -737,6 +757,39 @@ impl Conversation {
                     TcpState::Closing => self.ends[to].enter(TcpState::TimeWait, at),
                     TcpState::LastAck => self.ends[to].enter(TcpState::Closed, at),
                     _ => {}
+                }
+            }
+        }
+    }
+
+    /// The endpoint `who` has received its peer's FIN (RFC 9293 §3.10.7.4, "eighth, check
+    /// the FIN bit"): ESTABLISHED → CLOSE-WAIT; FIN-WAIT-1 → CLOSING ("If our FIN has been
+    /// ACKed … then enter TIME-WAIT … otherwise, enter the CLOSING state"); FIN-WAIT-2 →
+    /// TIME-WAIT. `evidence` is the segment that proves it; the change is dated when the
+    /// FIN arrived: the FIN's own moment, unless `who` sent something after the FIN that
+    /// shows it had not arrived yet (then the evidence's moment).
+    fn receive_fin(&mut self, who: usize, evidence: Moment) {
+        let fin = self.ends[1 - who].fin;
+        let at = match fin {
+            Some(f) if !self.ends[who].peer_fin_arrived_later => f,
+            _ => evidence,
+        };
+        self.ends[who].peer_fin_received = Some(at);
+        let next = match self.ends[who].state {
+            TcpState::Established | TcpState::SynReceived => TcpState::CloseWait,
+            TcpState::FinWait1 => TcpState::Closing,
+            TcpState::FinWait2 => TcpState::TimeWait,
+            _ => return,
+        };
+        self.ends[who].enter(next, at);
+        // Dated back: the segments recorded since the FIN already show the new state.
+        if at != evidence {
+            if let Some(rec) = self.recorded.as_mut() {
+                for r in rec.iter_mut().rev() {
+                    if r.at.frame() < at.frame() {
+                        break;
+                    }
+                    r.states[who] = next;
                 }
             }
         }
@@ -951,6 +1004,81 @@ mod tests {
         assert_eq!(w.states(), (TcpState::TimeWait, TcpState::TimeWait));
     }
 
+    /// Each side's states with the frame of each change.
+    fn timeline(w: &Wire, side: usize) -> Vec<(TcpState, Option<u64>)> {
+        w.conv().ends[side]
+            .changes
+            .iter()
+            .map(|c| (c.state, c.frame))
+            .collect()
+    }
+
+    /// captures/05 from the client (A): A's FIN (frame 8), B's FIN crossing it (9), A's
+    /// ACK of B's FIN (10), B's ACK of A's FIN (11). B received A's FIN before A's ACK
+    /// (one sender's segments arrive in order), so B goes through CLOSING, not FIN-WAIT-2;
+    /// A received B's FIN when it was seen (frame 9).
+    #[test]
+    fn simultaneous_close_both_sides_go_through_closing() {
+        let mut w = established_with_exchange();
+        w.send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, ACK, 1102, 5202, 0)
+            .send(B, ACK, 5202, 1102, 0);
+        use TcpState::*;
+        assert_eq!(
+            timeline(&w, A)[2..],
+            [
+                (FinWait1, Some(8)),
+                (Closing, Some(9)),
+                (TimeWait, Some(11))
+            ]
+        );
+        assert_eq!(
+            timeline(&w, B)[2..],
+            [
+                (FinWait1, Some(9)),
+                (Closing, Some(10)),
+                (TimeWait, Some(10))
+            ]
+        );
+        // The ladder's per-segment states agree with the timeline.
+        let rec = w.conv().recorded.as_ref().unwrap();
+        assert_eq!(rec[8].states, [Closing, FinWait1]);
+        assert_eq!(rec[9].states, [Closing, TimeWait]);
+    }
+
+    /// The peer enters CLOSE-WAIT when the FIN arrives, not when its (delayed) ACK leaves.
+    #[test]
+    fn close_wait_starts_at_the_fin_not_at_its_delayed_ack() {
+        let mut w = established_with_exchange();
+        w.send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, ACK, 1101, 5202, 0);
+        assert_eq!(
+            timeline(&w, A).last(),
+            Some(&(TcpState::CloseWait, Some(8)))
+        );
+        assert_eq!(
+            w.conv().ends[A].peer_fin_received.map(|m| m.frame()),
+            Some(8)
+        );
+        let rec = w.conv().recorded.as_ref().unwrap();
+        assert_eq!(rec[7].states, [TcpState::CloseWait, TcpState::FinWait1]);
+    }
+
+    /// Data that crossed the FIN shows the FIN had not arrived when it was sent: the
+    /// arrival is then dated by the ACK that proves it.
+    #[test]
+    fn data_crossing_the_fin_dates_close_wait_at_the_ack() {
+        let mut w = established_with_exchange();
+        w.send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, PSH | ACK, 1101, 5201, 50)
+            .send(A, ACK, 1151, 5202, 0);
+        assert_eq!(
+            timeline(&w, A).last(),
+            Some(&(TcpState::CloseWait, Some(10)))
+        );
+    }
+
     #[test]
     fn unanswered_fin_leaves_peer_in_close_wait() {
         let mut w = established_with_exchange();
@@ -1019,6 +1147,19 @@ mod tests {
         assert_eq!(c.dirs[A].stats.fins, 2);
         assert_eq!(c.dirs[A].stats.retransmissions, 1);
         assert_eq!(c.ends[A].state, TcpState::FinWait1);
+    }
+
+    /// Data resent with the FIN the original lacked: the FIN's sequence number is not a
+    /// byte of data (100 bytes, not 101).
+    #[test]
+    fn resent_data_with_fin_counts_no_extra_byte() {
+        let mut w = established_with_exchange();
+        w.send(A, PSH | ACK, 1101, 5201, 100)
+            .send(A, FIN | PSH | ACK, 1101, 5201, 100);
+        let d = &w.conv().dirs[A];
+        assert_eq!(d.bytes, 200);
+        assert_eq!(d.next_seq, 1202);
+        assert_eq!(d.stats.retransmissions, 1);
     }
 
     #[test]

@@ -64,8 +64,8 @@ fn scenario_1_client_closes_first_is_the_seeds_first_figure() {
     let mut at = 0;
     for s in [
         "FIN_WAIT_1",
-        "FIN_WAIT_2",
         "CLOSE_WAIT",
+        "FIN_WAIT_2",
         "LAST_ACK",
         "TIME_WAIT",
         "CLOSED",
@@ -82,9 +82,10 @@ fn scenario_1_client_closes_first_is_the_seeds_first_figure() {
 fn scenario_2_server_idle_close_client_leak_is_the_seeds_second_figure() {
     let text = text_of("02-server-idle-close-client-leak.pcap", &["--worst"], "txt");
     assert!(text.contains("idle …"), "{text}");
-    // The capture ends right after the client's ACK of the server's FIN.
+    // The capture ends right after the client's ACK of the server's FIN; CLOSE_WAIT
+    // began when the FIN arrived, 41.6 ms before.
     assert!(
-        text.contains("client had not sent its FIN when the capture ended: CLOSE_WAIT"),
+        text.contains("client never sent its FIN: CLOSE_WAIT for 41.6 ms until capture end"),
         "{text}"
     );
     let svg = text_of("02-server-idle-close-client-leak.pcap", &["--worst"], "svg");

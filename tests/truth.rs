@@ -88,6 +88,22 @@ fn check_capture(truth_path: &Path) -> Vec<String> {
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
+        // The timeline, not only the end: each side's sequence of states, as the kernel's
+        // rules for the scenario give it (captures/README.md, "truth.json").
+        for side in ["client", "server"] {
+            let want = &exp["states"][side];
+            assert!(want.is_array(), "{name}: states.{side} missing");
+            let got: Vec<Value> = report["timeline"][side]
+                .as_array()
+                .map(|a| a.iter().map(|c| c["state"].clone()).collect())
+                .unwrap_or_default();
+            if want.as_array() != Some(&got) {
+                problems.push(format!(
+                    "{name}: connection {} {client} → {server}: {side} states: expected {want}, got {got:?}",
+                    report["id"]
+                ));
+            }
+        }
         for (key, want) in exp["expected"].as_object().expect("expected") {
             if unknowable.contains(&key.as_str()) {
                 continue;
@@ -121,5 +137,68 @@ fn every_capture_matches_its_kernel_truth() {
         "{} mismatches:\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// Every transition the state machine takes on the shipped captures and Zeek's traces is an
+/// edge of RFC 9293 Figure 5 (`state::RFC_EDGES`), or a RST's "enter the CLOSED state"
+/// (§3.10.7.4), which the figure leaves out, or the start of an endpoint the capture joined
+/// late (its first state has no predecessor and is not checked).
+#[test]
+fn every_transition_taken_is_an_edge_of_the_rfc_table() {
+    use closewait::state::{TcpState, RFC_EDGES};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in [root.join("captures"), root.join("tests/data/zeek/traces")] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let n = p.to_string_lossy().to_string();
+            if n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut odd = Vec::new();
+    let mut checked = 0;
+    for f in &files {
+        let mut reports: Vec<ConnectionReport> = Vec::new();
+        if analyze(
+            &[InputSpec::Path(f.clone())],
+            &AnalyzeOptions::default(),
+            &mut |r| reports.push(r),
+        )
+        .is_err()
+        {
+            continue;
+        }
+        for r in &reports {
+            let v = serde_json::to_value(r).unwrap();
+            for side in ["client", "server"] {
+                let states: Vec<TcpState> = v["timeline"][side]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| c["state"].as_str().unwrap().parse().unwrap())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for w in states.windows(2) {
+                    let (a, b) = (w[0], w[1]);
+                    checked += 1;
+                    let in_table = RFC_EDGES.iter().any(|e| e.0 == a && e.1 == b);
+                    if !in_table && b != TcpState::Closed {
+                        odd.push(format!("{}: {side} {a} → {b}", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    odd.dedup();
+    assert!(checked > 1000, "only {checked} transitions checked");
+    assert!(
+        odd.is_empty(),
+        "transitions outside RFC 9293 Figure 5:\n{}",
+        odd.join("\n")
     );
 }

@@ -349,13 +349,13 @@ mod tests {
         let l = build(&w.only(), &LadderOptions::default()).unwrap();
         let t = render(&l, false);
         // The seed's first figure: the closer walks FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT,
-        // the peer CLOSE_WAIT → LAST_ACK → CLOSED.
+        // the peer CLOSE_WAIT → LAST_ACK → CLOSED; each FIN is received on its own row.
         let order = [
             "FIN_WAIT_1",
-            "FIN_WAIT_2",
             "CLOSE_WAIT",
-            "LAST_ACK",
+            "FIN_WAIT_2",
             "TIME_WAIT",
+            "LAST_ACK",
         ];
         let mut at = 0;
         for s in order {
