@@ -12,9 +12,10 @@
 //! (or leak CLOSE_WAIT), a request can cross the FIN on the wire (RST), and TIME_WAIT lands
 //! on the server.
 
+use super::acc::{Members, Sketch};
 use super::leak::leaking_side;
 use super::stats::{secs, secs_precise, Spread};
-use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -75,13 +76,97 @@ fn ser_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-/// What `find` measured, for `mismatch` and the other modules.
-pub(super) struct IdleTimeouts<'a> {
+/// What the idle closes of one group add up to.
+#[derive(Default)]
+pub(super) struct IdleGroup {
+    pub idle: Sketch,
+    pub members: Members,
+    /// Of these closes, how many the other side never answered with its FIN.
+    pub silent: u64,
+    /// Of those, how many were still in CLOSE_WAIT at the end of the capture.
+    pub leaked: u64,
+}
+
+impl IdleGroup {
+    fn add(&mut self, r: &ConnectionReport, idle: f64, closer: Side) {
+        self.idle.add(idle);
+        self.members.add(
+            r.id,
+            r.close.idle_before_close.unwrap_or(0.0),
+            r.segments.is_some(),
+        );
+        if r.close.who_failed_to_respond == Some(closer.other()) {
+            self.silent += 1;
+        }
+        if leaking_side(r) == Some(closer.other()) {
+            self.leaked += 1;
+        }
+    }
+}
+
+/// Idle closes per service (by the server) and per client host and service.
+#[derive(Default)]
+pub(super) struct Acc {
+    by_server: BTreeMap<SocketAddr, IdleGroup>,
+    by_client: BTreeMap<(IpAddr, SocketAddr), IdleGroup>,
+    /// The clients' idle closes per service, all client hosts together.
+    client_all: BTreeMap<SocketAddr, Sketch>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
+        if let Some(i) = idle_close(r, Side::Server) {
+            self.by_server
+                .entry(r.server)
+                .or_default()
+                .add(r, i, Side::Server);
+        }
+        if let Some(i) = idle_close(r, Side::Client) {
+            self.by_client
+                .entry((r.client.ip(), r.server))
+                .or_default()
+                .add(r, i, Side::Client);
+            self.client_all.entry(r.server).or_default().add(i);
+        }
+    }
+
+    pub fn finish(self) -> IdleTimeouts {
+        let mut out = IdleTimeouts {
+            findings: Vec::new(),
+            server: BTreeMap::new(),
+            client: BTreeMap::new(),
+        };
+        for (service, g) in self.by_server {
+            let spread = g.idle.spread().expect("non-empty group");
+            out.findings
+                .push(finding(Side::Server, service, None, &spread, &g.members));
+            out.server.insert(service, (spread, g));
+        }
+        for ((host, service), g) in self.by_client {
+            let spread = g.idle.spread().expect("non-empty group");
+            out.findings.push(finding(
+                Side::Client,
+                service,
+                Some(host),
+                &spread,
+                &g.members,
+            ));
+        }
+        for (service, sketch) in self.client_all {
+            out.client
+                .insert(service, sketch.spread().expect("non-empty group"));
+        }
+        out
+    }
+}
+
+/// What the idle closes showed, for `mismatch` and the other modules.
+pub(super) struct IdleTimeouts {
     pub findings: Vec<Finding>,
     /// Per service: the server's idle closes.
-    pub server: BTreeMap<SocketAddr, (Spread, Vec<&'a ConnectionReport>)>,
+    pub server: BTreeMap<SocketAddr, (Spread, IdleGroup)>,
     /// Per service: the clients' idle closes (all client hosts together).
-    pub client: BTreeMap<SocketAddr, (Spread, Vec<&'a ConnectionReport>)>,
+    pub client: BTreeMap<SocketAddr, Spread>,
 }
 
 /// Idle time before the close, when `side` closed first with a FIN after some idleness.
@@ -94,54 +179,12 @@ fn idle_close(r: &ConnectionReport, side: Side) -> Option<f64> {
     r.close.idle_before_close.filter(|&i| i >= MIN_IDLE_SECS)
 }
 
-pub(super) fn find<'a>(ctx: &Ctx<'a>) -> IdleTimeouts<'a> {
-    let mut by_server: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut by_client: BTreeMap<(IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut client_all: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
-    for &r in &ctx.reports {
-        if idle_close(r, Side::Server).is_some() {
-            by_server.entry(r.server).or_default().push(r);
-        }
-        if idle_close(r, Side::Client).is_some() {
-            by_client
-                .entry((r.client.ip(), r.server))
-                .or_default()
-                .push(r);
-            client_all.entry(r.server).or_default().push(r);
-        }
-    }
-    let mut out = IdleTimeouts {
-        findings: Vec::new(),
-        server: BTreeMap::new(),
-        client: BTreeMap::new(),
-    };
-    for (service, conns) in by_server {
-        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Server)))
-            .expect("non-empty group");
-        out.findings
-            .push(finding(Side::Server, service, None, &spread, &conns));
-        out.server.insert(service, (spread, conns));
-    }
-    for ((host, service), conns) in by_client {
-        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Client)))
-            .expect("non-empty group");
-        out.findings
-            .push(finding(Side::Client, service, Some(host), &spread, &conns));
-    }
-    for (service, conns) in client_all {
-        let spread = Spread::of(conns.iter().filter_map(|r| idle_close(r, Side::Client)))
-            .expect("non-empty group");
-        out.client.insert(service, (spread, conns));
-    }
-    out
-}
-
 fn finding(
     side: Side,
     service: SocketAddr,
     client_host: Option<IpAddr>,
     s: &Spread,
-    conns: &[&ConnectionReport],
+    members: &Members,
 ) -> Finding {
     let who = match (side, client_host) {
         (Side::Server, _) => format!("The server {service}"),
@@ -206,8 +249,8 @@ fn finding(
         severity: Severity::Info,
         summary,
         count: s.n,
-        evidence: ids(conns),
-        example: representative(conns, |r| r.close.idle_before_close.unwrap_or(0.0)),
+        evidence: members.ids(),
+        example: members.example(),
         mechanism,
         advice,
         details: Details::IdleTimeout(IdleDetails {
@@ -237,22 +280,16 @@ fn finding(
 /// timeout is longer, or unknown because the client never closes first.
 pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (service, (server, server_conns)) in &idle.server {
+    for (service, (server, group)) in &idle.server {
         let client = idle.client.get(service);
-        let client_secs = client.map(|(s, _)| s.median);
-        let client_closes = client.map(|(s, _)| s.n).unwrap_or(0);
+        let client_secs = client.map(|s| s.median);
+        let client_closes = client.map(|s| s.n).unwrap_or(0);
         if client_secs.is_some_and(|c| c < server.median) {
             continue;
         }
-        let leaked = server_conns
-            .iter()
-            .filter(|r| leaking_side(r) == Some(Side::Client))
-            .count() as u64;
+        let leaked = group.leaked;
         // The client never answered the FIN: CLOSE_WAIT at the end, or reset later.
-        let silent = server_conns
-            .iter()
-            .filter(|r| r.close.who_failed_to_respond == Some(Side::Client))
-            .count() as u64;
+        let silent = group.silent;
         let s = secs(server.median);
         let (severity, summary) = match client_secs {
             Some(c) => (
@@ -315,8 +352,8 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
             severity,
             summary,
             count: server.n,
-            evidence: ids(server_conns),
-            example: representative(server_conns, |r| r.close.idle_before_close.unwrap_or(0.0)),
+            evidence: group.members.ids(),
+            example: group.members.example(),
             mechanism,
             advice,
             details: Details::TimeoutMismatch(MismatchDetails {

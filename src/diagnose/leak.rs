@@ -7,12 +7,13 @@
 //! side, leaking host and remote service, so that one line says "45 of your 50 connections
 //! to 10.77.0.2:8788".
 
+use super::acc::{Members, Sketch, MAX_EVIDENCE};
 use super::stats::{secs, secs_precise, spread_text, Spread};
-use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
 use crate::state::TcpState;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 /// The numbers of a `close_wait_leak` finding.
@@ -37,20 +38,63 @@ pub struct LeakDetails {
     pub idle_before_fin: Option<Spread>,
 }
 
-pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
-    let mut groups: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
-    for r in &ctx.reports {
-        if let Some(side) = leaking_side(r) {
-            groups
-                .entry((side, r.addr(side).ip(), r.server))
-                .or_default()
-                .push(r);
+/// One leaking group's members. Kept exactly: a socket in CLOSE_WAIT is still open at the
+/// end of the capture, so the analysis holds its whole connection state until then anyway;
+/// 24 bytes more per leaked socket do not change how memory grows.
+#[derive(Default)]
+struct Group {
+    /// (the CLOSE_WAIT clock, id, segments recorded) per connection.
+    conns: Vec<(Clock, u64, bool)>,
+    idle: Sketch,
+    /// Client hosts, when the server leaks.
+    clients: BTreeSet<IpAddr>,
+}
+
+/// When a socket's CLOSE_WAIT started: at the peer's FIN (measured to the capture's end,
+/// known only when the capture has been read), or a length the report already gives.
+#[derive(Clone, Copy)]
+enum Clock {
+    Since(f64),
+    For(f64),
+}
+
+impl Clock {
+    fn secs(self, capture_end: f64) -> f64 {
+        match self {
+            Clock::Since(at) => (capture_end - at).max(0.0),
+            Clock::For(s) => s,
         }
     }
-    groups
-        .into_iter()
-        .map(|((side, host, service), conns)| finding(ctx, side, host, service, &conns))
-        .collect()
+}
+
+/// Leaking connections per (leaking side, leaking host, service).
+#[derive(Default)]
+pub(super) struct Acc {
+    groups: BTreeMap<(Side, IpAddr, SocketAddr), Group>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
+        let Some(side) = leaking_side(r) else { return };
+        let g = self
+            .groups
+            .entry((side, r.addr(side).ip(), r.server))
+            .or_default();
+        g.conns.push((clock(r, side), r.id, r.segments.is_some()));
+        if let Some(i) = r.close.idle_before_close {
+            g.idle.add(i);
+        }
+        if side == Side::Server {
+            g.clients.insert(r.client.ip());
+        }
+    }
+
+    pub fn finish(self, ctx: &Ctx) -> Vec<Finding> {
+        self.groups
+            .into_iter()
+            .map(|((side, host, service), g)| finding(ctx, side, host, service, &g))
+            .collect()
+    }
 }
 
 /// The side still in CLOSE_WAIT at the end of the capture, if any.
@@ -59,13 +103,11 @@ pub(super) fn leaking_side(r: &ConnectionReport) -> Option<Side> {
     (r.state(side) == TcpState::CloseWait).then_some(side)
 }
 
-/// Seconds from the peer's FIN to the end of the capture.
-fn close_wait_secs(ctx: &Ctx, r: &ConnectionReport, side: Side) -> f64 {
+/// Seconds from the peer's FIN to the end of the capture, once that is known.
+fn clock(r: &ConnectionReport, side: Side) -> Clock {
     match (r.close.first, r.close.first_by, r.close.first_at) {
-        (Some(CloseSignal::Fin), Some(by), Some(at)) if by == side.other() => {
-            (ctx.capture_end - at).max(0.0)
-        }
-        _ => r.close.waiting_for.unwrap_or(0.0),
+        (Some(CloseSignal::Fin), Some(by), Some(at)) if by == side.other() => Clock::Since(at),
+        _ => Clock::For(r.close.waiting_for.unwrap_or(0.0)),
     }
 }
 
@@ -89,30 +131,21 @@ pub(super) fn idle_phrase(idle: Option<&Spread>) -> String {
     }
 }
 
-fn finding(
-    ctx: &Ctx,
-    side: Side,
-    host: IpAddr,
-    service: SocketAddr,
-    conns: &[&ConnectionReport],
-) -> Finding {
-    let n = conns.len() as u64;
+fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) -> Finding {
+    let n = g.conns.len() as u64;
     let total = ctx.per_service.get(&service).copied().unwrap_or(n);
-    let durations = Spread::of(conns.iter().map(|r| close_wait_secs(ctx, r, side)))
+    let durations = Spread::of(g.conns.iter().map(|c| c.0.secs(ctx.capture_end)))
         .expect("a group has at least one connection");
-    let idle = Spread::of(conns.iter().filter_map(|r| r.close.idle_before_close));
+    let idle = g.idle.spread();
     let closer = side.other();
     let idle_text = idle_phrase(idle.as_ref());
 
     let mut remotes: Vec<String> = Vec::new();
     if side == Side::Server {
-        let mut hosts: Vec<IpAddr> = conns.iter().map(|r| r.client.ip()).collect();
-        hosts.sort();
-        hosts.dedup();
-        if hosts.len() <= 3 {
-            remotes = hosts.iter().map(|h| h.to_string()).collect();
+        if g.clients.len() <= 3 {
+            remotes = g.clients.iter().map(|h| h.to_string()).collect();
         } else {
-            remotes.push(format!("{} client hosts", hosts.len()));
+            remotes.push(format!("{} client hosts", g.clients.len()));
         }
     }
     let remote = match side {
@@ -210,8 +243,19 @@ fn finding(
         severity: Severity::Error,
         summary,
         count: n,
-        evidence: ids(conns),
-        example: representative(conns, |r| close_wait_secs(ctx, r, side)),
+        evidence: {
+            let mut ids: Vec<u64> = g.conns.iter().map(|c| c.1).collect();
+            ids.sort_unstable();
+            ids.truncate(MAX_EVIDENCE);
+            ids
+        },
+        example: {
+            let mut m = Members::default();
+            for &(c, id, segs) in &g.conns {
+                m.add(id, c.secs(ctx.capture_end), segs);
+            }
+            m.example()
+        },
         mechanism,
         advice,
         details: Details::CloseWaitLeak(LeakDetails {

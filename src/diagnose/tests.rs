@@ -509,7 +509,15 @@ fn markdown_draws_the_example_connection() {
 fn text_lists_verdict_numbers_evidence_mechanism_advice() {
     let w = pool(20, 15.0, &[]);
     let (reports, d) = diag(&w, 10.0);
-    let text = render(Format::Text, &d, &reports, &RenderOptions { max_ids: 5 });
+    let text = render(
+        Format::Text,
+        &d,
+        &reports,
+        &RenderOptions {
+            max_ids: 5,
+            capture: None,
+        },
+    );
     assert!(text.starts_with("closewait diagnose: 20 TCP connections over "));
     assert!(text.contains("\nERROR close_wait_leak: All 20 of your connections to 10.77.0.2:8788"));
     assert!(text.contains("  evidence  0 1 2 3 4 … (20 in all); example: tcp.stream eq "));
@@ -533,10 +541,15 @@ fn fail_on_sets_the_exit_status() {
 fn representative_prefers_the_median_with_segments() {
     let w = pool(5, 1.0, &[]);
     let (mut reports, _) = diag(&w, 1.0);
-    let refs: Vec<&ConnectionReport> = reports.iter().collect();
-    assert_eq!(representative(&refs, |r| r.id as f64), Some(2));
+    let pick = |reports: &[ConnectionReport]| {
+        let mut m = super::acc::Members::default();
+        for r in reports {
+            m.add(r.id, r.id as f64, r.segments.is_some());
+        }
+        m.example()
+    };
+    assert_eq!(pick(&reports), Some(2));
     reports[2].segments = None;
     reports[1].segments = None;
-    let refs: Vec<&ConnectionReport> = reports.iter().collect();
-    assert_eq!(representative(&refs, |r| r.id as f64), Some(3));
+    assert_eq!(pick(&reports), Some(3));
 }

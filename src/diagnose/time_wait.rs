@@ -6,9 +6,10 @@
 //! holding it for every connection accumulates rate × 60 s sockets (memory,
 //! `tcp_max_tw_buckets` overflow). The seed's fix (5) is to let the clients close first.
 
+use super::acc::{Members, Sketch};
 use super::idle::IdleTimeouts;
 use super::stats::{rate, secs, Spread};
-use super::{ids, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, CloseSignal, ConnectionReport, Side};
 use crate::state::TcpState;
 use serde::Serialize;
@@ -60,43 +61,75 @@ fn closed(r: &ConnectionReport) -> bool {
     )
 }
 
-pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
-    let mut groups: BTreeMap<SocketAddr, (Vec<&ConnectionReport>, u64)> = BTreeMap::new();
-    for &r in &ctx.reports {
+/// One server's closes.
+#[derive(Default)]
+struct Group {
+    /// Connections to the server that were closed at all.
+    closed: u64,
+    /// Those the server closed first.
+    active: Members,
+    /// Of those, the ones that reached TIME_WAIT on the server in the capture.
+    reached: Members,
+    at_end: u64,
+    idle: Sketch,
+}
+
+/// Closes per server endpoint.
+#[derive(Default)]
+pub(super) struct Acc {
+    groups: BTreeMap<SocketAddr, Group>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
         if !closed(r) {
-            continue;
+            return;
         }
-        let g = groups.entry(r.server).or_default();
-        g.1 += 1;
-        if server_closed_first(r) {
-            g.0.push(r);
+        let g = self.groups.entry(r.server).or_default();
+        g.closed += 1;
+        if !server_closed_first(r) {
+            return;
+        }
+        let metric = r.close.first_at.unwrap_or(r.start);
+        let segs = r.segments.is_some();
+        g.active.add(r.id, metric, segs);
+        if r.timeline
+            .server
+            .iter()
+            .any(|c| c.state == TcpState::TimeWait)
+        {
+            g.reached.add(r.id, metric, segs);
+        }
+        if r.server_state == TcpState::TimeWait {
+            g.at_end += 1;
+        }
+        if let Some(i) = r.close.idle_before_close {
+            g.idle.add(i);
         }
     }
-    let span = ctx.capture_secs();
-    let mut out = Vec::new();
-    for (service, (active, closed)) in groups {
-        let n = active.len() as u64;
-        if n < MIN_ACTIVE_CLOSES || n * 2 <= closed {
-            continue;
+
+    pub fn finish(self, ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
+        let span = ctx.capture_secs();
+        let mut out = Vec::new();
+        for (service, g) in self.groups {
+            out.extend(finding(service, &g, span, idle));
         }
-        let reached_conns: Vec<&ConnectionReport> = active
-            .iter()
-            .copied()
-            .filter(|r| {
-                r.timeline
-                    .server
-                    .iter()
-                    .any(|c| c.state == TcpState::TimeWait)
-            })
-            .collect();
-        let reached = reached_conns.len() as u64;
-        let at_end = active
-            .iter()
-            .filter(|r| r.server_state == TcpState::TimeWait)
-            .count() as u64;
+        out
+    }
+}
+
+fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Option<Finding> {
+    {
+        let n = g.active.n;
+        let closed = g.closed;
+        if n < MIN_ACTIVE_CLOSES || n * 2 <= closed {
+            return None;
+        }
+        let reached = g.reached.n;
+        let at_end = g.at_end;
         let per_second = if span > 0.0 { n as f64 / span } else { 0.0 };
         let projected = per_second * LINUX_TIME_WAIT_SECS;
-        let idle_spread = Spread::of(active.iter().filter_map(|r| r.close.idle_before_close));
+        let idle_spread = g.idle.spread();
         let idle_timeout = idle.server.get(&service).map(|(s, _)| s.median);
         let closes_at_once = idle_spread.as_ref().is_some_and(|s| s.median < 0.1);
 
@@ -148,7 +181,7 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
                 n - reached
             ));
         }
-        out.push(Finding {
+        Some(Finding {
             id: FindingId::ServerTimeWait,
             severity: if projected >= WARN_PROJECTED {
                 Severity::Warning
@@ -157,16 +190,13 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
             },
             summary,
             count: n,
-            evidence: ids(&active),
+            evidence: g.active.ids(),
             // Draw a connection that shows the server's TIME_WAIT, if one does.
-            example: representative(
-                if reached_conns.is_empty() {
-                    &active
-                } else {
-                    &reached_conns
-                },
-                |r| r.close.first_at.unwrap_or(r.start),
-            ),
+            example: if reached == 0 {
+                g.active.example()
+            } else {
+                g.reached.example()
+            },
             mechanism,
             advice,
             details: Details::ServerTimeWait(TimeWaitDetails {
@@ -181,7 +211,6 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
             }),
             facts,
             group: service.to_string(),
-        });
+        })
     }
-    out
 }
