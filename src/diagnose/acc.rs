@@ -15,7 +15,9 @@
 //! - the example is the median of the first [`EXACT_SAMPLES`] members seen.
 
 use super::stats::Spread;
+use serde::Serialize;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
 
 /// Values kept exactly per sketch, and example candidates per group.
 pub const EXACT_SAMPLES: usize = 4096;
@@ -59,6 +61,34 @@ impl Sketch {
             *self.bins.entry(bin(v)).or_default() += 1;
         }
         *self.bins.entry(bin(x)).or_default() += 1;
+    }
+
+    /// Adds every value of `other`.
+    pub fn merge(&mut self, other: Sketch) {
+        if other.n == 0 {
+            return;
+        }
+        for v in &other.exact {
+            self.add(*v);
+        }
+        if other.bins.is_empty() {
+            return;
+        }
+        // `other` is binned: so is the result.
+        for v in std::mem::take(&mut self.exact) {
+            *self.bins.entry(bin(v)).or_default() += 1;
+        }
+        for (i, c) in other.bins {
+            *self.bins.entry(i).or_default() += c;
+        }
+        if self.n == 0 {
+            self.min = other.min;
+            self.max = other.max;
+        } else {
+            self.min = self.min.min(other.min);
+            self.max = self.max.max(other.max);
+        }
+        self.n += other.n - other.exact.len() as u64;
     }
 
     /// The distribution, `None` when empty.
@@ -132,14 +162,28 @@ impl Members {
     /// can be drawn.
     pub fn add(&mut self, id: u64, metric: f64, has_segments: bool) {
         self.n += 1;
+        self.push_id(id);
+        if self.picks.len() < EXACT_SAMPLES {
+            self.picks.push((metric, id, has_segments));
+        }
+    }
+
+    /// Adds the members of `other`.
+    pub fn merge(&mut self, other: Members) {
+        self.n += other.n;
+        for id in other.ids {
+            self.push_id(id);
+        }
+        let room = EXACT_SAMPLES.saturating_sub(self.picks.len());
+        self.picks.extend(other.picks.into_iter().take(room));
+    }
+
+    fn push_id(&mut self, id: u64) {
         if self.ids.len() < MAX_EVIDENCE {
             self.ids.push(id);
         } else if self.ids.peek().is_some_and(|&top| id < top) {
             self.ids.pop();
             self.ids.push(id);
-        }
-        if self.picks.len() < EXACT_SAMPLES {
-            self.picks.push((metric, id, has_segments));
         }
     }
 
@@ -170,6 +214,101 @@ impl Members {
             .find(|&i| ranked[i].2)
             .map(|i| ranked[i].1)
             .or(Some(ranked[mid].1))
+    }
+}
+
+/// Hosts tabulated exactly per group; connections of further hosts are counted together.
+pub const MAX_HOSTS: usize = 10_000;
+
+/// Connections per host, for a group that stands for many hosts (a service's clients on a
+/// server-side capture).
+#[derive(Clone, Debug, Default)]
+pub struct Hosts {
+    counts: BTreeMap<IpAddr, u64>,
+    /// Connections of hosts past [`MAX_HOSTS`].
+    overflow: u64,
+}
+
+/// One row of a host table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostCount {
+    pub host: IpAddr,
+    pub connections: u64,
+}
+
+/// The top hosts of a group and how many more there are.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostTable {
+    /// Distinct hosts (at least; see `acc::MAX_HOSTS`).
+    pub hosts: u64,
+    /// The hosts with the most connections, most first.
+    pub top: Vec<HostCount>,
+    /// Connections of the other hosts.
+    pub others: u64,
+}
+
+/// Rows of a host table.
+pub const TOP_HOSTS: usize = 5;
+
+impl Hosts {
+    pub fn add(&mut self, host: IpAddr, n: u64) {
+        if let Some(c) = self.counts.get_mut(&host) {
+            *c += n;
+        } else if self.counts.len() < MAX_HOSTS {
+            self.counts.insert(host, n);
+        } else {
+            self.overflow += n;
+        }
+    }
+
+    pub fn merge(&mut self, other: Hosts) {
+        for (h, n) in other.counts {
+            self.add(h, n);
+        }
+        self.overflow += other.overflow;
+    }
+
+    pub fn table(&self) -> HostTable {
+        let mut rows: Vec<HostCount> = self
+            .counts
+            .iter()
+            .map(|(&host, &connections)| HostCount { host, connections })
+            .collect();
+        rows.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.host.cmp(&b.host)));
+        let others = rows
+            .iter()
+            .skip(TOP_HOSTS)
+            .map(|r| r.connections)
+            .sum::<u64>()
+            + self.overflow;
+        rows.truncate(TOP_HOSTS);
+        HostTable {
+            hosts: self.counts.len() as u64,
+            top: rows,
+            others,
+        }
+    }
+}
+
+impl HostTable {
+    /// `10.0.0.1 (40), 10.0.0.2 (38) and 47 more hosts (200 connections)`.
+    pub fn text(&self) -> String {
+        let top: Vec<String> = self
+            .top
+            .iter()
+            .map(|r| format!("{} ({})", r.host, r.connections))
+            .collect();
+        let more = self.hosts.saturating_sub(self.top.len() as u64);
+        if more > 0 {
+            format!(
+                "{} and {more} more {} ({} connections)",
+                top.join(", "),
+                if more == 1 { "host" } else { "hosts" },
+                self.others
+            )
+        } else {
+            top.join(", ")
+        }
     }
 }
 
@@ -206,6 +345,26 @@ mod tests {
         ] {
             assert!((a - b).abs() <= 0.005 * b + 1e-6, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn merged_sketches_and_members_count_everything() {
+        let mut a = Sketch::default();
+        let mut b = Sketch::default();
+        (0..5000).for_each(|i| a.add(i as f64));
+        (0..10).for_each(|i| b.add(i as f64 + 0.5));
+        let mut c = b.clone();
+        c.merge(a.clone());
+        a.merge(b);
+        assert_eq!(a.spread().unwrap().n, 5010);
+        assert_eq!(c.spread().unwrap().n, 5010);
+        assert_eq!(a.spread().unwrap().max, 4999.0);
+        let mut m = Members::default();
+        let mut o = Members::default();
+        m.add(5, 1.0, true);
+        o.add(3, 2.0, true);
+        m.merge(o);
+        assert_eq!((m.n, m.ids()), (2, vec![3, 5]));
     }
 
     #[test]

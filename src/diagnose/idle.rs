@@ -12,7 +12,7 @@
 //! (or leak CLOSE_WAIT), a request can cross the FIN on the wire (RST), and TIME_WAIT lands
 //! on the server.
 
-use super::acc::{Members, Sketch};
+use super::acc::{HostTable, Hosts, Members, Sketch};
 use super::leak::leaking_side;
 use super::stats::{secs, secs_precise, Spread};
 use super::{Details, Finding, FindingId, Severity};
@@ -36,6 +36,9 @@ pub struct IdleDetails {
     /// For `side: client`, the client host whose pool closes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_host: Option<IpAddr>,
+    /// For `side: client` on a server-side capture: the closing client hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hosts: Option<HostTable>,
     /// The median idle time before the FIN (or RST), seconds.
     pub seconds: f64,
     pub p10: f64,
@@ -85,11 +88,14 @@ pub(super) struct IdleGroup {
     pub silent: u64,
     /// Of those, how many were still in CLOSE_WAIT at the end of the capture.
     pub leaked: u64,
+    /// The closing hosts.
+    pub hosts: Hosts,
 }
 
 impl IdleGroup {
     fn add(&mut self, r: &ConnectionReport, idle: f64, closer: Side) {
         self.idle.add(idle);
+        self.hosts.add(r.addr(closer).ip(), 1);
         self.members.add(
             r.id,
             r.close.idle_before_close.unwrap_or(0.0),
@@ -102,19 +108,36 @@ impl IdleGroup {
             self.leaked += 1;
         }
     }
+
+    fn merge(&mut self, o: IdleGroup) {
+        self.idle.merge(o.idle);
+        self.members.merge(o.members);
+        self.silent += o.silent;
+        self.leaked += o.leaked;
+        self.hosts.merge(o.hosts);
+    }
 }
 
 /// Idle closes per service (by the server) and per client host and service.
 #[derive(Default)]
 pub(super) struct Acc {
     by_server: BTreeMap<SocketAddr, IdleGroup>,
-    by_client: BTreeMap<(IpAddr, SocketAddr), IdleGroup>,
+    /// Per client host and service; per service (host `None`) on a server-side capture.
+    by_client: BTreeMap<(Option<IpAddr>, SocketAddr), IdleGroup>,
     /// The clients' idle closes per service, all client hosts together.
     client_all: BTreeMap<SocketAddr, Sketch>,
 }
 
 impl Acc {
-    pub fn add(&mut self, r: &ConnectionReport) {
+    /// Regroups the clients' closes per service: the capture turned out server-side.
+    pub fn fold(&mut self) {
+        for ((_, service), g) in std::mem::take(&mut self.by_client) {
+            self.by_client.entry((None, service)).or_default().merge(g);
+        }
+    }
+
+    /// `many_clients`: the capture is server-side, group the clients per service.
+    pub fn add(&mut self, r: &ConnectionReport, many_clients: bool) {
         if let Some(i) = idle_close(r, Side::Server) {
             self.by_server
                 .entry(r.server)
@@ -122,8 +145,9 @@ impl Acc {
                 .add(r, i, Side::Server);
         }
         if let Some(i) = idle_close(r, Side::Client) {
+            let host = (!many_clients).then(|| r.client.ip());
             self.by_client
-                .entry((r.client.ip(), r.server))
+                .entry((host, r.server))
                 .or_default()
                 .add(r, i, Side::Client);
             self.client_all.entry(r.server).or_default().add(i);
@@ -139,18 +163,13 @@ impl Acc {
         for (service, g) in self.by_server {
             let spread = g.idle.spread().expect("non-empty group");
             out.findings
-                .push(finding(Side::Server, service, None, &spread, &g.members));
+                .push(finding(Side::Server, service, None, &spread, &g));
             out.server.insert(service, (spread, g));
         }
         for ((host, service), g) in self.by_client {
             let spread = g.idle.spread().expect("non-empty group");
-            out.findings.push(finding(
-                Side::Client,
-                service,
-                Some(host),
-                &spread,
-                &g.members,
-            ));
+            out.findings
+                .push(finding(Side::Client, service, host, &spread, &g));
         }
         for (service, sketch) in self.client_all {
             out.client
@@ -184,12 +203,15 @@ fn finding(
     service: SocketAddr,
     client_host: Option<IpAddr>,
     s: &Spread,
-    members: &Members,
+    g: &IdleGroup,
 ) -> Finding {
-    let who = match (side, client_host) {
-        (Side::Server, _) => format!("The server {service}"),
-        (Side::Client, Some(h)) => format!("The client {h}"),
-        (Side::Client, None) => "The client".to_string(),
+    let members = &g.members;
+    let table = (side == Side::Client && client_host.is_none()).then(|| g.hosts.table());
+    let who = match (side, client_host, &table) {
+        (Side::Server, _, _) => format!("The server {service}"),
+        (Side::Client, Some(h), _) => format!("The client {h}"),
+        (Side::Client, None, Some(t)) => format!("The clients ({} hosts)", t.hosts),
+        (Side::Client, None, None) => "The client".to_string(),
     };
     let whom = match side {
         Side::Server => "idle connections".to_string(),
@@ -257,6 +279,7 @@ fn finding(
             side,
             server: service,
             client_host,
+            client_hosts: table.clone(),
             seconds: s.median,
             p10: s.p10,
             p90: s.p90,
@@ -265,10 +288,16 @@ fn finding(
             samples: s.n,
             fixed: s.is_tight(),
         }),
-        facts: vec![format!(
-            "idle before the {side}'s FIN: {}",
-            super::stats::spread_text(s)
-        )],
+        facts: {
+            let mut facts = vec![format!(
+                "idle before the {side}'s FIN: {}",
+                super::stats::spread_text(s)
+            )];
+            if let Some(t) = &table {
+                facts.push(format!("closing client hosts: {}", t.text()));
+            }
+            facts
+        },
         group: format!(
             "{side} {} {service}",
             client_host.map(|h| h.to_string()).unwrap_or_default()

@@ -7,7 +7,7 @@
 //! side, leaking host and remote service, so that one line says "45 of your 50 connections
 //! to 10.77.0.2:8788".
 
-use super::acc::{Members, Sketch, MAX_EVIDENCE};
+use super::acc::{HostTable, Hosts, Members, Sketch, MAX_EVIDENCE};
 use super::stats::{secs, secs_precise, spread_text, Spread};
 use super::{Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
@@ -21,8 +21,12 @@ use std::net::{IpAddr, SocketAddr};
 pub struct LeakDetails {
     /// `client` or `server`: the role of the side left in CLOSE_WAIT.
     pub leaking_side: Side,
-    /// The IP address of the leaking side.
-    pub leaking_host: IpAddr,
+    /// The IP address of the leaking side; `null` when many client hosts leak (a
+    /// server-side capture), then `leaking_hosts` has them.
+    pub leaking_host: Option<IpAddr>,
+    /// On a server-side capture, the leaking client hosts: how many, the top ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaking_hosts: Option<HostTable>,
     /// The other end: the service (`ip:port`) when the client leaks, the client host(s)
     /// when the server leaks.
     pub remote: String,
@@ -48,6 +52,8 @@ struct Group {
     idle: Sketch,
     /// Client hosts, when the server leaks.
     clients: BTreeSet<IpAddr>,
+    /// Leaking client hosts, when the client leaks.
+    leakers: Hosts,
 }
 
 /// When a socket's CLOSE_WAIT started: at the peer's FIN (measured to the capture's end,
@@ -67,25 +73,41 @@ impl Clock {
     }
 }
 
-/// Leaking connections per (leaking side, leaking host, service).
+/// Leaking connections per (leaking side, leaking host, service); on a server-side
+/// capture leaking clients are grouped per service (host `None`).
 #[derive(Default)]
 pub(super) struct Acc {
-    groups: BTreeMap<(Side, IpAddr, SocketAddr), Group>,
+    groups: BTreeMap<(Side, Option<IpAddr>, SocketAddr), Group>,
 }
 
 impl Acc {
-    pub fn add(&mut self, r: &ConnectionReport) {
+    /// `many_clients`: the capture is server-side, group leaking clients per service.
+    pub fn add(&mut self, r: &ConnectionReport, many_clients: bool) {
         let Some(side) = leaking_side(r) else { return };
-        let g = self
-            .groups
-            .entry((side, r.addr(side).ip(), r.server))
-            .or_default();
+        let host = (side == Side::Server || !many_clients).then(|| r.addr(side).ip());
+        let g = self.groups.entry((side, host, r.server)).or_default();
+        if side == Side::Client {
+            g.leakers.add(r.client.ip(), 1);
+        }
         g.conns.push((clock(r, side), r.id, r.segments.is_some()));
         if let Some(i) = r.close.idle_before_close {
             g.idle.add(i);
         }
         if side == Side::Server {
             g.clients.insert(r.client.ip());
+        }
+    }
+
+    /// Regroups leaking clients per service: the capture turned out server-side.
+    pub fn fold(&mut self) {
+        let groups = std::mem::take(&mut self.groups);
+        for ((side, host, service), g) in groups {
+            let host = if side == Side::Client { None } else { host };
+            let into = self.groups.entry((side, host, service)).or_default();
+            into.conns.extend(g.conns);
+            into.idle.merge(g.idle);
+            into.clients.extend(g.clients);
+            into.leakers.merge(g.leakers);
         }
     }
 
@@ -131,7 +153,8 @@ pub(super) fn idle_phrase(idle: Option<&Spread>) -> String {
     }
 }
 
-fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) -> Finding {
+fn finding(ctx: &Ctx, side: Side, host: Option<IpAddr>, service: SocketAddr, g: &Group) -> Finding {
+    let table = host.is_none().then(|| g.leakers.table());
     let n = g.conns.len() as u64;
     let total = ctx.per_service.get(&service).copied().unwrap_or(n);
     let durations = Spread::of(g.conns.iter().map(|c| c.0.secs(ctx.capture_end)))
@@ -153,7 +176,12 @@ fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) 
         Side::Server => remotes.join(", "),
     };
 
-    let how_many = if n == 1 && total == 1 {
+    let how_many = if let Some(t) = &table {
+        format!(
+            "{n} of the {total} connections from {} client hosts",
+            t.hosts
+        )
+    } else if n == 1 && total == 1 {
         "Your connection".to_string()
     } else if n == total {
         format!("All {n} of your connections")
@@ -162,6 +190,11 @@ fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) 
     };
     let them = if n == 1 { "it" } else { "them" };
     let summary = match side {
+        Side::Client if table.is_some() => format!(
+            "{how_many} to {service} {} closed by the server{idle_text} and the clients \
+             never closed {them} (CLOSE_WAIT).",
+            if n == 1 { "was" } else { "were" }
+        ),
         Side::Client => format!(
             "{how_many} to {service} {} closed by the server{idle_text} and your client \
              never closed {them} (CLOSE_WAIT).",
@@ -218,19 +251,25 @@ fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) 
             .to_string(),
     };
 
-    let mut facts = vec![
-        format!(
-            "leaking side: {side} {host}; remote: {remote}; {n} of {total} connections to \
-             {service} left in CLOSE_WAIT"
-        ),
-        format!(
-            "in CLOSE_WAIT from the {closer}'s FIN to the end of the capture: min {}, \
+    let who = match (&table, host) {
+        (Some(t), _) => format!("{} client hosts", t.hosts),
+        (None, Some(h)) => h.to_string(),
+        (None, None) => String::new(),
+    };
+    let mut facts = vec![format!(
+        "leaking side: {side} {who}; remote: {remote}; {n} of {total} connections to \
+         {service} left in CLOSE_WAIT"
+    )];
+    if let Some(t) = &table {
+        facts.push(format!("leaking client hosts: {}", t.text()));
+    }
+    facts.extend([format!(
+        "in CLOSE_WAIT from the {closer}'s FIN to the end of the capture: min {}, \
              median {}, max {}",
-            secs_precise(durations.min),
-            secs_precise(durations.median),
-            secs_precise(durations.max)
-        ),
-    ];
+        secs_precise(durations.min),
+        secs_precise(durations.median),
+        secs_precise(durations.max)
+    )]);
     if let Some(s) = &idle {
         facts.push(format!(
             "idle before the {closer}'s FIN: {}",
@@ -261,6 +300,7 @@ fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) 
         details: Details::CloseWaitLeak(LeakDetails {
             leaking_side: side,
             leaking_host: host,
+            leaking_hosts: table,
             remote,
             service,
             connections_to_service: total,
@@ -268,6 +308,6 @@ fn finding(ctx: &Ctx, side: Side, host: IpAddr, service: SocketAddr, g: &Group) 
             idle_before_fin: idle,
         }),
         facts,
-        group: format!("{side} {host} {service}"),
+        group: super::group_of(side, host, service),
     }
 }

@@ -35,11 +35,11 @@ pub mod stats;
 mod time_wait;
 
 use crate::capture::CaptureStats;
-use crate::model::ConnectionReport;
+use crate::model::{self, ConnectionReport};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub use stats::Spread;
 
@@ -247,6 +247,12 @@ impl Ctx {
     }
 }
 
+/// With more client hosts than this the capture is taken as server-side (or on a router):
+/// findings about clients are made per service, with a table of the client hosts, instead
+/// of one per client host. One host is a client-side capture (the seed's app server); a
+/// few allow for a capture taken on a pair of clients.
+pub const FEW_CLIENT_HOSTS: usize = 4;
+
 /// The streaming diagnosis: feed it each connection as it finishes ([`Self::add`], any
 /// order), then [`Self::finish`] with the capture's totals. It keeps bounded state per
 /// group of connections (see `acc`), never the connections themselves; a connection's
@@ -257,6 +263,10 @@ pub struct DiagnosisBuilder {
     first_seen: f64,
     last_seen: f64,
     per_service: BTreeMap<SocketAddr, u64>,
+    /// Client hosts seen, up to [`FEW_CLIENT_HOSTS`] + 1.
+    clients: BTreeSet<IpAddr>,
+    /// More than [`FEW_CLIENT_HOSTS`] client hosts: a server-side capture.
+    many_clients: bool,
     leak: leak::Acc,
     idle: idle::Acc,
     time_wait: time_wait::Acc,
@@ -285,12 +295,26 @@ impl DiagnosisBuilder {
         self.last_seen = self.last_seen.max(r.end.max(waited));
         self.first_seen = self.first_seen.min(r.start);
         *self.per_service.entry(r.server).or_insert(0) += 1;
-        self.leak.add(r);
-        self.idle.add(r);
+        if !self.many_clients
+            && self.clients.insert(r.client.ip())
+            && self.clients.len() > FEW_CLIENT_HOSTS
+        {
+            {
+                // A server-side capture: findings about clients become one per service,
+                // with a table of client hosts.
+                self.many_clients = true;
+                self.clients.clear();
+                self.leak.fold();
+                self.idle.fold();
+                self.resets.fold();
+            }
+        }
+        self.leak.add(r, self.many_clients);
+        self.idle.add(r, self.many_clients);
         self.time_wait.add(r);
         self.late_write.add(r);
         self.keepalive.add(r);
-        self.resets.add(r);
+        self.resets.add(r, self.many_clients);
         self.clear.add(r);
     }
 
@@ -356,6 +380,15 @@ pub fn diagnose(reports: &[ConnectionReport], capture: &CaptureStats) -> Diagnos
         b.add(r);
     }
     b.finish(capture)
+}
+
+/// A finding's sort key from its side, host (none for a per-service group of many client
+/// hosts) and service.
+pub(crate) fn group_of(side: model::Side, host: Option<IpAddr>, service: SocketAddr) -> String {
+    format!(
+        "{side} {} {service}",
+        host.map(|h| h.to_string()).unwrap_or_default()
+    )
 }
 
 /// `1 connection`, `2 connections`.

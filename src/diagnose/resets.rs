@@ -11,7 +11,7 @@
 //!
 //! Connections already explained by `late_write_rst` or `dead_peer` are left out.
 
-use super::acc::{Members, Sketch};
+use super::acc::{HostTable, Hosts, Members, Sketch};
 use super::keepalive::trace;
 use super::late_write::is_late_write;
 use super::stats::{secs, Spread};
@@ -26,7 +26,10 @@ use std::net::{IpAddr, SocketAddr};
 pub struct ResetDetails {
     /// The side that sent the RST, and its address.
     pub reset_by: Side,
-    pub host: IpAddr,
+    /// `null` for clients on a server-side capture (then `hosts` has them).
+    pub host: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostTable>,
     #[serde(serialize_with = "ser_addr")]
     pub service: SocketAddr,
     /// RST with no FIN before it.
@@ -56,7 +59,10 @@ pub struct FailedDetails {
 pub struct HalfOpenDetails {
     /// The side that had no socket any more.
     pub forgot: Side,
-    pub host: IpAddr,
+    /// `null` for clients on a server-side capture (then `hosts` has them).
+    pub host: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostTable>,
     #[serde(serialize_with = "ser_addr")]
     pub service: SocketAddr,
 }
@@ -112,7 +118,21 @@ struct Failed {
 struct Resets {
     members: Members,
     after_fin: u64,
+    /// The resetting hosts.
+    hosts: Hosts,
 }
+
+impl Resets {
+    fn merge(&mut self, o: Resets) {
+        self.members.merge(o.members);
+        self.after_fin += o.after_fin;
+        self.hosts.merge(o.hosts);
+    }
+}
+
+/// Key of a reset group: (resetting side, its host, service); the host is `None` for
+/// clients on a server-side capture.
+type ResetKey = (Side, Option<IpAddr>, SocketAddr);
 
 /// Abnormal endings per server or per (resetting side, host, service).
 #[derive(Default)]
@@ -120,12 +140,23 @@ pub(super) struct Acc {
     established: BTreeMap<SocketAddr, u64>,
     refused: BTreeMap<SocketAddr, Failed>,
     timeouts: BTreeMap<SocketAddr, Failed>,
-    half: BTreeMap<(Side, IpAddr, SocketAddr), Resets>,
-    resets: BTreeMap<(Side, IpAddr, SocketAddr), Resets>,
+    half: BTreeMap<ResetKey, Resets>,
+    resets: BTreeMap<ResetKey, Resets>,
 }
 
 impl Acc {
-    pub fn add(&mut self, r: &ConnectionReport) {
+    /// Regroups the clients' resets per service: the capture turned out server-side.
+    pub fn fold(&mut self) {
+        for map in [&mut self.half, &mut self.resets] {
+            for ((by, host, service), g) in std::mem::take(map) {
+                let host = if by == Side::Client { None } else { host };
+                map.entry((by, host, service)).or_default().merge(g);
+            }
+        }
+    }
+
+    /// `many_clients`: the capture is server-side, group the clients per service.
+    pub fn add(&mut self, r: &ConnectionReport, many_clients: bool) {
         if established(r) {
             *self.established.entry(r.server).or_default() += 1;
         }
@@ -138,7 +169,12 @@ impl Acc {
                 if is_late_write(r) || is_dead_peer(r) {
                     return;
                 }
-                let key = (by, r.addr(by).ip(), r.server);
+                let ip = r.addr(by).ip();
+                let key = (
+                    by,
+                    (by == Side::Server || !many_clients).then_some(ip),
+                    r.server,
+                );
                 let g = if is_half_open(r) {
                     self.half.entry(key).or_default()
                 } else {
@@ -146,6 +182,7 @@ impl Acc {
                 };
                 g.members.add(r.id, r.duration, segs);
                 g.after_fin += u64::from(r.close.kind == CloseKind::FinThenRst);
+                g.hosts.add(ip, 1);
                 return;
             }
             _ => return,
@@ -263,15 +300,27 @@ fn failed(id: FindingId, server: SocketAddr, g: &Failed, ok: u64) -> Finding {
     }
 }
 
-fn who(side: Side, host: IpAddr, service: SocketAddr) -> String {
-    match side {
-        Side::Client => format!("The client {host}"),
-        Side::Server => format!("The server {service}"),
+fn who(side: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> String {
+    match (side, host) {
+        (Side::Client, Some(host)) => format!("The client {host}"),
+        (Side::Client, None) => format!("Clients ({} hosts)", g.hosts.table().hosts),
+        (Side::Server, _) => format!("The server {service}"),
     }
 }
 
-fn half_open(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding {
+/// The host table of a group folded over many client hosts, and its line for people.
+fn table(host: Option<IpAddr>, g: &Resets) -> (Option<HostTable>, Option<String>) {
+    if host.is_some() {
+        return (None, None);
+    }
+    let t = g.hosts.table();
+    let line = format!("client hosts: {}", t.text());
+    (Some(t), Some(line))
+}
+
+fn half_open(by: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> Finding {
     let n = g.members.n;
+    let (hosts, hosts_line) = table(host, g);
     let other = by.other();
     Finding {
         id: FindingId::HalfOpen,
@@ -279,7 +328,7 @@ fn half_open(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding
         summary: format!(
             "{} had no socket any more for {} {} and answered the {other}'s segments with \
              a bare RST: the {other} had been using a half-open connection.",
-            who(by, host, service),
+            who(by, host, service, g),
             plural(n, "connection", "connections"),
             match by {
                 Side::Client => format!("to {service}"),
@@ -302,17 +351,22 @@ fn half_open(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding
         details: Details::HalfOpen(HalfOpenDetails {
             forgot: by,
             host,
+            hosts,
             service,
         }),
-        facts: vec![format!(
+        facts: [format!(
             "bare RST from the {by} answering the {other}'s data, no FIN before"
-        )],
-        group: format!("{by} {host} {service}"),
+        )]
+        .into_iter()
+        .chain(hosts_line)
+        .collect(),
+        group: super::group_of(by, host, service),
     }
 }
 
-fn reset(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding {
+fn reset(by: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> Finding {
     let n = g.members.n;
+    let (hosts, hosts_line) = table(host, g);
     let after_fin = g.after_fin;
     let aborts = n - after_fin;
     let whom = match by {
@@ -335,7 +389,7 @@ fn reset(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding {
         severity: Severity::Warning,
         summary: format!(
             "{} aborted {} {whom} with RST instead of closing with FIN.",
-            who(by, host, service),
+            who(by, host, service, g),
             plural(n, "connection", "connections")
         ),
         count: n,
@@ -351,13 +405,17 @@ fn reset(by: Side, host: IpAddr, service: SocketAddr, g: &Resets) -> Finding {
         details: Details::Resets(ResetDetails {
             reset_by: by,
             host,
+            hosts,
             service,
             aborts,
             after_fin,
         }),
-        facts: vec![format!(
+        facts: [format!(
             "{aborts} RST with no FIN before, {after_fin} RST after the peer's FIN"
-        )],
-        group: format!("{by} {host} {service}"),
+        )]
+        .into_iter()
+        .chain(hosts_line)
+        .collect(),
+        group: super::group_of(by, host, service),
     }
 }

@@ -72,7 +72,7 @@ fn pool_leak_is_one_close_wait_finding_per_service() {
         panic!("details {:?}", leak.details)
     };
     assert_eq!(det.leaking_side, Side::Client);
-    assert_eq!(det.leaking_host.to_string(), "10.77.0.1");
+    assert_eq!(det.leaking_host.unwrap().to_string(), "10.77.0.1");
     assert_eq!(det.service.to_string(), "10.77.0.2:8788");
     assert_eq!(det.connections_to_service, 10);
     // The last FIN came 30 s before the end of the capture (plus the ACK's 1 ms).
@@ -552,4 +552,73 @@ fn representative_prefers_the_median_with_segments() {
     reports[2].segments = None;
     reports[1].segments = None;
     assert_eq!(pick(&reports), Some(3));
+}
+
+/// A server-side capture: `clients` client hosts each open `per` keep-alive connections to
+/// each of `services` services; every server closes them after 5 s idle and no client
+/// ever answers the FIN.
+fn server_side(clients: u8, services: u8, per: u16) -> Wire {
+    let mut w = Wire::new();
+    for s in 0..services {
+        w.server = format!("10.1.0.5:{}", 8000 + s as u16).parse().unwrap();
+        for c in 0..clients {
+            for i in 0..per {
+                w.client = format!("10.2.0.{}:{}", c + 1, 40000 + i).parse().unwrap();
+                w.exchange()
+                    .wait(5.0)
+                    .send(S, FIN | ACK, 5201, 1101, 0)
+                    .send(C, ACK, 1101, 5202, 0);
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn server_side_leak_is_one_finding_per_service_with_a_host_table() {
+    let (_, d) = diag(&server_side(20, 3, 2), 30.0);
+    let leaks: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == FindingId::CloseWaitLeak)
+        .collect();
+    assert_eq!(leaks.len(), 3, "one per service");
+    for f in &leaks {
+        assert_eq!(f.count, 40);
+        assert!(
+            f.summary
+                .starts_with("All 40 of the 40 connections from 20 client hosts to 10.1.0.5:80")
+                || f.summary
+                    .starts_with("40 of the 40 connections from 20 client hosts to 10.1.0.5:80"),
+            "{}",
+            f.summary
+        );
+        let Details::CloseWaitLeak(l) = &f.details else {
+            panic!("leak details")
+        };
+        assert_eq!(l.leaking_host, None);
+        let t = l.leaking_hosts.as_ref().expect("host table");
+        assert_eq!((t.hosts, t.top.len(), t.others), (20, 5, 30));
+        assert!(f
+            .facts
+            .iter()
+            .any(|x| x.contains("and 15 more hosts (30 connections)")));
+    }
+    // The servers' idle timeouts stay one per service.
+    let idle = d.findings.iter().filter(|f| f.id == FindingId::IdleTimeout);
+    assert_eq!(idle.count(), 3);
+}
+
+#[test]
+fn client_side_leak_stays_per_leaking_host() {
+    let (_, d) = diag(&server_side(2, 1, 3), 30.0);
+    let leaks: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == FindingId::CloseWaitLeak)
+        .collect();
+    assert_eq!(leaks.len(), 2, "a few client hosts: one finding each");
+    assert!(leaks[0]
+        .summary
+        .starts_with("3 of your 6 connections to 10.1.0.5:8000"));
 }
