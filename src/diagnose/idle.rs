@@ -17,9 +17,29 @@ use super::leak::leaking_side;
 use super::stats::{secs, secs_precise, Spread};
 use super::{Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
+use crate::state::TcpState;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+
+/// An answer to the peer's FIN (the closing side's own FIN) this long after it is a slow
+/// answer: an application that closes on EOF answers within milliseconds, a pool that
+/// closes a connection only when it next hands it out (or sweeps) answers much later.
+pub const SLOW_ANSWER_SECS: f64 = 0.5;
+
+/// Seconds from `closer`'s FIN to the other side's FIN (its CLOSE_WAIT → LAST_ACK), when
+/// `closer` closed first and the other side answered with its FIN.
+pub(super) fn answer_delay(r: &ConnectionReport, closer: Side) -> Option<f64> {
+    if r.close.first_by != Some(closer) || r.close.first != Some(CloseSignal::Fin) {
+        return None;
+    }
+    let fin = r.close.first_at?;
+    r.timeline
+        .get(closer.other())
+        .iter()
+        .find(|c| c.state == TcpState::LastAck)
+        .map(|c| (c.at - fin).max(0.0))
+}
 
 /// Below this much idleness a close is "right after the exchange", not an idle timeout.
 const MIN_IDLE_SECS: f64 = 0.1;
@@ -70,6 +90,13 @@ pub struct MismatchDetails {
     pub unanswered: u64,
     /// Of those, how many were still in CLOSE_WAIT at the end of the capture.
     pub leaked: u64,
+    /// Seconds from the server's FIN to the client's answering FIN, over the answered
+    /// idle closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_delay: Option<Spread>,
+    /// Answers that took `SLOW_ANSWER_SECS` (0.5 s) or more: sockets left in CLOSE_WAIT
+    /// that long by a client that closes late.
+    pub slow_answers: u64,
 }
 
 fn ser_opt<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
@@ -90,12 +117,20 @@ pub(super) struct IdleGroup {
     pub leaked: u64,
     /// The closing hosts.
     pub hosts: Hosts,
+    /// Seconds from the closer's FIN to the other side's answering FIN.
+    pub answers: Sketch,
+    /// Answers that took [`SLOW_ANSWER_SECS`] or more.
+    pub slow: u64,
 }
 
 impl IdleGroup {
     fn add(&mut self, r: &ConnectionReport, idle: f64, closer: Side) {
         self.idle.add(idle);
         self.hosts.add(r.addr(closer).ip(), 1);
+        if let Some(d) = answer_delay(r, closer) {
+            self.answers.add(d);
+            self.slow += u64::from(d >= SLOW_ANSWER_SECS);
+        }
         self.members.add(
             r.id,
             r.close.idle_before_close.unwrap_or(0.0),
@@ -115,6 +150,8 @@ impl IdleGroup {
         self.silent += o.silent;
         self.leaked += o.leaked;
         self.hosts.merge(o.hosts);
+        self.answers.merge(o.answers);
+        self.slow += o.slow;
     }
 }
 
@@ -317,6 +354,7 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
             continue;
         }
         let leaked = group.leaked;
+        let answers = group.answers.spread();
         // The client never answered the FIN: CLOSE_WAIT at the end, or reset later.
         let silent = group.silent;
         let s = secs(server.median);
@@ -338,6 +376,18 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
                     server.n
                 ),
             ),
+            None if group.slow > 0 => (
+                Severity::Warning,
+                format!(
+                    "The clients of {service} never close an idle connection first; the \
+                     server does, after {s}, and the clients answer its FIN late: {} of {} \
+                     answers took {} or more (up to {}), each socket in CLOSE_WAIT that long.",
+                    group.slow,
+                    answers.as_ref().map_or(0, |a| a.n),
+                    secs(SLOW_ANSWER_SECS),
+                    secs(answers.as_ref().map_or(0.0, |a| a.max))
+                ),
+            ),
             None => (
                 Severity::Info,
                 format!(
@@ -351,7 +401,14 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
              must notice the FIN or leak a CLOSE_WAIT socket. With the server's keep-alive \
              timeout ({s}) shorter than the client's, the server closes first, and a request \
              the client sends just as the server's FIN is on its way is answered by RST."
-        );
+        ) + if group.slow > 0 {
+            " A client that answers the FIN only after half a second or more closes the \
+             connection when its pool next hands it out or sweeps (HttpClient honouring \
+             `Keep-Alive: timeout`, urllib3), not when the FIN arrives: the milder cousin of \
+             a CLOSE_WAIT leak."
+        } else {
+            ""
+        };
         let advice = format!(
             "Make the client's idle timeout shorter than the server's keep-alive timeout \
              (below {s}): the client then closes first, TIME_WAIT lands on the client, not \
@@ -369,6 +426,14 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
             ),
             None => "clients: no idle connection closed by a client first".to_string(),
         });
+        if let Some(a) = answers.as_ref().filter(|_| group.slow > 0) {
+            facts.push(format!(
+                "the server's FIN to the client's answering FIN: {}; {} at or over {}",
+                super::stats::spread_text(a),
+                group.slow,
+                secs(SLOW_ANSWER_SECS)
+            ));
+        }
         if silent > 0 {
             facts.push(format!(
                 "{silent} of the server's {} idle closes were never answered by the client's \
@@ -393,6 +458,8 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
                 client_idle_closes: client_closes,
                 unanswered: silent,
                 leaked,
+                answer_delay: answers.clone(),
+                slow_answers: group.slow,
             }),
             facts,
             group: service.to_string(),

@@ -8,6 +8,7 @@
 //! to 10.77.0.2:8788".
 
 use super::acc::{HostTable, Hosts, Members, Sketch, MAX_EVIDENCE};
+use super::idle::{IdleTimeouts, SLOW_ANSWER_SECS};
 use super::stats::{secs, secs_precise, spread_text, Spread};
 use super::{Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
@@ -111,10 +112,20 @@ impl Acc {
         }
     }
 
-    pub fn finish(self, ctx: &Ctx) -> Vec<Finding> {
+    /// `idle` tells how late answered closes were answered, for the hedge.
+    pub fn finish(self, ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
         self.groups
             .into_iter()
-            .map(|((side, host, service), g)| finding(ctx, side, host, service, &g))
+            .map(|((side, host, service), g)| {
+                let answered = match side {
+                    Side::Client => idle
+                        .server
+                        .get(&service)
+                        .and_then(|(_, g)| g.answers.spread()),
+                    Side::Server => None,
+                };
+                finding(ctx, side, host, service, &g, answered.map(|a| a.max))
+            })
             .collect()
     }
 }
@@ -153,7 +164,14 @@ pub(super) fn idle_phrase(idle: Option<&Spread>) -> String {
     }
 }
 
-fn finding(ctx: &Ctx, side: Side, host: Option<IpAddr>, service: SocketAddr, g: &Group) -> Finding {
+fn finding(
+    ctx: &Ctx,
+    side: Side,
+    host: Option<IpAddr>,
+    service: SocketAddr,
+    g: &Group,
+    slowest_answer: Option<f64>,
+) -> Finding {
     let table = host.is_none().then(|| g.leakers.table());
     let n = g.conns.len() as u64;
     let total = ctx.per_service.get(&service).copied().unwrap_or(n);
@@ -207,7 +225,11 @@ fn finding(ctx: &Ctx, side: Side, host: Option<IpAddr>, service: SocketAddr, g: 
         ),
     };
 
-    let short = durations.max < 1.0;
+    // The hedge matters only when the capture ended before a late but answering
+    // application would have answered: within SLOW_ANSWER_SECS of the last FIN, or within
+    // the slowest answer seen to this service.
+    let wait_enough = slowest_answer.unwrap_or(0.0).max(SLOW_ANSWER_SECS);
+    let short = durations.max < wait_enough;
     let mechanism = format!(
         "The {closer} sent FIN{idle_text}; the {side}'s kernel acknowledged it and the socket \
          entered CLOSE_WAIT, which no timer ends: it lasts until the application calls \
@@ -226,8 +248,14 @@ fn finding(ctx: &Ctx, side: Side, host: Option<IpAddr>, service: SocketAddr, g: 
             format!(
                 " The capture ended only {} after the last of these FINs; an application \
                  that closes on EOF answers within milliseconds, usually with its own FIN \
-                 instead of the bare ACK seen here, so a longer capture would settle it.",
-                secs(durations.max)
+                 instead of the bare ACK seen here, but a pool that closes late answers \
+                 {}, so a longer capture would settle it.",
+                secs(durations.max),
+                match slowest_answer {
+                    Some(a) if a >= SLOW_ANSWER_SECS =>
+                        format!("after up to {} (as others did here)", secs(a)),
+                    _ => format!("after {} or more", secs(SLOW_ANSWER_SECS)),
+                }
             )
         } else {
             String::new()

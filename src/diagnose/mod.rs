@@ -341,8 +341,8 @@ impl DiagnosisBuilder {
             per_service: self.per_service,
         };
         let mut findings = Vec::new();
-        findings.extend(self.leak.finish(&ctx));
         let idle = self.idle.finish();
+        findings.extend(self.leak.finish(&ctx, &idle));
         findings.extend(idle::mismatch(&idle));
         findings.extend(self.time_wait.finish(&ctx, &idle));
         findings.extend(self.late_write.finish(&idle));

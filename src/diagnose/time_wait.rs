@@ -22,6 +22,11 @@ pub const LINUX_TIME_WAIT_SECS: f64 = 60.0;
 /// A single close is an anecdote, not a rate.
 const MIN_ACTIVE_CLOSES: u64 = 2;
 
+/// A rate is projected to a TIME_WAIT population only when the server's closes span at
+/// least this long: one TIME_WAIT length, the time the population takes to reach its steady
+/// state. A burst of closes is reported as a count, not extrapolated.
+pub const MIN_PROJECTION_SECS: f64 = 60.0;
+
 /// At this many projected server sockets in TIME_WAIT the finding becomes a warning.
 const WARN_PROJECTED: f64 = 10_000.0;
 
@@ -38,10 +43,13 @@ pub struct TimeWaitDetails {
     pub reached_time_wait: u64,
     /// Server sockets still in TIME_WAIT at the end of the capture.
     pub in_time_wait_at_end: u64,
-    /// Active closes per second over the capture.
+    /// Active closes per second, from the first to the last of them.
     pub per_second: f64,
-    /// Server sockets in TIME_WAIT at that rate, with Linux's 60 s TIME_WAIT.
-    pub projected_time_wait: f64,
+    /// Seconds from the first to the last active close.
+    pub closes_span: f64,
+    /// Server sockets in TIME_WAIT at that rate, with Linux's 60 s TIME_WAIT; `null` when
+    /// the closes span less than `MIN_PROJECTION_SECS` (60 s): a burst is not a rate.
+    pub projected_time_wait: Option<f64>,
     /// Idle time before the server's FIN.
     pub idle_before_close: Option<Spread>,
 }
@@ -72,6 +80,9 @@ struct Group {
     reached: Members,
     at_end: u64,
     idle: Sketch,
+    /// First and last active close.
+    first_close: f64,
+    last_close: f64,
 }
 
 /// Closes per server endpoint.
@@ -91,6 +102,12 @@ impl Acc {
             return;
         }
         let metric = r.close.first_at.unwrap_or(r.start);
+        if g.active.n == 0 {
+            (g.first_close, g.last_close) = (metric, metric);
+        } else {
+            g.first_close = g.first_close.min(metric);
+            g.last_close = g.last_close.max(metric);
+        }
         let segs = r.segments.is_some();
         g.active.add(r.id, metric, segs);
         if r.timeline
@@ -127,19 +144,32 @@ fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Op
         }
         let reached = g.reached.n;
         let at_end = g.at_end;
-        let per_second = if span > 0.0 { n as f64 / span } else { 0.0 };
-        let projected = per_second * LINUX_TIME_WAIT_SECS;
+        let closes_span = (g.last_close - g.first_close).max(0.0);
+        let per_second = if closes_span > 0.0 {
+            (n - 1) as f64 / closes_span
+        } else {
+            0.0
+        };
+        let projected =
+            (closes_span >= MIN_PROJECTION_SECS).then_some(per_second * LINUX_TIME_WAIT_SECS);
         let idle_spread = g.idle.spread();
         let idle_timeout = idle.server.get(&service).map(|(s, _)| s.median);
         let closes_at_once = idle_spread.as_ref().is_some_and(|s| s.median < 0.1);
 
-        let summary = format!(
-            "The server {service} closes {n} of {closed} connections itself (its FIN first), so \
-             TIME_WAIT (60 s on Linux) lands on the server: {} closes/s, up to about {:.0} \
-             server sockets in TIME_WAIT at that rate.",
-            rate(per_second),
-            projected
-        );
+        let summary = match projected {
+            Some(p) => format!(
+                "The server {service} closes {n} of {closed} connections itself (its FIN \
+                 first), so TIME_WAIT (60 s on Linux) lands on the server: {} closes/s, up to \
+                 about {p:.0} server sockets in TIME_WAIT at that rate.",
+                rate(per_second)
+            ),
+            None => format!(
+                "The server {service} closes {n} of {closed} connections itself (its FIN \
+                 first), so TIME_WAIT (60 s on Linux) lands on the server: {n} sockets in \
+                 {}.",
+                secs(closes_span)
+            ),
+        };
         let mechanism = "TIME_WAIT belongs to the side that sends the first FIN (RFC 9293 \
                          §3.6) and lasts 2×MSL, a fixed 60 s on Linux (TCP_TIMEWAIT_LEN), \
                          keeping the 4-tuple reserved. On a busy server that closes most \
@@ -166,13 +196,21 @@ fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Op
                  {reached} reached TIME_WAIT in the capture, {at_end} still in TIME_WAIT at \
                  its end"
             ),
-            format!(
-                "{n} active closes over {} of capture: {} closes/s × 60 s = about {:.0} in \
-                 TIME_WAIT at once",
-                secs(span),
-                rate(per_second),
-                projected
-            ),
+            match projected {
+                Some(p) => format!(
+                    "{n} active closes over {}: {} closes/s × 60 s = about {p:.0} in \
+                     TIME_WAIT at once",
+                    secs(closes_span),
+                    rate(per_second)
+                ),
+                None => format!(
+                    "{n} active closes within {} ({} of capture): too short a span to \
+                     project a TIME_WAIT population (closes must span at least {})",
+                    secs(closes_span),
+                    secs(span),
+                    secs(MIN_PROJECTION_SECS)
+                ),
+            },
         ];
         if reached < n {
             facts.push(format!(
@@ -183,7 +221,7 @@ fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Op
         }
         Some(Finding {
             id: FindingId::ServerTimeWait,
-            severity: if projected >= WARN_PROJECTED {
+            severity: if projected.is_some_and(|p| p >= WARN_PROJECTED) {
                 Severity::Warning
             } else {
                 Severity::Info
@@ -206,7 +244,8 @@ fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Op
                 reached_time_wait: reached,
                 in_time_wait_at_end: at_end,
                 per_second: super::stats::round6(per_second),
-                projected_time_wait: super::stats::round6(projected),
+                closes_span: super::stats::round6(closes_span),
+                projected_time_wait: projected.map(super::stats::round6),
                 idle_before_close: idle_spread,
             }),
             facts,
