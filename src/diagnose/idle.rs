@@ -69,6 +69,10 @@ pub struct IdleDetails {
     pub samples: u64,
     /// True when the spread is narrow enough to be one configured timeout.
     pub fixed: bool,
+    /// True when the closes come in sweeps (many at one instant): an evictor that closes
+    /// connections idle at least its setting, which is then at most `min`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub swept: bool,
 }
 
 /// The numbers of a `timeout_mismatch` finding.
@@ -121,12 +125,57 @@ pub(super) struct IdleGroup {
     pub answers: Sketch,
     /// Answers that took [`SLOW_ANSWER_SECS`] or more.
     pub slow: u64,
+    /// Closes per instant (the FIN's time in [`SWEEP_WINDOW_SECS`] slots), for the first
+    /// `acc::EXACT_SAMPLES` instants; later closes at new instants are counted in `lone`.
+    instants: BTreeMap<i64, u64>,
+    lone: u64,
+}
+
+/// Closes within this long of each other count as one instant (one sweep).
+pub const SWEEP_WINDOW_SECS: f64 = 0.02;
+/// A burst: at least this many closes at one instant.
+const SWEEP_BURST: u64 = 3;
+
+impl IdleGroup {
+    /// (closes in bursts, bursts) when the group's closes come in sweeps: at least 80 % of
+    /// them in bursts of [`SWEEP_BURST`] or more at one instant, and either the idle times
+    /// vary (an evictor catches each connection at another point of its idleness) or
+    /// there is a single burst (a sweep or one timer for connections opened together: the
+    /// capture cannot tell, so the timeout is only bounded).
+    fn sweeps(&self, idle: &Spread) -> Option<(u64, u64)> {
+        // Neighbouring slots are one instant (a sweep straddling a slot boundary).
+        let mut runs: Vec<u64> = Vec::new();
+        let mut prev: Option<i64> = None;
+        for (&slot, &c) in &self.instants {
+            match (prev, runs.last_mut()) {
+                (Some(p), Some(last)) if slot == p + 1 => *last += c,
+                _ => runs.push(c),
+            }
+            prev = Some(slot);
+        }
+        let bursts: Vec<u64> = runs.into_iter().filter(|&c| c >= SWEEP_BURST).collect();
+        let in_bursts: u64 = bursts.iter().sum();
+        let n = self.members.n;
+        let swept =
+            !bursts.is_empty() && in_bursts * 5 >= n * 4 && (!idle.is_tight() || bursts.len() == 1);
+        swept.then_some((in_bursts, bursts.len() as u64))
+    }
 }
 
 impl IdleGroup {
     fn add(&mut self, r: &ConnectionReport, idle: f64, closer: Side) {
         self.idle.add(idle);
         self.hosts.add(r.addr(closer).ip(), 1);
+        if let Some(at) = r.close.first_at {
+            let slot = (at / SWEEP_WINDOW_SECS).floor() as i64;
+            if let Some(c) = self.instants.get_mut(&slot) {
+                *c += 1;
+            } else if self.instants.len() < super::acc::EXACT_SAMPLES {
+                self.instants.insert(slot, 1);
+            } else {
+                self.lone += 1;
+            }
+        }
         if let Some(d) = answer_delay(r, closer) {
             self.answers.add(d);
             self.slow += u64::from(d >= SLOW_ANSWER_SECS);
@@ -152,6 +201,10 @@ impl IdleGroup {
         self.hosts.merge(o.hosts);
         self.answers.merge(o.answers);
         self.slow += o.slow;
+        for (slot, c) in o.instants {
+            *self.instants.entry(slot).or_default() += c;
+        }
+        self.lone += o.lone;
     }
 }
 
@@ -264,7 +317,18 @@ fn finding(
             secs_precise(s.p90)
         )
     };
-    let summary = if s.n == 1 {
+    let sweeps = g.sweeps(s);
+    let summary = if let Some((in_bursts, bursts)) = sweeps {
+        format!(
+            "{who} closes {whom} in sweeps, after ≥ {} of idleness (swept: {in_bursts} of {} \
+             closes in {} at one instant each, idle {} to {}).",
+            secs(s.min),
+            s.n,
+            super::plural(bursts, "burst", "bursts"),
+            secs(s.min),
+            secs(s.max)
+        )
+    } else if s.n == 1 {
         let whom = whom.replacen("idle connections", "an idle connection", 1);
         format!("{who} closed {whom} after {} ({sample}).", secs(s.median))
     } else if s.is_tight() {
@@ -280,6 +344,17 @@ fn finding(
         )
     };
     let mechanism = match side {
+        _ if sweeps.is_some() => format!(
+            "These connections were closed many at one instant, after {} to {} of \
+             idleness: a sweep (an evictor thread such as HttpClient's \
+             IdleConnectionEvictor or a pool's maintenance task, run every so often) closes \
+             every connection idle at least its setting, so the setting is at most {} and \
+             each connection waits up to one sweep interval longer. (One burst may also be \
+             one timer for connections opened together: the capture cannot tell.)",
+            secs(s.min),
+            secs(s.max),
+            secs(s.min)
+        ),
         Side::Server => format!(
             "Each of these connections carried no data for about {} before the server sent \
              its FIN. The same delay connection after connection is a configured keep-alive \
@@ -323,7 +398,8 @@ fn finding(
             min: s.min,
             max: s.max,
             samples: s.n,
-            fixed: s.is_tight(),
+            fixed: s.is_tight() && sweeps.is_none(),
+            swept: sweeps.is_some(),
         }),
         facts: {
             let mut facts = vec![format!(
