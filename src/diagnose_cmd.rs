@@ -10,10 +10,12 @@
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use crate::capture::{CaptureStats, InputSpec};
 use crate::diagnose::render::{render, Format, RenderOptions};
-use crate::diagnose::{diagnose, Diagnosis, Severity};
+use crate::diagnose::{Diagnosis, DiagnosisBuilder, Severity};
+use crate::diagram_cmd::StdinCopy;
+use crate::filter::Filter;
 use crate::model::{CloseKind, ConnectionReport, Initiator, Side};
 use anyhow::Context;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,14 +96,48 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<i32> {
 
 /// [`run`], writing to `out`.
 pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let (reports, stats) = read(&args.captures, args.time_wait)?;
-    let diagnosis = diagnose(&reports, &stats);
+    let mut inputs = inputs(&args.captures);
+    // Markdown's diagrams need a second pass over the capture: standard input is copied
+    // to a temporary file first, as `report` does.
+    let mut stdin_copy = None;
+    if args.output_format() == Format::Markdown {
+        for input in &mut inputs {
+            if *input == InputSpec::Stdin {
+                if stdin_copy.is_some() {
+                    anyhow::bail!("standard input (-) can be read only once");
+                }
+                let copy = StdinCopy::new()?;
+                *input = InputSpec::Path(copy.0.clone());
+                stdin_copy = Some(copy);
+            }
+        }
+    }
+    let opts = AnalyzeOptions {
+        time_wait_secs: args.time_wait,
+        ..AnalyzeOptions::default()
+    };
+    let names = capture_names(&args.captures);
+    let (diagnosis, mut stats) = read_diagnosis(&inputs, &opts, &Filter::default(), &names)?;
+    if let Some(copy) = &stdin_copy {
+        let tmp = copy.0.display().to_string();
+        for f in &mut stats.files {
+            if f.path == tmp {
+                f.path = "-".to_string();
+            }
+        }
+    }
+    let examples = if args.output_format() == Format::Markdown {
+        read_examples(&inputs, &opts, &example_ids(&diagnosis))?
+    } else {
+        Vec::new()
+    };
     let text = render(
         args.output_format(),
         &diagnosis,
-        &reports,
+        &examples,
         &RenderOptions {
             max_ids: args.max_ids,
+            capture: Some(stats),
         },
     );
     out.write_all(text.as_bytes())
@@ -118,13 +154,9 @@ pub fn exit_status(d: &Diagnosis, fail_on: Option<FailOn>) -> i32 {
     }
 }
 
-/// Reads captures into reports (sorted by id), keeping segment records only where the
-/// diagnosis may use them.
-pub fn read(
-    captures: &[PathBuf],
-    time_wait_secs: f64,
-) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats)> {
-    let inputs: Vec<InputSpec> = captures
+/// The inputs named on the command line (`-` is standard input).
+pub fn inputs(captures: &[PathBuf]) -> Vec<InputSpec> {
+    captures
         .iter()
         .map(|p| {
             if p.as_os_str() == "-" {
@@ -133,7 +165,77 @@ pub fn read(
                 InputSpec::Path(p.clone())
             }
         })
-        .collect();
+        .collect()
+}
+
+fn capture_names(captures: &[PathBuf]) -> String {
+    let names: Vec<String> = captures.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// Reads the inputs once and diagnoses the connections `filter` keeps as they stream by
+/// ([`DiagnosisBuilder`]): each connection's segment records are read while it is added
+/// and dropped with it, so memory holds what the live connections need plus bounded state
+/// per finding, however long the capture. `opts.record_segments` is set to `All` (the
+/// keep-alive timings and the RST flags come from the segments). `names` names the inputs
+/// in the error.
+pub fn read_diagnosis(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    filter: &Filter,
+    names: &str,
+) -> anyhow::Result<(Diagnosis, CaptureStats)> {
+    let opts = AnalyzeOptions {
+        record_segments: RecordSegments::All,
+        ..opts.clone()
+    };
+    let mut builder = DiagnosisBuilder::new();
+    let stats = analyze(inputs, &opts, &mut |r| {
+        if filter.matches(&r) {
+            builder.add(&r);
+        }
+    })
+    .with_context(|| format!("reading {names}"))?;
+    Ok((builder.finish(&stats), stats))
+}
+
+/// The example connection of every finding.
+pub fn example_ids(d: &Diagnosis) -> BTreeSet<u64> {
+    d.findings.iter().filter_map(|f| f.example).collect()
+}
+
+/// Reads the inputs again and returns the connections `ids`, with their segment records
+/// (for diagrams of the findings' examples).
+pub fn read_examples(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    ids: &BTreeSet<u64>,
+) -> anyhow::Result<Vec<ConnectionReport>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opts = AnalyzeOptions {
+        record_segments: RecordSegments::Ids(ids.clone()),
+        ..opts.clone()
+    };
+    let mut found = Vec::new();
+    analyze(inputs, &opts, &mut |r| {
+        if ids.contains(&r.id) {
+            found.push(r);
+        }
+    })
+    .context("reading the capture again for the example connections")?;
+    Ok(found)
+}
+
+/// Reads captures into reports (sorted by id), keeping segment records only where the
+/// diagnosis may use them. Holds every connection: for tests and small captures; the
+/// commands use [`read_diagnosis`].
+pub fn read(
+    captures: &[PathBuf],
+    time_wait_secs: f64,
+) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats)> {
+    let inputs = inputs(captures);
     let opts = AnalyzeOptions {
         time_wait_secs,
         record_segments: RecordSegments::All,

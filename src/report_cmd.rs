@@ -11,12 +11,12 @@
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use crate::capture::{CaptureStats, InputSpec};
 use crate::chart_cmd::capture_names;
-use crate::diagnose::diagnose;
+use crate::diagnose::DiagnosisBuilder;
 use crate::diagram_cmd::{write_atomically, StdinCopy};
 use crate::model::ConnectionReport;
 use crate::render::chart::{render_chart_svg, ChartKind};
 use crate::report::{html, ladder_svg, Chart, Ladder, Report};
-use crate::summary::Summary;
+use crate::summary::SummaryBuilder;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -92,7 +92,26 @@ fn build(
     paths: &[PathBuf],
     stdin_path: Option<&Path>,
 ) -> anyhow::Result<String> {
-    let (reports, mut stats) = crate::diagnose_cmd::read(paths, args.time_wait)?;
+    let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
+    let opts = AnalyzeOptions {
+        time_wait_secs: args.time_wait,
+        record_segments: RecordSegments::All,
+        ..AnalyzeOptions::default()
+    };
+    // One pass: the diagnosis and the summary stream (each connection's segments are read
+    // by the diagnosis and dropped); the charts still take the connections, without their
+    // segments.
+    let mut builder = DiagnosisBuilder::new();
+    let mut summary = SummaryBuilder::default();
+    let mut reports = Vec::new();
+    let mut stats = analyze(&inputs, &opts, &mut |mut r| {
+        builder.add(&r);
+        summary.add(&r);
+        r.segments = None;
+        reports.push(r);
+    })
+    .with_context(|| format!("reading {}", capture_names(&args.captures)))?;
+    reports.sort_by_key(|r| r.id);
     if let Some(tmp) = stdin_path {
         let tmp = tmp.display().to_string();
         for f in &mut stats.files {
@@ -101,29 +120,12 @@ fn build(
             }
         }
     }
-    let diagnosis = diagnose(&reports, &stats);
-    let summary = Summary::from_reports(&reports);
+    let diagnosis = builder.finish(&stats);
+    let summary = summary.finish();
 
-    let examples: BTreeSet<u64> = diagnosis
-        .findings
-        .iter()
-        .filter_map(|f| f.example)
-        .collect();
+    let examples = crate::diagnose_cmd::example_ids(&diagnosis);
     let ladders = draw(&examples, &reports, diagnosis.capture_end, |missing| {
-        let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
-        let opts = AnalyzeOptions {
-            time_wait_secs: args.time_wait,
-            record_segments: RecordSegments::Ids(missing.clone()),
-            ..AnalyzeOptions::default()
-        };
-        let mut found = Vec::new();
-        analyze(&inputs, &opts, &mut |r| {
-            if missing.contains(&r.id) {
-                found.push(r);
-            }
-        })
-        .context("reading the capture again for the example connections")?;
-        Ok(found)
+        crate::diagnose_cmd::read_examples(&inputs, &opts, missing)
     })?;
 
     let title = args

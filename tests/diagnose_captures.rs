@@ -70,7 +70,7 @@ fn pool_leak_many_is_one_close_wait_leak_with_the_right_count_side_and_server() 
         .next()
         .unwrap();
     assert_eq!(det.service.to_string(), server);
-    assert_eq!(det.leaking_host.to_string(), client_host);
+    assert_eq!(det.leaking_host.unwrap().to_string(), client_host);
     assert_eq!(det.connections_to_service, conns.len() as u64);
 
     let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();

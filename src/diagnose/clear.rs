@@ -4,8 +4,8 @@
 //! (idle timeouts, keep-alive settings, server TIME_WAIT) may accompany it.
 
 use super::leak::leaking_side;
-use super::{plural, Ctx, Details, Finding, FindingId, Severity};
-use crate::model::CloseKind;
+use super::{plural, Details, Finding, FindingId, Severity};
+use crate::model::{CloseKind, ConnectionReport};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -18,17 +18,27 @@ pub struct AllClearDetails {
     pub close_wait: u64,
 }
 
-pub(super) fn find(ctx: &Ctx) -> Finding {
-    let n = ctx.reports.len() as u64;
-    let mut kinds: BTreeMap<CloseKind, u64> = BTreeMap::new();
-    for r in &ctx.reports {
-        *kinds.entry(r.close.kind).or_default() += 1;
+/// Connections per close kind, and sockets left in CLOSE_WAIT.
+#[derive(Default)]
+pub(super) struct Acc {
+    kinds: BTreeMap<CloseKind, u64>,
+    close_wait: u64,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
+        *self.kinds.entry(r.close.kind).or_default() += 1;
+        if leaking_side(r).is_some() {
+            self.close_wait += 1;
+        }
     }
-    let close_wait = ctx
-        .reports
-        .iter()
-        .filter(|r| leaking_side(r).is_some())
-        .count() as u64;
+
+    pub fn finish(self, n: u64) -> Finding {
+        find(n, self.kinds, self.close_wait)
+    }
+}
+
+fn find(n: u64, kinds: BTreeMap<CloseKind, u64>, close_wait: u64) -> Finding {
     let breakdown: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let summary = if n == 0 {
         "Nothing to diagnose: the capture has no TCP connections.".to_string()

@@ -15,8 +15,9 @@
 //! Without segment records only the counts (`tcp.*.keepalives`, `keepalive_acks`) are
 //! known, and the settings stay `null`.
 
+use super::acc::{Members, Sketch};
 use super::stats::{secs, secs_precise, Spread};
-use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{plural, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, ConnectionReport, SegmentNote, Side};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -158,51 +159,95 @@ fn whole_seconds(x: f64) -> Option<u64> {
     (r >= 1.0 && (x - r).abs() <= 0.05 * r + 0.05).then_some(r as u64)
 }
 
-fn median_u64(v: &[u64]) -> Option<u64> {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    v.get(v.len().saturating_sub(1) / 2).copied()
+/// The lower median of counted values.
+fn median_u64(counts: &BTreeMap<u64, u64>) -> Option<u64> {
+    let n: u64 = counts.values().sum();
+    if n == 0 {
+        return None;
+    }
+    let k = (n - 1) / 2;
+    let mut seen = 0;
+    counts.iter().find_map(|(&v, &c)| {
+        seen += c;
+        (k < seen).then_some(v)
+    })
 }
 
-pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
-    type Key = (Side, IpAddr);
-    let mut hosts: BTreeMap<Key, Vec<(&ConnectionReport, ProbeTrace)>> = BTreeMap::new();
-    for &r in &ctx.reports {
+/// The probes of one prober host, added up.
+#[derive(Default)]
+struct Prober {
+    members: Members,
+    sent: u64,
+    answered: u64,
+    timed: bool,
+    idle: Sketch,
+    intervals: Sketch,
+    /// Unanswered probes before giving up → connections.
+    gave_up: BTreeMap<u64, u64>,
+    peers: BTreeMap<SocketAddr, Dead>,
+}
+
+/// The connections of one peer that stopped answering a prober.
+#[derive(Default)]
+struct Dead {
+    members: Members,
+    reset: u64,
+    silent: Sketch,
+    gave_up: BTreeMap<u64, u64>,
+}
+
+/// Keep-alive probes per (probing side, host); their timings are read from the segment
+/// records as each connection is added.
+#[derive(Default)]
+pub(super) struct Acc {
+    hosts: BTreeMap<(Side, IpAddr), Prober>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
         for side in [Side::Client, Side::Server] {
-            if let Some(t) = trace(r, side) {
-                hosts
-                    .entry((side, r.addr(side).ip()))
-                    .or_default()
-                    .push((r, t));
+            let Some(t) = trace(r, side) else { continue };
+            let p = self.hosts.entry((side, r.addr(side).ip())).or_default();
+            let segs = r.segments.is_some();
+            p.members.add(r.id, r.tcp.get(side).keepalives as f64, segs);
+            p.sent += t.probes;
+            p.answered += t.answered;
+            p.timed |= t.timed;
+            t.idle.iter().for_each(|&x| p.idle.add(x));
+            t.intervals.iter().for_each(|&x| p.intervals.add(x));
+            if let Some(g) = t.gave_up_after {
+                *p.gave_up.entry(g).or_default() += 1;
+            }
+            if t.gave_up_after.is_some() || t.unanswered_at_end >= 2 {
+                let d = p.peers.entry(r.addr(side.other())).or_default();
+                d.members.add(r.id, r.end, segs);
+                if let Some(g) = t.gave_up_after {
+                    d.reset += 1;
+                    *d.gave_up.entry(g).or_default() += 1;
+                }
+                if let Some(x) = t.silent_before_reset {
+                    d.silent.add(x);
+                }
             }
         }
     }
-    let mut out = Vec::new();
-    for ((side, host), traces) in &hosts {
-        out.push(keepalive_finding(*side, *host, traces));
-        // Dead peers, per peer endpoint.
-        let mut peers: BTreeMap<SocketAddr, Vec<&(&ConnectionReport, ProbeTrace)>> =
-            BTreeMap::new();
-        for entry in traces {
-            if entry.1.gave_up_after.is_some() || entry.1.unanswered_at_end >= 2 {
-                peers
-                    .entry(entry.0.addr(side.other()))
-                    .or_default()
-                    .push(entry);
+
+    pub fn finish(self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for ((side, host), p) in &self.hosts {
+            out.push(keepalive_finding(*side, *host, p));
+            for (peer, dead) in &p.peers {
+                out.push(dead_peer_finding(*side, *host, *peer, dead));
             }
         }
-        for (peer, dead) in peers {
-            out.push(dead_peer_finding(*side, *host, peer, &dead));
-        }
+        out
     }
-    out
 }
 
-fn settings_of(traces: &[(&ConnectionReport, ProbeTrace)]) -> KeepaliveSettings {
-    let time = Spread::of(traces.iter().flat_map(|(_, t)| t.idle.iter().copied()));
-    let intvl = Spread::of(traces.iter().flat_map(|(_, t)| t.intervals.iter().copied()));
-    let counts: Vec<u64> = traces.iter().filter_map(|(_, t)| t.gave_up_after).collect();
-    let probes = median_u64(&counts);
+fn settings_of(p: &Prober) -> KeepaliveSettings {
+    let time = p.idle.spread();
+    let intvl = p.intervals.spread();
+    let probes = median_u64(&p.gave_up);
     KeepaliveSettings {
         time: time.as_ref().map(|s| s.median),
         intvl: intvl.as_ref().map(|s| s.median),
@@ -212,21 +257,15 @@ fn settings_of(traces: &[(&ConnectionReport, ProbeTrace)]) -> KeepaliveSettings 
         tcp_keepalive_probes: probes,
         time_samples: time.map(|s| s.n).unwrap_or(0),
         intvl_samples: intvl.map(|s| s.n).unwrap_or(0),
-        probes_samples: counts.len() as u64,
+        probes_samples: p.gave_up.values().sum(),
     }
 }
 
-fn keepalive_finding(
-    side: Side,
-    host: IpAddr,
-    traces: &[(&ConnectionReport, ProbeTrace)],
-) -> Finding {
-    let conns: Vec<&ConnectionReport> = traces.iter().map(|(r, _)| *r).collect();
-    let n = conns.len() as u64;
-    let sent: u64 = traces.iter().map(|(_, t)| t.probes).sum();
-    let answered: u64 = traces.iter().map(|(_, t)| t.answered).sum();
-    let st = settings_of(traces);
-    let timed = traces.iter().any(|(_, t)| t.timed);
+fn keepalive_finding(side: Side, host: IpAddr, p: &Prober) -> Finding {
+    let n = p.members.n;
+    let (sent, answered) = (p.sent, p.answered);
+    let st = settings_of(p);
+    let timed = p.timed;
 
     let mut parts = Vec::new();
     if let Some(t) = st.time {
@@ -313,8 +352,8 @@ fn keepalive_finding(
         severity: Severity::Info,
         summary,
         count: n,
-        evidence: ids(&conns),
-        example: representative(&conns, |r| r.tcp.get(side).keepalives as f64),
+        evidence: p.members.ids(),
+        example: p.members.example(),
         mechanism,
         advice,
         details: Details::Keepalive(KeepaliveDetails {
@@ -330,22 +369,12 @@ fn keepalive_finding(
     }
 }
 
-fn dead_peer_finding(
-    side: Side,
-    host: IpAddr,
-    peer: SocketAddr,
-    dead: &[&(&ConnectionReport, ProbeTrace)],
-) -> Finding {
-    let conns: Vec<&ConnectionReport> = dead.iter().map(|(r, _)| *r).collect();
-    let n = conns.len() as u64;
-    let reset = dead
-        .iter()
-        .filter(|(_, t)| t.gave_up_after.is_some())
-        .count() as u64;
+fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) -> Finding {
+    let n = dead.members.n;
+    let reset = dead.reset;
     let at_end = n - reset;
-    let silent = Spread::of(dead.iter().filter_map(|(_, t)| t.silent_before_reset));
-    let counts: Vec<u64> = dead.iter().filter_map(|(_, t)| t.gave_up_after).collect();
-    let probes = median_u64(&counts);
+    let silent = dead.silent.spread();
+    let probes = median_u64(&dead.gave_up);
     let summary = if reset > 0 {
         format!(
             "{peer} stopped answering: the {side} {host} gave up on {} after {} unanswered \
@@ -383,8 +412,8 @@ fn dead_peer_finding(
         severity: Severity::Warning,
         summary,
         count: n,
-        evidence: ids(&conns),
-        example: representative(&conns, |r| r.end),
+        evidence: dead.members.ids(),
+        example: dead.members.example(),
         mechanism,
         advice,
         details: Details::DeadPeer(DeadPeerDetails {

@@ -12,9 +12,10 @@
 //! sent the FIN and the other side never having sent its own. Segment records, when
 //! present, add the RST's flags and confirm the late data.
 
+use super::acc::{Members, Sketch};
 use super::idle::IdleTimeouts;
 use super::stats::{secs, Spread};
-use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{plural, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, CloseSignal, ConnectionReport, SegmentNote, Side};
 use crate::state::TcpState;
 use serde::Serialize;
@@ -107,24 +108,61 @@ fn crossed_fin(r: &ConnectionReport) -> bool {
         })
 }
 
-pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
-    let mut groups: BTreeMap<(SocketAddr, Side), Vec<&ConnectionReport>> = BTreeMap::new();
-    for &r in &ctx.reports {
-        if is_late_write(r) {
-            if let Some(closer) = r.close.first_by {
-                groups.entry((r.server, closer)).or_default().push(r);
-            }
+/// One (service, closer) group of late writes.
+#[derive(Default)]
+struct Group {
+    members: Members,
+    gaps: Sketch,
+    bare: u64,
+    rst_ack: u64,
+    late_seen: u64,
+    crossed: u64,
+}
+
+/// Late writes per (service, side that closed first). The RST's flags, the late data and
+/// whether the request crossed the FIN are read from the segment records as each
+/// connection is added.
+#[derive(Default)]
+pub(super) struct Acc {
+    groups: BTreeMap<(SocketAddr, Side), Group>,
+}
+
+impl Acc {
+    pub fn add(&mut self, r: &ConnectionReport) {
+        if !is_late_write(r) {
+            return;
         }
+        let Some(closer) = r.close.first_by else {
+            return;
+        };
+        let g = self.groups.entry((r.server, closer)).or_default();
+        let gap = fin_to_rst(r);
+        g.members.add(r.id, gap, r.segments.is_some());
+        g.gaps.add(gap);
+        let (bare, late) = rst_facts(r);
+        match bare {
+            Some(true) => g.bare += 1,
+            Some(false) => g.rst_ack += 1,
+            None => {}
+        }
+        g.late_seen += u64::from(late);
+        g.crossed += u64::from(crossed_fin(r));
     }
-    let mut out = Vec::new();
-    for ((service, closer), conns) in groups {
-        let n = conns.len() as u64;
+
+    pub fn finish(self, idle: &IdleTimeouts) -> Vec<Finding> {
+        self.groups
+            .into_iter()
+            .map(|((service, closer), g)| finding(service, closer, &g, idle))
+            .collect()
+    }
+}
+
+fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) -> Finding {
+    {
+        let n = g.members.n;
         let writer = closer.other();
-        let gaps = Spread::of(conns.iter().map(|r| fin_to_rst(r))).expect("non-empty group");
-        let facts_per: Vec<(Option<bool>, bool)> = conns.iter().map(|r| rst_facts(r)).collect();
-        let bare = facts_per.iter().filter(|f| f.0 == Some(true)).count() as u64;
-        let rst_ack = facts_per.iter().filter(|f| f.0 == Some(false)).count() as u64;
-        let late_seen = facts_per.iter().filter(|f| f.1).count() as u64;
+        let gaps = g.gaps.spread().expect("non-empty group");
+        let (bare, rst_ack, late_seen) = (g.bare, g.rst_ack, g.late_seen);
 
         let summary = format!(
             "{} to {service} {} answered by RST: the {writer} wrote into {} the {closer} had \
@@ -139,8 +177,8 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
             secs(gaps.median),
             if n > 1 { ", median" } else { "" }
         );
-        let crossed = conns.iter().filter(|r| crossed_fin(r)).count();
-        let how = if crossed * 2 > conns.len() {
+        let crossed = g.crossed;
+        let how = if crossed * 2 > n {
             "; the request crossed the FIN on the wire (the keep-alive race)".to_string()
         } else {
             format!(
@@ -192,13 +230,13 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
                 "late data from the {writer} after the FIN seen on {late_seen} of {n}"
             ));
         }
-        out.push(Finding {
+        Finding {
             id: FindingId::LateWriteRst,
             severity: Severity::Warning,
             summary,
             count: n,
-            evidence: ids(&conns),
-            example: representative(&conns, fin_to_rst),
+            evidence: g.members.ids(),
+            example: g.members.example(),
             mechanism,
             advice,
             details: Details::LateWrite(LateWriteDetails {
@@ -208,11 +246,10 @@ pub(super) fn find(ctx: &Ctx, idle: &IdleTimeouts) -> Vec<Finding> {
                 bare_rst: bare,
                 rst_ack,
                 late_data_seen: late_seen,
-                crossed_fin: crossed as u64,
+                crossed_fin: crossed,
             }),
             facts,
             group: format!("{service} {closer}"),
-        });
+        }
     }
-    out
 }

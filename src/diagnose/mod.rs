@@ -23,6 +23,7 @@
 //! | `resets`     | `resets`, `refused`, `syn_timeout`, `half_open` |
 //! | `clear`      | `all_clear`                                   |
 
+mod acc;
 mod clear;
 mod idle;
 mod keepalive;
@@ -34,11 +35,11 @@ pub mod stats;
 mod time_wait;
 
 use crate::capture::CaptureStats;
-use crate::model::ConnectionReport;
+use crate::model::{self, ConnectionReport};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub use stats::Spread;
 
@@ -231,38 +232,102 @@ impl Diagnosis {
     }
 }
 
-/// What every finding module sees: the reports in id order and a few totals.
-pub(crate) struct Ctx<'a> {
-    pub reports: Vec<&'a ConnectionReport>,
+/// What every finding module sees when the findings are written: the capture's span and
+/// the connections per server endpoint.
+pub(crate) struct Ctx {
     pub capture_start: f64,
     pub capture_end: f64,
     /// Connections per server endpoint.
     pub per_service: BTreeMap<SocketAddr, u64>,
 }
 
-impl<'a> Ctx<'a> {
-    fn new(reports: &'a [ConnectionReport], capture: &CaptureStats) -> Ctx<'a> {
-        let mut sorted: Vec<&ConnectionReport> = reports.iter().collect();
-        sorted.sort_by_key(|r| r.id);
-        let last_seen = sorted
-            .iter()
-            .map(|r| {
-                let waited = match (r.close.waiting_since, r.close.waiting_for) {
-                    (Some(s), Some(w)) => s + w,
-                    _ => r.end,
-                };
-                r.end.max(waited)
-            })
-            .fold(f64::NEG_INFINITY, f64::max);
-        let first_seen = sorted.iter().map(|r| r.start).fold(f64::INFINITY, f64::min);
-        let capture_end = capture.last_ts.unwrap_or(last_seen);
-        let capture_start = capture.first_ts.unwrap_or(first_seen);
-        let mut per_service = BTreeMap::new();
-        for r in &sorted {
-            *per_service.entry(r.server).or_insert(0) += 1;
+impl Ctx {
+    pub fn capture_secs(&self) -> f64 {
+        (self.capture_end - self.capture_start).max(0.0)
+    }
+}
+
+/// With more client hosts than this the capture is taken as server-side (or on a router):
+/// findings about clients are made per service, with a table of the client hosts, instead
+/// of one per client host. One host is a client-side capture (the seed's app server); a
+/// few allow for a capture taken on a pair of clients.
+pub const FEW_CLIENT_HOSTS: usize = 4;
+
+/// The streaming diagnosis: feed it each connection as it finishes ([`Self::add`], any
+/// order), then [`Self::finish`] with the capture's totals. It keeps bounded state per
+/// group of connections (see `acc`), never the connections themselves; a connection's
+/// segment records are read while it is added and may be dropped right after.
+#[derive(Default)]
+pub struct DiagnosisBuilder {
+    connections: u64,
+    first_seen: f64,
+    last_seen: f64,
+    per_service: BTreeMap<SocketAddr, u64>,
+    /// Client hosts seen, up to [`FEW_CLIENT_HOSTS`] + 1.
+    clients: BTreeSet<IpAddr>,
+    /// More than [`FEW_CLIENT_HOSTS`] client hosts: a server-side capture.
+    many_clients: bool,
+    leak: leak::Acc,
+    idle: idle::Acc,
+    time_wait: time_wait::Acc,
+    late_write: late_write::Acc,
+    keepalive: keepalive::Acc,
+    resets: resets::Acc,
+    clear: clear::Acc,
+}
+
+impl DiagnosisBuilder {
+    pub fn new() -> DiagnosisBuilder {
+        DiagnosisBuilder {
+            first_seen: f64::INFINITY,
+            last_seen: f64::NEG_INFINITY,
+            ..DiagnosisBuilder::default()
         }
-        Ctx {
-            reports: sorted,
+    }
+
+    /// Adds one finished connection.
+    pub fn add(&mut self, r: &ConnectionReport) {
+        self.connections += 1;
+        let waited = match (r.close.waiting_since, r.close.waiting_for) {
+            (Some(s), Some(w)) => s + w,
+            _ => r.end,
+        };
+        self.last_seen = self.last_seen.max(r.end.max(waited));
+        self.first_seen = self.first_seen.min(r.start);
+        *self.per_service.entry(r.server).or_insert(0) += 1;
+        if !self.many_clients
+            && self.clients.insert(r.client.ip())
+            && self.clients.len() > FEW_CLIENT_HOSTS
+        {
+            {
+                // A server-side capture: findings about clients become one per service,
+                // with a table of client hosts.
+                self.many_clients = true;
+                self.clients.clear();
+                self.leak.fold();
+                self.idle.fold();
+                self.resets.fold();
+            }
+        }
+        self.leak.add(r, self.many_clients);
+        self.idle.add(r, self.many_clients);
+        self.time_wait.add(r);
+        self.late_write.add(r);
+        self.keepalive.add(r);
+        self.resets.add(r, self.many_clients);
+        self.clear.add(r);
+    }
+
+    /// Connections added so far.
+    pub fn connections(&self) -> u64 {
+        self.connections
+    }
+
+    /// The findings, most severe first.
+    pub fn finish(self, capture: &CaptureStats) -> Diagnosis {
+        let capture_end = capture.end_ts().unwrap_or(self.last_seen);
+        let capture_start = capture.first_ts.unwrap_or(self.first_seen);
+        let ctx = Ctx {
             capture_start: if capture_start.is_finite() {
                 capture_start
             } else {
@@ -273,86 +338,57 @@ impl<'a> Ctx<'a> {
             } else {
                 0.0
             },
-            per_service,
+            per_service: self.per_service,
+        };
+        let mut findings = Vec::new();
+        let idle = self.idle.finish();
+        findings.extend(self.leak.finish(&ctx, &idle));
+        findings.extend(idle::mismatch(&idle));
+        findings.extend(self.time_wait.finish(&ctx, &idle));
+        findings.extend(self.late_write.finish(&idle));
+        findings.extend(idle.findings);
+        findings.extend(self.keepalive.finish());
+        findings.extend(self.resets.finish());
+        if !findings.iter().any(|f| f.severity >= Severity::Warning) {
+            findings.push(self.clear.finish(self.connections));
+        }
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.id.cmp(&b.id))
+                .then(b.count.cmp(&a.count))
+                .then(a.group.cmp(&b.group))
+        });
+        let any = self.connections > 0;
+        Diagnosis {
+            connections: self.connections,
+            capture_start: capture
+                .first_ts
+                .or(any.then(|| stats::round6(ctx.capture_start))),
+            capture_end: capture
+                .end_ts()
+                .or(any.then(|| stats::round6(ctx.capture_end))),
+            findings,
         }
     }
-
-    pub fn capture_secs(&self) -> f64 {
-        (self.capture_end - self.capture_start).max(0.0)
-    }
 }
 
-/// Diagnoses a set of connection reports (any order).
+/// Diagnoses a set of connection reports (any order): [`DiagnosisBuilder`] over them.
 pub fn diagnose(reports: &[ConnectionReport], capture: &CaptureStats) -> Diagnosis {
-    let ctx = Ctx::new(reports, capture);
-    let mut findings = Vec::new();
-    findings.extend(leak::find(&ctx));
-    let idle = idle::find(&ctx);
-    findings.extend(idle::mismatch(&idle));
-    findings.extend(time_wait::find(&ctx, &idle));
-    findings.extend(late_write::find(&ctx, &idle));
-    findings.extend(idle.findings);
-    findings.extend(keepalive::find(&ctx));
-    findings.extend(resets::find(&ctx));
-    if !findings.iter().any(|f| f.severity >= Severity::Warning) {
-        findings.push(clear::find(&ctx));
+    let mut b = DiagnosisBuilder::new();
+    for r in reports {
+        b.add(r);
     }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.id.cmp(&b.id))
-            .then(b.count.cmp(&a.count))
-            .then(a.group.cmp(&b.group))
-    });
-    Diagnosis {
-        connections: ctx.reports.len() as u64,
-        capture_start: capture.first_ts.or(if ctx.reports.is_empty() {
-            None
-        } else {
-            Some(stats::round6(ctx.capture_start))
-        }),
-        capture_end: capture.last_ts.or(if ctx.reports.is_empty() {
-            None
-        } else {
-            Some(stats::round6(ctx.capture_end))
-        }),
-        findings,
-    }
+    b.finish(capture)
 }
 
-/// Connection ids, ascending.
-pub(crate) fn ids(conns: &[&ConnectionReport]) -> Vec<u64> {
-    let mut v: Vec<u64> = conns.iter().map(|r| r.id).collect();
-    v.sort_unstable();
-    v
-}
-
-/// The most representative connection of a group: the one at the median of `metric`,
-/// preferring connections whose segments were recorded (a diagram needs them).
-pub(crate) fn representative(
-    conns: &[&ConnectionReport],
-    metric: impl Fn(&ConnectionReport) -> f64,
-) -> Option<u64> {
-    if conns.is_empty() {
-        return None;
-    }
-    let mut ranked: Vec<(f64, u64, bool)> = conns
-        .iter()
-        .map(|r| (metric(r), r.id, r.segments.is_some()))
-        .collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mid = (ranked.len() - 1) / 2;
-    if ranked[mid].2 {
-        return Some(ranked[mid].1);
-    }
-    // Nearest (by rank) connection with segments; the median one if none has any.
-    (1..ranked.len())
-        .flat_map(|d| [mid.checked_sub(d), Some(mid + d)])
-        .flatten()
-        .filter(|&i| i < ranked.len())
-        .find(|&i| ranked[i].2)
-        .map(|i| ranked[i].1)
-        .or(Some(ranked[mid].1))
+/// A finding's sort key from its side, host (none for a per-service group of many client
+/// hosts) and service.
+pub(crate) fn group_of(side: model::Side, host: Option<IpAddr>, service: SocketAddr) -> String {
+    format!(
+        "{side} {} {service}",
+        host.map(|h| h.to_string()).unwrap_or_default()
+    )
 }
 
 /// `1 connection`, `2 connections`.

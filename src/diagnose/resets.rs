@@ -11,10 +11,11 @@
 //!
 //! Connections already explained by `late_write_rst` or `dead_peer` are left out.
 
+use super::acc::{HostTable, Hosts, Members, Sketch};
 use super::keepalive::trace;
 use super::late_write::is_late_write;
 use super::stats::{secs, Spread};
-use super::{ids, plural, representative, Ctx, Details, Finding, FindingId, Severity};
+use super::{plural, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, ConnectionReport, Side};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -25,7 +26,10 @@ use std::net::{IpAddr, SocketAddr};
 pub struct ResetDetails {
     /// The side that sent the RST, and its address.
     pub reset_by: Side,
-    pub host: IpAddr,
+    /// `null` for clients on a server-side capture (then `hosts` has them).
+    pub host: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostTable>,
     #[serde(serialize_with = "ser_addr")]
     pub service: SocketAddr,
     /// RST with no FIN before it.
@@ -55,7 +59,10 @@ pub struct FailedDetails {
 pub struct HalfOpenDetails {
     /// The side that had no socket any more.
     pub forgot: Side,
-    pub host: IpAddr,
+    /// `null` for clients on a server-side capture (then `hosts` has them).
+    pub host: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostTable>,
     #[serde(serialize_with = "ser_addr")]
     pub service: SocketAddr,
 }
@@ -98,57 +105,117 @@ fn is_dead_peer(r: &ConnectionReport) -> bool {
         .is_some_and(|t| t.gave_up_after.is_some())
 }
 
-pub(super) fn find(ctx: &Ctx) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut established_per: BTreeMap<SocketAddr, u64> = BTreeMap::new();
-    let mut refused: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut timeouts: BTreeMap<SocketAddr, Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut half: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
-    let mut resets: BTreeMap<(Side, IpAddr, SocketAddr), Vec<&ConnectionReport>> = BTreeMap::new();
-    for &r in &ctx.reports {
-        if established(r) {
-            *established_per.entry(r.server).or_default() += 1;
-        }
-        match r.close.kind {
-            CloseKind::Refused => refused.entry(r.server).or_default().push(r),
-            CloseKind::SynTimeout => timeouts.entry(r.server).or_default().push(r),
-            CloseKind::Abort | CloseKind::FinThenRst => {
-                let Some(by) = r.close.rst_by else { continue };
-                if is_late_write(r) || is_dead_peer(r) {
-                    continue;
-                }
-                let key = (by, r.addr(by).ip(), r.server);
-                if is_half_open(r) {
-                    half.entry(key).or_default().push(r);
-                } else {
-                    resets.entry(key).or_default().push(r);
-                }
-            }
-            _ => {}
-        }
-    }
-    for (server, conns) in refused {
-        let ok = established_per.get(&server).copied().unwrap_or(0);
-        out.push(failed(FindingId::Refused, server, &conns, ok));
-    }
-    for (server, conns) in timeouts {
-        let ok = established_per.get(&server).copied().unwrap_or(0);
-        out.push(failed(FindingId::SynTimeout, server, &conns, ok));
-    }
-    for ((by, host, service), conns) in half {
-        out.push(half_open(by, host, service, &conns));
-    }
-    for ((by, host, service), conns) in resets {
-        out.push(reset(by, host, service, &conns));
-    }
-    out
+/// Failed attempts to one server.
+#[derive(Default)]
+struct Failed {
+    members: Members,
+    syns: u64,
+    durations: Sketch,
 }
 
-fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u64) -> Finding {
-    let n = conns.len() as u64;
-    let syns: u64 = conns.iter().map(|r| r.packets.client).sum();
+/// Resets by one (side, host, service).
+#[derive(Default)]
+struct Resets {
+    members: Members,
+    after_fin: u64,
+    /// The resetting hosts.
+    hosts: Hosts,
+}
+
+impl Resets {
+    fn merge(&mut self, o: Resets) {
+        self.members.merge(o.members);
+        self.after_fin += o.after_fin;
+        self.hosts.merge(o.hosts);
+    }
+}
+
+/// Key of a reset group: (resetting side, its host, service); the host is `None` for
+/// clients on a server-side capture.
+type ResetKey = (Side, Option<IpAddr>, SocketAddr);
+
+/// Abnormal endings per server or per (resetting side, host, service).
+#[derive(Default)]
+pub(super) struct Acc {
+    established: BTreeMap<SocketAddr, u64>,
+    refused: BTreeMap<SocketAddr, Failed>,
+    timeouts: BTreeMap<SocketAddr, Failed>,
+    half: BTreeMap<ResetKey, Resets>,
+    resets: BTreeMap<ResetKey, Resets>,
+}
+
+impl Acc {
+    /// Regroups the clients' resets per service: the capture turned out server-side.
+    pub fn fold(&mut self) {
+        for map in [&mut self.half, &mut self.resets] {
+            for ((by, host, service), g) in std::mem::take(map) {
+                let host = if by == Side::Client { None } else { host };
+                map.entry((by, host, service)).or_default().merge(g);
+            }
+        }
+    }
+
+    /// `many_clients`: the capture is server-side, group the clients per service.
+    pub fn add(&mut self, r: &ConnectionReport, many_clients: bool) {
+        if established(r) {
+            *self.established.entry(r.server).or_default() += 1;
+        }
+        let segs = r.segments.is_some();
+        let failed = match r.close.kind {
+            CloseKind::Refused => self.refused.entry(r.server).or_default(),
+            CloseKind::SynTimeout => self.timeouts.entry(r.server).or_default(),
+            CloseKind::Abort | CloseKind::FinThenRst => {
+                let Some(by) = r.close.rst_by else { return };
+                if is_late_write(r) || is_dead_peer(r) {
+                    return;
+                }
+                let ip = r.addr(by).ip();
+                let key = (
+                    by,
+                    (by == Side::Server || !many_clients).then_some(ip),
+                    r.server,
+                );
+                let g = if is_half_open(r) {
+                    self.half.entry(key).or_default()
+                } else {
+                    self.resets.entry(key).or_default()
+                };
+                g.members.add(r.id, r.duration, segs);
+                g.after_fin += u64::from(r.close.kind == CloseKind::FinThenRst);
+                g.hosts.add(ip, 1);
+                return;
+            }
+            _ => return,
+        };
+        failed.members.add(r.id, r.duration, segs);
+        failed.syns += r.packets.client;
+        failed.durations.add(r.duration);
+    }
+
+    pub fn finish(self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let ok = |server| self.established.get(server).copied().unwrap_or(0);
+        for (server, g) in &self.refused {
+            out.push(failed(FindingId::Refused, *server, g, ok(server)));
+        }
+        for (server, g) in &self.timeouts {
+            out.push(failed(FindingId::SynTimeout, *server, g, ok(server)));
+        }
+        for ((by, host, service), g) in &self.half {
+            out.push(half_open(*by, *host, *service, g));
+        }
+        for ((by, host, service), g) in &self.resets {
+            out.push(reset(*by, *host, *service, g));
+        }
+        out
+    }
+}
+
+fn failed(id: FindingId, server: SocketAddr, g: &Failed, ok: u64) -> Finding {
+    let n = g.members.n;
+    let syns = g.syns;
     let retrying = (id == FindingId::SynTimeout)
-        .then(|| Spread::of(conns.iter().map(|r| r.duration)))
+        .then(|| g.durations.spread())
         .flatten();
     let attempts = plural(n, "connection attempt", "connection attempts");
     let ok_text = if ok == 0 {
@@ -217,8 +284,8 @@ fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u6
         },
         summary,
         count: n,
-        evidence: ids(conns),
-        example: representative(conns, |r| r.duration),
+        evidence: g.members.ids(),
+        example: g.members.example(),
         mechanism,
         advice,
         details: Details::Failed(FailedDetails {
@@ -233,15 +300,27 @@ fn failed(id: FindingId, server: SocketAddr, conns: &[&ConnectionReport], ok: u6
     }
 }
 
-fn who(side: Side, host: IpAddr, service: SocketAddr) -> String {
-    match side {
-        Side::Client => format!("The client {host}"),
-        Side::Server => format!("The server {service}"),
+fn who(side: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> String {
+    match (side, host) {
+        (Side::Client, Some(host)) => format!("The client {host}"),
+        (Side::Client, None) => format!("Clients ({} hosts)", g.hosts.table().hosts),
+        (Side::Server, _) => format!("The server {service}"),
     }
 }
 
-fn half_open(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport]) -> Finding {
-    let n = conns.len() as u64;
+/// The host table of a group folded over many client hosts, and its line for people.
+fn table(host: Option<IpAddr>, g: &Resets) -> (Option<HostTable>, Option<String>) {
+    if host.is_some() {
+        return (None, None);
+    }
+    let t = g.hosts.table();
+    let line = format!("client hosts: {}", t.text());
+    (Some(t), Some(line))
+}
+
+fn half_open(by: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> Finding {
+    let n = g.members.n;
+    let (hosts, hosts_line) = table(host, g);
     let other = by.other();
     Finding {
         id: FindingId::HalfOpen,
@@ -249,7 +328,7 @@ fn half_open(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionRe
         summary: format!(
             "{} had no socket any more for {} {} and answered the {other}'s segments with \
              a bare RST: the {other} had been using a half-open connection.",
-            who(by, host, service),
+            who(by, host, service, g),
             plural(n, "connection", "connections"),
             match by {
                 Side::Client => format!("to {service}"),
@@ -257,8 +336,8 @@ fn half_open(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionRe
             }
         ),
         count: n,
-        evidence: ids(conns),
-        example: representative(conns, |r| r.duration),
+        evidence: g.members.ids(),
+        example: g.members.example(),
         mechanism: format!(
             "A RST without ACK flag, answering data on an established connection with no FIN \
              before it, comes from a host with no socket for that connection (RFC 9293 \
@@ -272,21 +351,23 @@ fn half_open(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionRe
         details: Details::HalfOpen(HalfOpenDetails {
             forgot: by,
             host,
+            hosts,
             service,
         }),
-        facts: vec![format!(
+        facts: [format!(
             "bare RST from the {by} answering the {other}'s data, no FIN before"
-        )],
-        group: format!("{by} {host} {service}"),
+        )]
+        .into_iter()
+        .chain(hosts_line)
+        .collect(),
+        group: super::group_of(by, host, service),
     }
 }
 
-fn reset(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport]) -> Finding {
-    let n = conns.len() as u64;
-    let after_fin = conns
-        .iter()
-        .filter(|r| r.close.kind == CloseKind::FinThenRst)
-        .count() as u64;
+fn reset(by: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> Finding {
+    let n = g.members.n;
+    let (hosts, hosts_line) = table(host, g);
+    let after_fin = g.after_fin;
     let aborts = n - after_fin;
     let whom = match by {
         Side::Client => format!("to {service}"),
@@ -308,12 +389,12 @@ fn reset(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport
         severity: Severity::Warning,
         summary: format!(
             "{} aborted {} {whom} with RST instead of closing with FIN.",
-            who(by, host, service),
+            who(by, host, service, g),
             plural(n, "connection", "connections")
         ),
         count: n,
-        evidence: ids(conns),
-        example: representative(conns, |r| r.duration),
+        evidence: g.members.ids(),
+        example: g.members.example(),
         mechanism: "A RST instead of a FIN is an abortive close: SO_LINGER with a zero \
                     timeout, or close() with unread data in the receive buffer (Linux then \
                     sends RST, RFC 2525 §2.17). The socket skips TIME_WAIT, data still in \
@@ -324,13 +405,17 @@ fn reset(by: Side, host: IpAddr, service: SocketAddr, conns: &[&ConnectionReport
         details: Details::Resets(ResetDetails {
             reset_by: by,
             host,
+            hosts,
             service,
             aborts,
             after_fin,
         }),
-        facts: vec![format!(
+        facts: [format!(
             "{aborts} RST with no FIN before, {after_fin} RST after the peer's FIN"
-        )],
-        group: format!("{by} {host} {service}"),
+        )]
+        .into_iter()
+        .chain(hosts_line)
+        .collect(),
+        group: super::group_of(by, host, service),
     }
 }

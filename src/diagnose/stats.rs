@@ -37,6 +37,18 @@ impl Spread {
         })
     }
 
+    /// A spread from already computed quantiles (rounded to the microsecond).
+    pub fn from_parts(n: u64, min: f64, p10: f64, median: f64, p90: f64, max: f64) -> Spread {
+        Spread {
+            n,
+            min: round6(min),
+            p10: round6(p10),
+            median: round6(median),
+            p90: round6(p90),
+            max: round6(max),
+        }
+    }
+
     /// True when the middle 80 % of the sample lies within 10 % of the median (plus 50 ms
     /// for timer and scheduling jitter): the mark of one configured timeout rather than
     /// chance.

@@ -257,7 +257,7 @@ fn finding(out: &mut String, r: &Report, n: usize, f: &Finding, drawn: &mut BTre
                 out,
                 "<li>Evidence (connection ids = Wireshark <code>tcp.stream</code>): <span \
                  class=\"mono\">{}</span></li>",
-                esc(&id_list(&f.evidence, r.max_ids, ", "))
+                esc(&id_list(&f.evidence, f.count, r.max_ids, ", "))
             );
         }
         let _ = writeln!(out, "</ul>");

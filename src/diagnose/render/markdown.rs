@@ -2,7 +2,7 @@
 //! section per finding with its numbers, evidence, mechanism, advice and a Mermaid ladder
 //! diagram of its most representative connection.
 
-use super::{id_list, scope, tally, RenderOptions};
+use super::{capture_notes, id_list, scope, tally, RenderOptions};
 use crate::diagnose::{Diagnosis, Finding};
 use crate::model::ConnectionReport;
 use crate::render::diagram::{self, LadderOptions};
@@ -14,6 +14,16 @@ pub fn render(d: &Diagnosis, reports: &[ConnectionReport], opts: &RenderOptions)
     let mut out = String::new();
     let _ = writeln!(out, "## closewait diagnosis\n");
     let _ = writeln!(out, "{}: {}.\n", scope(d), tally(d));
+    for note in opts.capture.as_ref().map(capture_notes).unwrap_or_default() {
+        let _ = writeln!(out, "> Capture: {}", cell(&note));
+    }
+    if opts
+        .capture
+        .as_ref()
+        .is_some_and(|c| !capture_notes(c).is_empty())
+    {
+        out.push('\n');
+    }
     let _ = writeln!(out, "| # | Severity | Finding | Connections | Verdict |");
     let _ = writeln!(out, "|---|---|---|---:|---|");
     for (i, f) in d.findings.iter().enumerate() {
@@ -57,7 +67,7 @@ fn section(
         let _ = writeln!(
             out,
             "- Evidence (connection ids = Wireshark `tcp.stream`): {}",
-            id_list(&f.evidence, opts.max_ids, ", ")
+            id_list(&f.evidence, f.count, opts.max_ids, ", ")
         );
     }
     out.push('\n');

@@ -9,6 +9,7 @@ pub mod markdown;
 pub mod text;
 
 use super::Diagnosis;
+use crate::capture::CaptureStats;
 use crate::model::ConnectionReport;
 
 /// The output formats of `closewait diagnose`.
@@ -28,11 +29,17 @@ pub enum Format {
 pub struct RenderOptions {
     /// Connection ids listed per finding in text and Markdown (JSON lists all).
     pub max_ids: usize,
+    /// What was read: JSON gets it as its `capture` block, text and Markdown print its
+    /// warnings and skipped packets.
+    pub capture: Option<CaptureStats>,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { max_ids: 12 }
+        RenderOptions {
+            max_ids: 12,
+            capture: None,
+        }
     }
 }
 
@@ -46,19 +53,44 @@ pub fn render(
 ) -> String {
     match format {
         Format::Text => text::render(diagnosis, opts),
-        Format::Json => json::render(diagnosis),
+        Format::Json => json::render(diagnosis, opts.capture.as_ref()),
         Format::Markdown => markdown::render(diagnosis, reports, opts),
     }
 }
 
-/// `1 2 3 … (45 in all)`, the first `max` ids.
-pub(crate) fn id_list(ids: &[u64], max: usize, sep: &str) -> String {
+/// `1 2 3 … (45 in all)`, the first `max` ids of a finding about `total` connections (its
+/// evidence may list fewer, see `acc::MAX_EVIDENCE`).
+pub(crate) fn id_list(ids: &[u64], total: u64, max: usize, sep: &str) -> String {
     let shown: Vec<String> = ids.iter().take(max.max(1)).map(|i| i.to_string()).collect();
-    if ids.len() > shown.len() {
-        format!("{}{sep}… ({} in all)", shown.join(sep), ids.len())
+    let total = total.max(ids.len() as u64);
+    if total > shown.len() as u64 {
+        format!("{}{sep}… ({total} in all)", shown.join(sep))
     } else {
         shown.join(sep)
     }
+}
+
+/// Lines about the input a reader must know before trusting the findings: the capture's
+/// warnings (truncation, unsupported link types…) and the packets that were not TCP or
+/// could not be read, so that a capture of frames closewait cannot open does not read as
+/// "no TCP connections".
+pub(crate) fn capture_notes(c: &CaptureStats) -> Vec<String> {
+    let mut out: Vec<String> = c.warnings.clone();
+    let skipped: u64 = c.packets.skipped.values().sum();
+    if skipped > 0 {
+        let reasons: Vec<String> = c
+            .packets
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        out.push(format!(
+            "{skipped} of {} packets read were not analysed ({})",
+            c.packets.total,
+            reasons.join(", ")
+        ));
+    }
+    out
 }
 
 /// `1 error, 2 warnings, 3 info`.

@@ -8,7 +8,7 @@
 //!   advice    Your connection pool does not notice server-side closes. …
 //! ```
 
-use super::{id_list, scope, tally, RenderOptions};
+use super::{capture_notes, id_list, scope, tally, RenderOptions};
 use crate::diagnose::{Diagnosis, Finding};
 use std::fmt::Write;
 
@@ -20,6 +20,13 @@ const LABEL: usize = 12;
 pub fn render(d: &Diagnosis, opts: &RenderOptions) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "closewait diagnose: {}; {}.", scope(d), tally(d));
+    let notes = opts.capture.as_ref().map(capture_notes).unwrap_or_default();
+    if !notes.is_empty() {
+        out.push('\n');
+        for (i, note) in notes.iter().enumerate() {
+            labelled(&mut out, if i == 0 { "capture" } else { "" }, note);
+        }
+    }
     for f in &d.findings {
         out.push('\n');
         finding(&mut out, f, opts);
@@ -39,7 +46,7 @@ fn finding(out: &mut String, f: &Finding, opts: &RenderOptions) {
         labelled(out, if i == 0 { "numbers" } else { "" }, fact);
     }
     if !f.evidence.is_empty() {
-        let mut ev = id_list(&f.evidence, opts.max_ids, " ");
+        let mut ev = id_list(&f.evidence, f.count, opts.max_ids, " ");
         if let Some(x) = f.example {
             ev.push_str(&format!("; example: tcp.stream eq {x}"));
         }
