@@ -36,7 +36,7 @@ fn dumpcap_interface_statistics_end_measures_the_close_wait_to_it() {
     assert_eq!(cap["end"], 1796475231.089964);
     let close = &doc["connections"][0]["close"];
     assert_eq!(close["who_failed_to_respond"], "client");
-    assert_eq!(close["waiting_for"], 3.260741703);
+    assert_eq!(close["waiting_for"], 3.304689215);
     assert_eq!(doc["connections"][0]["client_state"], "CLOSE_WAIT");
 }
 
@@ -46,7 +46,7 @@ fn capture_end_given_by_the_user_wins() {
     assert_eq!(code, Some(0));
     assert_eq!(doc["capture"]["end_source"], "user");
     assert_eq!(doc["capture"]["end"], 1796475600.0);
-    assert_eq!(doc["connections"][0]["close"]["waiting_for"], 372.170777703);
+    assert_eq!(doc["connections"][0]["close"]["waiting_for"], 372.214725215);
 }
 
 #[test]
