@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import sys
 
+from scenarios import exp, parse_ss  # the same ss reading and verdict vocabulary as captures/record
+
 SERVER = "10.77.0.2:8788"
 SS_NAME = {"ESTABLISHED": "ESTAB", "FIN_WAIT_2": "FIN-WAIT-2", "CLOSE_WAIT": "CLOSE-WAIT",
            "TIME_WAIT": "TIME-WAIT", "CLOSED": "CLOSED", "LAST_ACK": "LAST-ACK"}
@@ -87,22 +89,6 @@ def states(segs, client):
             go(me, {"ESTABLISHED": "FIN_WAIT_1", "CLOSE_WAIT": "LAST_ACK"}.get(cur, cur))
             fin_end[me] = p["seq"] + p["len"] + 1
     return st
-
-
-def parse_ss(text):
-    out = {}
-    for line in text.splitlines():
-        if not line or line[0].isspace() or line.startswith("State"):
-            continue
-        f = line.split()
-        if len(f) >= 5:
-            out[(f[3], f[4])] = f[0]
-    return out
-
-
-def exp(kind, initiator, first, first_by, rst_by, failed, client_state, server_state):
-    return {"kind": kind, "initiator": initiator, "first": first, "first_by": first_by, "rst_by": rst_by,
-            "who_failed_to_respond": failed, "client_state": client_state, "server_state": server_state}
 
 
 def main():
