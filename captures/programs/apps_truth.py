@@ -143,6 +143,7 @@ def main():
         if server_fin and mode != "evictor":
             last_data = max(p["t"] for p in segs if p["len"] > 0 and p["t"] < server_fin["t"])
             c["server_idle_before_fin_s"] = round(server_fin["t"] - last_data, 6)
+            c["server_fin_at_s"] = round(server_fin["t"], 6)
         if client_fin and mode == "evictor":
             last_data = max(p["t"] for p in segs if p["len"] > 0 and p["t"] < client_fin["t"])
             c["client_idle_before_fin_s"] = round(client_fin["t"] - last_data, 6)
@@ -161,9 +162,10 @@ def main():
         checks["client_exception"] = errors[0]["exception"]
     keep_alive = sorted({e["keep_alive"] for e in log if e["ev"] == "response" and e.get("keep_alive")})
     checks["keep_alive_headers"] = keep_alive
-    if mode == "evictor":
-        sweeps = sorted({round(c["client_fin_at_s"], 2) for c in out})
-        checks["client_fin_times_s"] = sweeps
+    # the instants of the idle closes (to 10 ms): one per sweep of an evictor or of Tomcat's poller
+    closer = "client" if mode == "evictor" else "server"
+    checks[f"{closer}_fin_times_s"] = sorted({round(c[f"{closer}_fin_at_s"], 2) for c in out
+                                              if f"{closer}_fin_at_s" in c})
     size = os.path.getsize(pcap)
     if size >= 1_000_000:
         raise Failed(f"{pcap} is {size} bytes")
