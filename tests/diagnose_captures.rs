@@ -531,3 +531,34 @@ fn httpclient_idle_evictor_closes_in_sweeps() {
         idle.summary
     );
 }
+
+#[test]
+fn python_requests_answers_nginx_fin_at_the_next_request() {
+    // nginx's keepalive_timeout is a timer per connection (no sweep): the idle close is the
+    // setting itself; urllib3 closes the dropped connection only when the next request
+    // takes it from the pool.
+    let name = "26-nginx-python-requests-late-close";
+    let t = truth(name);
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!()
+    };
+    let slow = truth_count(&t, |c| c["answer_delay_s"].as_f64() >= Some(0.5));
+    assert_eq!((det.slow_answers, det.unanswered, det.leaked), (slow, 0, 0));
+    let delay = det.answer_delay.as_ref().unwrap();
+    assert!(within_5_percent(
+        delay.median,
+        truth_median(&t, "answer_delay_s")
+    ));
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert!(within_5_percent(det.seconds, configured), "{det:?}");
+    assert!(!det.swept, "{det:?}");
+}

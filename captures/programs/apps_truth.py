@@ -109,7 +109,7 @@ def main():
         server_fin = next((p for p in segs if p["fin"] and p["src"] == SERVER), None)
         client_fin = next((p for p in segs if p["fin"] and p["src"] == client), None)
         rst = next((p for p in segs if p["rst"]), None)
-        if mode == "honoured":
+        if mode in ("honoured", "requests"):
             if round_of.get(client) == 1:
                 e, note = exp("graceful", "server", "FIN", "server", None, None, "CLOSED", "TIME_WAIT"), \
                     "round 1: closed by the pool when round 2 leased it, after Tomcat's keep-alive close"
@@ -169,7 +169,9 @@ def main():
     size = os.path.getsize(pcap)
     if size >= 1_000_000:
         raise Failed(f"{pcap} is {size} bytes")
-    version = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}; ", "tomcat10", "libhttpclient-java"],
+    version = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}; "]
+                             + (["nginx"] if mode == "requests"
+                                else ["tomcat10", "libhttpclient-java"]),
                              capture_output=True, text=True).stdout
     stories = {
         "honoured": "Tomcat 10.1 (keepAliveTimeout {kat} ms) and an Apache HttpClient 4.5 pool with the default "
@@ -187,6 +189,12 @@ def main():
                    "{pause} ms later one request is sent on a stale connection: Tomcat's orphaned "
                    "FIN_WAIT_2 answers it with RST and the client gets {exc}. The other connections stay "
                    "in CLOSE_WAIT / FIN_WAIT_2.",
+        "requests": "nginx 1.22 (keepalive_timeout {kat} ms) and Python requests {rv} (urllib3's pool) on one "
+                    "Session. One request; nginx closes the idle connection after its keep-alive timeout; the "
+                    "client's kernel ACKs the FIN and the program does nothing. {pause} ms after the first "
+                    "request a second one finds the pooled connection dropped (urllib3 checks it for EOF "
+                    "before reuse), closes it (client FIN from CLOSE_WAIT, seconds after nginx's FIN) and opens "
+                    "a new one, idle at the end. No leak, but a slow answer.",
         "evictor": "Tomcat 10.1 (keepAliveTimeout {kat} ms, as in the seed) and an Apache HttpClient 4.5 pool "
                    "with HttpClientBuilder.evictIdleConnections(1 s): a thread that every second closes the "
                    "connections idle 1 s or more. {n} requests start {spacing} ms apart and Tomcat holds each "
@@ -195,19 +203,25 @@ def main():
                    "idle between 1 and 2 s, closed at one of a few instants.",
     }
     story = stories[mode].format(kat=kat, kats=kat // 1000, n=nconns, pause=pause, second=second, spacing=spacing,
-                                 sleep=sleep_ms, exc=checks.get("client_exception", ""))
+                                 sleep=sleep_ms, exc=checks.get("client_exception", ""),
+                                 rv=next((e.get("version") for e in log if e["ev"] == "start"), "?"))
     truth = {
         "scenario": name,
         "story": story,
         "capture": {"file": name + ".pcap", "interface": "veth-c", "namespace": "client", "format": "pcap",
                     "link_type": "EN10MB", "timestamp_precision": "micro"},
-        "settings": {"tcp_fin_timeout": 60, "server_idle_timeout_s": kat / 1000, "tomcat_keep_alive_timeout_ms": kat,
-                     "tomcat_max_keep_alive_requests": 100, "client_mode": mode, "connections": nconns,
+        "settings": {"tcp_fin_timeout": 60, "server_idle_timeout_s": kat / 1000,
+                     **({"nginx_keepalive_timeout_ms": kat, "nginx_keepalive_requests": 100} if mode == "requests"
+                        else {"tomcat_keep_alive_timeout_ms": kat, "tomcat_max_keep_alive_requests": 100}),
+                     "client_mode": mode, "connections": nconns,
                      "connection_spacing_ms": int(spacing), "server_sleep_ms": int(sleep_ms), "pause_ms": int(pause),
                      "second_round": second,
                      **({"client_evictor_sleep_s": 1.0, "client_max_idle_s": 1.0} if mode == "evictor" else {}),
-                     "software": "Debian packages: " + version.strip("; "),
-                     "java": subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]},
+                     "software": "Debian packages: " + version.strip("; ") + "".join(
+                         f"; Python requests {e['version']}, urllib3 {e['urllib3']}" for e in log
+                         if e["ev"] == "start" and "urllib3" in e),
+                     **({} if mode == "requests" else {"java": subprocess.run(
+                         ["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]})},
         "faithful": True,
         "notes": " ".join(notes + [f"recorded by captures/record-apps; ss -tanpo ran at t={t_ss} s, tcpdump "
                                    f"started at t={t_cap} s (seconds since the scenario started, Tomcat's JVM "
