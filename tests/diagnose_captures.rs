@@ -348,3 +348,217 @@ fn missing_capture_is_an_error_naming_it() {
     let err = run_to(&args, &mut Vec::new()).unwrap_err();
     assert!(format!("{err:#}").contains("no-such.pcap"), "{err:#}");
 }
+
+// ---- Real applications: Tomcat 10.1 and an Apache HttpClient 4.5 pool (captures/record-apps).
+// Tomcat's NIO poller checks keep-alive timeouts about once a second, so its idle closes come
+// at one instant, after the setting plus up to one check interval.
+
+/// Tomcat's poller wakes at least once a second (NioEndpoint's selector timeout).
+const TOMCAT_POLL_SECS: f64 = 1.0;
+
+/// The median of `key` over the truth file's connections that carry it.
+fn truth_median(t: &Value, key: &str) -> f64 {
+    let mut v: Vec<f64> = t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c[key].as_f64())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    assert!(!v.is_empty(), "no {key} in the truth file");
+    v[v.len() / 2]
+}
+
+fn truth_count(t: &Value, pred: impl Fn(&Value) -> bool) -> u64 {
+    t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| pred(c))
+        .count() as u64
+}
+
+fn truth_indexes(t: &Value, pred: impl Fn(&Value) -> bool) -> Vec<u64> {
+    let conns = t["connections"].as_array().unwrap();
+    (0..conns.len() as u64)
+        .filter(|&i| pred(&conns[i as usize]))
+        .collect()
+}
+
+/// Tomcat closes after its keepAliveTimeout, late by at most one poller interval.
+fn is_tomcat_keepalive_close(seconds: f64, t: &Value) -> bool {
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    seconds >= configured && seconds <= configured + TOMCAT_POLL_SECS
+}
+
+#[test]
+fn httpclient_honouring_keep_alive_answers_tomcats_fin_slowly_without_leaking() {
+    let name = "23-tomcat-httpclient-keepalive-honoured";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    assert!(
+        all(&d, FindingId::AllClear).is_empty(),
+        "slow answers are not all clear"
+    );
+
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!("{:?}", mm.details)
+    };
+    let closed = truth_count(&t, |c| c["expected"]["initiator"] == "server");
+    let slow = truth_count(&t, |c| c["answer_delay_s"].as_f64() >= Some(0.5));
+    assert_eq!(
+        (det.server_idle_closes, det.unanswered, det.leaked),
+        (closed, 0, 0)
+    );
+    assert_eq!(det.client_seconds, None);
+    assert_eq!(det.slow_answers, slow);
+    let delay = det.answer_delay.as_ref().expect("answer delays");
+    assert_eq!(delay.n, closed);
+    assert!(
+        within_5_percent(delay.median, truth_median(&t, "answer_delay_s")),
+        "{delay:?}"
+    );
+    assert!(is_tomcat_keepalive_close(det.server_seconds, &t), "{det:?}");
+
+    // Tomcat's idle closes: all at one poller pass (checks.server_fin_times_s).
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!((det.side, det.samples), (Side::Server, closed));
+    assert!(within_5_percent(
+        det.seconds,
+        truth_median(&t, "server_idle_before_fin_s")
+    ));
+    assert_eq!(
+        t["checks"]["server_fin_times_s"].as_array().unwrap().len(),
+        1
+    );
+    assert!(det.swept && !det.fixed, "{det:?}");
+    // A sweeping server may close after as little as the shortest idle seen: the advice
+    // bounds the clients' timeout by that, not by the median.
+    let shortest = format!("below {:.1} s", det.min);
+    assert!(idle.advice.contains(&shortest), "{}", idle.advice);
+    assert!(mm.advice.contains(&shortest), "{}", mm.advice);
+}
+
+#[test]
+fn httpclient_ignoring_keep_alive_leaks_close_wait_and_its_next_request_is_reset() {
+    let name = "24-tomcat-httpclient-keepalive-ignored";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+
+    let leak = one(&d, FindingId::CloseWaitLeak);
+    let Details::CloseWaitLeak(det) = &leak.details else {
+        panic!("{:?}", leak.details)
+    };
+    let leaked = |c: &Value| c["kernel_end_state"]["client"] == "CLOSE-WAIT";
+    assert_eq!(leak.severity, Severity::Error);
+    assert_eq!(det.leaking_side, Side::Client);
+    assert_eq!(leak.count, truth_count(&t, leaked));
+    assert_eq!(leak.evidence, truth_indexes(&t, leaked));
+    let idle = det.idle_before_fin.as_ref().unwrap();
+    assert!(is_tomcat_keepalive_close(idle.median, &t), "{idle:?}");
+
+    // The request on the stale connection: Tomcat's orphaned FIN_WAIT_2 answered with a bare
+    // RST (the client logged NoHttpResponseException).
+    assert_eq!(
+        t["checks"]["client_exception"],
+        "org.apache.http.NoHttpResponseException"
+    );
+    let reset = |c: &Value| c["expected"]["kind"] == "fin_then_rst";
+    let late = one(&d, FindingId::LateWriteRst);
+    let Details::LateWrite(lw) = &late.details else {
+        panic!()
+    };
+    assert_eq!(late.evidence, truth_indexes(&t, reset));
+    assert_eq!(
+        (
+            lw.closer,
+            lw.bare_rst,
+            lw.rst_ack,
+            lw.late_data_seen,
+            lw.crossed_fin
+        ),
+        (Side::Server, 1, 0, 1, 0)
+    );
+
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    let Details::TimeoutMismatch(mm) = &mm.details else {
+        panic!()
+    };
+    let closed = truth_count(&t, |c| c["expected"]["first_by"] == "server");
+    assert_eq!(
+        (mm.unanswered, mm.leaked),
+        (closed, truth_count(&t, leaked))
+    );
+    assert_eq!((mm.answer_delay.as_ref(), mm.slow_answers), (None, 0));
+    assert!(is_tomcat_keepalive_close(mm.server_seconds, &t), "{mm:?}");
+}
+
+#[test]
+fn httpclient_idle_evictor_closes_in_sweeps() {
+    let name = "25-tomcat-httpclient-idle-evictor";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert_eq!(d.worst(), Some(Severity::Info), "{:?}", d.findings);
+    one(&d, FindingId::AllClear);
+
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    let setting = t["settings"]["client_max_idle_s"].as_f64().unwrap();
+    let sweep = t["settings"]["client_evictor_sleep_s"].as_f64().unwrap();
+    assert_eq!(det.side, Side::Client);
+    assert_eq!(det.samples, t["settings"]["connections"].as_u64().unwrap());
+    assert!(det.swept && !det.fixed, "{det:?}");
+    // An evictor closes what has been idle at least its setting, up to one sweep later.
+    assert!(det.min >= setting && det.max <= setting + sweep, "{det:?}");
+    assert!(within_5_percent(
+        det.seconds,
+        truth_median(&t, "client_idle_before_fin_s")
+    ));
+    let sweeps = t["checks"]["client_fin_times_s"].as_array().unwrap().len();
+    assert!(sweeps > 1);
+    assert!(
+        idle.summary
+            .contains(&format!("in {sweeps} bursts at one instant each")),
+        "{}",
+        idle.summary
+    );
+}
+
+#[test]
+fn python_requests_answers_nginx_fin_at_the_next_request() {
+    // nginx's keepalive_timeout is a timer per connection (no sweep): the idle close is the
+    // setting itself; urllib3 closes the dropped connection only when the next request
+    // takes it from the pool.
+    let name = "26-nginx-python-requests-late-close";
+    let t = truth(name);
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!()
+    };
+    let slow = truth_count(&t, |c| c["answer_delay_s"].as_f64() >= Some(0.5));
+    assert_eq!((det.slow_answers, det.unanswered, det.leaked), (slow, 0, 0));
+    let delay = det.answer_delay.as_ref().unwrap();
+    assert!(within_5_percent(
+        delay.median,
+        truth_median(&t, "answer_delay_s")
+    ));
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert!(within_5_percent(det.seconds, configured), "{det:?}");
+    assert!(!det.swept, "{det:?}");
+}

@@ -343,14 +343,25 @@ fn finding(
             s.n
         )
     };
+    // Who sweeps: a client's evictor thread, or a server's periodic timeout check (Tomcat's
+    // NIO poller looks at keep-alive timeouts about once a second: captures/23, 24).
+    let sweeper = match side {
+        Side::Client => {
+            "an evictor thread such as HttpClient's IdleConnectionEvictor or a pool's \
+                         maintenance task, run every so often"
+        }
+        Side::Server => {
+            "a timeout check run every so often, such as Tomcat's poller, which \
+                         looks at keep-alive timeouts about once a second"
+        }
+    };
     let mechanism = match side {
         _ if sweeps.is_some() => format!(
             "These connections were closed many at one instant, after {} to {} of \
-             idleness: a sweep (an evictor thread such as HttpClient's \
-             IdleConnectionEvictor or a pool's maintenance task, run every so often) closes \
-             every connection idle at least its setting, so the setting is at most {} and \
-             each connection waits up to one sweep interval longer. (One burst may also be \
-             one timer for connections opened together: the capture cannot tell.)",
+             idleness: a sweep ({sweeper}) closes every connection idle \
+             at least its setting, so the setting is at most {} and each connection waits up \
+             to one sweep interval longer. (One burst may also be one timer for connections \
+             opened together: the capture cannot tell.)",
             secs(s.min),
             secs(s.max),
             secs(s.min)
@@ -369,10 +380,12 @@ fn finding(
         ),
     };
     let advice = match side {
+        // A swept setting is at most the shortest idle seen: a client timeout between it and
+        // the median would still lose the race on some connections.
         Side::Server => format!(
             "Clients of {service} should close idle connections before the server does: \
              keep their pool idle timeout below {}.",
-            secs(s.median)
+            secs(if sweeps.is_some() { s.min } else { s.median })
         ),
         Side::Client => "Keep this below the server's keep-alive timeout, so the client \
                          always closes first."
@@ -485,10 +498,17 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
         } else {
             ""
         };
+        // A server that sweeps (Tomcat's poller) may close after as little as the shortest
+        // idle seen: that is the bound a client must stay below.
+        let below = if group.sweeps(server).is_some() {
+            secs(server.min)
+        } else {
+            s.clone()
+        };
         let advice = format!(
             "Make the client's idle timeout shorter than the server's keep-alive timeout \
-             (below {s}): the client then closes first, TIME_WAIT lands on the client, not \
-             on the server, and no request races the server's FIN."
+             (below {below}): the client then closes first, TIME_WAIT lands on the client, \
+             not on the server, and no request races the server's FIN."
         );
         let mut facts = vec![format!(
             "server {service} closes idle connections after {} (n={})",

@@ -1,0 +1,22 @@
+// A one-servlet webapp for captures/record-apps: answers "ok" after ?ms= milliseconds, so that
+// concurrent requests overlap and an HttpClient pool opens one connection per request.
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+
+public class SleepServlet extends HttpServlet {
+    @Override
+    protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String ms = req.getParameter("ms");
+        if (ms != null) {
+            try {
+                Thread.sleep(Long.parseLong(ms));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        resp.setContentType("text/plain");
+        resp.getWriter().write("ok\n");
+    }
+}
