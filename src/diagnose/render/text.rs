@@ -8,7 +8,7 @@
 //!   advice    Your connection pool does not notice server-side closes. …
 //! ```
 
-use super::{capture_notes, id_list, scope, tally, RenderOptions};
+use super::{capture_notes, id_list, kinds, scope, tally, RenderOptions, SHOWN_PER_KIND};
 use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::fmt::Write;
 
@@ -16,9 +16,6 @@ use std::fmt::Write;
 /// busy server), the findings part of the text output is folded to at most this many lines.
 /// `--json` still lists every finding.
 pub const SCREENFUL: usize = 60;
-/// Findings of one kind shown (the first in full when room allows, the others by headline)
-/// before the rest are counted on one line.
-pub const SHOWN_PER_KIND: usize = 3;
 
 /// Text is wrapped at this many columns.
 const WIDTH: usize = 100;
@@ -43,19 +40,6 @@ pub fn render(d: &Diagnosis, opts: &RenderOptions) -> String {
         }
     } else {
         out.push_str(&folded(&kinds, opts));
-    }
-    out
-}
-
-/// The findings grouped by kind, in the order of their first appearance (most severe
-/// first, as the diagnosis sorts them).
-fn kinds(findings: &[Finding]) -> Vec<Vec<&Finding>> {
-    let mut out: Vec<Vec<&Finding>> = Vec::new();
-    for f in findings {
-        match out.iter_mut().find(|k| k[0].id == f.id) {
-            Some(k) => k.push(f),
-            None => out.push(vec![f]),
-        }
     }
     out
 }
