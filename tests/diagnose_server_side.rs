@@ -177,10 +177,7 @@ fn fixture_text_fits_a_screenful_with_the_biggest_leaks_host_table() {
     );
     // Every kind that repeats per service says how many more there are.
     let leaks = services_with(&truth, "client_close_wait").len();
-    assert!(
-        flat.contains(&format!("more close_wait_leak findings")),
-        "{text}"
-    );
+    assert!(flat.contains("more close_wait_leak findings"), "{text}");
     let shown = text.matches("ERROR close_wait_leak:").count();
     assert!(
         flat.contains(&format!("… and {} more close_wait_leak", leaks - shown)),
