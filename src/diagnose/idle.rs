@@ -303,6 +303,8 @@ fn finding(
         (Side::Client, None, Some(t)) => format!("The clients ({} hosts)", t.hosts),
         (Side::Client, None, None) => "The client".to_string(),
     };
+    // "The clients (24 hosts) close …", "The server … closes …".
+    let closes = if table.is_some() { "close" } else { "closes" };
     let whom = match side {
         Side::Server => "idle connections".to_string(),
         Side::Client => format!("idle connections to {service}"),
@@ -320,7 +322,7 @@ fn finding(
     let sweeps = g.sweeps(s);
     let summary = if let Some((in_bursts, bursts)) = sweeps {
         format!(
-            "{who} closes {whom} in sweeps, after ≥ {} of idleness (swept: {in_bursts} of {} \
+            "{who} {closes} {whom} in sweeps, after ≥ {} of idleness (swept: {in_bursts} of {} \
              closes in {} at one instant each, idle {} to {}).",
             secs(s.min),
             s.n,
@@ -332,7 +334,7 @@ fn finding(
         let whom = whom.replacen("idle connections", "an idle connection", 1);
         format!("{who} closed {whom} after {} ({sample}).", secs(s.median))
     } else if s.is_tight() {
-        format!("{who} closes {whom} after {} ({sample}).", secs(s.median))
+        format!("{who} {closes} {whom} after {} ({sample}).", secs(s.median))
     } else {
         format!(
             "{who} closed {whom} after {} to {} of idleness (median {}, n={}): not one \

@@ -194,11 +194,8 @@ fn finding(
         Side::Server => remotes.join(", "),
     };
 
-    let how_many = if let Some(t) = &table {
-        format!(
-            "{n} of the {total} connections from {} client hosts",
-            t.hosts
-        )
+    let how_many = if table.is_some() {
+        format!("{n} of the {total} connections")
     } else if n == 1 && total == 1 {
         "Your connection".to_string()
     } else if n == total {
@@ -208,9 +205,16 @@ fn finding(
     };
     let them = if n == 1 { "it" } else { "them" };
     let summary = match side {
+        // The leaking hosts are a subset of the service's clients: name them apart from
+        // the service's total so the headline never says "701 connections from 41 hosts".
         Side::Client if table.is_some() => format!(
-            "{how_many} to {service} {} closed by the server{idle_text} and the clients \
-             never closed {them} (CLOSE_WAIT).",
+            "{how_many} to {service} (from {}) {} closed by the server{idle_text} and the \
+             clients never closed {them} (CLOSE_WAIT).",
+            super::plural(
+                table.as_ref().map_or(0, |t| t.hosts),
+                "client host",
+                "client hosts"
+            ),
             if n == 1 { "was" } else { "were" }
         ),
         Side::Client => format!(

@@ -2,7 +2,7 @@
 //! section per finding with its numbers, evidence, mechanism, advice and a Mermaid ladder
 //! diagram of its most representative connection.
 
-use super::{capture_notes, id_list, scope, tally, RenderOptions};
+use super::{capture_notes, id_list, kinds, scope, tally, RenderOptions, SHOWN_PER_KIND};
 use crate::diagnose::{Diagnosis, Finding};
 use crate::model::ConnectionReport;
 use crate::render::diagram::{self, LadderOptions};
@@ -26,20 +26,50 @@ pub fn render(d: &Diagnosis, reports: &[ConnectionReport], opts: &RenderOptions)
     }
     let _ = writeln!(out, "| # | Severity | Finding | Connections | Verdict |");
     let _ = writeln!(out, "|---|---|---|---:|---|");
-    for (i, f) in d.findings.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "| {} | {} | `{}` | {} | {} |",
-            i + 1,
-            f.severity,
-            f.id,
-            f.count,
-            cell(&f.summary)
-        );
+    let kinds = kinds(&d.findings);
+    let folded = kinds.iter().any(|k| k.len() > SHOWN_PER_KIND);
+    let groups: Vec<Vec<&Finding>> = if folded {
+        kinds
+    } else {
+        d.findings.iter().map(|f| vec![f]).collect()
+    };
+    // Folded (a kind repeats per service on a server-side capture): each kind's biggest
+    // findings in the table, the rest counted on one row, and a section (with its ladder)
+    // only for the first of each kind, so the block stays a bug report's size.
+    let mut sections: Vec<(usize, &Finding)> = Vec::new();
+    let mut row = 0;
+    for kind in &groups {
+        let shown = if folded { SHOWN_PER_KIND } else { kind.len() };
+        for (i, f) in kind.iter().take(shown).enumerate() {
+            row += 1;
+            let _ = writeln!(
+                out,
+                "| {row} | {} | `{}` | {} | {} |",
+                f.severity,
+                f.id,
+                f.count,
+                cell(&f.summary)
+            );
+            if !folded || i == 0 {
+                sections.push((row, f));
+            }
+        }
+        let rest = &kind[kind.len().min(shown)..];
+        if !rest.is_empty() {
+            let connections: u64 = rest.iter().map(|f| f.count).sum();
+            let _ = writeln!(
+                out,
+                "| … | {} | `{}` | {connections} | {} more `{}` findings (`closewait diagnose --json` lists all) |",
+                kind[0].severity,
+                kind[0].id,
+                rest.len(),
+                kind[0].id
+            );
+        }
     }
-    for (i, f) in d.findings.iter().enumerate() {
+    for (row, f) in sections {
         out.push('\n');
-        section(&mut out, i + 1, f, &by_id, d.capture_end, opts);
+        section(&mut out, row, f, &by_id, d.capture_end, opts);
     }
     out
 }

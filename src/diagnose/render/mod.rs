@@ -8,7 +8,7 @@ pub mod json;
 pub mod markdown;
 pub mod text;
 
-use super::Diagnosis;
+use super::{Diagnosis, Finding};
 use crate::capture::CaptureStats;
 use crate::model::ConnectionReport;
 
@@ -56,6 +56,24 @@ pub fn render(
         Format::Json => json::render(diagnosis, opts.capture.as_ref()),
         Format::Markdown => markdown::render(diagnosis, reports, opts),
     }
+}
+
+/// Findings of one kind shown (text: the first in full when room allows, the others by
+/// headline; Markdown: in the table, with a section for the first) before the rest are
+/// counted on one line. A kind with more is folded; with none, output is unfolded.
+pub const SHOWN_PER_KIND: usize = 3;
+
+/// The findings grouped by kind, in the order of their first appearance (most severe
+/// first, as the diagnosis sorts them).
+pub(crate) fn kinds(findings: &[Finding]) -> Vec<Vec<&Finding>> {
+    let mut out: Vec<Vec<&Finding>> = Vec::new();
+    for f in findings {
+        match out.iter_mut().find(|k| k[0].id == f.id) {
+            Some(k) => k.push(f),
+            None => out.push(vec![f]),
+        }
+    }
+    out
 }
 
 /// `1 2 3 … (45 in all)`, the first `max` ids of a finding about `total` connections (its

@@ -8,9 +8,14 @@
 //!   advice    Your connection pool does not notice server-side closes. …
 //! ```
 
-use super::{capture_notes, id_list, scope, tally, RenderOptions};
-use crate::diagnose::{Diagnosis, Finding};
+use super::{capture_notes, id_list, kinds, scope, tally, RenderOptions, SHOWN_PER_KIND};
+use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::fmt::Write;
+
+/// A screenful: when one kind of finding repeats for many services (a capture taken on a
+/// busy server), the findings part of the text output is folded to at most this many lines.
+/// `--json` still lists every finding.
+pub const SCREENFUL: usize = 60;
 
 /// Text is wrapped at this many columns.
 const WIDTH: usize = 100;
@@ -27,14 +32,64 @@ pub fn render(d: &Diagnosis, opts: &RenderOptions) -> String {
             labelled(&mut out, if i == 0 { "capture" } else { "" }, note);
         }
     }
-    for f in &d.findings {
-        out.push('\n');
-        finding(&mut out, f, opts);
+    let kinds = kinds(&d.findings);
+    if kinds.iter().all(|k| k.len() <= SHOWN_PER_KIND) {
+        for f in &d.findings {
+            out.push('\n');
+            finding(&mut out, f, opts);
+        }
+    } else {
+        out.push_str(&folded(&kinds, opts));
     }
     out
 }
 
-fn finding(out: &mut String, f: &Finding, opts: &RenderOptions) {
+/// Findings folded to a screenful: per kind, the first few by headline and a line counting
+/// the rest. The first of each kind keeps its numbers, why and advice while the whole fits
+/// in [`SCREENFUL`] lines; to make it fit, details go from info, then warnings, then fewer
+/// headlines are shown per kind, and last the errors' details.
+fn folded(kinds: &[Vec<&Finding>], opts: &RenderOptions) -> String {
+    use Severity::{Error, Info, Warning};
+    let steps = [
+        (Some(Info), SHOWN_PER_KIND),
+        (Some(Warning), SHOWN_PER_KIND),
+        (Some(Error), SHOWN_PER_KIND),
+        (Some(Error), 2),
+        (Some(Error), 1),
+        (None, 1),
+    ];
+    let mut text = String::new();
+    for (detailed_from, shown) in steps {
+        text.clear();
+        for kind in kinds {
+            text.push('\n');
+            for (i, f) in kind.iter().take(shown).enumerate() {
+                if i == 0 && detailed_from.is_some_and(|s| f.severity >= s) {
+                    finding(&mut text, f, opts);
+                } else {
+                    headline(&mut text, f);
+                }
+            }
+            let rest = &kind[kind.len().min(shown)..];
+            if !rest.is_empty() {
+                let connections: u64 = rest.iter().map(|f| f.count).sum();
+                let line = format!(
+                    "… and {} more {} findings ({}; --json lists all)",
+                    rest.len(),
+                    kind[0].id,
+                    super::super::plural(connections, "connection", "connections"),
+                );
+                text.push_str(&wrap(&line, "  ", "    "));
+            }
+        }
+        if text.lines().count() <= SCREENFUL {
+            break;
+        }
+    }
+    text
+}
+
+fn headline(out: &mut String, f: &Finding) {
     let head = format!(
         "{} {}: {}",
         f.severity.as_str().to_ascii_uppercase(),
@@ -42,6 +97,10 @@ fn finding(out: &mut String, f: &Finding, opts: &RenderOptions) {
         f.summary
     );
     out.push_str(&wrap(&head, "", "    "));
+}
+
+fn finding(out: &mut String, f: &Finding, opts: &RenderOptions) {
+    headline(out, f);
     for (i, fact) in f.facts.iter().enumerate() {
         labelled(out, if i == 0 { "numbers" } else { "" }, fact);
     }
