@@ -54,9 +54,6 @@ pub const CHART_FORMATS: OutputFormats<ChartFormatArg> = OutputFormats {
 /// state over time, or idle-time and CLOSE_WAIT histograms.
 #[derive(clap::Args, Debug)]
 pub struct ChartArgs {
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
     /// What to draw.
     #[arg(long = "type", short = 't', value_enum, value_name = "TYPE")]
     pub chart_type: ChartType,
@@ -73,6 +70,9 @@ pub struct ChartArgs {
     /// The name in the chart's title (default: the capture file names).
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// The capture names for titles: file names without directories, `stdin` for `-`.

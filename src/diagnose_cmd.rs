@@ -25,11 +25,6 @@ use std::path::PathBuf;
 /// Diagnose a capture: group connections by what went wrong, explain it, advise.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DiagnoseArgs {
-    /// The inputs, the filters (only the connections they keep are diagnosed) and the
-    /// analysis knobs every capture-reading command takes.
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
     /// JSON output (same as `--format json`).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
@@ -50,6 +45,11 @@ pub struct DiagnoseArgs {
     /// Connection ids listed per finding in text and Markdown (JSON lists all).
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub max_ids: usize,
+
+    /// The inputs, the filters (only the connections they keep are diagnosed) and the
+    /// analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 impl DiagnoseArgs {

@@ -75,11 +75,6 @@ pub const DIAGRAM_FORMATS: OutputFormats<FormatArg> = OutputFormats {
 /// server, each side's TCP state beside its lifeline.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DiagramArgs {
-    /// The inputs, the filters (`--kind K` draws the worst connection of that kind) and
-    /// the analysis knobs every capture-reading command takes.
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
     /// The connection to draw, by id (the `id` of `closewait` reports, Wireshark's
     /// `tcp.stream`).
     #[arg(long, value_name = "ID", conflicts_with_all = ["worst", "kind", "host", "port", "state"])]
@@ -118,6 +113,11 @@ pub struct DiagramArgs {
     /// Text format: plain ASCII instead of Unicode box drawing.
     #[arg(long)]
     pub ascii: bool,
+
+    /// The inputs, the filters (`--kind K` draws the worst connection of that kind) and
+    /// the analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Badness rank of a close kind for `--worst` (lower is worse).

@@ -44,9 +44,6 @@ pub enum SideArg {
 /// with how many sockets took them, per side.
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
     /// Output format, whatever the -o file is called; by default taken from its extension
     /// (.dot .gv .svg .png; others are refused), else dot.
     #[arg(long, short = 'f', value_enum)]
@@ -63,6 +60,9 @@ pub struct GraphArgs {
     /// The name in the title (default: the capture file names).
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Runs `closewait graph`. Exit status 0 when drawn.

@@ -42,11 +42,6 @@ pub const REPORT_FORMATS: OutputFormats<ReportFormat> = OutputFormats {
 /// charts and the ladder diagram of each finding's most representative connection.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// The inputs, the filters (the page covers only the connections they keep) and the
-    /// analysis knobs every capture-reading command takes.
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
     /// Write the page to FILE (replaced atomically) instead of standard output; a name
     /// other than .html or .htm is refused unless --format is given.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -59,6 +54,11 @@ pub struct ReportArgs {
     /// Connection ids listed per finding.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub max_ids: usize,
+
+    /// The inputs, the filters (the page covers only the connections they keep) and the
+    /// analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Runs the command. Exit status 0 once the page is written.
