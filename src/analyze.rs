@@ -3,7 +3,7 @@
 //! It owns no TCP logic: it streams segments from `capture` into the `flow` table and turns
 //! each connection the table hands back into a [`ConnectionReport`] with `classify`.
 
-use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream};
+use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream, TimeWindow};
 use crate::classify::{classify, Roles};
 use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
@@ -31,6 +31,9 @@ pub struct AnalyzeOptions {
     /// nanoseconds: connections still open are measured to it. Must not be before the
     /// last packet.
     pub capture_end_ns: Option<i64>,
+    /// `--from`/`--until`: only packets inside are analysed, and the end of the capture
+    /// is at most `until`.
+    pub window: TimeWindow,
 }
 
 impl Default for AnalyzeOptions {
@@ -40,6 +43,7 @@ impl Default for AnalyzeOptions {
             record_segments: RecordSegments::None,
             max_connections: crate::flow::DEFAULT_MAX_LIVE,
             capture_end_ns: None,
+            window: TimeWindow::default(),
         }
     }
 }
@@ -213,6 +217,7 @@ fn analyze_finished(
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
     let mut stream = SegmentStream::open(inputs)?;
+    stream.set_window(opts.window);
     let mut analyzer = Analyzer::new(opts);
     let total_bytes = stream.total_bytes();
     let mut next_report = PROGRESS_EVERY;
@@ -261,9 +266,14 @@ fn analyze_finished(
         .map_or(last_packet, |(end, _)| end.max(last_packet));
     let mut stats = stream.into_stats();
     if let Some(user) = opts.capture_end_ns {
-        stats.set_user_end(user)?;
+        let clipped = opts.window.clip_end(user);
+        stats.set_user_end(clipped)?;
+        if clipped < user {
+            stats.end_source = Some(crate::capture::EndSource::Until);
+        }
     }
-    let capture_end = opts.capture_end_ns.unwrap_or(stated);
+    // Seen through `--until`, the capture ends there at the latest.
+    let capture_end = opts.window.clip_end(opts.capture_end_ns.unwrap_or(stated));
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }

@@ -4,14 +4,13 @@
 //! verdicts only), keeps the connections the filters select, and writes the chart to a
 //! file (atomically: a temporary file renamed into place) or, for SVG, to standard output.
 
-use crate::analyze::{analyze, AnalyzeOptions};
+use crate::analyze::analyze;
 use crate::capture::CaptureStats;
-use crate::cli::{FilterArgs, InputArgs};
-use crate::diagram_cmd::{resolved, write_atomically};
+use crate::cli::CaptureArgs;
 use crate::model::ConnectionReport;
+use crate::output::OutputFormats;
 use crate::render::chart::{render_chart, ChartFormat, ChartKind};
 use anyhow::{anyhow, bail, Context};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Chart types (`--type`).
@@ -43,18 +42,24 @@ pub enum ChartFormatArg {
     Png,
 }
 
+/// What `chart -o FILE` writes, by FILE's extension.
+pub const CHART_FORMATS: OutputFormats<ChartFormatArg> = OutputFormats {
+    command: "chart",
+    by_extension: &[("svg", ChartFormatArg::Svg), ("png", ChartFormatArg::Png)],
+    default: ChartFormatArg::Svg,
+    option: "--format",
+};
+
 /// Draw a chart over all connections of a capture: a timeline per connection, sockets per
 /// state over time, or idle-time and CLOSE_WAIT histograms.
 #[derive(clap::Args, Debug)]
 pub struct ChartArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
     /// What to draw.
     #[arg(long = "type", short = 't', value_enum, value_name = "TYPE")]
     pub chart_type: ChartType,
 
-    /// Output format; by default taken from the -o file's extension (.svg, .png), else svg.
+    /// Output format, whatever the -o file is called; by default taken from its extension
+    /// (.svg, .png; others are refused), else svg.
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<ChartFormatArg>,
 
@@ -67,11 +72,7 @@ pub struct ChartArgs {
     pub title: Option<String>,
 
     #[command(flatten)]
-    pub filter: FilterArgs,
-
-    /// TIME_WAIT duration in seconds before an endpoint counts as CLOSED (Linux: 60).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub time_wait: f64,
+    pub capture: CaptureArgs,
 }
 
 /// The capture names for titles: file names without directories, `stdin` for `-`.
@@ -93,15 +94,12 @@ pub fn capture_names(paths: &[PathBuf]) -> String {
 
 /// Refuses an output path that is one of the inputs.
 pub fn refuse_overwriting_inputs(
-    inputs: &[PathBuf],
+    capture: &CaptureArgs,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    if let Some(out) = output {
-        let out_r = resolved(out);
-        for p in inputs.iter().filter(|p| p.as_os_str() != "-") {
-            if resolved(p) == out_r {
-                bail!("refusing to overwrite the input '{}'", p.display());
-            }
+    if let Some(out) = output.filter(|o| o.as_os_str() != "-") {
+        if let Some(why) = crate::output::input_as_output(out, &capture.input.specs()?) {
+            bail!(why);
         }
     }
     Ok(())
@@ -109,24 +107,19 @@ pub fn refuse_overwriting_inputs(
 
 /// Runs `closewait chart`. Exit status 0 when drawn (also for a capture without TCP).
 pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
-    let format = match (args.format, &args.output) {
-        (Some(ChartFormatArg::Svg), _) => ChartFormat::Svg,
-        (Some(ChartFormatArg::Png), _) => ChartFormat::Png,
-        (None, Some(out)) => ChartFormat::from_path(out).unwrap_or_default(),
-        (None, None) => ChartFormat::Svg,
+    refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    let format = match CHART_FORMATS.choose(args.format, args.output.as_deref())? {
+        ChartFormatArg::Svg => ChartFormat::Svg,
+        ChartFormatArg::Png => ChartFormat::Png,
     };
     if format == ChartFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    let (reports, stats, names) = read_filtered(
-        &args.input,
-        &args.filter,
-        args.time_wait,
-        args.output.as_deref(),
-    )?;
+    let (reports, stats, names) = read_filtered(&args.capture, args.output.as_deref())?;
     let title = args.title.clone().unwrap_or(names);
     let bytes = render_chart(args.chart_type.into(), format, &reports, &stats, &title)?;
     write_output(args.output.as_deref(), &bytes)?;
+    args.capture.conclude(&stats, false)?;
     Ok(0)
 }
 
@@ -134,22 +127,14 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
 /// that names an input, reads the captures and keeps the connections the filters match,
 /// sorted by id. Returns them with what was read and the captures' names for titles.
 pub(crate) fn read_filtered(
-    input: &InputArgs,
-    filter: &FilterArgs,
-    time_wait: f64,
+    capture: &CaptureArgs,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats, String)> {
-    if !time_wait.is_finite() || time_wait < 0.0 {
-        bail!("--time-wait must be a number of seconds (0 or more)");
-    }
-    refuse_overwriting_inputs(&input.captures, output)?;
-    let inputs = input.specs().map_err(|e| anyhow!("{e}"))?;
-    let names = capture_names(&input.captures);
-    let opts = AnalyzeOptions {
-        time_wait_secs: time_wait,
-        ..AnalyzeOptions::default()
-    };
-    let filter = filter.filter();
+    refuse_overwriting_inputs(capture, output)?;
+    let inputs = capture.input.specs().map_err(|e| anyhow!("{e}"))?;
+    let names = capture_names(&capture.input.captures);
+    let opts = capture.options()?;
+    let filter = capture.filter();
     let mut reports = Vec::new();
     let stats = analyze(&inputs, &opts, &mut |r| {
         if filter.matches(&r) {
@@ -163,13 +148,5 @@ pub(crate) fn read_filtered(
 
 /// Writes `bytes` to `output` atomically, or to stdout.
 pub(crate) fn write_output(output: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    match output {
-        Some(out) => write_atomically(out, bytes)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(bytes)?;
-            stdout.flush()?;
-        }
-    }
-    Ok(())
+    Ok(crate::output::write_output(output, bytes)?)
 }

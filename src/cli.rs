@@ -14,18 +14,17 @@
 //! Errors go to stderr as `closewait: <file>: <what>`; nothing here panics on user input.
 
 use crate::analyze::{analyze_pipelined, AnalyzeOptions};
-use crate::capture::{CaptureError, CaptureStats, InputSpec};
-use crate::filter::{parse_host, Filter};
+use crate::capture::{CaptureError, CaptureStats, InputSpec, TimeWindow};
+use crate::filter::{parse_host, Filter, HostNet};
 use crate::model::{CloseKind, ConnectionReport};
+use crate::output::{AtomicFile, OutputError, OutputFormats};
 use crate::render::{AnalyzeOutput, Format};
 use crate::state::TcpState;
 use crate::summary::SummaryBuilder;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 const EXIT_STATUS_HELP: &str = "Exit status: 0 success (also for a capture cut short or \
@@ -90,7 +89,7 @@ pub enum Command {
 }
 
 /// Where packets come from.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct InputArgs {
     /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard
     /// input. Several files are merged in timestamp order.
@@ -126,12 +125,13 @@ impl InputArgs {
 
 /// Which connections to show. Values of one option are alternatives (repeat the option
 /// or give a comma list); different options must all match.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Default, Args)]
 #[command(next_help_heading = "Filters")]
 pub struct FilterArgs {
-    /// Only connections with this IP address at either end.
-    #[arg(long, value_name = "IP", value_delimiter = ',', value_parser = parse_host)]
-    pub host: Vec<IpAddr>,
+    /// Only connections with an address in this network at either end: an IP address
+    /// (10.0.0.1, 2001:db8::1) or a CIDR network (10.0.0.0/8, 2001:db8::/32).
+    #[arg(long, value_name = "IP[/LEN]", value_delimiter = ',', value_parser = parse_host)]
+    pub host: Vec<HostNet>,
     /// Only connections with this port at either end.
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub port: Vec<u16>,
@@ -143,6 +143,15 @@ pub struct FilterArgs {
     /// FIN_WAIT_2, TIME_WAIT, …; netstat, RFC and ss spellings).
     #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_state)]
     pub state: Vec<TcpState>,
+    /// Analyse only the packets from this time on (as `editcap -A`): epoch seconds or
+    /// RFC 3339 with an offset. Connections already open then are seen from mid-stream.
+    #[arg(long, value_name = "TIME", value_parser = parse_capture_end)]
+    pub from: Option<i64>,
+    /// Analyse only the packets before this time (as `editcap -B`): epoch seconds or RFC
+    /// 3339 with an offset. Connections still open then are measured to it, as at the end
+    /// of a capture.
+    #[arg(long, value_name = "TIME", value_parser = parse_capture_end)]
+    pub until: Option<i64>,
 }
 
 impl FilterArgs {
@@ -154,10 +163,15 @@ impl FilterArgs {
             state: self.state.clone(),
         }
     }
+
+    /// `--from`/`--until`; an empty window (`--from` not before `--until`) is a usage error.
+    pub fn window(&self) -> Result<TimeWindow, CliError> {
+        TimeWindow::new(self.from, self.until).map_err(CliError::Usage)
+    }
 }
 
 /// Knobs of the analysis itself.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "Analysis")]
 pub struct AnalysisArgs {
     /// Seconds an endpoint stays in TIME_WAIT before it counts as CLOSED (Linux: 60;
@@ -186,14 +200,114 @@ pub struct AnalysisArgs {
     pub capture_end: Option<i64>,
 }
 
-impl AnalysisArgs {
-    pub fn options(&self) -> AnalyzeOptions {
-        AnalyzeOptions {
-            time_wait_secs: self.time_wait,
-            max_connections: self.max_connections,
-            capture_end_ns: self.capture_end,
-            ..AnalyzeOptions::default()
+impl Default for AnalysisArgs {
+    /// The values clap gives when no option is set.
+    fn default() -> Self {
+        AnalysisArgs {
+            time_wait: 60.0,
+            max_connections: crate::flow::DEFAULT_MAX_LIVE,
+            strict: false,
+            capture_end: None,
         }
+    }
+}
+
+impl AnalysisArgs {
+    /// `--strict`: an error naming the damaged inputs (cut short or corrupt in the middle),
+    /// if any. Called once the results are written.
+    pub fn check_strict(&self, stats: &CaptureStats) -> Result<(), CliError> {
+        let damaged = damaged_inputs(stats);
+        if self.strict && !damaged.is_empty() {
+            return Err(CliError::Damaged(damaged));
+        }
+        Ok(())
+    }
+}
+
+/// The inputs cut short or corrupt in the middle, as named in messages.
+fn damaged_inputs(stats: &CaptureStats) -> Vec<String> {
+    stats
+        .files
+        .iter()
+        .filter(|f| f.truncated)
+        .map(|f| match f.path.as_str() {
+            "-" => "standard input".to_string(),
+            path => path.to_string(),
+        })
+        .collect()
+}
+
+/// What every command that reads captures takes, so that each one reads them the same
+/// way: the inputs, the filters and time window, and the analysis knobs.
+#[derive(Clone, Debug, Args)]
+pub struct CaptureArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+impl CaptureArgs {
+    /// Every option at its default, reading `files`.
+    pub fn for_files(files: &[PathBuf]) -> CaptureArgs {
+        CaptureArgs {
+            input: InputArgs {
+                captures: files.to_vec(),
+            },
+            filter: FilterArgs::default(),
+            analysis: AnalysisArgs::default(),
+        }
+    }
+
+    /// The analysis options these arguments ask for (the time window checked).
+    pub fn options(&self) -> Result<AnalyzeOptions, CliError> {
+        let a = &self.analysis;
+        Ok(AnalyzeOptions {
+            time_wait_secs: a.time_wait,
+            max_connections: a.max_connections,
+            capture_end_ns: a.capture_end,
+            window: self.filter.window()?,
+            ..AnalyzeOptions::default()
+        })
+    }
+
+    /// The per-connection filter (`--host`, `--port`, `--kind`, `--state`).
+    pub fn filter(&self) -> Filter {
+        self.filter.filter()
+    }
+
+    /// The inputs, as given, for messages: `a.pcap, b.pcap`.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self
+            .input
+            .captures
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        names.join(", ")
+    }
+
+    /// What every command says about its input once it has read it: the warnings, then
+    /// with `--strict` an error for a damaged capture. `shown` is true when the output is
+    /// a text report on standard output that already ends with the warnings.
+    pub fn conclude(&self, stats: &CaptureStats, shown: bool) -> Result<(), CliError> {
+        if !shown {
+            print_capture_warnings(stats);
+        }
+        self.analysis.check_strict(stats)
+    }
+}
+
+/// The capture's warnings (truncation with its byte offset, unsupported link types, every
+/// packet unreadable, evicted connections, …) on stderr as `closewait: warning: …`: every
+/// command says them, so a damaged capture or one closewait cannot read never passes for a
+/// capture without TCP.
+pub fn print_capture_warnings(stats: &CaptureStats) {
+    let mut err = io::stderr().lock();
+    for warning in &stats.warnings {
+        let _ = writeln!(err, "closewait: warning: {warning}");
     }
 }
 
@@ -205,7 +319,7 @@ fn parse_capture_end(s: &str) -> Result<i64, String> {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub capture: CaptureArgs,
     /// Write one JSON document: capture, filter, connections (sorted by id), summary.
     #[arg(long, conflicts_with = "jsonl", help_heading = "Output")]
     pub json: bool,
@@ -213,12 +327,9 @@ pub struct AnalyzeArgs {
     /// "summary" line.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    #[command(flatten)]
-    pub analysis: AnalysisArgs,
     /// Write the output to FILE (replaced atomically) instead of standard output. Without
-    /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format.
+    /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format, .txt text; other
+    /// extensions are refused.
     #[arg(
         short = 'o',
         long = "output",
@@ -228,19 +339,34 @@ pub struct AnalyzeArgs {
     pub output: Option<PathBuf>,
 }
 
+/// What `analyze -o FILE` writes, by FILE's extension.
+const ANALYZE_FORMATS: OutputFormats<Format> = OutputFormats {
+    command: "analyze",
+    by_extension: &[
+        ("txt", Format::Text),
+        ("text", Format::Text),
+        ("json", Format::Json),
+        ("jsonl", Format::Jsonl),
+        ("ndjson", Format::Jsonl),
+    ],
+    default: Format::Text,
+    option: "--json or --jsonl",
+};
+
 impl AnalyzeArgs {
-    /// `--json`/`--jsonl` win; otherwise the `-o` file's extension; otherwise text.
-    pub fn format(&self) -> Format {
-        if self.json {
-            Format::Json
+    /// `--json`/`--jsonl` win; otherwise the `-o` file's extension (refused when it names
+    /// no format analyze writes); otherwise text.
+    pub fn format(&self) -> Result<Format, CliError> {
+        let explicit = if self.json {
+            Some(Format::Json)
         } else if self.jsonl {
-            Format::Jsonl
+            Some(Format::Jsonl)
         } else {
-            self.output
-                .as_deref()
-                .and_then(Format::from_extension)
-                .unwrap_or(Format::Text)
-        }
+            None
+        };
+        ANALYZE_FORMATS
+            .choose(explicit, self.output.as_deref())
+            .map_err(|e| CliError::Usage(e.to_string()))
     }
 }
 
@@ -291,6 +417,17 @@ impl CliError {
             | CliError::Input(_)
             | CliError::Output { .. }
             | CliError::Damaged(_) => 2,
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<OutputError> for CliError {
+    fn from(e: OutputError) -> CliError {
+        CliError::Output {
+            path: e.path,
+            source: e.error,
         }
     }
 }
@@ -375,14 +512,16 @@ fn exit_status_of(result: anyhow::Result<i32>) -> i32 {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> Result<Done, CliError> {
-    let inputs = args.input.specs()?;
-    let sink = match args.output.as_deref() {
+    let inputs = args.capture.input.specs()?;
+    let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+    if let Some(p) = output {
+        refuse_input_as_output(p, &inputs)?;
+    }
+    args.format()?;
+    args.capture.options()?;
+    let sink = match output {
         None => Sink::stdout(),
-        Some(p) if p.as_os_str() == "-" => Sink::stdout(),
-        Some(p) => {
-            refuse_input_as_output(p, &inputs)?;
-            Sink::file(p)?
-        }
+        Some(p) => Sink::file(p)?,
     };
     // The analysis runs on a second thread, the output on this one; a progress bar goes
     // to stderr for long runs when it is a terminal.
@@ -411,9 +550,9 @@ where
         &mut dyn FnMut(ConnectionReport),
     ) -> Result<CaptureStats, CaptureError>,
 {
-    let format = args.format();
-    let filter = args.filter.filter();
-    let opts = args.analysis.options();
+    let format = args.format()?;
+    let filter = args.capture.filter();
+    let opts = args.capture.options()?;
 
     // Live input (a pipe from tcpdump) may pause for minutes: show each line at once.
     let mut renderer = if format == Format::Jsonl && inputs.contains(&InputSpec::Stdin) {
@@ -451,27 +590,10 @@ where
     // Warnings go to stderr too, unless the text report on stdout already ends with them:
     // JSON output or a file would otherwise hide a damaged capture from the person.
     let text_on_stdout = matches!(format, Format::Text) && matches!(sink, Sink::Stream(_));
-    if !text_on_stdout {
-        let mut err = io::stderr().lock();
-        for warning in &capture.warnings {
-            let _ = writeln!(err, "closewait: warning: {warning}");
-        }
-    }
-    let damaged: Vec<String> = capture
-        .files
-        .iter()
-        .filter(|f| f.truncated)
-        .map(|f| match f.path.as_str() {
-            "-" => "standard input".to_string(),
-            path => path.to_string(),
-        })
-        .collect();
     let strict = |done: Done| {
-        if args.analysis.strict && !damaged.is_empty() {
-            Err(CliError::Damaged(damaged.clone()))
-        } else {
-            Ok(done)
-        }
+        args.capture
+            .conclude(&capture, text_on_stdout)
+            .map(|()| done)
     };
     if let Some(e) = write_error {
         return sink.fail(e).and_then(strict);
@@ -494,35 +616,9 @@ where
 
 /// `-o` naming one of the inputs would destroy the capture being read.
 fn refuse_input_as_output(output: &Path, inputs: &[InputSpec]) -> Result<(), CliError> {
-    for input in inputs {
-        if let InputSpec::Path(p) = input {
-            if same_file(p, output) {
-                return Err(CliError::Usage(format!(
-                    "{}: refusing to write the output over an input capture",
-                    output.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// True when both paths exist and name the same file (through links or `..` too).
-fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) {
-            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
-        }
-        false
-    }
-    #[cfg(not(unix))]
-    {
-        match (fs::canonicalize(a), fs::canonicalize(b)) {
-            (Ok(ca), Ok(cb)) => ca == cb,
-            _ => false,
-        }
+    match crate::output::input_as_output(output, inputs) {
+        Some(why) => Err(CliError::Usage(why)),
+        None => Ok(()),
     }
 }
 
@@ -540,7 +636,9 @@ impl Sink {
     }
 
     fn file(path: &Path) -> Result<Sink, CliError> {
-        AtomicFile::create(path).map(Sink::File)
+        AtomicFile::create(path)
+            .map(Sink::File)
+            .map_err(CliError::from)
     }
 
     fn writer(&mut self) -> &mut dyn Write {
@@ -560,7 +658,7 @@ impl Sink {
                 source: e,
             }),
             Sink::File(f) => Err(CliError::Output {
-                path: f.target.display().to_string(),
+                path: f.target().display().to_string(),
                 source: e,
             }),
         }
@@ -572,84 +670,7 @@ impl Sink {
                 Ok(()) => Ok(Done::Ok),
                 Err(e) => Sink::Stream(w).fail(e),
             },
-            Sink::File(f) => f.commit().map(|()| Done::Ok),
-        }
-    }
-}
-
-/// A file written under a temporary name in the target's directory (so the final rename
-/// stays on one filesystem and is atomic) and renamed over the target on commit. Dropped
-/// without commit, it removes itself.
-struct AtomicFile {
-    target: PathBuf,
-    temp: PathBuf,
-    writer: BufWriter<File>,
-    committed: bool,
-}
-
-impl AtomicFile {
-    fn create(target: &Path) -> Result<AtomicFile, CliError> {
-        let output_error = |source: io::Error| CliError::Output {
-            path: target.display().to_string(),
-            source,
-        };
-        let name = target.file_name().ok_or_else(|| {
-            output_error(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a file name",
-            ))
-        })?;
-        if target.is_dir() {
-            return Err(output_error(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            )));
-        }
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".closewait-{}.tmp", std::process::id()));
-        let temp = dir.join(temp_name);
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(output_error)?;
-        Ok(AtomicFile {
-            target: target.to_path_buf(),
-            temp,
-            writer: BufWriter::new(file),
-            committed: false,
-        })
-    }
-
-    fn commit(mut self) -> Result<(), CliError> {
-        let target = self.target.display().to_string();
-        let result = self
-            .writer
-            .flush()
-            .and_then(|()| self.writer.get_ref().sync_all())
-            .and_then(|()| fs::rename(&self.temp, &self.target));
-        match result {
-            Ok(()) => {
-                self.committed = true;
-                Ok(())
-            }
-            Err(source) => Err(CliError::Output {
-                path: target,
-                source,
-            }),
-        }
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.temp);
+            Sink::File(f) => f.commit().map(|()| Done::Ok).map_err(CliError::from),
         }
     }
 }
@@ -657,6 +678,7 @@ impl Drop for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("closewait").chain(args.iter().copied()))
@@ -680,7 +702,7 @@ mod tests {
             "refused",
         ]);
         assert_eq!(
-            a.filter.kind,
+            a.capture.filter.kind,
             vec![
                 CloseKind::Abort,
                 CloseKind::UnansweredFin,
@@ -693,7 +715,11 @@ mod tests {
     fn state_accepts_netstat_rfc_and_lowercase_spellings() {
         for spelling in ["CLOSE_WAIT", "close-wait", "CLOSE-WAIT"] {
             let a = analyze_args(&["analyze", "x.pcap", "--state", spelling]);
-            assert_eq!(a.filter.state, vec![TcpState::CloseWait], "{spelling}");
+            assert_eq!(
+                a.capture.filter.state,
+                vec![TcpState::CloseWait],
+                "{spelling}"
+            );
         }
     }
 
@@ -716,29 +742,32 @@ mod tests {
     #[test]
     fn time_wait_defaults_to_linux_60_seconds() {
         let a = analyze_args(&["analyze", "x.pcap"]);
-        assert_eq!(a.analysis.options().time_wait_secs, 60.0);
+        assert_eq!(a.capture.options().expect("valid").time_wait_secs, 60.0);
         let a = analyze_args(&["analyze", "x.pcap", "--time-wait", "240"]);
-        assert_eq!(a.analysis.options().time_wait_secs, 240.0);
+        assert_eq!(a.capture.options().expect("valid").time_wait_secs, 240.0);
     }
 
     #[test]
     fn format_from_flags_then_output_extension() {
-        assert_eq!(analyze_args(&["analyze", "x.pcap"]).format(), Format::Text);
+        let format = |args: &[&str]| analyze_args(args).format().map_err(|e| e.exit_code());
+        assert_eq!(format(&["analyze", "x.pcap"]), Ok(Format::Text));
+        assert_eq!(format(&["analyze", "x.pcap", "--json"]), Ok(Format::Json));
         assert_eq!(
-            analyze_args(&["analyze", "x.pcap", "--json"]).format(),
-            Format::Json
+            format(&["analyze", "x.pcap", "-o", "r.jsonl"]),
+            Ok(Format::Jsonl)
         );
         assert_eq!(
-            analyze_args(&["analyze", "x.pcap", "-o", "r.jsonl"]).format(),
-            Format::Jsonl
+            format(&["analyze", "x.pcap", "--json", "-o", "r.jsonl"]),
+            Ok(Format::Json)
         );
         assert_eq!(
-            analyze_args(&["analyze", "x.pcap", "--json", "-o", "r.jsonl"]).format(),
-            Format::Json
+            format(&["analyze", "x.pcap", "-o", "r.txt"]),
+            Ok(Format::Text)
         );
+        assert_eq!(format(&["analyze", "x.pcap", "-o", "r.out"]), Err(2));
         assert_eq!(
-            analyze_args(&["analyze", "x.pcap", "-o", "r.out"]).format(),
-            Format::Text
+            format(&["analyze", "x.pcap", "--jsonl", "-o", "r.out"]),
+            Ok(Format::Jsonl)
         );
     }
 
@@ -746,11 +775,14 @@ mod tests {
     fn stdin_dash_maps_to_stdin_and_only_once() {
         let a = analyze_args(&["analyze", "-", "b.pcap"]);
         assert_eq!(
-            a.input.specs().expect("valid"),
+            a.capture.input.specs().expect("valid"),
             vec![InputSpec::Stdin, InputSpec::Path("b.pcap".into())]
         );
         let twice = analyze_args(&["analyze", "-", "-"]);
-        assert_eq!(twice.input.specs().map_err(|e| e.exit_code()), Err(2));
+        assert_eq!(
+            twice.capture.input.specs().map_err(|e| e.exit_code()),
+            Err(2)
+        );
     }
 
     fn scratch_dir(name: &str) -> PathBuf {
@@ -758,55 +790,6 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("scratch dir");
         dir
-    }
-
-    #[test]
-    fn output_over_an_input_capture_is_refused() {
-        let dir = scratch_dir("refuse");
-        let cap = dir.join("a.pcap");
-        fs::write(&cap, b"not really a capture").expect("write");
-        let via_dotdot = dir.join("sub").join("..").join("a.pcap");
-        fs::create_dir_all(dir.join("sub")).expect("mkdir");
-        let inputs = [InputSpec::Path(cap.clone())];
-        let e = refuse_input_as_output(&via_dotdot, &inputs).expect_err("refused");
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("refusing"));
-        assert!(refuse_input_as_output(&dir.join("b.json"), &inputs).is_ok());
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn atomic_file_replaces_target_only_on_commit() {
-        let dir = scratch_dir("atomic");
-        let target = dir.join("out.txt");
-        fs::write(&target, b"old").expect("write");
-
-        let mut f = AtomicFile::create(&target).expect("create temp");
-        f.writer.write_all(b"new").expect("write");
-        drop(f); // not committed: target untouched, temp gone
-        assert_eq!(fs::read(&target).expect("read"), b"old");
-        assert_eq!(fs::read_dir(&dir).expect("list").count(), 1);
-
-        let mut f = AtomicFile::create(&target).expect("create temp");
-        f.writer.write_all(b"new").expect("write");
-        f.commit().expect("commit");
-        assert_eq!(fs::read(&target).expect("read"), b"new");
-        assert_eq!(fs::read_dir(&dir).expect("list").count(), 1);
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn output_into_missing_directory_is_an_output_error() {
-        let dir = scratch_dir("missing");
-        let e = AtomicFile::create(&dir.join("nope").join("out.json"))
-            .err()
-            .expect("no such directory");
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().starts_with(&format!(
-            "{}: ",
-            dir.join("nope").join("out.json").display()
-        )));
-        let _ = fs::remove_dir_all(&dir);
     }
 
     // ---- the analyze wiring, with a fake analysis ------------------------------------
@@ -877,7 +860,7 @@ mod tests {
         let a = analyze_args(args);
         let buf = Shared::default();
         let seen = Rc::new(RefCell::new(Vec::new()));
-        let inputs = a.input.specs().expect("inputs");
+        let inputs = a.capture.input.specs().expect("inputs");
         let sink = Sink::Stream(Box::new(buf.clone()));
         let probe = Some((buf.clone(), seen.clone()));
         let result = analyze_into(&a, &inputs, sink, fake(reports, probe));
@@ -957,7 +940,7 @@ mod tests {
         }
         for format in ["--json", "--jsonl"] {
             let a = analyze_args(&["analyze", "x.pcap", format]);
-            let inputs = a.input.specs().expect("inputs");
+            let inputs = a.capture.input.specs().expect("inputs");
             let sink = Sink::Stream(Box::new(ClosedPipe));
             let result = analyze_into(&a, &inputs, sink, fake(finished(), None));
             assert_eq!(result.expect("not an error"), Done::BrokenPipe, "{format}");
@@ -974,7 +957,7 @@ mod tests {
             "-o",
             target.to_str().expect("utf-8"),
         ]);
-        let inputs = a.input.specs().expect("inputs");
+        let inputs = a.capture.input.specs().expect("inputs");
         let sink = Sink::file(&target).expect("temp file");
         let failing = |_: &[InputSpec], _: &AnalyzeOptions, _: &mut dyn FnMut(ConnectionReport)| {
             Err(CaptureError::Io {
@@ -994,7 +977,7 @@ mod tests {
         let dir = scratch_dir("whole");
         let target = dir.join("out.jsonl");
         let a = analyze_args(&["analyze", "x.pcap", "-o", target.to_str().expect("utf-8")]);
-        let inputs = a.input.specs().expect("inputs");
+        let inputs = a.capture.input.specs().expect("inputs");
         let sink = Sink::file(&target).expect("temp file");
         let done = analyze_into(&a, &inputs, sink, fake(finished(), None)).expect("ok");
         assert_eq!(done, Done::Ok);

@@ -9,11 +9,13 @@
 
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use crate::capture::{CaptureStats, InputSpec};
+use crate::cli::CaptureArgs;
 use crate::diagnose::render::{render, Format, RenderOptions};
 use crate::diagnose::{Diagnosis, DiagnosisBuilder, Severity};
 use crate::diagram_cmd::StdinCopy;
 use crate::filter::Filter;
 use crate::model::{CloseKind, ConnectionReport, Initiator, Side};
+use crate::output::{AtomicFile, OutputFormats};
 use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -23,52 +25,70 @@ use std::path::PathBuf;
 /// Diagnose a capture: group connections by what went wrong, explain it, advise.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DiagnoseArgs {
-    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(value_name = "CAPTURE", required = true)]
-    pub captures: Vec<PathBuf>,
-
     /// JSON output (same as `--format json`).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format, whatever the -o file is called; by default taken from its extension
+    /// (.txt, .json, .md; others are refused), else text.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Exit with status 1 when a finding of this severity or worse exists.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
 
-    /// TIME_WAIT length in seconds (Linux: 60; RFC 9293: 240).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub time_wait: f64,
-
     /// Connection ids listed per finding in text and Markdown (JSON lists all).
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub max_ids: usize,
+
+    /// The inputs, the filters (only the connections they keep are diagnosed) and the
+    /// analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 impl DiagnoseArgs {
     /// Arguments for `closewait diagnose FILE` with every option at its default.
     pub fn for_files(files: &[PathBuf]) -> DiagnoseArgs {
         DiagnoseArgs {
-            captures: files.to_vec(),
+            capture: CaptureArgs::for_files(files),
             json: false,
-            format: Format::Text,
+            format: None,
+            output: None,
             fail_on: None,
-            time_wait: 60.0,
             max_ids: 12,
         }
     }
 
-    fn output_format(&self) -> Format {
-        if self.json {
-            Format::Json
+    /// `--json`/`--format` whatever the -o file is called, else its extension, else text.
+    fn output_format(&self) -> anyhow::Result<Format> {
+        let explicit = if self.json {
+            Some(Format::Json)
         } else {
             self.format
-        }
+        };
+        Ok(DIAGNOSE_FORMATS.choose(explicit, self.output.as_deref())?)
     }
 }
+
+/// What `diagnose -o FILE` writes, by FILE's extension.
+pub const DIAGNOSE_FORMATS: OutputFormats<Format> = OutputFormats {
+    command: "diagnose",
+    by_extension: &[
+        ("txt", Format::Text),
+        ("text", Format::Text),
+        ("json", Format::Json),
+        ("md", Format::Markdown),
+        ("markdown", Format::Markdown),
+    ],
+    default: Format::Text,
+    option: "--format",
+};
 
 /// `--fail-on` levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -86,21 +106,43 @@ impl FailOn {
     }
 }
 
-/// Runs the command, writing to standard output. Returns the exit status: 1 when
-/// `--fail-on` matched a finding, else 0. Unreadable input is an error.
+/// Runs the command, writing to standard output or the `-o` file. Returns the exit
+/// status: 1 when `--fail-on` matched a finding, else 0. Unreadable input is an error.
 pub fn run(args: &DiagnoseArgs) -> anyhow::Result<i32> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    run_to(args, &mut out)
+    crate::chart_cmd::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    let format = args.output_format()?;
+    let (status, stats) = match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
+        Some(path) => {
+            crate::chart_cmd::refuse_overwriting_inputs(&args.capture, Some(path))?;
+            let mut file = AtomicFile::create(path)?;
+            let done = diagnose_into(args, &mut file.writer)?;
+            file.commit()?;
+            done
+        }
+        None => diagnose_into(args, &mut std::io::stdout().lock())?,
+    };
+    let shown = args.output.is_none() && format != Format::Json;
+    args.capture.conclude(&stats, shown)?;
+    Ok(status)
 }
 
-/// [`run`], writing to `out`.
+/// [`run`], writing to `out` (as to standard output: text and Markdown end with the
+/// capture's warnings, so they are not repeated on stderr).
 pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let mut inputs = inputs(&args.captures);
+    let (status, stats) = diagnose_into(args, out)?;
+    args.capture
+        .conclude(&stats, args.output_format()? != Format::Json)?;
+    Ok(status)
+}
+
+/// Reads, diagnoses and renders into `out`; returns the exit status and what was read.
+fn diagnose_into(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<(i32, CaptureStats)> {
+    let format = args.output_format()?;
+    let mut inputs = args.capture.input.specs()?;
     // Markdown's diagrams need a second pass over the capture: standard input is copied
     // to a temporary file first, as `report` does.
     let mut stdin_copy = None;
-    if args.output_format() == Format::Markdown {
+    if format == Format::Markdown {
         for input in &mut inputs {
             if *input == InputSpec::Stdin {
                 if stdin_copy.is_some() {
@@ -112,12 +154,9 @@ pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             }
         }
     }
-    let opts = AnalyzeOptions {
-        time_wait_secs: args.time_wait,
-        ..AnalyzeOptions::default()
-    };
-    let names = capture_names(&args.captures);
-    let (diagnosis, mut stats) = read_diagnosis(&inputs, &opts, &Filter::default(), &names)?;
+    let opts = args.capture.options()?;
+    let names = args.capture.names();
+    let (diagnosis, mut stats) = read_diagnosis(&inputs, &opts, &args.capture.filter(), &names)?;
     if let Some(copy) = &stdin_copy {
         let tmp = copy.0.display().to_string();
         for f in &mut stats.files {
@@ -126,24 +165,24 @@ pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             }
         }
     }
-    let examples = if args.output_format() == Format::Markdown {
+    let examples = if format == Format::Markdown {
         read_examples(&inputs, &opts, &example_ids(&diagnosis))?
     } else {
         Vec::new()
     };
     let text = render(
-        args.output_format(),
+        format,
         &diagnosis,
         &examples,
         &RenderOptions {
             max_ids: args.max_ids,
-            capture: Some(stats),
+            capture: Some(stats.clone()),
         },
     );
     out.write_all(text.as_bytes())
         .context("writing the diagnosis")?;
     out.flush().context("writing the diagnosis")?;
-    Ok(exit_status(&diagnosis, args.fail_on))
+    Ok((exit_status(&diagnosis, args.fail_on), stats))
 }
 
 /// 1 when a finding is at least as severe as `fail_on`, else 0.
@@ -166,11 +205,6 @@ pub fn inputs(captures: &[PathBuf]) -> Vec<InputSpec> {
             }
         })
         .collect()
-}
-
-fn capture_names(captures: &[PathBuf]) -> String {
-    let names: Vec<String> = captures.iter().map(|p| p.display().to_string()).collect();
-    names.join(", ")
 }
 
 /// Reads the inputs once and diagnoses the connections `filter` keeps as they stream by

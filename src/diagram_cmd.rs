@@ -13,12 +13,14 @@
 
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use crate::capture::InputSpec;
+use crate::cli::CaptureArgs;
 use crate::model::{CloseKind, ConnectionReport};
+use crate::output::OutputFormats;
 use crate::render::diagram::{self, Format, LadderOptions, RenderOptions, TimeAxis};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 
 /// How time maps to height (`--time`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -51,29 +53,40 @@ impl From<FormatArg> for Format {
     }
 }
 
+/// What `diagram -o FILE` writes, by FILE's extension.
+pub const DIAGRAM_FORMATS: OutputFormats<FormatArg> = OutputFormats {
+    command: "diagram",
+    by_extension: &[
+        ("svg", FormatArg::Svg),
+        ("png", FormatArg::Png),
+        ("txt", FormatArg::Text),
+        ("text", FormatArg::Text),
+        ("mmd", FormatArg::Mermaid),
+        ("mermaid", FormatArg::Mermaid),
+        ("puml", FormatArg::Plantuml),
+        ("plantuml", FormatArg::Plantuml),
+        ("pu", FormatArg::Plantuml),
+    ],
+    default: FormatArg::Svg,
+    option: "--format",
+};
+
 /// Draw the ladder (sequence) diagram of one connection: FIN/ACK arrows between client and
 /// server, each side's TCP state beside its lifeline.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DiagramArgs {
-    /// Capture file(s): pcap or pcapng, optionally gzip-compressed; `-` reads standard input.
-    #[arg(required = true, value_name = "CAPTURE")]
-    pub inputs: Vec<PathBuf>,
-
     /// The connection to draw, by id (the `id` of `closewait` reports, Wireshark's
     /// `tcp.stream`).
-    #[arg(long, value_name = "ID", conflicts_with_all = ["worst", "kind"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["worst", "kind", "host", "port", "state"])]
     pub conn: Option<u64>,
 
-    /// Draw the connection that ended worst (the default when no connection is chosen).
-    #[arg(long, conflicts_with = "kind")]
+    /// Draw the connection that ended worst among those the filters keep (the default
+    /// when no connection is chosen).
+    #[arg(long)]
     pub worst: bool,
 
-    /// Draw the worst connection of this close kind (graceful, unanswered_fin, abort, …).
-    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
-    pub kind: Option<CloseKind>,
-
-    /// Output format; by default taken from the -o file's extension (.svg .png .txt .mmd
-    /// .puml), else svg.
+    /// Output format, whatever the -o file is called; by default taken from its extension
+    /// (.svg .png .txt .mmd .puml; others are refused), else svg.
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<FormatArg>,
 
@@ -101,13 +114,10 @@ pub struct DiagramArgs {
     #[arg(long)]
     pub ascii: bool,
 
-    /// TIME_WAIT duration in seconds before an endpoint counts as CLOSED (Linux: 60).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub time_wait: f64,
-}
-
-fn parse_kind(s: &str) -> Result<CloseKind, String> {
-    s.parse()
+    /// The inputs, the filters (`--kind K` draws the worst connection of that kind) and
+    /// the analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Badness rank of a close kind for `--worst` (lower is worse).
@@ -177,55 +187,12 @@ impl Drop for StdinCopy {
     }
 }
 
-/// An absolute, symlink-free form of `p` even when it does not exist yet.
-pub fn resolved(p: &Path) -> PathBuf {
-    if let Ok(c) = p.canonicalize() {
-        return c;
-    }
-    let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = parent.and_then(|d| d.canonicalize().ok()).or_else(|| {
-        parent
-            .is_none()
-            .then(|| std::env::current_dir().ok())
-            .flatten()
-    });
-    match (dir, p.file_name()) {
-        (Some(d), Some(f)) => d.join(f),
-        _ => p.to_path_buf(),
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// so a reader never sees half a diagram.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("could not write '{}'", path.display()));
-    }
-    Ok(())
-}
-
 /// Runs `closewait diagram`. Exit status: 0 drawn; 1 no such connection.
 pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
-    let format: Format = match (args.format, &args.output) {
-        (Some(f), _) => f.into(),
-        (None, Some(out)) => Format::from_path(out).unwrap_or(Format::Svg),
-        (None, None) => Format::Svg,
-    };
+    crate::chart_cmd::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    let format: Format = DIAGRAM_FORMATS
+        .choose(args.format, args.output.as_deref())?
+        .into();
     if format.is_binary() && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
@@ -235,7 +202,8 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
 
     let mut stdin_copy = None;
     let mut inputs = Vec::new();
-    for p in &args.inputs {
+    let base_opts = args.capture.options()?;
+    for p in &args.capture.input.captures {
         if p.as_os_str() == "-" {
             if stdin_copy.is_none() {
                 stdin_copy = Some(StdinCopy::new()?);
@@ -247,49 +215,38 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
             inputs.push(InputSpec::Path(p.clone()));
         }
     }
-    if let Some(out) = &args.output {
-        let out_r = resolved(out);
-        for p in args.inputs.iter().filter(|p| p.as_os_str() != "-") {
-            if resolved(p) == out_r {
-                bail!(
-                    "refusing to overwrite the input '{}' with a diagram",
-                    p.display()
-                );
-            }
-        }
-    }
-    let names = || {
-        args.inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || args.capture.names();
 
     let analyze_opts = |record| AnalyzeOptions {
-        time_wait_secs: args.time_wait,
         record_segments: record,
-        ..AnalyzeOptions::default()
+        ..base_opts.clone()
     };
+    let filter = args.capture.filter();
     let id = match args.conn {
         Some(id) => id,
         None => {
             let mut reports = Vec::new();
-            analyze(&inputs, &analyze_opts(RecordSegments::None), &mut |r| {
-                reports.push(r)
+            let mut total = 0u64;
+            let stats = analyze(&inputs, &analyze_opts(RecordSegments::None), &mut |r| {
+                total += 1;
+                if filter.matches(&r) {
+                    reports.push(r)
+                }
             })
             .with_context(|| format!("reading {}", names()))?;
-            match pick_worst(&reports, args.kind) {
+            match pick_worst(&reports, None) {
                 Some(id) => id,
                 None => {
-                    match args.kind {
-                        Some(k) => eprintln!(
-                            "closewait: no {k} connection in {} ({} connections)",
-                            names(),
-                            reports.len()
-                        ),
-                        None => eprintln!("closewait: no TCP connection in {}", names()),
+                    crate::cli::print_capture_warnings(&stats);
+                    if filter.is_empty() {
+                        eprintln!("closewait: no TCP connection in {}", names());
+                    } else {
+                        eprintln!(
+                            "closewait: no connection matching {filter} in {} ({total} connections)",
+                            names()
+                        );
                     }
+                    args.capture.analysis.check_strict(&stats)?;
                     return Ok(1);
                 }
             }
@@ -310,6 +267,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     )
     .with_context(|| format!("reading {}", names()))?;
     let Some(report) = found else {
+        crate::cli::print_capture_warnings(&stats);
         eprintln!(
             "closewait: no connection {id} in {} (ids 0 to {})",
             names(),
@@ -333,14 +291,8 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     };
     let bytes = diagram::render(&report, format, &opts)
         .with_context(|| format!("drawing connection {id}"))?;
-    match &args.output {
-        Some(out) => write_atomically(out, &bytes)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
-            stdout.flush()?;
-        }
-    }
+    crate::output::write_output(args.output.as_deref(), &bytes)?;
+    args.capture.conclude(&stats, false)?;
     Ok(0)
 }
 
@@ -374,55 +326,36 @@ mod tests {
         assert_eq!(pick_worst(&all, Some(CloseKind::Abort)), None);
     }
 
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = std::env::temp_dir().join(format!("closewait-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("x.svg");
-        write_atomically(&f, b"one").unwrap();
-        write_atomically(&f, b"two").unwrap();
-        assert_eq!(std::fs::read(&f).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn diagram_args(args: &[&str]) -> DiagramArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct DiagramCli {
+            #[command(flatten)]
+            args: DiagramArgs,
+        }
+        DiagramCli::try_parse_from(std::iter::once("diagram").chain(args.iter().copied()))
+            .expect("valid command line")
+            .args
     }
 
     #[test]
     fn png_to_stdout_is_refused() {
-        let args = DiagramArgs {
-            inputs: vec![PathBuf::from("x.pcap")],
-            conn: Some(0),
-            worst: false,
-            kind: None,
-            format: Some(FormatArg::Png),
-            output: None,
-            time: TimeArg::Proportional,
-            fold_after: 1.0,
-            all: false,
-            absolute: false,
-            ascii: false,
-            time_wait: 60.0,
-        };
-        let e = run(&args).unwrap_err();
+        let e = run(&diagram_args(&["x.pcap", "--conn", "0", "-f", "png"])).unwrap_err();
         assert!(e.to_string().contains("-o FILE.png"), "{e}");
     }
 
     #[test]
     fn overwriting_the_input_is_refused() {
-        let args = DiagramArgs {
-            inputs: vec![PathBuf::from("Cargo.toml")],
-            conn: Some(0),
-            worst: false,
-            kind: None,
-            format: Some(FormatArg::Svg),
-            output: Some(PathBuf::from("./Cargo.toml")),
-            time: TimeArg::Proportional,
-            fold_after: 1.0,
-            all: false,
-            absolute: false,
-            ascii: false,
-            time_wait: 60.0,
-        };
-        let e = run(&args).unwrap_err();
-        assert!(e.to_string().contains("refusing to overwrite"), "{e}");
+        let e = run(&diagram_args(&[
+            "Cargo.toml",
+            "--conn",
+            "0",
+            "-f",
+            "svg",
+            "-o",
+            "./Cargo.toml",
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("refusing to write"), "{e}");
     }
 }

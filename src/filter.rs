@@ -1,4 +1,5 @@
-//! Which connections to show: `--host`, `--port`, `--kind`, `--state`.
+//! Which connections to show: `--host` (an address or a CIDR network), `--port`, `--kind`,
+//! `--state`.
 //!
 //! A [`Filter`] selects finished [`ConnectionReport`]s; it never looks at packets, so a
 //! filtered listing and its summary describe the same connections the unfiltered run
@@ -9,12 +10,13 @@ use crate::model::{CloseKind, ConnectionReport, Side};
 use crate::state::TcpState;
 use serde::Serialize;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Filter {
-    /// Either endpoint's address is one of these.
-    pub host: Vec<IpAddr>,
+    /// Either endpoint's address is in one of these networks (a bare address is a /32 or
+    /// /128).
+    pub host: Vec<HostNet>,
     /// Either endpoint's port is one of these.
     pub port: Vec<u16>,
     /// The close kind is one of these.
@@ -35,9 +37,10 @@ impl Filter {
     pub fn matches(&self, r: &ConnectionReport) -> bool {
         let sides = [Side::Client, Side::Server];
         (self.host.is_empty()
-            || sides
-                .iter()
-                .any(|s| self.host.contains(&canonical(r.addr(*s).ip()))))
+            || sides.iter().any(|s| {
+                let ip = canonical(r.addr(*s).ip());
+                self.host.iter().any(|net| net.contains(ip))
+            }))
             && (self.port.is_empty()
                 || sides.iter().any(|s| self.port.contains(&r.addr(*s).port())))
             && (self.kind.is_empty() || self.kind.contains(&r.close.kind))
@@ -57,13 +60,101 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Normalises a `--host` value the same way as the connection addresses it is compared to.
-pub fn parse_host(s: &str) -> Result<IpAddr, String> {
-    let trimmed = s.trim().trim_start_matches('[').trim_end_matches(']');
-    trimmed
+/// A `--host` value: an address and how many leading bits of it must match (32 or 128 for
+/// a bare address). Shown as written, `10.0.0.0/8` or `10.0.0.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl HostNet {
+    /// True when `ip` (already canonical) is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4() && network(ip, self.prefix) == self.addr
+    }
+
+    fn full_length(addr: IpAddr) -> u8 {
+        if addr.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+}
+
+impl fmt::Display for HostNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix == Self::full_length(self.addr) {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+impl Serialize for HostNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The first `prefix` bits of `addr`, the rest zero.
+fn network(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
+}
+
+/// Parses a `--host` value: an IPv4 or IPv6 address (`10.0.0.1`, `[2001:db8::1]`) or a
+/// network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), normalised the same way as
+/// the connection addresses it is compared to (an IPv4-mapped IPv6 address or network is
+/// its IPv4 form). A network with host bits set (`10.1.2.3/8`) is refused, as tcpdump's
+/// `net` refuses it: it is more likely a typo than a meaning.
+pub fn parse_host(s: &str) -> Result<HostNet, String> {
+    let not_a_host = || {
+        format!(
+            "'{s}' is not an IPv4 or IPv6 address or network (10.0.0.1, 10.0.0.0/8, 2001:db8::/32)"
+        )
+    };
+    let (addr, prefix) = match s.trim().split_once('/') {
+        Some((addr, len)) => (addr, Some(len.parse::<u8>().map_err(|_| not_a_host())?)),
+        None => (s.trim(), None),
+    };
+    let addr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
         .parse::<IpAddr>()
-        .map(canonical)
-        .map_err(|_| format!("'{s}' is not an IPv4 or IPv6 address"))
+        .map_err(|_| not_a_host())?;
+    let full = HostNet::full_length(addr);
+    let prefix = prefix.unwrap_or(full);
+    if prefix > full {
+        return Err(format!(
+            "'{s}': a prefix length is at most {full} for this address"
+        ));
+    }
+    // `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
+    let (addr, prefix) = match addr {
+        IpAddr::V6(v6) if prefix >= 96 && v6.to_ipv4_mapped().is_some() => {
+            (canonical(addr), prefix - 96)
+        }
+        _ => (addr, prefix),
+    };
+    let net = HostNet { addr, prefix };
+    let network = network(addr, prefix);
+    if network != addr {
+        return Err(format!(
+            "'{s}' has bits set past its /{prefix} prefix: did you mean {network}/{prefix}?"
+        ));
+    }
+    Ok(net)
 }
 
 /// `host=10.0.0.2 port=8788 kind=unanswered_fin,abort state=CLOSE_WAIT`, or `none`.
@@ -131,10 +222,44 @@ mod tests {
         };
         assert!(f.matches(&r));
         assert_eq!(
-            parse_host("[2001:db8::1]"),
-            Ok("2001:db8::1".parse::<IpAddr>().expect("valid"))
+            parse_host("[2001:db8::1]").map(|n| n.to_string()),
+            Ok("2001:db8::1".to_string())
         );
         assert!(parse_host("example.com").is_err());
+    }
+
+    #[test]
+    fn host_network_matches_the_addresses_inside_it() {
+        let r = ReportBuilder::new(0)
+            .client("10.1.2.3:40000")
+            .server("192.168.7.9:80")
+            .build();
+        let by = |h: &str| Filter {
+            host: vec![parse_host(h).expect("valid")],
+            ..Default::default()
+        };
+        assert!(by("10.0.0.0/8").matches(&r));
+        assert!(by("192.168.0.0/16").matches(&r));
+        assert!(by("0.0.0.0/0").matches(&r));
+        assert!(!by("10.2.0.0/16").matches(&r));
+        assert!(!by("2001:db8::/32").matches(&r));
+        let v6 = ReportBuilder::new(1).server("[2001:db8:5::1]:443").build();
+        assert!(by("2001:db8::/32").matches(&v6));
+        assert!(!by("2001:db9::/32").matches(&v6));
+        assert_eq!(by("::ffff:10.0.0.0/104").to_string(), "host=10.0.0.0/8");
+    }
+
+    #[test]
+    fn host_network_with_host_bits_or_a_long_prefix_is_refused() {
+        let e = parse_host("10.1.2.3/8").expect_err("host bits set");
+        assert!(e.contains("did you mean 10.0.0.0/8?"), "{e}");
+        assert!(parse_host("10.0.0.0/33").is_err());
+        assert!(parse_host("2001:db8::/129").is_err());
+        assert!(parse_host("10.0.0.0/x").is_err());
+        assert_eq!(
+            parse_host("10.0.0.1/32").map(|n| n.to_string()),
+            Ok("10.0.0.1".into())
+        );
     }
 
     #[test]

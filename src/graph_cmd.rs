@@ -2,10 +2,11 @@
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
 use crate::chart_cmd::{read_filtered, write_output};
-use crate::cli::{FilterArgs, InputArgs};
+use crate::cli::CaptureArgs;
+use crate::output::OutputFormats;
 use crate::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
 use anyhow::{anyhow, bail};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Output formats (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,18 +19,18 @@ pub enum GraphFormat {
     Png,
 }
 
-impl GraphFormat {
-    /// The format a file name asks for: `.dot`/`.gv`, `.svg`, `.png`.
-    pub fn from_path(path: &Path) -> Option<GraphFormat> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "dot" | "gv" => Some(GraphFormat::Dot),
-            "svg" => Some(GraphFormat::Svg),
-            "png" => Some(GraphFormat::Png),
-            _ => None,
-        }
-    }
-}
+/// What `graph -o FILE` writes, by FILE's extension.
+pub const GRAPH_FORMATS: OutputFormats<GraphFormat> = OutputFormats {
+    command: "graph",
+    by_extension: &[
+        ("dot", GraphFormat::Dot),
+        ("gv", GraphFormat::Dot),
+        ("svg", GraphFormat::Svg),
+        ("png", GraphFormat::Png),
+    ],
+    default: GraphFormat::Dot,
+    option: "--format",
+};
 
 /// Sides to draw (`--side`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,11 +44,8 @@ pub enum SideArg {
 /// with how many sockets took them, per side.
 #[derive(clap::Args, Debug)]
 pub struct GraphArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    /// Output format; by default taken from the -o file's extension (.dot .gv .svg .png),
-    /// else dot.
+    /// Output format, whatever the -o file is called; by default taken from its extension
+    /// (.dot .gv .svg .png; others are refused), else dot.
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<GraphFormat>,
 
@@ -64,29 +62,17 @@ pub struct GraphArgs {
     pub title: Option<String>,
 
     #[command(flatten)]
-    pub filter: FilterArgs,
-
-    /// TIME_WAIT duration in seconds before an endpoint counts as CLOSED (Linux: 60).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub time_wait: f64,
+    pub capture: CaptureArgs,
 }
 
 /// Runs `closewait graph`. Exit status 0 when drawn.
 pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
-    let format = match (args.format, &args.output) {
-        (Some(f), _) => f,
-        (None, Some(out)) => GraphFormat::from_path(out).unwrap_or(GraphFormat::Dot),
-        (None, None) => GraphFormat::Dot,
-    };
+    crate::chart_cmd::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    let format = GRAPH_FORMATS.choose(args.format, args.output.as_deref())?;
     if format == GraphFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    let (reports, _, names) = read_filtered(
-        &args.input,
-        &args.filter,
-        args.time_wait,
-        args.output.as_deref(),
-    )?;
+    let (reports, stats, names) = read_filtered(&args.capture, args.output.as_deref())?;
     let g = ObservedGraph::from_reports(&reports);
     let sides = match args.side {
         SideArg::Both => Sides::Both,
@@ -100,5 +86,6 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
         GraphFormat::Png => render_png(&g, sides, &title).map_err(|e| anyhow!(e))?,
     };
     write_output(args.output.as_deref(), &bytes)?;
+    args.capture.conclude(&stats, false)?;
     Ok(0)
 }

@@ -36,6 +36,7 @@ pub mod graph_cmd;
 pub mod model;
 pub mod netstat;
 pub mod netstat_cmd;
+pub mod output;
 pub mod progress;
 pub mod render;
 pub mod report;

@@ -11,46 +11,64 @@
 use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use crate::capture::{CaptureStats, InputSpec};
 use crate::chart_cmd::capture_names;
+use crate::cli::CaptureArgs;
 use crate::diagnose::DiagnosisBuilder;
-use crate::diagram_cmd::{write_atomically, StdinCopy};
+use crate::diagram_cmd::StdinCopy;
 use crate::model::ConnectionReport;
+use crate::output::OutputFormats;
 use crate::render::chart::{render_chart_svg, ChartKind};
 use crate::report::{html, ladder_svg, Chart, Ladder, Report};
 use crate::summary::SummaryBuilder;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Output formats (`--format`): one, named so that `--format html` can write the page
+/// under any file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+}
+
+/// What `report -o FILE` writes, by FILE's extension.
+pub const REPORT_FORMATS: OutputFormats<ReportFormat> = OutputFormats {
+    command: "report",
+    by_extension: &[("html", ReportFormat::Html), ("htm", ReportFormat::Html)],
+    default: ReportFormat::Html,
+    option: "--format html",
+};
 
 /// Write one self-contained HTML page for a ticket: the findings, the end-state table, the
 /// charts and the ladder diagram of each finding's most representative connection.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard input.
-    #[arg(value_name = "CAPTURE", required = true)]
-    pub captures: Vec<PathBuf>,
-
-    /// Write the page to FILE (replaced atomically) instead of standard output.
+    /// Write the page to FILE (replaced atomically) instead of standard output; a name
+    /// other than .html or .htm is refused unless --format is given.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// TIME_WAIT length in seconds (Linux: 60; RFC 9293: 240).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub time_wait: f64,
+    /// Output format (HTML, the only one), whatever the -o file is called.
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
 
     /// Connection ids listed per finding.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub max_ids: usize,
+
+    /// The inputs, the filters (the page covers only the connections they keep) and the
+    /// analysis knobs every capture-reading command takes.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 /// Runs the command. Exit status 0 once the page is written.
 pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
-    if !args.time_wait.is_finite() || args.time_wait < 0.0 {
-        bail!("--time-wait must be a number of seconds (0 or more)");
-    }
+    crate::chart_cmd::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    REPORT_FORMATS.choose(args.format, args.output.as_deref())?;
+    args.capture.options()?;
     let mut stdin_copy = None;
     let mut paths = Vec::new();
-    for p in &args.captures {
+    for p in &args.capture.input.captures {
         if p.as_os_str() == "-" {
             if stdin_copy.is_some() {
                 bail!("standard input (-) can be read only once");
@@ -62,26 +80,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
             paths.push(p.clone());
         }
     }
-    if let Some(out) = &args.output {
-        for p in args.captures.iter().filter(|p| p.as_os_str() != "-") {
-            if same_file(p, out) {
-                bail!(
-                    "refusing to overwrite the input '{}' with the report",
-                    p.display()
-                );
-            }
-        }
-    }
-    let page = build(args, &paths, stdin_copy.as_ref().map(|c| c.0.as_path()))?;
-    match &args.output {
-        Some(out) if out.as_os_str() != "-" => write_atomically(out, page.as_bytes())
-            .with_context(|| format!("writing the report to {}", out.display()))?,
-        _ => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(page.as_bytes())?;
-            stdout.flush()?;
-        }
-    }
+    let (page, stats) = build(args, &paths, stdin_copy.as_ref().map(|c| c.0.as_path()))?;
+    crate::output::write_output(args.output.as_deref(), page.as_bytes())?;
+    args.capture.conclude(&stats, false)?;
     Ok(0)
 }
 
@@ -91,13 +92,13 @@ fn build(
     args: &ReportArgs,
     paths: &[PathBuf],
     stdin_path: Option<&Path>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, CaptureStats)> {
     let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
     let opts = AnalyzeOptions {
-        time_wait_secs: args.time_wait,
         record_segments: RecordSegments::All,
-        ..AnalyzeOptions::default()
+        ..args.capture.options()?
     };
+    let filter = args.capture.filter();
     // One pass: the diagnosis and the summary stream (each connection's segments are read
     // by the diagnosis and dropped); the charts still take the connections, without their
     // segments.
@@ -105,12 +106,15 @@ fn build(
     let mut summary = SummaryBuilder::default();
     let mut reports = Vec::new();
     let mut stats = analyze(&inputs, &opts, &mut |mut r| {
+        if !filter.matches(&r) {
+            return;
+        }
         builder.add(&r);
         summary.add(&r);
         r.segments = None;
         reports.push(r);
     })
-    .with_context(|| format!("reading {}", capture_names(&args.captures)))?;
+    .with_context(|| format!("reading {}", capture_names(&args.capture.input.captures)))?;
     reports.sort_by_key(|r| r.id);
     if let Some(tmp) = stdin_path {
         let tmp = tmp.display().to_string();
@@ -128,22 +132,22 @@ fn build(
         crate::diagnose_cmd::read_examples(&inputs, &opts, missing)
     })?;
 
-    let title = args
-        .captures
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let title = args.capture.names();
     let report = Report {
         title,
         capture: &stats,
         diagnosis: &diagnosis,
         summary: &summary,
         ladders,
-        charts: charts(&reports, &stats, &capture_names(&args.captures)),
+        charts: charts(
+            &reports,
+            &stats,
+            &capture_names(&args.capture.input.captures),
+        ),
         max_ids: args.max_ids,
     };
-    Ok(html::render(&report))
+    let page = html::render(&report);
+    Ok((page, stats))
 }
 
 /// The ladder of each example connection: from `reports` when its segments were kept,
@@ -209,14 +213,6 @@ fn charts(reports: &[ConnectionReport], stats: &CaptureStats, title: &str) -> Ve
             }
         })
         .collect()
-}
-
-/// True when both paths name the same existing file, or the same path once resolved.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }
 
 #[cfg(test)]

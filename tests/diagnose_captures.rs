@@ -276,7 +276,7 @@ fn refused_and_syn_timeout_captures() {
 
 fn run(file: &str, format: Format, fail_on: Option<FailOn>) -> (i32, String) {
     let mut args = DiagnoseArgs::for_files(&[capture(file)]);
-    args.format = format;
+    args.format = Some(format);
     args.fail_on = fail_on;
     let mut out = Vec::new();
     let status = run_to(&args, &mut out).expect("runs");

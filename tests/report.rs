@@ -210,7 +210,8 @@ fn refuses_to_overwrite_the_capture_and_reports_unreadable_input() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("refusing to write the output over an input capture"));
     let out = Command::cargo_bin("closewait")
         .expect("binary")
         .args(["report", "/nonexistent/x.pcap"])

@@ -28,8 +28,10 @@ mod source;
 #[cfg(test)]
 mod tests;
 mod time;
+mod window;
 
 pub use time::parse_moment;
+pub use window::TimeWindow;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -80,6 +82,9 @@ pub struct CaptureStats {
     pub end: Option<f64>,
     /// Where [`CaptureStats::end`] comes from.
     pub end_source: Option<EndSource>,
+    /// `--from`/`--until` when given: only packets inside were analysed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<window::WindowStats>,
     pub warnings: Vec<String>,
 }
 
@@ -117,6 +122,8 @@ pub enum EndSource {
     InterfaceStatistics,
     /// `--capture-end`.
     User,
+    /// `--until`, before the end the files tell: the window ends there.
+    Until,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -208,6 +215,10 @@ pub struct SegmentStream {
     warned_tunnel_fragment: bool,
     /// Packets whose timestamp is earlier than the packet before them in merged order.
     backwards: Backwards,
+    /// Only packets inside it are handed out (`--from`/`--until`).
+    window: TimeWindow,
+    /// The latest timestamp of any packet, inside the window or not: the files' own end.
+    file_max_ts_ns: Option<i64>,
 }
 
 impl SegmentStream {
@@ -301,7 +312,16 @@ impl SegmentStream {
             warned_fragment: false,
             warned_tunnel_fragment: false,
             backwards: Backwards::default(),
+            window: TimeWindow::default(),
+            file_max_ts_ns: None,
         }
+    }
+
+    /// Hands out only the packets inside `window` (as `editcap -A/-B` would cut the file):
+    /// the others are counted as skipped (`outside_window`) and never decoded further;
+    /// frame numbers stay those of the whole file, as Wireshark shows them.
+    pub fn set_window(&mut self, window: TimeWindow) {
+        self.window = window;
     }
 
     /// The next TCP segment in merged timestamp order, with its frame number; `None` when
@@ -344,7 +364,7 @@ impl SegmentStream {
         let item = &self.current;
         if item.continuation {
             // Another segment of the frame just counted.
-            if item.outcome.is_err() {
+            if item.outcome.is_err() || !self.window.contains(item.ts_ns) {
                 return false;
             }
             self.count_segment();
@@ -365,6 +385,13 @@ impl SegmentStream {
             self.backwards.note(item.file, self.frame, prev - ts);
         }
         self.last_ts_ns = Some(ts);
+        if self.file_max_ts_ns.is_none_or(|m| ts > m) {
+            self.file_max_ts_ns = Some(ts);
+        }
+        if !self.window.contains(ts) {
+            bump(&mut self.stats.packets.skipped, OUTSIDE_WINDOW);
+            return false;
+        }
         if self.min_ts_ns.is_none_or(|m| ts < m) {
             self.min_ts_ns = Some(ts);
         }
@@ -465,7 +492,14 @@ impl SegmentStream {
             .get(SkipReason::UnsupportedLinkType.as_str())
             .copied()
             .unwrap_or(0);
-        let total = self.stats.packets.total;
+        let outside = self
+            .stats
+            .packets
+            .skipped
+            .get(OUTSIDE_WINDOW)
+            .copied()
+            .unwrap_or(0);
+        let total = self.stats.packets.total - outside;
         if total > 0 && unreadable == total {
             // Not "no TCP connections": nothing could be looked at.
             self.stats.warnings.push(format!(
@@ -478,9 +512,14 @@ impl SegmentStream {
         self.stats.first_ts = self.min_ts_ns.map(ns_to_secs);
         self.stats.last_ts = self.max_ts_ns.map(ns_to_secs);
         if let Some((end, source)) = self.end_ns() {
+            let (end, source) = match self.window.until_ns {
+                Some(until) if until < end => (until, EndSource::Until),
+                _ => (end, source),
+            };
             self.stats.end = Some(ns_to_secs(end));
             self.stats.end_source = Some(source);
         }
+        self.stats.window = self.window.is_set().then(|| self.window.stats());
         for (file, stats) in self.files.iter().zip(self.stats.files.iter_mut()) {
             stats.bytes = file.bytes_read();
         }
@@ -513,7 +552,7 @@ impl SegmentStream {
     /// pcapng `isb_endtime` when it is after the last packet, else the last packet (the
     /// latest timestamp of every merged file). `None` without packets.
     pub fn end_ns(&self) -> Option<(i64, EndSource)> {
-        let last = self.max_ts_ns?;
+        let last = self.file_max_ts_ns?;
         // A stated end is believed when it is at or after the last packet and within a
         // day of it; in the interface's resolution first, else read as microseconds
         // (dumpcap 4.0). Anything else (a clock step, a damaged block) is passed over.
@@ -587,6 +626,9 @@ impl LinkCounts {
         }
     }
 }
+
+/// The skip reason of packets outside `--from`/`--until`.
+pub const OUTSIDE_WINDOW: &str = "outside_window";
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
     match map.get_mut(key) {
