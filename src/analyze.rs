@@ -625,9 +625,10 @@ fn report_with_roles(
             },
         },
         tcp,
-        zeek: match buffers {
-            Buffers::Move => conn.zeek.take_view(),
-            Buffers::Copy => conn.zeek.view(),
+        zeek: {
+            let orig_is_client = conn.zeek_orig() == client;
+            conn.zeek
+                .log_view(orig_is_client, matches!(buffers, Buffers::Move))
         },
         segments,
     }

@@ -213,6 +213,10 @@ pub struct AnalyzeArgs {
     /// "summary" line.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
+    /// Output format: text, json, jsonl, zeek (Zeek's conn.log, TSV) or zeek-json
+    /// (conn.log in Zeek's JSON style). See docs/zeek-compat.md.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format, conflicts_with_all = ["json", "jsonl"], help_heading = "Output")]
+    pub format: Option<Format>,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
@@ -231,7 +235,9 @@ pub struct AnalyzeArgs {
 impl AnalyzeArgs {
     /// `--json`/`--jsonl` win; otherwise the `-o` file's extension; otherwise text.
     pub fn format(&self) -> Format {
-        if self.json {
+        if let Some(format) = self.format {
+            format
+        } else if self.json {
             Format::Json
         } else if self.jsonl {
             Format::Jsonl
@@ -241,6 +247,20 @@ impl AnalyzeArgs {
                 .and_then(Format::from_extension)
                 .unwrap_or(Format::Text)
         }
+    }
+}
+
+/// `--format` of analyze.
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        "jsonl" => Ok(Format::Jsonl),
+        "zeek" => Ok(Format::Zeek),
+        "zeek-json" => Ok(Format::ZeekJson),
+        _ => Err(format!(
+            "'{s}' is not a format (one of: text, json, jsonl, zeek, zeek-json)"
+        )),
     }
 }
 

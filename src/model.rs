@@ -321,11 +321,35 @@ pub struct DirectionStats {
     pub rsts: u64,
 }
 
-/// Zeek's view of the connection, per Zeek's documented `conn.log` definitions.
+/// Zeek's view of the connection, per Zeek's documented `conn.log` definitions: the
+/// conn.log row its first packet opened, and any later rows Zeek's timers split off
+/// (`closewait analyze --format zeek` writes them all; the JSON report shows the first).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ZeekView {
     pub conn_state: String,
     pub history: String,
+    /// The row's other conn.log columns.
+    #[serde(skip)]
+    pub row: ZeekRowCounts,
+    /// Rows Zeek starts on the same 4-tuple after its close, reset, attempt or inactivity
+    /// timer removed this one (their own `later_rows` are empty).
+    #[serde(skip)]
+    pub later_rows: Vec<ZeekView>,
+}
+
+/// The conn.log columns of a Zeek row besides `conn_state` and `history`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ZeekRowCounts {
+    /// Zeek's originator is the connection's client (false: its server).
+    pub orig_is_client: bool,
+    /// Capture time of the row's first packet (epoch seconds) and to its last.
+    pub start: f64,
+    pub duration: f64,
+    pub orig_bytes: u64,
+    pub resp_bytes: u64,
+    pub missed_bytes: u64,
+    pub orig_pkts: u64,
+    pub resp_pkts: u64,
 }
 
 /// What a segment meant, in Wireshark's vocabulary where one exists.

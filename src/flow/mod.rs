@@ -173,6 +173,11 @@ impl Connection {
         quiet.max(tw_end)
     }
 
+    /// The endpoint index of Zeek's originator (of the connection's first conn.log row).
+    pub fn zeek_orig(&self) -> usize {
+        self.zeek_orig
+    }
+
     /// Which endpoint index is the client: known from a SYN, or inferred.
     pub fn roles(&self, known_servers: &KnownServers) -> (usize, bool) {
         match self.client {

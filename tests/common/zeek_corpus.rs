@@ -197,10 +197,30 @@ pub fn compare_all(dir: &Path) -> Result<Vec<Comparison>, String> {
             return Err(format!("{}: {e}", path.display()));
         }
         reports.sort_by_key(|r| r.id);
-        out.extend(pair_trace(&trace_rows, &reports));
+        out.extend(pair_trace(&trace_rows, &conn_log_rows(reports)));
     }
     out.sort_by_key(|c| c.row.line);
     Ok(out)
+}
+
+/// One report per conn.log row: a connection Zeek's timers split (`zeek.later_rows`)
+/// becomes several, each carrying one row's `zeek` view.
+pub fn conn_log_rows(reports: Vec<ConnectionReport>) -> Vec<ConnectionReport> {
+    let mut out = Vec::with_capacity(reports.len());
+    for mut r in reports {
+        let later = std::mem::take(&mut r.zeek.later_rows);
+        let splits: Vec<ConnectionReport> = later
+            .into_iter()
+            .map(|row| {
+                let mut split = r.clone();
+                split.zeek = row;
+                split
+            })
+            .collect();
+        out.push(r);
+        out.extend(splits);
+    }
+    out
 }
 
 fn same_tuple(row: &Row, r: &ConnectionReport) -> bool {
@@ -296,19 +316,6 @@ pub fn known_reason(c: &Comparison) -> Option<&'static str> {
 }
 
 const KNOWN: &[(&str, &str)] = &[
-    (
-        "scripts.base.protocols.pop3.basic",
-        "The client retried a refused connect() twice with the same initial sequence number \
-         (SYN, RST, SYN, RST, SYN, RST). Zeek starts a new connection at each SYN after the \
-         RST (three REJ rows); closewait sees one refused connection whose SYN was \
-         retransmitted.",
-    ),
-    (
-        "scripts.base.protocols.ssh.half-duplex-client",
-        "Only the client's direction was captured, so its SYN is never answered. Zeek ends an \
-         unanswered attempt after tcp_attempt_delay (5 s) and makes the next packets a new \
-         connection that starts mid-stream (`DAF`, `SH`); closewait keeps one connection.",
-    ),
     (
         "scripts.base.protocols.ftp.gridftp",
         "Zeek's GridFTP script stops analysing a data channel once it has recognised it \
