@@ -337,6 +337,48 @@ pub struct ZeekView {
     pub later_rows: Vec<ZeekView>,
 }
 
+/// Segments that arrived on a connection's 4-tuple after the connection was reset or
+/// closed and reported, none of them a SYN (which would have started a new connection):
+/// a late retransmission, a probe, the peer's answer to them. They belong to that
+/// connection and are counted here instead of being taken for a new one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PostClose {
+    /// The connection they belong to.
+    pub id: u64,
+    #[serde(serialize_with = "ser_addr")]
+    pub client: SocketAddr,
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// Segments from each side.
+    pub client_segments: u64,
+    pub server_segments: u64,
+    /// Capture times (epoch seconds) of the first and last of them.
+    pub first: f64,
+    pub last: f64,
+    /// Zeek's conn.log rows for them: Zeek had removed the connection by then (its
+    /// `tcp_reset_delay`/`tcp_close_delay` are no longer than closewait's hold of a
+    /// finished connection), so it logs them as new rows.
+    #[serde(skip)]
+    pub zeek: Vec<ZeekView>,
+}
+
+/// Post-close traffic of a capture ([`PostClose`]), in the JSON `capture` object when
+/// there is any.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PostCloseStats {
+    /// Segments counted, and the connections they belong to.
+    pub segments: u64,
+    pub connections: u64,
+    /// Per connection, in the order the table forgot them (the first 10 000).
+    pub by_connection: Vec<PostClose>,
+}
+
+impl PostCloseStats {
+    pub fn is_empty(&self) -> bool {
+        self.segments == 0
+    }
+}
+
 /// The conn.log columns of a Zeek row besides `conn_state` and `history`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ZeekRowCounts {

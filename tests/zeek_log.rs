@@ -186,3 +186,44 @@ fn zeek_json_has_the_same_rows_in_zeeks_json_style() {
     };
     assert_eq!(uids(&rows), uids(&tsv), "the same deterministic uids");
 }
+
+/// A scanner's SYN, the server's SYN-ACK, the scanner's RST; 15.7 s later the scanner's data
+/// probe on the same 4-tuple and the server's RST (198.74.56.135:60293 → :502). closewait
+/// keeps one connection and counts the two late segments as its post-close traffic; Zeek,
+/// whose reset timer removed the connection 5 s after the RST, logs them as a second row,
+/// and so does `--format zeek`.
+#[test]
+fn probe_after_reset_is_post_close_traffic_and_a_second_zeek_row() {
+    let trace = "modbus__modbus-and-non-modbus-p502.pcap";
+    let json = analyze(trace, "json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let conns = v["connections"].as_array().expect("connections");
+    let on_tuple: Vec<&serde_json::Value> = conns
+        .iter()
+        .filter(|c| c["client"] == "198.74.56.135:60293")
+        .collect();
+    assert_eq!(on_tuple.len(), 1, "no second, guessed connection");
+    assert_eq!(on_tuple[0]["close"]["kind"], "handshake_incomplete");
+    assert_eq!(on_tuple[0]["zeek"]["history"], "ShR");
+    assert_eq!(conns.len(), 7);
+    let post = &v["capture"]["post_close"];
+    assert_eq!(
+        (post["segments"].as_u64(), post["connections"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let p = &post["by_connection"][0];
+    assert_eq!(p["id"], on_tuple[0]["id"]);
+    assert_eq!(
+        (p["client_segments"].as_u64(), p["server_segments"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let rows = parse_tsv(&analyze(trace, "zeek"));
+    assert_eq!(keyed(&rows), zeek_rows(trace));
+    let split: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["id.orig_p"] == "60293")
+        .map(|r| (r["conn_state"].as_str(), r["history"].as_str()))
+        .collect();
+    assert_eq!(split, [("RSTO", "ShR"), ("RSTRH", "Dr")]);
+}

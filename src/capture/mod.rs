@@ -81,6 +81,10 @@ pub struct CaptureStats {
     /// Where [`CaptureStats::end`] comes from.
     pub end_source: Option<EndSource>,
     pub warnings: Vec<String>,
+    /// Segments that arrived after their connection was reset or closed and reported
+    /// (none: left out).
+    #[serde(skip_serializing_if = "crate::model::PostCloseStats::is_empty")]
+    pub post_close: crate::model::PostCloseStats,
 }
 
 impl CaptureStats {

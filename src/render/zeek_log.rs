@@ -2,7 +2,8 @@
 //! that closewait's output drops into `zeek-cut` and whatever else reads conn.log.
 //!
 //! One row per Zeek connection: a closewait connection that Zeek's timers would have split
-//! (see `src/zeek.rs`) gives several rows, in order. Rows come in connection-id order (the
+//! (see `src/zeek.rs`) gives several rows, in order, and so does its post-close traffic
+//! (segments after it was reported, which Zeek logs as new connections). Rows come in connection-id order (the
 //! order connections started), each connection's rows together.
 //!
 //! Columns are Zeek's standard conn.log fields (scripts/base/protocols/conn/main.zeek).
@@ -17,7 +18,8 @@
 //! the row's index within it. They look like Zeek's but are not Zeek's (Zeek's are random).
 
 use super::{AnalyzeOutput, Renderer};
-use crate::model::{ConnectionReport, ZeekView};
+use crate::model::{ConnectionReport, PostClose, ZeekView};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
@@ -53,14 +55,22 @@ enum Value {
     Number(String),
 }
 
+/// Whose row it is: the connection's id and its client and server.
+#[derive(Clone, Copy)]
+struct Owner {
+    id: u64,
+    client: SocketAddr,
+    server: SocketAddr,
+}
+
 /// One conn.log row's values, in [`FIELDS`] order.
-fn row_values(report: &ConnectionReport, index: usize, view: &ZeekView) -> Vec<Value> {
+fn row_values(owner: Owner, index: usize, view: &ZeekView) -> Vec<Value> {
     use Value::{Number, Text, Unset};
     let row = &view.row;
-    let (orig, resp): (SocketAddr, SocketAddr) = if row.orig_is_client {
-        (report.client, report.server)
+    let (orig, resp) = if row.orig_is_client {
+        (owner.client, owner.server)
     } else {
-        (report.server, report.client)
+        (owner.server, owner.client)
     };
     let productive = row.duration > 0.0;
     let when_productive = |n: u64| {
@@ -72,7 +82,7 @@ fn row_values(report: &ConnectionReport, index: usize, view: &ZeekView) -> Vec<V
     };
     vec![
         Number(format!("{:.6}", row.start)),
-        Text(uid(report.id, index)),
+        Text(uid(owner.id, index)),
         Text(orig.ip().to_string()),
         Number(orig.port().to_string()),
         Text(resp.ip().to_string()),
@@ -103,11 +113,34 @@ fn row_values(report: &ConnectionReport, index: usize, view: &ZeekView) -> Vec<V
     ]
 }
 
-/// Every conn.log row of a connection: its first, then those Zeek's timers split off.
-fn rows(report: &ConnectionReport) -> impl Iterator<Item = (usize, &ZeekView)> {
+/// Every conn.log row of a connection, with its owner and index: its first, then those
+/// Zeek's timers split off, then those of its post-close traffic (which Zeek logs as new
+/// connections).
+fn rows<'a>(
+    report: &'a ConnectionReport,
+    post_close: &'a BTreeMap<u64, &'a PostClose>,
+) -> impl Iterator<Item = (Owner, usize, &'a ZeekView)> {
+    let owner = Owner {
+        id: report.id,
+        client: report.client,
+        server: report.server,
+    };
+    let after: &[ZeekView] = post_close.get(&report.id).map_or(&[], |p| &p.zeek);
     std::iter::once(&report.zeek)
         .chain(report.zeek.later_rows.iter())
+        .chain(after.iter())
         .enumerate()
+        .map(move |(index, view)| (owner, index, view))
+}
+
+/// The post-close records of `out`, by connection id.
+fn post_close_by_id<'a>(out: &'a AnalyzeOutput<'_>) -> BTreeMap<u64, &'a PostClose> {
+    out.capture
+        .post_close
+        .by_connection
+        .iter()
+        .map(|p| (p.id, p))
+        .collect()
 }
 
 /// The connection's `index`-th row's uid (see the module doc).
@@ -150,9 +183,10 @@ impl Renderer for ZeekTsvRenderer {
         let types: Vec<&str> = FIELDS.iter().map(|f| f.1).collect();
         writeln!(w, "#fields\t{}", names.join("\t"))?;
         writeln!(w, "#types\t{}", types.join("\t"))?;
+        let post_close = post_close_by_id(out);
         for report in out.connections {
-            for (index, view) in rows(report) {
-                let cells: Vec<String> = row_values(report, index, view)
+            for (owner, index, view) in rows(report, &post_close) {
+                let cells: Vec<String> = row_values(owner, index, view)
                     .into_iter()
                     .map(|v| match v {
                         Value::Unset => "-".to_string(),
@@ -174,10 +208,11 @@ pub struct ZeekJsonRenderer;
 
 impl Renderer for ZeekJsonRenderer {
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
+        let post_close = post_close_by_id(out);
         for report in out.connections {
-            for (index, view) in rows(report) {
+            for (owner, index, view) in rows(report, &post_close) {
                 let mut line = String::from("{");
-                for ((name, _), value) in FIELDS.iter().zip(row_values(report, index, view)) {
+                for ((name, _), value) in FIELDS.iter().zip(row_values(owner, index, view)) {
                     let json = match value {
                         Value::Unset => continue,
                         Value::Text(s) => serde_json::to_string(&s)?,

@@ -19,7 +19,7 @@
 
 use closewait::analyze::{analyze, AnalyzeOptions};
 use closewait::capture::InputSpec;
-use closewait::model::ConnectionReport;
+use closewait::model::{ConnectionReport, PostClose};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -193,22 +193,33 @@ pub fn compare_all(dir: &Path) -> Result<Vec<Comparison>, String> {
             &AnalyzeOptions::default(),
             &mut |r| reports.push(r),
         );
-        if let Err(e) = read {
-            return Err(format!("{}: {e}", path.display()));
-        }
+        let stats = match read {
+            Ok(stats) => stats,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
         reports.sort_by_key(|r| r.id);
-        out.extend(pair_trace(&trace_rows, &conn_log_rows(reports)));
+        out.extend(pair_trace(
+            &trace_rows,
+            &conn_log_rows(reports, &stats.post_close.by_connection),
+        ));
     }
     out.sort_by_key(|c| c.row.line);
     Ok(out)
 }
 
-/// One report per conn.log row: a connection Zeek's timers split (`zeek.later_rows`)
-/// becomes several, each carrying one row's `zeek` view.
-pub fn conn_log_rows(reports: Vec<ConnectionReport>) -> Vec<ConnectionReport> {
+/// One report per conn.log row: a connection Zeek's timers split (`zeek.later_rows`), or
+/// that had post-close traffic (which Zeek logs as new connections), becomes several, each
+/// carrying one row's `zeek` view.
+pub fn conn_log_rows(
+    reports: Vec<ConnectionReport>,
+    post_close: &[PostClose],
+) -> Vec<ConnectionReport> {
     let mut out = Vec::with_capacity(reports.len());
     for mut r in reports {
-        let later = std::mem::take(&mut r.zeek.later_rows);
+        let mut later = std::mem::take(&mut r.zeek.later_rows);
+        for p in post_close.iter().filter(|p| p.id == r.id) {
+            later.extend(p.zeek.iter().cloned());
+        }
         let splits: Vec<ConnectionReport> = later
             .into_iter()
             .map(|row| {
