@@ -64,6 +64,27 @@ fn markdown(cmps: &[Comparison]) -> String {
         "cargo test --test zeek_corpus    # asserts the conn_state floor"
     );
     let _ = writeln!(m, "```\n");
+    let _ = writeln!(m, "## conn.log\n");
+    let _ = writeln!(
+        m,
+        "`closewait analyze CAPTURE --format zeek` writes Zeek's tab-separated conn.log, \
+         header and footer included (`#separator`, `#set_separator`, `#empty_field`, \
+         `#unset_field`, `#path conn`, `#open`, `#fields`, `#types`, `#close`), with the \
+         standard fields from `ts` to `tunnel_parents`; `--format zeek-json` writes the same \
+         rows in Zeek's JSON log style (one object per line, unset fields left out). Rows \
+         come in connection order, each connection's rows together: the one its first packet \
+         opened, those Zeek's timers split off, and those of its post-close traffic \
+         (docs/json.md, `capture.post_close`). uids are `C` and 11 base-62 digits of a hash \
+         of the connection's id and the row's index in it: the same capture gives the same \
+         uids.\n"
+    );
+    let _ = writeln!(m, "```text");
+    let _ = writeln!(
+        m,
+        "closewait analyze tests/data/zeek/traces/pop3__pop3.pcap --format zeek \\\n    \
+         | zeek-cut id.orig_p conn_state history duration"
+    );
+    let _ = writeln!(m, "```\n");
     let _ = writeln!(m, "## Agreement\n");
     let _ = writeln!(m, "| column | rows | agree | share |");
     let _ = writeln!(m, "|---|---:|---:|---:|");
@@ -218,7 +239,9 @@ const LIMITS: &[&str] = &[
     "Sequence numbers are tracked modulo 2^32, Zeek counts wraps: only connections moving \
      4 GiB or more in one direction can differ.",
     "Tunnels: closewait opens those of Zeek's default configuration, on the same UDP ports \
-     (docs/capture-formats.md), and reports the inner connections as Zeek does. Zeek \
+     (docs/capture-formats.md), and Teredo between other ports by content (an IPv6 packet \
+     from or to 2001:0::/32, as Zeek's `dpd_teredo` signature; closewait also asks that it \
+     fill the datagram and carry TCP), and reports the inner connections as Zeek does. Zeek \
      reassembles fragmented outer datagrams; closewait reads the inner TCP header from the \
      first fragment, so it also sees segments whose later fragments were lost.",
 ];
