@@ -45,10 +45,12 @@ fn markdown(cmps: &[Comparison]) -> String {
         m,
         "Every connection closewait reports carries `zeek.conn_state` and `zeek.history`, \
          computed by `src/zeek.rs`, an observer that follows Zeek's TCP analyzer (its \
-         endpoint states and history rules), independently of closewait's RFC 9293 state \
-         machine. This page measures it against Zeek itself: the TCP rows of the conn.log \
-         files Zeek's own test suite records for {} traces of that suite \
-         (`tests/data/zeek/`).\n",
+         endpoint states, history rules and the timers that end a connection), \
+         independently of closewait's RFC 9293 state machine. `closewait analyze --format \
+         zeek` writes them as Zeek's own conn.log (`--format zeek-json`: Zeek's JSON log \
+         style), one row per Zeek connection. This page measures those rows against Zeek \
+         itself: the TCP rows of the conn.log files Zeek's own test suite records for {} \
+         traces of that suite (`tests/data/zeek/`).\n",
         cmps.iter()
             .map(|c| c.row.trace.as_str())
             .collect::<std::collections::BTreeSet<_>>()
@@ -60,6 +62,27 @@ fn markdown(cmps: &[Comparison]) -> String {
     let _ = writeln!(
         m,
         "cargo test --test zeek_corpus    # asserts the conn_state floor"
+    );
+    let _ = writeln!(m, "```\n");
+    let _ = writeln!(m, "## conn.log\n");
+    let _ = writeln!(
+        m,
+        "`closewait analyze CAPTURE --format zeek` writes Zeek's tab-separated conn.log, \
+         header and footer included (`#separator`, `#set_separator`, `#empty_field`, \
+         `#unset_field`, `#path conn`, `#open`, `#fields`, `#types`, `#close`), with the \
+         standard fields from `ts` to `tunnel_parents`; `--format zeek-json` writes the same \
+         rows in Zeek's JSON log style (one object per line, unset fields left out). Rows \
+         come in connection order, each connection's rows together: the one its first packet \
+         opened, those Zeek's timers split off, and those of its post-close traffic \
+         (docs/json.md, `capture.post_close`). uids are `C` and 11 base-62 digits of a hash \
+         of the connection's id and the row's index in it: the same capture gives the same \
+         uids.\n"
+    );
+    let _ = writeln!(m, "```text");
+    let _ = writeln!(
+        m,
+        "closewait analyze tests/data/zeek/traces/pop3__pop3.pcap --format zeek \\\n    \
+         | zeek-cut id.orig_p conn_state history duration"
     );
     let _ = writeln!(m, "```\n");
     let _ = writeln!(m, "## Agreement\n");
@@ -116,14 +139,14 @@ fn markdown(cmps: &[Comparison]) -> String {
     );
     let _ = writeln!(
         m,
-        "\nRows are paired with closewait's connections by their two endpoints (either \
-         orientation). Where a 4-tuple carries several connections, rows and connections \
-         are paired one to one, best agreement first. Where Zeek logged more rows than \
-         closewait has connections (Zeek split what closewait sees as one connection: a \
-         refused SYN retried with the same sequence number, a 5 s attempt timeout), each \
-         extra row is compared with the best of those connections; {} rows are such \
-         shared rows, and the *strict* lines count them as disagreements. Rows whose \
-         4-tuple closewait never saw: {}.\n",
+        "\nZeek's rows are paired with closewait's conn.log rows (`--format zeek`) by their \
+         two endpoints (either orientation). Where a 4-tuple carries several rows (port \
+         reuse, or Zeek's timers splitting one closewait connection: a refused SYN retried \
+         with the same sequence number, a 5 s attempt timeout), rows are paired one to one, \
+         best agreement first. Where Zeek logged more rows than closewait, each extra row is \
+         compared with the best of closewait's; {} rows are such shared rows, and the \
+         *strict* lines count them as disagreements. Rows whose 4-tuple closewait never \
+         saw: {}.\n",
         s.shared, s.unpaired
     );
 
@@ -201,12 +224,24 @@ const LIMITS: &[&str] = &[
     "Who the originator is: Zeek flips roles for mid-stream traffic from a port in its \
      `likely_server_ports`, a set that depends on the scripts a test loads; closewait flips \
      on a SYN-ACK first, or on mid-stream traffic from a port below 1024 to one above.",
-    "Timers: Zeek ends connections after `tcp_attempt_delay` (5 s with no answer to a SYN), \
-     inactivity and close timeouts, so one closewait connection can be several Zeek rows.",
+    "Timers: like Zeek, closewait ends a conn.log row when `tcp_attempt_delay` (5 s with \
+     no answer to a SYN), `tcp_reset_delay` (5 s after a RST), `tcp_close_delay` (5 s after \
+     both FINs), `tcp_partial_close_delay` (3 s after a FIN to a silent peer) or \
+     `tcp_inactivity_timeout` (5 min) has passed, or when a SYN arrives after either side \
+     closed; the next packet starts a new row. The JSON report's `zeek` shows the first row \
+     of each connection, `--format zeek` all of them. Zeek's `duration` stops at the last \
+     packet that changed its endpoint state; closewait's runs to the row's last packet.",
+    "conn.log columns closewait cannot know are written unset (`-`): `service` (no \
+     application-layer analysis), `local_orig`/`local_resp` (no `Site::local_nets`), \
+     `orig_ip_bytes`/`resp_ip_bytes` (IP lengths are not kept), `tunnel_parents`. uids are \
+     deterministic (a hash of the connection id and row index), not Zeek's random ones; \
+     `#open`/`#close` carry the capture's first and last packet times, not the wall clock.",
     "Sequence numbers are tracked modulo 2^32, Zeek counts wraps: only connections moving \
      4 GiB or more in one direction can differ.",
     "Tunnels: closewait opens those of Zeek's default configuration, on the same UDP ports \
-     (docs/capture-formats.md), and reports the inner connections as Zeek does. Zeek \
+     (docs/capture-formats.md), and Teredo between other ports by content (an IPv6 packet \
+     from or to 2001:0::/32, as Zeek's `dpd_teredo` signature; closewait also asks that it \
+     fill the datagram and carry TCP), and reports the inner connections as Zeek does. Zeek \
      reassembles fragmented outer datagrams; closewait reads the inner TCP header from the \
      first fragment, so it also sees segments whose later fragments were lost.",
 ];

@@ -9,7 +9,7 @@ use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
     Released,
 };
-use crate::model::{secs, ConnectionReport, PerSide, SegmentRecord, StateChange};
+use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord, StateChange};
 use crate::segment::Segment;
 use crate::state::TcpState;
 use std::collections::BTreeSet;
@@ -277,7 +277,7 @@ fn analyze_finished(
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }
-    analyzer.finish_finished(capture_end, &mut |f| handover.finished(f));
+    stats.post_close = analyzer.finish_finished(capture_end, &mut |f| handover.finished(f));
     Ok(stats)
 }
 
@@ -506,21 +506,30 @@ impl Analyzer {
 
     /// Reports every connection still open, with `capture_end_ns` as the end of the
     /// capture.
-    pub fn finish(self, capture_end_ns: i64, on_connection: &mut dyn FnMut(ConnectionReport)) {
+    pub fn finish(
+        self,
+        capture_end_ns: i64,
+        on_connection: &mut dyn FnMut(ConnectionReport),
+    ) -> PostCloseStats {
         let tw = self.time_wait_secs;
         self.finish_finished(capture_end_ns, &mut |mut f| {
             on_connection(f.report(tw, Buffers::Move))
-        });
+        })
     }
 
-    /// [`Analyzer::finish`], handing over connections before their report is built.
-    pub fn finish_finished(self, capture_end_ns: i64, on_finished: &mut dyn FnMut(Finished)) {
+    /// [`Analyzer::finish`], handing over connections before their report is built;
+    /// returns the post-close traffic found.
+    pub fn finish_finished(
+        self,
+        capture_end_ns: i64,
+        on_finished: &mut dyn FnMut(Finished),
+    ) -> PostCloseStats {
         let known = self.table.known_servers.clone();
         let end = capture_end_ns.max(self.last_ts_ns);
         self.table.finish(&mut |mut r| {
             r.now_ns = end;
             on_finished(Finished::new(r, &known))
-        });
+        })
     }
 }
 
@@ -635,9 +644,10 @@ fn report_with_roles(
             },
         },
         tcp,
-        zeek: match buffers {
-            Buffers::Move => conn.zeek.take_view(),
-            Buffers::Copy => conn.zeek.view(),
+        zeek: {
+            let orig_is_client = conn.zeek_orig() == client;
+            conn.zeek
+                .log_view(orig_is_client, matches!(buffers, Buffers::Move))
         },
         segments,
     }

@@ -327,6 +327,10 @@ pub struct AnalyzeArgs {
     /// "summary" line.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
+    /// Output format: text, json, jsonl, zeek (Zeek's conn.log, TSV) or zeek-json
+    /// (conn.log in Zeek's JSON style). See docs/zeek-compat.md.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format, conflicts_with_all = ["json", "jsonl"], help_heading = "Output")]
+    pub format: Option<Format>,
     /// Write the output to FILE (replaced atomically) instead of standard output. Without
     /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format, .txt text; other
     /// extensions are refused.
@@ -348,16 +352,19 @@ const ANALYZE_FORMATS: OutputFormats<Format> = OutputFormats {
         ("json", Format::Json),
         ("jsonl", Format::Jsonl),
         ("ndjson", Format::Jsonl),
+        ("log", Format::Zeek),
     ],
     default: Format::Text,
-    option: "--json or --jsonl",
+    option: "--format, --json or --jsonl",
 };
 
 impl AnalyzeArgs {
-    /// `--json`/`--jsonl` win; otherwise the `-o` file's extension (refused when it names
-    /// no format analyze writes); otherwise text.
+    /// `--format`, `--json` or `--jsonl` win; otherwise the `-o` file's extension (refused
+    /// when it names no format analyze writes); otherwise text.
     pub fn format(&self) -> Result<Format, CliError> {
-        let explicit = if self.json {
+        let explicit = if let Some(format) = self.format {
+            Some(format)
+        } else if self.json {
             Some(Format::Json)
         } else if self.jsonl {
             Some(Format::Jsonl)
@@ -367,6 +374,20 @@ impl AnalyzeArgs {
         ANALYZE_FORMATS
             .choose(explicit, self.output.as_deref())
             .map_err(|e| CliError::Usage(e.to_string()))
+    }
+}
+
+/// `--format` of analyze.
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        "jsonl" => Ok(Format::Jsonl),
+        "zeek" => Ok(Format::Zeek),
+        "zeek-json" => Ok(Format::ZeekJson),
+        _ => Err(format!(
+            "'{s}' is not a format (one of: text, json, jsonl, zeek, zeek-json)"
+        )),
     }
 }
 

@@ -321,11 +321,77 @@ pub struct DirectionStats {
     pub rsts: u64,
 }
 
-/// Zeek's view of the connection, per Zeek's documented `conn.log` definitions.
+/// Zeek's view of the connection, per Zeek's documented `conn.log` definitions: the
+/// conn.log row its first packet opened, and any later rows Zeek's timers split off
+/// (`closewait analyze --format zeek` writes them all; the JSON report shows the first).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ZeekView {
     pub conn_state: String,
     pub history: String,
+    /// The row's other conn.log columns.
+    #[serde(skip)]
+    pub row: ZeekRowCounts,
+    /// Rows Zeek starts on the same 4-tuple after its close, reset, attempt or inactivity
+    /// timer removed this one (their own `later_rows` are empty).
+    #[serde(skip)]
+    pub later_rows: Vec<ZeekView>,
+}
+
+/// Segments that arrived on a connection's 4-tuple after the connection was reset or
+/// closed and reported, none of them a SYN (which would have started a new connection):
+/// a late retransmission, a probe, the peer's answer to them. They belong to that
+/// connection and are counted here instead of being taken for a new one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PostClose {
+    /// The connection they belong to.
+    pub id: u64,
+    #[serde(serialize_with = "ser_addr")]
+    pub client: SocketAddr,
+    #[serde(serialize_with = "ser_addr")]
+    pub server: SocketAddr,
+    /// Segments from each side.
+    pub client_segments: u64,
+    pub server_segments: u64,
+    /// Capture times (epoch seconds) of the first and last of them.
+    pub first: f64,
+    pub last: f64,
+    /// Zeek's conn.log rows for them: Zeek had removed the connection by then (its
+    /// `tcp_reset_delay`/`tcp_close_delay` are no longer than closewait's hold of a
+    /// finished connection), so it logs them as new rows.
+    #[serde(skip)]
+    pub zeek: Vec<ZeekView>,
+}
+
+/// Post-close traffic of a capture ([`PostClose`]), in the JSON `capture` object when
+/// there is any.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PostCloseStats {
+    /// Segments counted, and the connections they belong to.
+    pub segments: u64,
+    pub connections: u64,
+    /// Per connection, in the order the table forgot them (the first 10 000).
+    pub by_connection: Vec<PostClose>,
+}
+
+impl PostCloseStats {
+    pub fn is_empty(&self) -> bool {
+        self.segments == 0
+    }
+}
+
+/// The conn.log columns of a Zeek row besides `conn_state` and `history`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ZeekRowCounts {
+    /// Zeek's originator is the connection's client (false: its server).
+    pub orig_is_client: bool,
+    /// Capture time of the row's first packet (epoch seconds) and to its last.
+    pub start: f64,
+    pub duration: f64,
+    pub orig_bytes: u64,
+    pub resp_bytes: u64,
+    pub missed_bytes: u64,
+    pub orig_pkts: u64,
+    pub resp_pkts: u64,
 }
 
 /// What a segment meant, in Wireshark's vocabulary where one exists.

@@ -96,6 +96,7 @@ impl ReportBuilder {
                 zeek: ZeekView {
                     conn_state: "SF".to_string(),
                     history: "ShADadFf".to_string(),
+                    ..ZeekView::default()
                 },
                 segments: None,
             },
@@ -154,6 +155,7 @@ impl ReportBuilder {
         self.r.zeek = ZeekView {
             conn_state: "S3".to_string(),
             history: "ShADadf".to_string(),
+            ..ZeekView::default()
         };
         self
     }

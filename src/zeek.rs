@@ -32,13 +32,19 @@
 //!   choice with its own port rule and passes `flipped`, which becomes the leading `^`.
 //!   Zeek's later flip (a SYN-ACK captured before its SYN, then the SYN) is not repeated:
 //!   the roles stay the caller's, and both endpoints end up established as in Zeek.
-//! - Timers: Zeek ends a connection after `tcp_attempt_delay`, inactivity and close
-//!   timeouts, so one closewait connection can be several Zeek rows. This observer sees one
-//!   connection and reports it as Zeek would report it had no timer fired.
+//! - Timers: Zeek removes a connection when one of its timers fires, and the next packet
+//!   of the 4-tuple starts a new conn.log row. This observer mirrors that splitting
+//!   ([`ZeekTracker::rows`]): `tcp_attempt_delay` (5 s after the first packet, if the
+//!   originator's SYN is still unanswered), `tcp_reset_delay` (5 s after a RST),
+//!   `tcp_close_delay` (5 s after the second FIN), `tcp_partial_close_delay` (3 s after a
+//!   FIN from one side while the other never spoke), `tcp_inactivity_timeout` (5 min of
+//!   silence), and a SYN arriving once either side has closed or reset (Zeek's connection
+//!   reuse). A timer fires when the first packet past its deadline arrives, as in Zeek's
+//!   packet-driven clock. Zeek's `duration` is approximated by first to last packet.
 //! - Sequence numbers are tracked modulo 2^32 (Zeek counts wraps); only connections moving
 //!   4 GiB or more in one direction can differ.
 
-use crate::model::ZeekView;
+use crate::model::{secs, ZeekRowCounts, ZeekView};
 use crate::segment::Segment;
 
 /// Zeek's per-endpoint TCP states (`TCP_ENDPOINT_*`).
@@ -93,6 +99,48 @@ fn is_power_of_ten(n: u32) -> bool {
     }
 }
 
+/// Zeek's `tcp_attempt_delay`, `tcp_reset_delay` and `tcp_close_delay` (init-bare.zeek).
+const ATTEMPT_DELAY_NS: i64 = 5_000_000_000;
+const RESET_DELAY_NS: i64 = 5_000_000_000;
+const CLOSE_DELAY_NS: i64 = 5_000_000_000;
+/// Zeek's `tcp_partial_close_delay`.
+const PARTIAL_CLOSE_DELAY_NS: i64 = 3_000_000_000;
+/// Zeek's `tcp_inactivity_timeout` (5 min).
+const INACTIVITY_TIMEOUT_NS: i64 = 300_000_000_000;
+
+/// One conn.log row finished by one of Zeek's timers (or by the end of the connection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedRow {
+    /// The row's originator is the connection's first row's originator (false: the row
+    /// was started by the other side).
+    pub same_orig: bool,
+    /// Capture times (ns) of the row's first and last packets.
+    pub start_ns: i64,
+    pub last_ns: i64,
+    pub conn_state: &'static str,
+    pub history: String,
+    /// Payload bytes by sequence numbers (Zeek's `orig_bytes`, `resp_bytes`).
+    pub orig_bytes: u64,
+    pub resp_bytes: u64,
+    /// Bytes acknowledged but never seen (Zeek's `missed_bytes`).
+    pub missed_bytes: u64,
+    pub orig_pkts: u64,
+    pub resp_pkts: u64,
+}
+
+/// The rows of a tracker and the clock of its current one, kept apart so that the tracker
+/// of an ordinary connection stays small.
+#[derive(Clone, Debug, Default)]
+struct RowClock {
+    /// Capture times (ns) of the current row's first and last packets.
+    start_ns: i64,
+    last_ns: i64,
+    /// When the current row's close/reset timer fires (`i64::MAX`: none set).
+    delete_at: i64,
+    /// Packets of the current row from its originator and responder.
+    pkts: [u32; 2],
+}
+
 /// One side of the connection, as Zeek's endpoint tracker sees it.
 #[derive(Clone, Debug)]
 struct Endpoint {
@@ -120,6 +168,8 @@ struct Endpoint {
     retransmits: u32,
     zero_windows: u32,
     gaps: u32,
+    /// Bytes declared missing (Zeek's missed_bytes of this side's stream).
+    missed: u32,
     /// Reassembly of this side's stream, relative sequence numbers (data starts at 1):
     /// everything below `next` was delivered or declared missing, nothing below `trim` is
     /// kept, and `[hole_lo, hole_hi)` is data seen above a hole (empty when equal).
@@ -147,6 +197,7 @@ impl Endpoint {
             retransmits: 0,
             zero_windows: 0,
             gaps: 0,
+            missed: 0,
             next: 1,
             trim: 1,
             hole_lo: 0,
@@ -213,7 +264,7 @@ impl Endpoint {
 /// (`ShADadFf`) needs no allocation.
 type History = smallvec::SmallVec<[u8; 16]>;
 
-/// Zeek's view of one connection, fed segment by segment. About 150 bytes.
+/// Zeek's view of one connection, fed segment by segment. About 220 bytes.
 #[derive(Clone, Debug)]
 pub struct ZeekTracker {
     orig: Endpoint,
@@ -223,6 +274,13 @@ pub struct ZeekTracker {
     partial: bool,
     first_seen_orig: bool,
     first_seen_resp: bool,
+    /// The current row's originator is the connection's first row's responder.
+    swapped: bool,
+    clock: RowClock,
+    /// Rows Zeek's timers finished before the current one (none for most connections).
+    /// Boxed on purpose: one word in every tracker instead of a `Vec`'s three.
+    #[allow(clippy::box_collection)]
+    earlier: Option<Box<Vec<FinishedRow>>>,
 }
 
 impl ZeekTracker {
@@ -240,12 +298,130 @@ impl ZeekTracker {
             partial: false,
             first_seen_orig: false,
             first_seen_resp: false,
+            swapped: false,
+            clock: RowClock {
+                start_ns: 0,
+                last_ns: 0,
+                delete_at: i64::MAX,
+                pkts: [0; 2],
+            },
+            earlier: None,
         }
+    }
+
+    /// Whether Zeek would have removed the connection before `seg` arrived, so that `seg`
+    /// starts a new row.
+    fn ends_before(&self, seg: &Segment) -> bool {
+        let clock = &self.clock;
+        if clock.pkts == [0, 0] {
+            return false;
+        }
+        let t = seg.ts_ns;
+        let attempt_unanswered = matches!(self.orig.state, EpState::SynSent | EpState::SynAckSent)
+            && self.resp.state == EpState::Inactive;
+        let closed = |s: EpState| matches!(s, EpState::Closed | EpState::Reset);
+        // Zeek's IsReuse: an initial SYN once either side has closed opens a new connection
+        // (a SYN with a new sequence number is a new connection to the flow table already).
+        let reuse = seg.flags.syn()
+            && !seg.flags.ack()
+            && (closed(self.orig.state) || closed(self.resp.state));
+        t >= clock.delete_at
+            || t.saturating_sub(clock.last_ns) > INACTIVITY_TIMEOUT_NS
+            || (attempt_unanswered && t >= clock.start_ns.saturating_add(ATTEMPT_DELAY_NS))
+            || reuse
+    }
+
+    /// The current row as Zeek would log it now.
+    fn current_row(&self) -> FinishedRow {
+        FinishedRow {
+            same_orig: !self.swapped,
+            start_ns: self.clock.start_ns,
+            last_ns: self.clock.last_ns,
+            conn_state: self.conn_state(),
+            history: history_string(&self.history),
+            orig_bytes: self.orig.size(self.resp.state),
+            resp_bytes: self.resp.size(self.orig.state),
+            missed_bytes: u64::from(self.orig.missed) + u64::from(self.resp.missed),
+            orig_pkts: u64::from(self.clock.pkts[0]),
+            resp_pkts: u64::from(self.clock.pkts[1]),
+        }
+    }
+
+    /// Every conn.log row of the connection so far, oldest first (the last one still open).
+    pub fn rows(&self) -> Vec<FinishedRow> {
+        let mut rows: Vec<FinishedRow> = self.earlier.as_deref().cloned().unwrap_or_default();
+        rows.push(self.current_row());
+        rows
+    }
+
+    /// Sets the close/reset timer after the states moved, as Zeek's analyzer does when an
+    /// endpoint closes or resets.
+    fn arm_delete_timer(&mut self, before: (EpState, EpState), t: i64) {
+        let now = (self.orig.state, self.resp.state);
+        if now == before {
+            return;
+        }
+        let reset = |s: EpState| s == EpState::Reset;
+        let closed = |s: EpState| s == EpState::Closed;
+        let silent = |s: EpState| matches!(s, EpState::Inactive | EpState::Partial);
+        let delay = if (reset(now.0) && !reset(before.0)) || (reset(now.1) && !reset(before.1)) {
+            RESET_DELAY_NS
+        } else if closed(now.0) && closed(now.1) {
+            CLOSE_DELAY_NS
+        } else if (closed(now.0) && silent(now.1)) || (closed(now.1) && silent(now.0)) {
+            PARTIAL_CLOSE_DELAY_NS
+        } else {
+            return;
+        };
+        self.clock.delete_at = self.clock.delete_at.min(t.saturating_add(delay));
+    }
+
+    /// Finishes the current row and starts a new one whose first packet is `seg`; returns
+    /// whether `seg`'s sender is the new row's originator seen from the caller (see
+    /// [`ZeekTracker::observe`]).
+    fn start_new_row(&mut self, seg: &Segment, from_orig: bool) -> bool {
+        let finished = self.current_row();
+        let mut earlier = self.earlier.take().unwrap_or_default();
+        earlier.push(finished);
+        // Zeek's originator of the new connection: the sender, unless its first packet is a
+        // SYN-ACK or comes mid-stream from a well-known port (the flow table's rule).
+        let flipped = if seg.flags.syn() {
+            seg.flags.ack()
+        } else {
+            seg.src.port() < 1024 && seg.dst.port() >= 1024
+        };
+        // The sender's side relative to the connection's first row.
+        let sender_is_first_orig = from_orig != self.swapped;
+        let orig_is_first_orig = sender_is_first_orig != flipped;
+        *self = ZeekTracker::new(flipped);
+        self.swapped = !orig_is_first_orig;
+        self.earlier = Some(earlier);
+        !flipped
     }
 
     /// Feed every segment of the connection in capture order. `from_orig`: sent by the
     /// originator (upper-case letters in the history).
     pub fn observe(&mut self, seg: &Segment, from_orig: bool) {
+        // `from_orig` names the connection's first row's originator; within a later row
+        // started by the other side the letters are the other way round.
+        let mut from_orig = from_orig != self.swapped;
+        if self.ends_before(seg) {
+            from_orig = self.start_new_row(seg, from_orig);
+        }
+        let clock = &mut self.clock;
+        if clock.pkts == [0, 0] {
+            clock.start_ns = seg.ts_ns;
+        }
+        clock.last_ns = clock.last_ns.max(seg.ts_ns);
+        let count = &mut clock.pkts[usize::from(!from_orig)];
+        *count = count.saturating_add(1);
+        let before = (self.orig.state, self.resp.state);
+        self.observe_in_row(seg, from_orig);
+        self.arm_delete_timer(before, seg.ts_ns);
+    }
+
+    /// [`ZeekTracker::observe`] within the current row.
+    fn observe_in_row(&mut self, seg: &Segment, from_orig: bool) {
         let f = seg.flags;
         let len = seg.payload_len;
         let base_seq = seg.seq;
@@ -364,18 +540,61 @@ impl ZeekTracker {
     }
 
     /// Zeek's conn_state and history for what was observed so far.
+    /// Zeek's conn_state and history of the connection's first conn.log row (the one its
+    /// first packet opened); [`ZeekTracker::rows`] has them all.
     pub fn view(&self) -> ZeekView {
-        ZeekView {
-            conn_state: self.conn_state().to_string(),
-            history: history_string(&self.history),
+        match self.earlier.as_deref().and_then(|rows| rows.first()) {
+            Some(first) => ZeekView {
+                conn_state: first.conn_state.to_string(),
+                history: first.history.clone(),
+                ..ZeekView::default()
+            },
+            None => ZeekView {
+                conn_state: self.conn_state().to_string(),
+                history: history_string(&self.history),
+                ..ZeekView::default()
+            },
         }
     }
 
-    /// [`ZeekTracker::view`], emptying the finished tracker's history.
-    pub fn take_view(&mut self) -> ZeekView {
-        let view = self.view();
-        self.history.clear();
-        view
+    /// Every conn.log row of the finished connection, the first with the later ones in
+    /// its `later_rows`. `first_orig_is_client`: the first row's originator is the
+    /// connection's client. With `take`, the tracker's buffers are emptied (it is done).
+    pub fn log_view(&mut self, first_orig_is_client: bool, take: bool) -> ZeekView {
+        let current = self.current_row();
+        let earlier = if take {
+            self.history.clear();
+            self.earlier.take().map(|rows| *rows)
+        } else {
+            self.earlier.as_deref().cloned()
+        };
+        let to_view = |r: FinishedRow| ZeekView {
+            conn_state: r.conn_state.to_string(),
+            history: r.history,
+            row: ZeekRowCounts {
+                orig_is_client: r.same_orig == first_orig_is_client,
+                start: secs(r.start_ns),
+                duration: r.last_ns.saturating_sub(r.start_ns) as f64 / 1e9,
+                orig_bytes: r.orig_bytes,
+                resp_bytes: r.resp_bytes,
+                missed_bytes: r.missed_bytes,
+                orig_pkts: r.orig_pkts,
+                resp_pkts: r.resp_pkts,
+            },
+            later_rows: Vec::new(),
+        };
+        match earlier {
+            None => to_view(current),
+            Some(rows) => {
+                let mut all = rows
+                    .into_iter()
+                    .chain(std::iter::once(current))
+                    .map(to_view);
+                let mut first = all.next().expect("at least the current row");
+                first.later_rows = all.collect();
+                first
+            }
+        }
     }
 
     fn sides(&mut self, from_orig: bool) -> (&mut Endpoint, &mut Endpoint) {
@@ -605,6 +824,9 @@ impl ZeekTracker {
             if ep.hole_hi > ep.hole_lo && ep.hole_lo < up_to {
                 if ep.hole_lo > ep.next {
                     gaps += report as u32;
+                    if report {
+                        ep.missed = ep.missed.saturating_add(ep.hole_lo - ep.next);
+                    }
                 }
                 ep.next = ep.next.max(ep.hole_hi);
                 ep.hole_lo = 0;
@@ -612,6 +834,9 @@ impl ZeekTracker {
             }
             if up_to > ep.next {
                 gaps += report as u32;
+                if report {
+                    ep.missed = ep.missed.saturating_add(up_to - ep.next);
+                }
                 ep.next = up_to;
             }
         }
@@ -779,6 +1004,8 @@ mod tests {
     struct Conv {
         z: ZeekTracker,
         frame: u64,
+        /// Added to every later segment's time (see [`Conv::wait`]).
+        offset_ns: i64,
     }
 
     impl Conv {
@@ -786,12 +1013,14 @@ mod tests {
             Conv {
                 z: ZeekTracker::new(false),
                 frame: 0,
+                offset_ns: 0,
             }
         }
         fn flipped() -> Self {
             Conv {
                 z: ZeekTracker::new(true),
                 frame: 0,
+                offset_ns: 0,
             }
         }
         fn seg(&mut self, from_orig: bool, flags: u8, seq: u32, ack: u32, len: u32) -> &mut Self {
@@ -813,7 +1042,7 @@ mod tests {
                 (S.parse().unwrap(), C.parse().unwrap())
             };
             let s = Segment {
-                ts_ns: self.frame as i64 * 1_000_000,
+                ts_ns: self.frame as i64 * 1_000_000 + self.offset_ns,
                 frame: self.frame,
                 src,
                 dst,
@@ -855,6 +1084,97 @@ mod tests {
             let v = self.z.view();
             (v.conn_state, v.history)
         }
+        /// Lets `secs` seconds pass before the next segment.
+        fn wait(&mut self, secs: f64) -> &mut Self {
+            self.offset_ns += (secs * 1e9) as i64;
+            self
+        }
+        /// (conn_state, history, orig_pkts, resp_pkts) of every conn.log row.
+        fn rows(&self) -> Vec<(&'static str, String, u64, u64)> {
+            self.z
+                .rows()
+                .into_iter()
+                .map(|r| (r.conn_state, r.history, r.orig_pkts, r.resp_pkts))
+                .collect()
+        }
+    }
+
+    fn row(
+        state: &'static str,
+        history: &str,
+        orig: u64,
+        resp: u64,
+    ) -> (&'static str, String, u64, u64) {
+        (state, history.to_string(), orig, resp)
+    }
+
+    #[test]
+    fn unanswered_syn_then_data_after_attempt_delay_is_a_new_midstream_row() {
+        let mut c = Conv::new();
+        c.c(SYN, 1000, 0, 0).c(ACK, 1001, 5001, 0).wait(5.0);
+        c.c(PSH | ACK, 1001, 5001, 100).c(FIN | ACK, 1101, 5001, 0);
+        assert_eq!(c.rows(), [row("S0", "SA", 2, 0), row("SH", "DF", 2, 0)]);
+        // The JSON view keeps the connection's first row.
+        assert_eq!(c.view(), st("S0", "SA"));
+    }
+
+    #[test]
+    fn refused_syn_retried_with_same_seq_is_one_rej_row_per_syn() {
+        let mut c = Conv::new();
+        c.c(SYN, 1000, 0, 0).s(RST | ACK, 0, 1001, 0);
+        c.c(SYN, 1000, 0, 0).s(RST | ACK, 0, 1001, 0);
+        assert_eq!(c.rows(), [row("REJ", "Sr", 1, 1), row("REJ", "Sr", 1, 1)]);
+    }
+
+    #[test]
+    fn stray_segment_within_reset_delay_stays_in_the_row() {
+        let mut c = Conv::new();
+        c.handshake()
+            .exchange()
+            .c(RST | ACK, 1101, 5201, 0)
+            .wait(4.0);
+        c.s(PSH | ACK, 5201, 1101, 10);
+        assert_eq!(c.rows().len(), 1);
+        assert_eq!(c.rows()[0].0, "RSTO");
+    }
+
+    #[test]
+    fn stray_segment_after_reset_delay_starts_a_new_row_from_its_sender() {
+        let mut c = Conv::new();
+        c.handshake()
+            .exchange()
+            .c(RST | ACK, 1101, 5201, 0)
+            .wait(15.0);
+        // The server's probe, 15 s on: Zeek removed the connection 5 s after the RST.
+        c.s(ACK, 5200, 1101, 1);
+        let rows = c.z.rows();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].conn_state, rows[0].history.as_str()),
+            ("RSTO", "ShADadR")
+        );
+        assert_eq!(
+            (rows[1].conn_state, rows[1].history.as_str()),
+            ("OTH", "^d")
+        );
+        // Its sender (the server, port 80, to an ephemeral port) is Zeek's responder still,
+        // by the same flip (`^`) Zeek makes for mid-stream traffic from a server port.
+        assert!(rows[1].same_orig);
+        assert_eq!((rows[1].orig_pkts, rows[1].resp_pkts), (0, 1));
+    }
+
+    #[test]
+    fn both_fins_then_silence_past_close_delay_ends_the_row() {
+        let mut c = Conv::new();
+        c.handshake()
+            .c(FIN | ACK, 1001, 5001, 0)
+            .s(FIN | ACK, 5001, 1002, 0)
+            .c(ACK, 1002, 5002, 0)
+            .wait(6.0)
+            .c(ACK, 1002, 5002, 0);
+        let rows = c.rows();
+        assert_eq!(rows[0], row("SF", "ShAFf", 4, 2));
+        assert_eq!(rows.len(), 2);
     }
 
     fn st(a: &str, b: &str) -> (String, String) {
@@ -1229,6 +1549,7 @@ mod tests {
 
     #[test]
     fn tracker_stays_small() {
-        assert!(std::mem::size_of::<ZeekTracker>() <= 192);
+        // 216 bytes: the row clock (first, last packet, timer, packet counts) added 40.
+        assert!(std::mem::size_of::<ZeekTracker>() <= 224);
     }
 }

@@ -86,6 +86,10 @@ pub struct CaptureStats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<window::WindowStats>,
     pub warnings: Vec<String>,
+    /// Segments that arrived after their connection was reset or closed and reported
+    /// (none: left out).
+    #[serde(skip_serializing_if = "crate::model::PostCloseStats::is_empty")]
+    pub post_close: crate::model::PostCloseStats,
 }
 
 impl CaptureStats {

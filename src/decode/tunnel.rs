@@ -194,7 +194,7 @@ pub(super) fn udp(
         return Err(SkipReason::NotTcp);
     };
     let Some(kind) = udp_tunnel_port(dport).or_else(|| udp_tunnel_port(sport)) else {
-        return Err(SkipReason::NotTcp);
+        return teredo_by_content(data, at + 8, end);
     };
     let ulen = usize::from(ulen);
     let end = if ulen < 8 {
@@ -583,6 +583,28 @@ fn teredo(data: &[u8], at: usize, end: usize) -> Result<Inner, SkipReason> {
     })
 }
 
+/// Teredo's address prefix, 2001:0000::/32 (RFC 4380 §2.6).
+const TEREDO_PREFIX: [u8; 4] = [0x20, 0x01, 0x00, 0x00];
+
+/// Teredo on ports other than 3544, recognised by what it carries, as Zeek's `dpd_teredo`
+/// signature does: a UDP payload that is (after Teredo's optional authentication and
+/// origin indicators) an IPv6 packet from or to a Teredo address (2001:0::/32). To keep
+/// plain UDP from passing for it, closewait also asks that the IPv6 packet fill the
+/// datagram exactly (its payload length plus its 40-byte header) and carry TCP directly.
+/// Only datagrams on no tunnel port get here.
+fn teredo_by_content(data: &[u8], payload: usize, end: usize) -> Result<Inner, SkipReason> {
+    let inner = teredo(data, payload, end).map_err(|_| SkipReason::NotTcp)?;
+    let ip = data.get(inner.start..end).ok_or(SkipReason::NotTcp)?;
+    let from_or_to_teredo =
+        ip.get(8..12) == Some(&TEREDO_PREFIX[..]) || ip.get(24..28) == Some(&TEREDO_PREFIX[..]);
+    let fills_datagram = be16(ip, 4).map(|n| usize::from(n) + 40) == Some(ip.len());
+    if from_or_to_teredo && fills_datagram && ip.get(6) == Some(&6) {
+        Ok(inner)
+    } else {
+        Err(SkipReason::NotTcp)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{decode_frame, decode_packet, linktype, Decoded};
@@ -911,6 +933,30 @@ mod tests {
         // Not IPv6 behind the indicators: plain UDP.
         let frame = eth_v4_udp(3544, 40000, &inner());
         assert_eq!(decode(&frame), Err(SkipReason::NotTcp));
+    }
+
+    #[test]
+    fn teredo_between_other_ports_is_recognised_by_its_teredo_address() {
+        let mut v6 = raw_v6_tcp(b"abc");
+        // Not a Teredo address (2001:db8::/32): off port 3544 it is plain UDP.
+        assert_eq!(
+            decode(&eth_v4_udp(40001, 50000, &v6)),
+            Err(SkipReason::NotTcp)
+        );
+        // From a Teredo client (2001:0::/32), between a relay's and a client's own ports.
+        v6[8..12].copy_from_slice(&TEREDO_PREFIX);
+        let origin = [0u8, 0, 0xbe, 0xef, 1, 2, 3, 4];
+        for prefix in [vec![], origin.to_vec()] {
+            let d = decode(&eth_v4_udp(40001, 50000, &[prefix, v6.clone()].concat())).unwrap();
+            assert_eq!(d.segment.dst, "[2001:db8::2]:443".parse().unwrap());
+            assert_eq!(d.tunnels.iter().collect::<Vec<_>>(), [TunnelKind::Teredo]);
+        }
+        // A datagram longer than the IPv6 packet it seems to hold is not taken for one.
+        let padded = [v6.clone(), vec![0; 4]].concat();
+        assert_eq!(
+            decode(&eth_v4_udp(40001, 50000, &padded)),
+            Err(SkipReason::NotTcp)
+        );
     }
 
     #[test]

@@ -17,14 +17,16 @@
 //! non-ephemeral port, else the lower port.
 
 use crate::analyze::RecordSegments;
-use crate::model::SegmentNote;
+use crate::model::{PostCloseStats, SegmentNote};
 use crate::segment::Segment;
 use crate::state::TcpState;
 use crate::tcp::Conversation;
 use crate::zeek::ZeekTracker;
 use std::hash::BuildHasher;
 
+mod after_close;
 mod index;
+use after_close::RecentlyClosed;
 pub use index::FlowIndex;
 use index::{prefetch_read, prefetch_write};
 use std::collections::{HashMap, VecDeque};
@@ -171,6 +173,11 @@ impl Connection {
             .max()
             .unwrap_or(i64::MIN);
         quiet.max(tw_end)
+    }
+
+    /// The endpoint index of Zeek's originator (of the connection's first conn.log row).
+    pub fn zeek_orig(&self) -> usize {
+        self.zeek_orig
     }
 
     /// Which endpoint index is the client: known from a SYN, or inferred.
@@ -406,6 +413,8 @@ pub struct FlowTable {
     /// connections already gone are dropped when met, or in a sweep when they pile up.
     staleness: VecDeque<(i64, u32, u64)>,
     evictions: Evictions,
+    /// Connections reported after they finished, for their stray segments.
+    recent: RecentlyClosed,
 }
 
 /// A segment's 4-tuple, its hash, and the slot its connection was in when looked up
@@ -435,12 +444,14 @@ impl FlowTable {
     pub fn new(mut opts: FlowOptions) -> FlowTable {
         // Slots are numbered with `u32`s (and far fewer fit in memory anyway).
         opts.max_live = opts.max_live.clamp(1, u32::MAX as usize - 1);
+        let hasher = FlowHasher::default();
         FlowTable {
+            recent: RecentlyClosed::new(opts.time_wait_ns, hasher),
             headers: Vec::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             index: FlowIndex::new(),
-            hasher: FlowHasher::default(),
+            hasher,
             spare: Vec::new(),
             next_id: 0,
             releases: VecDeque::new(),
@@ -532,6 +543,12 @@ impl FlowTable {
             _ => self.find(&lookup),
         };
         let Some(slot) = found else {
+            // A stray segment of a connection reported after it finished is its post-close
+            // traffic, not a new connection (only a SYN opens one). A SYN does not look:
+            // the connection it opens takes the 4-tuple's later segments.
+            if !seg.flags.syn() && !self.recent.is_empty() && self.recent.absorb(lookup.key, seg) {
+                return;
+            }
             self.make_room(seg, emit);
             let conn = self.open(seg);
             self.insert(lookup, conn, seg);
@@ -711,14 +728,23 @@ impl FlowTable {
                 None => false,
             };
             if due {
+                let key = self.headers[slot as usize].key;
+                let (addrs, client) = match self.live(slot, id) {
+                    Some(conn) => (conn.addrs, conn.roles(&self.known_servers).0),
+                    None => continue,
+                };
                 let released = self.take(slot, self.now_ns);
                 emit(released);
+                let now = self.now_ns;
+                self.recent
+                    .remember(key, id, addrs[client], addrs[1 - client], now);
             }
         }
     }
 
-    /// Hands over every connection still in the table, in id order.
-    pub fn finish(mut self, emit: &mut dyn FnMut(Released)) {
+    /// Hands over every connection still in the table, in id order, and returns the
+    /// post-close traffic found.
+    pub fn finish(mut self, emit: &mut dyn FnMut(Released)) -> PostCloseStats {
         let now = self.now_ns;
         let mut order: Vec<(u64, u32)> = self
             .headers
@@ -732,6 +758,7 @@ impl FlowTable {
             let released = self.take(slot, now);
             emit(released);
         }
+        self.recent.finish()
     }
 }
 

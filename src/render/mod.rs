@@ -18,6 +18,7 @@ mod json_line;
 pub mod palette;
 mod pretty;
 pub mod text;
+pub mod zeek_log;
 
 use crate::capture::CaptureStats;
 use crate::filter::Filter;
@@ -35,6 +36,10 @@ pub enum Format {
     Json,
     /// JSON Lines: one connection per line as it finishes, then one summary line.
     Jsonl,
+    /// Zeek's conn.log, tab-separated with Zeek's header (`zeek-cut` reads it).
+    Zeek,
+    /// Zeek's conn.log in Zeek's JSON log style, one object per line.
+    ZeekJson,
 }
 
 impl Format {
@@ -61,6 +66,8 @@ impl Format {
             Format::Text => Box::new(text::TextRenderer::new()),
             Format::Json => Box::new(json::JsonRenderer),
             Format::Jsonl => Box::new(json::JsonlRenderer::new()),
+            Format::Zeek => Box::new(zeek_log::ZeekTsvRenderer),
+            Format::ZeekJson => Box::new(zeek_log::ZeekJsonRenderer),
         }
     }
 }

@@ -19,7 +19,7 @@
 
 use closewait::analyze::{analyze, AnalyzeOptions};
 use closewait::capture::InputSpec;
-use closewait::model::ConnectionReport;
+use closewait::model::{ConnectionReport, PostClose};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -193,14 +193,45 @@ pub fn compare_all(dir: &Path) -> Result<Vec<Comparison>, String> {
             &AnalyzeOptions::default(),
             &mut |r| reports.push(r),
         );
-        if let Err(e) = read {
-            return Err(format!("{}: {e}", path.display()));
-        }
+        let stats = match read {
+            Ok(stats) => stats,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
         reports.sort_by_key(|r| r.id);
-        out.extend(pair_trace(&trace_rows, &reports));
+        out.extend(pair_trace(
+            &trace_rows,
+            &conn_log_rows(reports, &stats.post_close.by_connection),
+        ));
     }
     out.sort_by_key(|c| c.row.line);
     Ok(out)
+}
+
+/// One report per conn.log row: a connection Zeek's timers split (`zeek.later_rows`), or
+/// that had post-close traffic (which Zeek logs as new connections), becomes several, each
+/// carrying one row's `zeek` view.
+pub fn conn_log_rows(
+    reports: Vec<ConnectionReport>,
+    post_close: &[PostClose],
+) -> Vec<ConnectionReport> {
+    let mut out = Vec::with_capacity(reports.len());
+    for mut r in reports {
+        let mut later = std::mem::take(&mut r.zeek.later_rows);
+        for p in post_close.iter().filter(|p| p.id == r.id) {
+            later.extend(p.zeek.iter().cloned());
+        }
+        let splits: Vec<ConnectionReport> = later
+            .into_iter()
+            .map(|row| {
+                let mut split = r.clone();
+                split.zeek = row;
+                split
+            })
+            .collect();
+        out.push(r);
+        out.extend(splits);
+    }
+    out
 }
 
 fn same_tuple(row: &Row, r: &ConnectionReport) -> bool {
@@ -296,19 +327,6 @@ pub fn known_reason(c: &Comparison) -> Option<&'static str> {
 }
 
 const KNOWN: &[(&str, &str)] = &[
-    (
-        "scripts.base.protocols.pop3.basic",
-        "The client retried a refused connect() twice with the same initial sequence number \
-         (SYN, RST, SYN, RST, SYN, RST). Zeek starts a new connection at each SYN after the \
-         RST (three REJ rows); closewait sees one refused connection whose SYN was \
-         retransmitted.",
-    ),
-    (
-        "scripts.base.protocols.ssh.half-duplex-client",
-        "Only the client's direction was captured, so its SYN is never answered. Zeek ends an \
-         unanswered attempt after tcp_attempt_delay (5 s) and makes the next packets a new \
-         connection that starts mid-stream (`DAF`, `SH`); closewait keeps one connection.",
-    ),
     (
         "scripts.base.protocols.ftp.gridftp",
         "Zeek's GridFTP script stops analysing a data channel once it has recognised it \
