@@ -1,7 +1,7 @@
 //! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
-use crate::chart_cmd::{read_filtered, write_output};
+use crate::chart_cmd::{read_each, write_output};
 use crate::cli::{FilterArgs, InputArgs};
 use crate::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
 use anyhow::{anyhow, bail};
@@ -81,13 +81,16 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
     if format == GraphFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    let (reports, _, names) = read_filtered(
+    // Transitions are counted as each connection finishes: memory holds the live
+    // connections and one small table, however long the capture.
+    let mut g = ObservedGraph::default();
+    let (_, names) = read_each(
         &args.input,
         &args.filter,
         args.time_wait,
         args.output.as_deref(),
+        &mut |r| g.add(&r),
     )?;
-    let g = ObservedGraph::from_reports(&reports);
     let sides = match args.side {
         SideArg::Both => Sides::Both,
         SideArg::Client => Sides::Client,
