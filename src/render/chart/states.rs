@@ -263,7 +263,9 @@ impl Samples {
     /// Empty samples whose width spreads `lo..=hi` over about [`SAMPLES`] instants.
     fn covering(lo: f64, hi: f64) -> Samples {
         let range = if hi > lo { hi - lo } else { 1.0 };
-        let w = 2f64.powi((range / SAMPLES as f64).log2().ceil().clamp(-40.0, 40.0) as i32);
+        // At least 2^-20 s (about 1 µs), so that an instant's number, epoch seconds over
+        // the width, stays far inside an i64.
+        let w = 2f64.powi((range / SAMPLES as f64).log2().ceil().clamp(-20.0, 40.0) as i32);
         Samples {
             w,
             lo: 0,
@@ -309,7 +311,7 @@ impl Samples {
             }
             let hi = self.lo + self.diff.len() as i64 - 1;
             let (lo2, hi2) = (self.lo.min(k), hi.max(k));
-            if hi2 - lo2 + 1 > 2 * SAMPLES as i64 {
+            if hi2.saturating_sub(lo2) >= 2 * SAMPLES as i64 {
                 self.halve();
                 continue;
             }
