@@ -9,7 +9,7 @@ use crate::capture::CaptureStats;
 use crate::cli::CaptureArgs;
 use crate::model::ConnectionReport;
 use crate::output::OutputFormats;
-use crate::render::chart::{render_chart, ChartFormat, ChartKind};
+use crate::render::chart::{render_gathered, ChartData, ChartFormat, ChartKind};
 use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
 
@@ -115,35 +115,38 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
     if format == ChartFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    let (reports, stats, names) = read_filtered(&args.capture, args.output.as_deref())?;
+    // Each connection is added to the chart's bounded state as it finishes.
+    let kind: ChartKind = args.chart_type.into();
+    let mut data = ChartData::new(&[kind]);
+    let (stats, names) = read_each(&args.capture, args.output.as_deref(), &mut |r| data.add(&r))?;
     let title = args.title.clone().unwrap_or(names);
-    let bytes = render_chart(args.chart_type.into(), format, &reports, &stats, &title)?;
+    let bytes = render_gathered(&mut data, kind, format, &stats, &title)?;
     write_output(args.output.as_deref(), &bytes)?;
     args.capture.conclude(&stats, false)?;
     Ok(0)
 }
 
 /// The shared first step of `chart` and `graph`: checks the options, refuses an output
-/// that names an input, reads the captures and keeps the connections the filters match,
-/// sorted by id. Returns them with what was read and the captures' names for titles.
-pub(crate) fn read_filtered(
+/// that names an input, reads the captures and hands each connection the filters match to
+/// `on_connection` as it finishes (in finish order, not by id), keeping none of them.
+/// Returns what was read and the captures' names for titles.
+pub(crate) fn read_each(
     capture: &CaptureArgs,
     output: Option<&std::path::Path>,
-) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats, String)> {
+    on_connection: &mut dyn FnMut(ConnectionReport),
+) -> anyhow::Result<(CaptureStats, String)> {
     refuse_overwriting_inputs(capture, output)?;
     let inputs = capture.input.specs().map_err(|e| anyhow!("{e}"))?;
     let names = capture_names(&capture.input.captures);
     let opts = capture.options()?;
     let filter = capture.filter();
-    let mut reports = Vec::new();
     let stats = analyze(&inputs, &opts, &mut |r| {
         if filter.matches(&r) {
-            reports.push(r)
+            on_connection(r)
         }
     })
     .with_context(|| format!("reading {names}"))?;
-    reports.sort_by_key(|r| r.id);
-    Ok((reports, stats, names))
+    Ok((stats, names))
 }
 
 /// Writes `bytes` to `output` atomically, or to stdout.

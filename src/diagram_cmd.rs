@@ -17,6 +17,7 @@ use crate::cli::CaptureArgs;
 use crate::model::{CloseKind, ConnectionReport};
 use crate::output::OutputFormats;
 use crate::render::diagram::{self, Format, LadderOptions, RenderOptions, TimeAxis};
+use crate::worst::WorstKey;
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -120,40 +121,48 @@ pub struct DiagramArgs {
     pub capture: CaptureArgs,
 }
 
-/// Badness rank of a close kind for `--worst` (lower is worse).
-fn severity(kind: CloseKind) -> u8 {
-    match kind {
-        CloseKind::UnansweredFin => 0,
-        CloseKind::FinThenRst => 1,
-        CloseKind::Abort => 2,
-        CloseKind::HalfClose => 3,
-        CloseKind::SynTimeout => 4,
-        CloseKind::HandshakeIncomplete => 5,
-        CloseKind::Refused => 6,
-        CloseKind::Open => 7,
-        CloseKind::Simultaneous => 8,
-        CloseKind::Graceful => 9,
-    }
-}
-
 /// The id of the worst connection (of `kind`, if given); see the module doc for the order.
 pub fn pick_worst(reports: &[ConnectionReport], kind: Option<CloseKind>) -> Option<u64> {
-    reports
-        .iter()
-        .filter(|r| kind.is_none_or(|k| r.close.kind == k))
-        .min_by(|a, b| {
-            severity(a.close.kind)
-                .cmp(&severity(b.close.kind))
-                .then(
-                    b.close
-                        .waiting_for
-                        .unwrap_or(-1.0)
-                        .total_cmp(&a.close.waiting_for.unwrap_or(-1.0)),
-                )
-                .then(b.duration.total_cmp(&a.duration))
-                .then(a.id.cmp(&b.id))
-        })
-        .map(|r| r.id)
+    let mut worst = WorstSoFar::new(kind);
+    reports.iter().for_each(|r| worst.add(r));
+    worst.id()
+}
+
+/// The worst connection seen so far ([`WorstKey`]'s order): `--worst` keeps only this one
+/// candidate while the capture streams by, then draws it from a second pass that records
+/// that connection's segments only.
+#[derive(Clone, Debug)]
+pub struct WorstSoFar {
+    kind: Option<CloseKind>,
+    best: Option<WorstKey>,
+    /// Connections seen (of any kind).
+    pub seen: u64,
+}
+
+impl WorstSoFar {
+    pub fn new(kind: Option<CloseKind>) -> WorstSoFar {
+        WorstSoFar {
+            kind,
+            best: None,
+            seen: 0,
+        }
+    }
+
+    pub fn add(&mut self, r: &ConnectionReport) {
+        self.seen += 1;
+        if self.kind.is_some_and(|k| r.close.kind != k) {
+            return;
+        }
+        let key = WorstKey::of(r);
+        if self.best.is_none_or(|b| key < b) {
+            self.best = Some(key);
+        }
+    }
+
+    /// The worst connection's id.
+    pub fn id(&self) -> Option<u64> {
+        self.best.map(|b| b.id)
+    }
 }
 
 /// Standard input copied to a temporary file (the capture is read twice), removed on drop.
@@ -225,16 +234,18 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     let id = match args.conn {
         Some(id) => id,
         None => {
-            let mut reports = Vec::new();
-            let mut total = 0u64;
+            // Only the worst candidate so far is kept while the capture streams by.
+            let mut worst = WorstSoFar::new(None);
             let stats = analyze(&inputs, &analyze_opts(RecordSegments::None), &mut |r| {
-                total += 1;
                 if filter.matches(&r) {
-                    reports.push(r)
+                    worst.add(&r)
+                } else {
+                    worst.seen += 1;
                 }
             })
             .with_context(|| format!("reading {}", names()))?;
-            match pick_worst(&reports, None) {
+            let total = worst.seen;
+            match worst.id() {
                 Some(id) => id,
                 None => {
                     crate::cli::print_capture_warnings(&stats);

@@ -1,7 +1,7 @@
 //! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
-use crate::chart_cmd::{read_filtered, write_output};
+use crate::chart_cmd::{read_each, write_output};
 use crate::cli::CaptureArgs;
 use crate::output::OutputFormats;
 use crate::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
@@ -72,8 +72,10 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
     if format == GraphFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    let (reports, stats, names) = read_filtered(&args.capture, args.output.as_deref())?;
-    let g = ObservedGraph::from_reports(&reports);
+    // Transitions are counted as each connection finishes: memory holds the live
+    // connections and one small table, however long the capture.
+    let mut g = ObservedGraph::default();
+    let (stats, names) = read_each(&args.capture, args.output.as_deref(), &mut |r| g.add(&r))?;
     let sides = match args.side {
         SideArg::Both => Sides::Both,
         SideArg::Client => Sides::Client,

@@ -45,6 +45,7 @@ pub mod segment;
 pub mod state;
 pub mod summary;
 pub mod tcp;
+pub mod worst;
 pub mod zeek;
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::diagnose::DiagnosisBuilder;
 use crate::diagram_cmd::StdinCopy;
 use crate::model::ConnectionReport;
 use crate::output::OutputFormats;
-use crate::render::chart::{render_chart_svg, ChartKind};
+use crate::render::chart::{ChartData, ChartKind};
 use crate::report::{html, ladder_svg, Chart, Ladder, Report};
 use crate::summary::SummaryBuilder;
 use anyhow::{bail, Context};
@@ -99,23 +99,21 @@ fn build(
         ..args.capture.options()?
     };
     let filter = args.capture.filter();
-    // One pass: the diagnosis and the summary stream (each connection's segments are read
-    // by the diagnosis and dropped); the charts still take the connections, without their
-    // segments.
+    // One pass: the diagnosis, the summary and the charts stream (each connection's
+    // segments are read by the diagnosis and dropped with the connection), so memory holds
+    // the live connections and bounded state, however long the capture.
     let mut builder = DiagnosisBuilder::new();
     let mut summary = SummaryBuilder::default();
-    let mut reports = Vec::new();
-    let mut stats = analyze(&inputs, &opts, &mut |mut r| {
+    let mut chart_data = ChartData::without_diagnosis(&ChartKind::ALL);
+    let mut stats = analyze(&inputs, &opts, &mut |r| {
         if !filter.matches(&r) {
             return;
         }
         builder.add(&r);
         summary.add(&r);
-        r.segments = None;
-        reports.push(r);
+        chart_data.add(&r);
     })
     .with_context(|| format!("reading {}", capture_names(&args.capture.input.captures)))?;
-    reports.sort_by_key(|r| r.id);
     if let Some(tmp) = stdin_path {
         let tmp = tmp.display().to_string();
         for f in &mut stats.files {
@@ -127,10 +125,20 @@ fn build(
     let diagnosis = builder.finish(&stats);
     let summary = summary.finish();
 
-    let examples = crate::diagnose_cmd::example_ids(&diagnosis);
-    let ladders = draw(&examples, &reports, diagnosis.capture_end, |missing| {
+    // A second pass records the segments of the drawn examples only.
+    let (examples, undrawn) = drawn_examples(&diagnosis);
+    let mut ladders = draw(&examples, &[], diagnosis.capture_end, |missing| {
         crate::diagnose_cmd::read_examples(&inputs, &opts, missing)
     })?;
+    for id in undrawn {
+        ladders.insert(
+            id,
+            Ladder::Missing(format!(
+                "the page draws the first {MAX_LADDERS} examples only; `closewait diagram \
+                 CAPTURE --conn {id}` draws this one"
+            )),
+        );
+    }
 
     let title = args.capture.names();
     let report = Report {
@@ -140,14 +148,37 @@ fn build(
         summary: &summary,
         ladders,
         charts: charts(
-            &reports,
+            &mut chart_data,
             &stats,
+            &diagnosis,
             &capture_names(&args.capture.input.captures),
         ),
         max_ids: args.max_ids,
     };
     let page = html::render(&report);
     Ok((page, stats))
+}
+
+/// Ladders drawn per page: a server-side capture with thousands of clients still makes a
+/// page of a few MB.
+pub const MAX_LADDERS: usize = 5;
+
+/// The example connections drawn (the first [`MAX_LADDERS`] distinct ones, in the order of
+/// the findings, most severe first) and the others.
+fn drawn_examples(d: &crate::diagnose::Diagnosis) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let mut drawn = BTreeSet::new();
+    let mut undrawn = BTreeSet::new();
+    for x in d.findings.iter().filter_map(|f| f.example) {
+        if drawn.contains(&x) {
+            continue;
+        }
+        if drawn.len() < MAX_LADDERS {
+            drawn.insert(x);
+        } else {
+            undrawn.insert(x);
+        }
+    }
+    (drawn, undrawn)
 }
 
 /// The ladder of each example connection: from `reports` when its segments were kept,
@@ -181,7 +212,12 @@ fn draw(
 
 /// The charts of `closewait chart` (timeline, states, idle), drawn as SVG for the page. A
 /// chart that cannot be drawn is shown as a note saying why.
-fn charts(reports: &[ConnectionReport], stats: &CaptureStats, title: &str) -> Vec<Chart> {
+fn charts(
+    data: &mut ChartData,
+    stats: &CaptureStats,
+    diagnosis: &crate::diagnose::Diagnosis,
+    title: &str,
+) -> Vec<Chart> {
     ChartKind::ALL
         .into_iter()
         .map(|kind| {
@@ -202,7 +238,7 @@ fn charts(reports: &[ConnectionReport], stats: &CaptureStats, title: &str) -> Ve
                      out as one tall bar; and how long sockets sat in CLOSE_WAIT.",
                 ),
             };
-            let (svg, caption) = match render_chart_svg(kind, reports, stats, title) {
+            let (svg, caption) = match data.render_svg(kind, stats, Some(diagnosis), title) {
                 Ok(svg) => (svg, caption.to_string()),
                 Err(e) => (String::new(), format!("Not drawn: {e}.")),
             };

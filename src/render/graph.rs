@@ -65,37 +65,44 @@ impl ObservedGraph {
     pub fn from_reports(reports: &[ConnectionReport]) -> ObservedGraph {
         let mut g = ObservedGraph::default();
         for r in reports {
-            for side in [Side::Client, Side::Server] {
-                let tl = r.timeline.get(side);
-                let Some(first) = tl.first() else { continue };
-                if first.state == TcpState::Closed && tl.len() == 1 {
-                    // A refused connection's server: no socket ever existed.
-                    continue;
+            g.add(r);
+        }
+        g
+    }
+
+    /// Counts one connection's transitions. The graph is a small fixed table (states ×
+    /// states per side), so `closewait graph` adds each connection as it finishes and keeps
+    /// nothing else: memory does not grow with the capture.
+    pub fn add(&mut self, r: &ConnectionReport) {
+        for side in [Side::Client, Side::Server] {
+            let tl = r.timeline.get(side);
+            let Some(first) = tl.first() else { continue };
+            if first.state == TcpState::Closed && tl.len() == 1 {
+                // A refused connection's server: no socket ever existed.
+                continue;
+            }
+            *self.sockets.get_mut(side) += 1;
+            let graph = self.graphs.get_mut(side);
+            let mut bump = |a: TcpState, b: TcpState| {
+                if let Some(w) = graph.edge_weight_mut(a, b) {
+                    *w += 1;
+                } else {
+                    graph.add_edge(a, b, 1);
                 }
-                *g.sockets.get_mut(side) += 1;
-                let graph = g.graphs.get_mut(side);
-                let mut bump = |a: TcpState, b: TcpState| {
-                    if let Some(w) = graph.edge_weight_mut(a, b) {
-                        *w += 1;
-                    } else {
-                        graph.add_edge(a, b, 1);
-                    }
-                };
-                match (side, first.state) {
-                    (Side::Client, TcpState::SynSent) => bump(TcpState::Closed, TcpState::SynSent),
-                    (Side::Server, TcpState::SynReceived) => {
-                        bump(TcpState::Listen, TcpState::SynReceived)
-                    }
-                    (_, s) => *g.first_seen.get_mut(side).entry(s).or_default() += 1,
+            };
+            match (side, first.state) {
+                (Side::Client, TcpState::SynSent) => bump(TcpState::Closed, TcpState::SynSent),
+                (Side::Server, TcpState::SynReceived) => {
+                    bump(TcpState::Listen, TcpState::SynReceived)
                 }
-                for w in tl.windows(2) {
-                    if w[0].state != w[1].state {
-                        bump(w[0].state, w[1].state);
-                    }
+                (_, s) => *self.first_seen.get_mut(side).entry(s).or_default() += 1,
+            }
+            for w in tl.windows(2) {
+                if w[0].state != w[1].state {
+                    bump(w[0].state, w[1].state);
                 }
             }
         }
-        g
     }
 
     /// Times sockets of `side` took `from → to`.

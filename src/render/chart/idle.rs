@@ -13,7 +13,7 @@
 //! least that long), stacked apart.
 
 use super::*;
-use crate::diagnose::{diagnose, Details};
+use crate::diagnose::{Details, Diagnosis, DiagnosisBuilder};
 use crate::model::{CloseSignal, Side};
 use crate::render::palette::state_color;
 use crate::state::TcpState;
@@ -88,8 +88,57 @@ pub fn idle_sample(r: &ConnectionReport) -> Option<(f64, IdleOutcome)> {
 
 /// Time each socket spent in CLOSE_WAIT, and whether it was still there at `end`.
 pub fn close_wait_durations(reports: &[ConnectionReport], end: f64) -> Vec<(f64, bool)> {
-    let mut out = Vec::new();
-    for r in reports {
+    let mut samples = IdleSamples::default();
+    reports.iter().for_each(|r| samples.add_close_wait(r));
+    samples.close_wait(end)
+}
+
+/// What the chart needs, gathered as connections finish (any order): the idle samples per
+/// server endpoint, each CLOSE_WAIT stay (or the time it began, when it lasted to the end
+/// of the capture, whose end is known only after the last packet), and the streaming
+/// diagnosis for the inferred timeouts. Two numbers per connection are kept (a few MB per
+/// 100 000 connections), not the connections.
+#[derive(Default)]
+pub struct IdleSamples {
+    by_server: BTreeMap<SocketAddr, Vec<(f64, IdleOutcome)>>,
+    /// Seconds in CLOSE_WAIT of the sockets that left it.
+    left: Vec<f64>,
+    /// When the sockets still in CLOSE_WAIT at the end entered it.
+    stayed: Vec<f64>,
+    /// The streaming diagnosis, unless the caller has its own ([`Self::without_diagnosis`]).
+    diagnosis: Option<DiagnosisBuilder>,
+}
+
+impl IdleSamples {
+    pub fn new() -> IdleSamples {
+        IdleSamples {
+            diagnosis: Some(DiagnosisBuilder::new()),
+            ..IdleSamples::default()
+        }
+    }
+
+    /// Samples only: the caller diagnoses the same connections and passes its diagnosis
+    /// to [`render`].
+    pub fn without_diagnosis() -> IdleSamples {
+        IdleSamples::default()
+    }
+
+    /// The diagnosis of the connections added (empty once taken, or without one).
+    pub fn take_diagnosis(&mut self, capture: &CaptureStats) -> Diagnosis {
+        self.diagnosis.take().unwrap_or_default().finish(capture)
+    }
+
+    pub fn add(&mut self, r: &ConnectionReport) {
+        if let Some(s) = idle_sample(r) {
+            self.by_server.entry(r.server).or_default().push(s);
+        }
+        self.add_close_wait(r);
+        if let Some(d) = &mut self.diagnosis {
+            d.add(r);
+        }
+    }
+
+    fn add_close_wait(&mut self, r: &ConnectionReport) {
         for side in [Side::Client, Side::Server] {
             let tl = r.timeline.get(side);
             for (i, c) in tl.iter().enumerate() {
@@ -97,13 +146,20 @@ pub fn close_wait_durations(reports: &[ConnectionReport], end: f64) -> Vec<(f64,
                     continue;
                 }
                 match tl.get(i + 1) {
-                    Some(next) => out.push(((next.at - c.at).max(0.0), false)),
-                    None => out.push(((end - c.at).max(0.0), true)),
+                    Some(next) => self.left.push((next.at - c.at).max(0.0)),
+                    None => self.stayed.push(c.at),
                 }
             }
         }
     }
-    out
+
+    fn close_wait(&self, end: f64) -> Vec<(f64, bool)> {
+        self.left
+            .iter()
+            .map(|v| (*v, false))
+            .chain(self.stayed.iter().map(|at| ((end - at).max(0.0), true)))
+            .collect()
+    }
 }
 
 /// A "nice" bin width (1, 2 or 5 × 10^k) giving about [`BINS`] bins up to `max`.
@@ -269,27 +325,21 @@ fn inferred(details: &[&Details], server: SocketAddr) -> Vec<(Side, f64, u64)> {
 
 /// Draws the chart.
 pub fn render(
-    reports: &[ConnectionReport],
-    capture: &CaptureStats,
+    samples: &IdleSamples,
+    diagnosis: &Diagnosis,
     span: &Span,
     title: &str,
 ) -> Result<String, ChartError> {
     let full_title = format!("Idle time before the close, and time in CLOSE_WAIT — {title}");
-    let mut by_server: BTreeMap<SocketAddr, Vec<(f64, IdleOutcome)>> = BTreeMap::new();
-    for r in reports {
-        if let Some(s) = idle_sample(r) {
-            by_server.entry(r.server).or_default().push(s);
-        }
-    }
-    let mut servers: Vec<(SocketAddr, Vec<(f64, IdleOutcome)>)> = by_server.into_iter().collect();
+    let mut servers: Vec<(SocketAddr, &Vec<(f64, IdleOutcome)>)> =
+        samples.by_server.iter().map(|(a, v)| (*a, v)).collect();
     servers.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
     let hidden = servers.len().saturating_sub(MAX_ENDPOINTS);
     servers.truncate(MAX_ENDPOINTS);
 
-    let diagnosis = diagnose(reports, capture);
     let details: Vec<&Details> = diagnosis.findings.iter().map(|f| &f.details).collect();
 
-    let cw = close_wait_durations(reports, span.end);
+    let cw = samples.close_wait(span.end);
     let cw_colors = [color("#ff8182"), color(state_color(TcpState::CloseWait))];
 
     // Legends: the idle outcomes that occur, and the two CLOSE_WAIT stacks.

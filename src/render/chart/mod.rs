@@ -88,20 +88,121 @@ pub enum ChartError {
 /// Pixels per SVG unit in the PNG.
 pub const PNG_SCALE: f32 = 2.0;
 
+/// What the charts need of a capture's connections, gathered as each finishes (any
+/// order) in memory that does not grow with the capture: the timeline's rows
+/// ([`timeline::TimelineRows`]), the state counts ([`states::StateCounter`]) and the idle
+/// samples ([`idle::IdleSamples`]), only for the kinds asked for.
+pub struct ChartData {
+    timeline: Option<timeline::TimelineRows>,
+    states: Option<states::StateCounter>,
+    idle: Option<idle::IdleSamples>,
+    first_start: f64,
+    last_end: f64,
+}
+
+impl ChartData {
+    /// Gathers for `kinds`; the idle chart diagnoses the connections itself.
+    pub fn new(kinds: &[ChartKind]) -> ChartData {
+        ChartData::with_idle(kinds, idle::IdleSamples::new())
+    }
+
+    /// Gathers for `kinds`; the idle chart's timeouts come from a diagnosis the caller
+    /// makes of the same connections (passed to [`Self::render_svg`]).
+    pub fn without_diagnosis(kinds: &[ChartKind]) -> ChartData {
+        ChartData::with_idle(kinds, idle::IdleSamples::without_diagnosis())
+    }
+
+    fn with_idle(kinds: &[ChartKind], samples: idle::IdleSamples) -> ChartData {
+        ChartData {
+            timeline: kinds
+                .contains(&ChartKind::Timeline)
+                .then(timeline::TimelineRows::default),
+            states: kinds
+                .contains(&ChartKind::States)
+                .then(states::StateCounter::new),
+            idle: kinds.contains(&ChartKind::Idle).then_some(samples),
+            first_start: f64::INFINITY,
+            last_end: f64::NEG_INFINITY,
+        }
+    }
+
+    pub fn add(&mut self, r: &ConnectionReport) {
+        self.first_start = self.first_start.min(r.start);
+        self.last_end = self.last_end.max(r.end);
+        if let Some(t) = &mut self.timeline {
+            t.add(r);
+        }
+        if let Some(s) = &mut self.states {
+            s.add(r);
+        }
+        if let Some(i) = &mut self.idle {
+            i.add(r);
+        }
+    }
+
+    /// Draws one chart (of a kind gathered for) as a self-contained SVG document. `capture`
+    /// gives the time span; `title` names the capture; `diagnosis` is the caller's for
+    /// [`Self::without_diagnosis`] (else the idle chart's own is used).
+    pub fn render_svg(
+        &mut self,
+        kind: ChartKind,
+        capture: &CaptureStats,
+        diagnosis: Option<&crate::diagnose::Diagnosis>,
+        title: &str,
+    ) -> Result<String, ChartError> {
+        let span = Span::from_parts(self.first_start, self.last_end, capture);
+        let missing =
+            || ChartError::Draw(format!("no data gathered for the {} chart", kind.as_str()));
+        match kind {
+            ChartKind::Timeline => {
+                timeline::render(self.timeline.as_ref().ok_or_else(missing)?, &span, title)
+            }
+            ChartKind::States => {
+                states::render(self.states.as_ref().ok_or_else(missing)?, &span, title)
+            }
+            ChartKind::Idle => {
+                let samples = self.idle.as_mut().ok_or_else(missing)?;
+                let own;
+                let d = match diagnosis {
+                    Some(d) => d,
+                    None => {
+                        own = samples.take_diagnosis(capture);
+                        &own
+                    }
+                };
+                idle::render(samples, d, &span, title)
+            }
+        }
+    }
+}
+
 /// Draws one chart of `reports` as a self-contained SVG document. `capture` gives the time
 /// span (its first and last packet); `title` names the capture (usually its file name).
-/// This is the entry point for embedding a chart in another page (the HTML report).
 pub fn render_chart_svg(
     kind: ChartKind,
     reports: &[ConnectionReport],
     capture: &CaptureStats,
     title: &str,
 ) -> Result<String, ChartError> {
-    let span = Span::of(reports, capture);
-    match kind {
-        ChartKind::Timeline => timeline::render(reports, &span, title),
-        ChartKind::States => states::render(reports, &span, title),
-        ChartKind::Idle => idle::render(reports, capture, &span, title),
+    let mut data = ChartData::new(&[kind]);
+    reports.iter().for_each(|r| data.add(r));
+    data.render_svg(kind, capture, None, title)
+}
+
+/// [`ChartData::render_svg`] in one format: SVG, or PNG rasterized at [`PNG_SCALE`] pixels
+/// per SVG unit.
+pub fn render_gathered(
+    data: &mut ChartData,
+    kind: ChartKind,
+    format: ChartFormat,
+    capture: &CaptureStats,
+    title: &str,
+) -> Result<Vec<u8>, ChartError> {
+    let svg = data.render_svg(kind, capture, None, title)?;
+    match format {
+        ChartFormat::Svg => Ok(svg.into_bytes()),
+        ChartFormat::Png => crate::render::diagram::png::rasterize(&svg, PNG_SCALE)
+            .map_err(|e| ChartError::Png(e.to_string())),
     }
 }
 
@@ -149,6 +250,11 @@ impl Span {
             .iter()
             .map(|r| r.end)
             .fold(f64::NEG_INFINITY, f64::max);
+        Span::from_parts(first, last, capture)
+    }
+
+    /// The span from the connections' first start and last end, unless `capture` says.
+    pub fn from_parts(first: f64, last: f64, capture: &CaptureStats) -> Span {
         let start = capture.first_ts.filter(|t| t.is_finite()).unwrap_or(first);
         let end = capture.last_ts.filter(|t| t.is_finite()).unwrap_or(last);
         let start = if start.is_finite() { start } else { 0.0 };

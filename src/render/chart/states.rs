@@ -40,15 +40,20 @@ impl Step {
 /// oldest first. Counts only change at a step; before the first step all are zero.
 pub fn sweep<'a>(reports: impl IntoIterator<Item = &'a ConnectionReport>, side: Side) -> Vec<Step> {
     // (time, connection order, position in its timeline, from, to)
-    let mut events: Vec<(f64, usize, usize, Option<TcpState>, TcpState)> = Vec::new();
+    let mut events: Vec<Change> = Vec::new();
     for (n, r) in reports.into_iter().enumerate() {
         let tl = r.timeline.get(side);
         for (i, change) in tl.iter().enumerate() {
             let from = i.checked_sub(1).map(|p| tl[p].state);
-            events.push((change.at, n, i, from, change.state));
+            events.push((change.at, n as u64, i, from, change.state));
         }
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    sweep_changes(events)
+}
+
+/// The steps of changes sorted by time.
+fn sweep_changes(events: Vec<Change>) -> Vec<Step> {
     let mut counts: Counts = [0; TcpState::ALL.len()];
     let mut steps: Vec<Step> = Vec::new();
     for (at, _, _, from, to) in events {
@@ -139,19 +144,265 @@ fn drawn_states() -> impl Iterator<Item = TcpState> {
     TcpState::ALL.into_iter().filter(|s| *s != TcpState::Closed)
 }
 
+/// State changes kept exactly (and swept as [`sweep`] does) before the counts switch to
+/// samples: about 10 000 connections.
+pub const EXACT_CHANGES: usize = 100_000;
+/// Sample instants kept per side once sampled: between this many and twice as many.
+pub const SAMPLES: usize = 4096;
+
+/// One side's state change in the exact sweep: (time, connection id, position in its
+/// timeline, from, to).
+type Change = (f64, u64, usize, Option<TcpState>, TcpState);
+
+/// The counts behind the chart, fed one connection at a time as it finishes (any order),
+/// in memory that does not grow with the capture.
+///
+/// Small captures are swept exactly: every state change is kept, and the curves step at
+/// every change (ordered by time, then connection id, as [`sweep`] does). Past
+/// [`EXACT_CHANGES`] changes the counts are *sampled*, as running `netstat` at fixed
+/// instants would: at every multiple of a width `w` (a power of two of seconds), each
+/// state's count is the number of sockets that entered it at or before the instant and
+/// had not left it. A change from A to B at `t` is −1 for A and +1 for B from the first
+/// instant at or after `t`, kept as a difference per instant, so a connection costs a few
+/// additions whatever order it arrives in. When the instants would outnumber
+/// 2 × [`SAMPLES`], every other one is dropped and `w` doubles (the counts at the instants
+/// kept are unchanged: they stay exact). A state held for less than `w` can fall between
+/// two instants and not show; the count at the end of the capture is exact either way.
+#[derive(Clone, Debug, Default)]
+pub struct StateCounter {
+    /// Connections with a timeline, per side (client, server).
+    pub sockets: [u64; 2],
+    exact: Option<[Vec<Change>; 2]>,
+    sampled: [Samples; 2],
+}
+
+impl StateCounter {
+    pub fn new() -> StateCounter {
+        StateCounter {
+            exact: Some([Vec::new(), Vec::new()]),
+            ..StateCounter::default()
+        }
+    }
+
+    /// Adds one connection's timelines.
+    pub fn add(&mut self, r: &ConnectionReport) {
+        for (k, side) in [Side::Client, Side::Server].into_iter().enumerate() {
+            let tl = r.timeline.get(side);
+            if tl.is_empty() {
+                continue;
+            }
+            self.sockets[k] += 1;
+            match &mut self.exact {
+                Some(changes) => {
+                    for (i, c) in tl.iter().enumerate() {
+                        let from = i.checked_sub(1).map(|p| tl[p].state);
+                        changes[k].push((c.at, r.id, i, from, c.state));
+                    }
+                }
+                None => {
+                    for (i, c) in tl.iter().enumerate() {
+                        self.sampled[k].hold(c.state, c.at, tl.get(i + 1).map(|n| n.at));
+                    }
+                }
+            }
+        }
+        if self
+            .exact
+            .as_ref()
+            .is_some_and(|c| c[0].len() + c[1].len() > EXACT_CHANGES)
+        {
+            self.sample();
+        }
+    }
+
+    /// Moves the exact changes into samples.
+    fn sample(&mut self) {
+        let Some(changes) = self.exact.take() else {
+            return;
+        };
+        for (k, mut list) in changes.into_iter().enumerate() {
+            let (lo, hi) = list
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+                    (lo.min(c.0), hi.max(c.0))
+                });
+            self.sampled[k] = Samples::covering(lo, hi);
+            // Each change's state is held until the same connection's next change.
+            list.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
+            for (i, c) in list.iter().enumerate() {
+                let next = list.get(i + 1).filter(|n| n.1 == c.1).map(|n| n.0);
+                self.sampled[k].hold(c.4, c.0, next);
+            }
+        }
+    }
+
+    /// The steps of `side`'s counts, oldest first (see [`sweep`]).
+    pub fn steps(&self, side: Side, span: &Span) -> Vec<Step> {
+        let k = usize::from(side == Side::Server);
+        match &self.exact {
+            Some(changes) => {
+                let mut list = changes[k].clone();
+                list.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+                sweep_changes(list)
+            }
+            None => self.sampled[k].steps(span),
+        }
+    }
+}
+
+/// Sampled counts of one side (see [`StateCounter`]): the count of each state at instants
+/// `k·w` for `k` in `lo..lo + diff.len()`, kept as differences from the previous instant.
+#[derive(Clone, Debug, Default)]
+struct Samples {
+    w: f64,
+    lo: i64,
+    diff: Vec<[i64; TcpState::ALL.len()]>,
+}
+
+impl Samples {
+    /// Empty samples whose width spreads `lo..=hi` over about [`SAMPLES`] instants.
+    fn covering(lo: f64, hi: f64) -> Samples {
+        let range = if hi > lo { hi - lo } else { 1.0 };
+        // At least 2^-20 s (about 1 µs), so that an instant's number, epoch seconds over
+        // the width, stays far inside an i64.
+        let w = 2f64.powi((range / SAMPLES as f64).log2().ceil().clamp(-20.0, 40.0) as i32);
+        Samples {
+            w,
+            lo: 0,
+            diff: Vec::new(),
+        }
+    }
+
+    /// The first instant at or after `t`.
+    fn instant(&self, t: f64) -> i64 {
+        (t / self.w).ceil() as i64
+    }
+
+    /// `state` held from `from` until `to` (or to the end).
+    fn hold(&mut self, state: TcpState, from: f64, to: Option<f64>) {
+        if state == TcpState::Closed || !from.is_finite() || self.w == 0.0 {
+            return;
+        }
+        let to = to.filter(|t| t.is_finite());
+        self.cover(from);
+        if let Some(t) = to {
+            self.cover(t);
+        }
+        let a = self.instant(from);
+        let b = to.map(|t| self.instant(t));
+        if b == Some(a) {
+            return;
+        }
+        let i = index(state);
+        self.diff[(a - self.lo) as usize][i] += 1;
+        if let Some(b) = b {
+            self.diff[(b - self.lo) as usize][i] -= 1;
+        }
+    }
+
+    /// Makes room for the instant of `t`, halving the resolution as needed.
+    fn cover(&mut self, t: f64) {
+        loop {
+            let k = self.instant(t);
+            if self.diff.is_empty() {
+                self.lo = k;
+                self.diff.push([0; TcpState::ALL.len()]);
+                return;
+            }
+            let hi = self.lo + self.diff.len() as i64 - 1;
+            let (lo2, hi2) = (self.lo.min(k), hi.max(k));
+            if hi2.saturating_sub(lo2) >= 2 * SAMPLES as i64 {
+                self.halve();
+                continue;
+            }
+            if k < self.lo {
+                let mut v = vec![[0; TcpState::ALL.len()]; (self.lo - k) as usize];
+                v.append(&mut self.diff);
+                self.diff = v;
+                self.lo = k;
+            } else if k > hi {
+                self.diff
+                    .resize((k - self.lo + 1) as usize, [0; TcpState::ALL.len()]);
+            }
+            return;
+        }
+    }
+
+    /// Keeps every other instant (the even ones) and doubles the width.
+    fn halve(&mut self) {
+        let mut run = [0i64; TcpState::ALL.len()];
+        let mut kept: Vec<(i64, [i64; TcpState::ALL.len()])> = Vec::new();
+        for (j, d) in self.diff.iter().enumerate() {
+            for (r, x) in run.iter_mut().zip(d) {
+                *r += x;
+            }
+            let k = self.lo + j as i64;
+            if k.rem_euclid(2) == 0 {
+                kept.push((k / 2, run));
+            }
+        }
+        // Changes after the last even instant are carried by the next one, one further on.
+        let last = self.lo + self.diff.len() as i64 - 1;
+        if last.rem_euclid(2) != 0 {
+            kept.push(((last + 1) / 2, run));
+        }
+        self.w *= 2.0;
+        self.lo = kept.first().map_or(0, |k| k.0);
+        let mut prev = [0i64; TcpState::ALL.len()];
+        self.diff = kept
+            .into_iter()
+            .map(|(_, v)| {
+                let mut d = [0i64; TcpState::ALL.len()];
+                for i in 0..d.len() {
+                    d[i] = v[i] - prev[i];
+                }
+                prev = v;
+                d
+            })
+            .collect();
+    }
+
+    fn steps(&self, span: &Span) -> Vec<Step> {
+        let mut steps: Vec<Step> = Vec::new();
+        let mut run = [0i64; TcpState::ALL.len()];
+        for (j, d) in self.diff.iter().enumerate() {
+            if d.iter().all(|x| *x == 0) {
+                continue;
+            }
+            for (r, x) in run.iter_mut().zip(d) {
+                *r += x;
+            }
+            let at = (self.lo + j as i64) as f64 * self.w;
+            let counts = run.map(|x| x.max(0) as u64);
+            steps.push(Step { at, counts });
+        }
+        // The last instant may lie past the capture's end (it is the first at or after
+        // the last change): the counts then are those at the end.
+        if let Some(last) = steps.last_mut() {
+            if last.at > span.end {
+                last.at = span.end;
+            }
+        }
+        let n = steps.len();
+        if n >= 2 && steps[n - 2].at >= steps[n - 1].at {
+            let last = steps.pop();
+            if let (Some(prev), Some(last)) = (steps.last_mut(), last) {
+                prev.counts = last.counts;
+            }
+        }
+        steps
+    }
+}
+
 const WIDTH: u32 = 1100;
 const PANEL_H: u32 = 330;
 const HEADER_H: u32 = 44;
 
 /// Draws the chart: one panel per side, one curve per state that ever had a socket.
-pub fn render(
-    reports: &[ConnectionReport],
-    span: &Span,
-    title: &str,
-) -> Result<String, ChartError> {
+pub fn render(counter: &StateCounter, span: &Span, title: &str) -> Result<String, ChartError> {
     let full_title = format!("Sockets per TCP state over time — {title}");
     let sides = [Side::Client, Side::Server];
-    let sweeps: Vec<Vec<Step>> = sides.iter().map(|s| sweep(reports, *s)).collect();
+    let sweeps: Vec<Vec<Step>> = sides.iter().map(|s| counter.steps(*s, span)).collect();
 
     // Legends first: their width decides the plot width. Both panels share the width.
     let legends: Vec<Vec<LegendEntry>> = sweeps
@@ -204,10 +455,7 @@ pub fn render(
                 .max()
                 .unwrap_or(0);
             let y_top = (max + max.div_ceil(10)).max(1);
-            let sockets = reports
-                .iter()
-                .filter(|r| !r.timeline.get(side).is_empty())
-                .count();
+            let sockets = counter.sockets[k];
             let caption = format!("{side}-side sockets ({sockets} connections)");
             let mut chart = ChartBuilder::on(&plot_area)
                 .caption(caption, (FAMILY, CAPTION_SIZE).into_font().color(&FG))
@@ -329,6 +577,52 @@ mod tests {
         assert_eq!(pts.last(), Some(&(100.0, 49_999)));
         // A step function: x never goes back.
         assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn past_the_exact_budget_samples_equal_the_exact_sweep_at_their_instants() {
+        // 20 000 leaks one after another, 10 ms apart: more changes than are kept exactly.
+        let one = leak();
+        let reports: Vec<ConnectionReport> = (0..20_000u64)
+            .map(|id| {
+                let mut r = one.clone();
+                r.id = id;
+                let shift = id as f64 * 0.01;
+                for side in [Side::Client, Side::Server] {
+                    for c in r.timeline.get_mut(side).iter_mut() {
+                        c.at += shift;
+                    }
+                }
+                r.start += shift;
+                r.end += shift;
+                r
+            })
+            .collect();
+        let mut counter = StateCounter::new();
+        // Any order: the last first.
+        reports.iter().rev().for_each(|r| counter.add(r));
+        assert!(counter.exact.is_none(), "sampled");
+        let span = Span {
+            start: reports[0].start,
+            end: reports.last().unwrap().end + 100.0,
+        };
+        for side in [Side::Client, Side::Server] {
+            let exact = sweep(&reports, side);
+            let sampled = counter.steps(side, &span);
+            assert!(sampled.len() <= 2 * SAMPLES + 1, "{}", sampled.len());
+            for st in &sampled[..sampled.len() - 1] {
+                let want = counts_at(&exact, st.at);
+                for s in drawn_states() {
+                    assert_eq!(st.get(s), want[index(s)], "{side} {s} at {}", st.at);
+                }
+            }
+            let end = counts_at(&exact, span.end);
+            let last = sampled.last().unwrap();
+            for s in drawn_states() {
+                assert_eq!(last.get(s), end[index(s)], "{side} {s} at the end");
+            }
+        }
+        assert_eq!(counter.sockets, [20_000, 20_000]);
     }
 
     #[test]

@@ -3,22 +3,80 @@
 //! the client, the lower the server). A CLOSE_WAIT leak is a red bar that runs to the end
 //! of the capture, marked by a red triangle beside the row.
 //!
-//! Up to [`MAX_ROWS`] connections get a row each. Beyond that, consecutive connections are
-//! summarised: each row stands for a group of k of them, and each bar shows, at every
-//! moment, CLOSE_WAIT when any socket of the group is in it (a leak is never averaged
-//! away), otherwise the state most of the group's sockets are in (computed by the same
-//! sweep as the `states` chart).
+//! Up to [`MAX_ROWS`] connections get a row each: all of them on a small capture. On a
+//! bigger one the rows are the [`MAX_ROWS`] connections that ended worst, in the order of
+//! `closewait diagram --worst` ([`WorstKey`]: CLOSE_WAIT leaks and unanswered FINs first,
+//! the longest waiting first), still drawn in order of their first packet, and the title
+//! and legend say how many more there are. They are picked as the connections finish
+//! ([`TimelineRows`]), so memory holds [`MAX_ROWS`] connections, not the capture; the
+//! `states` chart is the overview of all of them.
 
-use super::states::{sweep, Step};
 use super::*;
 use crate::model::Side;
 use crate::render::palette::state_color_distinct;
 use crate::state::TcpState;
+use crate::worst::WorstKey;
+use std::collections::BinaryHeap;
 
-/// Connections drawn one per row; more are grouped into at most [`GROUPED_ROWS`] rows.
+/// Connections drawn, one per row.
 pub const MAX_ROWS: usize = 300;
-/// Rows when connections are grouped.
-pub const GROUPED_ROWS: usize = 200;
+
+/// A kept row: its connection (without segment records), ordered by [`WorstKey`].
+#[derive(Clone, Debug)]
+struct Kept {
+    key: WorstKey,
+    report: ConnectionReport,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Kept {}
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// The rows of the chart, picked as connections finish: every connection while there are
+/// at most [`MAX_ROWS`], then the [`MAX_ROWS`] that ended worst.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineRows {
+    /// Max-heap by badness order: the top is the least bad row kept.
+    kept: BinaryHeap<Kept>,
+    /// Connections seen.
+    pub total: u64,
+}
+
+impl TimelineRows {
+    pub fn add(&mut self, r: &ConnectionReport) {
+        self.total += 1;
+        let key = WorstKey::of(r);
+        if self.kept.len() >= MAX_ROWS {
+            match self.kept.peek() {
+                Some(top) if key < top.key => {
+                    self.kept.pop();
+                }
+                _ => return,
+            }
+        }
+        let mut report = r.clone();
+        report.segments = None;
+        self.kept.push(Kept { key, report });
+    }
+
+    /// The kept connections, in no particular order.
+    pub fn reports(&self) -> Vec<&ConnectionReport> {
+        self.kept.iter().map(|k| &k.report).collect()
+    }
+}
 
 const WIDTH: u32 = 1200;
 const HEADER_H: u32 = 44;
@@ -28,12 +86,6 @@ const UNIT: i32 = 20;
 const ROWS_PX: f64 = 720.0;
 const MIN_ROW_PX: f64 = 5.0;
 const MAX_ROW_PX: f64 = 26.0;
-
-/// One row of the chart: a connection, or a group of consecutive ones.
-struct Row<'a> {
-    label: String,
-    conns: Vec<&'a ConnectionReport>,
-}
 
 /// A coloured stretch of one bar, epoch seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,103 +111,37 @@ pub fn segments(r: &ConnectionReport, side: Side, end: f64) -> Vec<Segment> {
         .collect()
 }
 
-/// The state a group's bar shows: CLOSE_WAIT if any socket is in it, else the most common
-/// state (the earliest in RFC order on a tie), else none.
-fn shown(step: &Step) -> Option<TcpState> {
-    if step.get(TcpState::CloseWait) > 0 {
-        return Some(TcpState::CloseWait);
-    }
-    let mut best: Option<(TcpState, u64)> = None;
-    for s in TcpState::ALL {
-        let n = step.get(s);
-        if s != TcpState::Closed && n > 0 && best.is_none_or(|(_, b)| n > b) {
-            best = Some((s, n));
-        }
-    }
-    best.map(|(s, _)| s)
-}
-
-/// The segments of a group's bar, from the sweep of its sockets.
-fn group_segments(conns: &[&ConnectionReport], side: Side, end: f64) -> Vec<Segment> {
-    let steps = sweep(conns.iter().copied(), side);
-    let mut out: Vec<Segment> = Vec::new();
-    for (i, st) in steps.iter().enumerate() {
-        let to = steps.get(i + 1).map_or(end, |n| n.at);
-        let Some(state) = shown(st) else { continue };
-        match out.last_mut() {
-            Some(last) if last.state == state && last.to == st.at => last.to = to,
-            _ => out.push(Segment {
-                from: st.at,
-                to,
-                state,
-            }),
-        }
-    }
-    out.retain(|s| s.to > s.from);
-    out
-}
-
 /// Whether the row ends with a socket in CLOSE_WAIT.
-fn leaks(row: &Row) -> bool {
-    row.conns
-        .iter()
-        .any(|r| r.client_state == TcpState::CloseWait || r.server_state == TcpState::CloseWait)
+fn leaks(r: &ConnectionReport) -> bool {
+    r.client_state == TcpState::CloseWait || r.server_state == TcpState::CloseWait
 }
 
-fn rows<'a>(reports: &'a [ConnectionReport]) -> (Vec<Row<'a>>, usize) {
-    let mut sorted: Vec<&ConnectionReport> = reports.iter().collect();
+/// The rows in order of their first packet.
+fn rows<'a>(reports: &[&'a ConnectionReport]) -> Vec<&'a ConnectionReport> {
+    let mut sorted: Vec<&ConnectionReport> = reports.to_vec();
     sorted.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.id.cmp(&b.id)));
-    if sorted.len() <= MAX_ROWS {
-        let rows = sorted
-            .into_iter()
-            .map(|r| Row {
-                label: format!("#{}", r.id),
-                conns: vec![r],
-            })
-            .collect();
-        return (rows, 1);
-    }
-    let k = sorted.len().div_ceil(GROUPED_ROWS);
-    let rows = sorted
-        .chunks(k)
-        .map(|c| {
-            let lo = c.iter().map(|r| r.id).min().unwrap_or(0);
-            let hi = c.iter().map(|r| r.id).max().unwrap_or(0);
-            Row {
-                label: format!("#{lo}–{hi}"),
-                conns: c.to_vec(),
-            }
-        })
-        .collect();
-    (rows, k)
+    sorted
 }
 
 /// Draws the chart.
-pub fn render(
-    reports: &[ConnectionReport],
-    span: &Span,
-    title: &str,
-) -> Result<String, ChartError> {
-    let (rows, group) = rows(reports);
+pub fn render(picked: &TimelineRows, span: &Span, title: &str) -> Result<String, ChartError> {
+    let rows = rows(&picked.reports());
     let n = rows.len();
-    let full_title = if group > 1 {
-        format!(
-            "Connection timeline — {title} ({} connections, {group} per row)",
-            reports.len()
-        )
+    let total = picked.total;
+    let more = total.saturating_sub(n as u64);
+    let full_title = if more > 0 {
+        format!("Connection timeline — {title} ({total} connections, the {n} that ended worst)")
     } else {
-        format!(
-            "Connection timeline — {title} ({} connections)",
-            reports.len()
-        )
+        format!("Connection timeline — {title} ({total} connections)")
     };
+    let labels_owned: Vec<String> = rows.iter().map(|r| format!("#{}", r.id)).collect();
 
     let row_px = (ROWS_PX / n.max(1) as f64).clamp(MIN_ROW_PX, MAX_ROW_PX);
     // Label every m-th row so labels stay at least 15 px apart.
     let every = (15.0 / row_px).ceil().max(1.0) as usize;
-    let label_w = rows
+    let label_w = labels_owned
         .iter()
-        .map(|r| label_width(&r.label, LABEL_SIZE))
+        .map(|l| label_width(l, LABEL_SIZE))
         .max()
         .unwrap_or(20);
 
@@ -165,11 +151,7 @@ pub fn render(
         .iter()
         .map(|row| {
             [Side::Client, Side::Server].map(|side| {
-                let segs = if row.conns.len() == 1 {
-                    segments(row.conns[0], side, span.end)
-                } else {
-                    group_segments(&row.conns, side, span.end)
-                };
+                let segs = segments(row, side, span.end);
                 for s in &segs {
                     if let Some(i) = TcpState::ALL.iter().position(|x| *x == s.state) {
                         seen[i] = true;
@@ -197,10 +179,10 @@ pub fn render(
     if leak_rows > 0 {
         notes.push(format!("◀ in CLOSE_WAIT at the end ({leak_rows})"));
     }
-    if group > 1 {
-        notes.push(format!("a row = {group} connections:"));
-        notes.push("CLOSE_WAIT if any is in it,".to_string());
-        notes.push("else the most common state".to_string());
+    if more > 0 {
+        notes.push(format!("… and {more} more connections:"));
+        notes.push("rows are the worst-ended,".to_string());
+        notes.push("as diagram --worst ranks".to_string());
     }
     let legend_w = legend_width(&entries, &notes).max(190);
 
@@ -236,7 +218,7 @@ pub fn render(
             .y_label_area_size(label_w + 14)
             .build_cartesian_2d(0f64..span.secs(), (0..y_max).with_key_points(keys))
             .map_err(draw_err)?;
-        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        let labels: Vec<&str> = labels_owned.iter().map(|l| l.as_str()).collect();
         let y_fmt = |v: &i32| {
             let from_bottom = (*v / UNIT) as usize;
             n.checked_sub(from_bottom + 1)
@@ -333,32 +315,28 @@ mod tests {
     }
 
     #[test]
-    fn a_group_shows_close_wait_when_any_member_leaks() {
-        let a = leak();
-        let mut w = Wire::new();
-        w.exchange()
-            .wait(15.0)
-            .send(S, FIN | ACK, 5201, 1101, 0)
-            .send(C, FIN | ACK, 1101, 5202, 0)
-            .send(S, ACK, 5202, 1102, 0);
-        let b = w.analyze_with_tail(100.0).remove(0);
-        let end = a.end.max(b.end) + 100.0;
-        let segs = group_segments(&[&a, &b, &b], Side::Client, end);
-        assert_eq!(segs.last().map(|s| s.state), Some(TcpState::CloseWait));
-        assert_eq!(segs.first().map(|s| s.state), Some(TcpState::SynSent));
-    }
-
-    #[test]
-    fn many_connections_are_grouped() {
+    fn past_max_rows_the_worst_ended_are_kept() {
         let one = leak();
-        let many: Vec<ConnectionReport> = (0..MAX_ROWS as u64 + 1)
-            .map(|id| ConnectionReport { id, ..one.clone() })
-            .collect();
-        let (rows, k) = rows(&many);
-        assert_eq!(k, 2);
-        assert_eq!(rows.len(), (MAX_ROWS + 1).div_ceil(2));
-        assert_eq!(rows[0].label, "#0–1");
-        let (rows, k) = super::rows(&many[..MAX_ROWS]);
-        assert_eq!((rows.len(), k), (MAX_ROWS, 1));
+        let mut graceful = Wire::new();
+        graceful
+            .exchange()
+            .send(C, FIN | ACK, 1101, 5201, 0)
+            .send(S, FIN | ACK, 5201, 1102, 0)
+            .send(C, ACK, 1102, 5202, 0);
+        let fine = graceful.only();
+        let mut rows = TimelineRows::default();
+        for id in 0..MAX_ROWS as u64 * 2 {
+            let r = if id % 7 == 3 { &one } else { &fine };
+            rows.add(&ConnectionReport { id, ..r.clone() });
+        }
+        assert_eq!(rows.total, 2 * MAX_ROWS as u64);
+        let kept = rows.reports();
+        assert_eq!(kept.len(), MAX_ROWS);
+        // Every leak is kept (86 of them), then the graceful ones of lowest id.
+        let leaking = kept.iter().filter(|r| leaks(r)).count();
+        assert_eq!(leaking, (0..2 * MAX_ROWS).filter(|i| i % 7 == 3).count());
+        assert!(kept
+            .iter()
+            .all(|r| leaks(r) || r.id < 2 * MAX_ROWS as u64 - 86));
     }
 }
