@@ -296,7 +296,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
             all: args.all,
             absolute: args.absolute,
             fold_after: args.fold_after,
-            capture_end: stats.last_ts,
+            capture_end: stats.end_ts(),
         },
         ascii: args.ascii,
     };

@@ -232,8 +232,10 @@ pub fn render_chart(
     }
 }
 
-/// The time span a chart covers: the capture's first to last packet (epoch seconds), or the
-/// connections' own span when the capture statistics do not say.
+/// The time span a chart covers: the capture's first packet to its best-known end
+/// ([`CaptureStats::end_ts`]: `--capture-end`, a pcapng's `isb_endtime`, else the last
+/// packet), as analyze and diagnose measure still-open connections to it (epoch seconds);
+/// or the connections' own span when the capture statistics do not say.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Span {
     pub start: f64,
@@ -256,7 +258,7 @@ impl Span {
     /// The span from the connections' first start and last end, unless `capture` says.
     pub fn from_parts(first: f64, last: f64, capture: &CaptureStats) -> Span {
         let start = capture.first_ts.filter(|t| t.is_finite()).unwrap_or(first);
-        let end = capture.last_ts.filter(|t| t.is_finite()).unwrap_or(last);
+        let end = capture.end_ts().filter(|t| t.is_finite()).unwrap_or(last);
         let start = if start.is_finite() { start } else { 0.0 };
         let end = if end.is_finite() {
             end.max(start)

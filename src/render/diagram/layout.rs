@@ -34,7 +34,8 @@ pub struct LadderOptions {
     pub absolute: bool,
     /// Gaps at least this long (seconds) are folded into a break on a proportional axis.
     pub fold_after: f64,
-    /// Epoch seconds of the end of the capture (the last packet of any connection); the
+    /// Epoch seconds of the end of the capture (its best-known end,
+    /// [`crate::capture::CaptureStats::end_ts`], else the last packet of any connection); the
     /// ladder runs to it, so a side left waiting is seen waiting. `None`: the connection's
     /// own last segment.
     pub capture_end: Option<f64>,
