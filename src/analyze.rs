@@ -9,7 +9,7 @@ use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
     Released,
 };
-use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord, StateChange};
+use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
 use crate::segment::Segment;
 use crate::state::TcpState;
 use std::collections::BTreeSet;
@@ -559,11 +559,7 @@ fn report_with_roles(
         for end in &mut conn.conv.ends {
             if end.state == TcpState::TimeWait {
                 end.state = TcpState::Closed;
-                end.changes.push(StateChange {
-                    state: TcpState::Closed,
-                    at: secs(ts),
-                    frame: Some(frame),
-                });
+                end.push(TcpState::Closed, secs(ts), Some(frame));
             }
         }
     }

@@ -220,11 +220,16 @@ impl Endpoint {
             return;
         }
         self.state = state;
-        self.changes.push(StateChange {
-            state,
-            at: crate::model::secs(at.ts_ns),
-            frame: Some(at.frame()),
-        });
+        self.push(state, crate::model::secs(at.ts_ns), Some(at.frame()));
+    }
+
+    /// Records a change to `state` at `at` (epoch seconds), never dated before the change
+    /// it follows: a capture's clock can step back (packets pass through in file order,
+    /// see `capture::merge`), and a timeline out of time order would count one socket in
+    /// two states at once in the states chart.
+    pub fn push(&mut self, state: TcpState, at: f64, frame: Option<u64>) {
+        let at = self.changes.last().map_or(at, |prev| at.max(prev.at));
+        self.changes.push(StateChange { state, at, frame });
     }
 
     /// When it entered its current state.
@@ -835,11 +840,7 @@ impl Conversation {
                     let expiry = since_ns.saturating_add(tw_ns);
                     if expiry <= capture_end_ns {
                         end.state = TcpState::Closed;
-                        end.changes.push(StateChange {
-                            state: TcpState::Closed,
-                            at: crate::model::secs(expiry),
-                            frame: None,
-                        });
+                        end.push(TcpState::Closed, crate::model::secs(expiry), None);
                     }
                 }
             }
@@ -1063,6 +1064,28 @@ mod tests {
         );
         let rec = w.conv().recorded.as_ref().unwrap();
         assert_eq!(rec[7].states, [TcpState::CloseWait, TcpState::FinWait1]);
+    }
+
+    /// The capture's clock steps back 10 s between the FIN and its ACK (packets pass
+    /// through in file order): B's FIN-WAIT-2 is not dated before its FIN-WAIT-1, so a
+    /// timeline stays in time order and the states chart never counts B in both.
+    #[test]
+    fn a_clock_stepping_back_keeps_each_timeline_in_time_order() {
+        let mut w = established_with_exchange();
+        w.send(B, FIN | ACK, 5201, 1101, 0);
+        w.ts_ns -= 10_000_000_000;
+        w.send(A, ACK, 1101, 5202, 0);
+        use TcpState::*;
+        assert_eq!(w.states(), (CloseWait, FinWait2));
+        for side in [A, B] {
+            let changes = &w.conv().ends[side].changes;
+            assert!(
+                changes.windows(2).all(|c| c[0].at <= c[1].at),
+                "{changes:?}"
+            );
+        }
+        let b = &w.conv().ends[B].changes;
+        assert_eq!(b[b.len() - 1].at, b[b.len() - 2].at);
     }
 
     /// Data that crossed the FIN shows the FIN had not arrived when it was sent: the
