@@ -391,6 +391,23 @@ fn is_tomcat_keepalive_close(seconds: f64, t: &Value) -> bool {
     seconds >= configured && seconds <= configured + TOMCAT_POLL_SECS
 }
 
+/// The durations ("2.0 s") every finding's advice quotes, to check that a diagnosis names
+/// one server idle timeout throughout.
+fn advised_seconds(d: &Diagnosis) -> Vec<(FindingId, String)> {
+    let mut out = Vec::new();
+    for f in &d.findings {
+        let words: Vec<&str> = f.advice.split_whitespace().collect();
+        for w in words.windows(2) {
+            let number = w[0].trim_start_matches('(');
+            let unit = w[1].trim_end_matches(['.', ')', ',', ';', ':']);
+            if unit == "s" && number.parse::<f64>().is_ok() {
+                out.push((f.id, format!("{number} s")));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn httpclient_honouring_keep_alive_answers_tomcats_fin_slowly_without_leaking() {
     let name = "23-tomcat-httpclient-keepalive-honoured";
@@ -443,6 +460,13 @@ fn httpclient_honouring_keep_alive_answers_tomcats_fin_slowly_without_leaking() 
     let shortest = format!("below {:.1} s", det.min);
     assert!(idle.advice.contains(&shortest), "{}", idle.advice);
     assert!(mm.advice.contains(&shortest), "{}", mm.advice);
+    let quoted = advised_seconds(&d);
+    assert!(
+        quoted
+            .iter()
+            .all(|(_, s)| *s == format!("{:.1} s", det.min)),
+        "{quoted:?}"
+    );
 }
 
 #[test]
@@ -497,6 +521,25 @@ fn httpclient_ignoring_keep_alive_leaks_close_wait_and_its_next_request_is_reset
     );
     assert_eq!((mm.answer_delay.as_ref(), mm.slow_answers), (None, 0));
     assert!(is_tomcat_keepalive_close(mm.server_seconds, &t), "{mm:?}");
+
+    // Tomcat's poller sweeps: every finding's advice quotes the idle_timeout finding's
+    // bound, the shortest idle seen (not the median the leak or the reset saw).
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(idle) = &idle.details else {
+        panic!()
+    };
+    assert!(idle.swept, "{idle:?}");
+    let shortest = format!("{:.1} s", idle.min);
+    let quoted = advised_seconds(&d);
+    for id in [
+        FindingId::CloseWaitLeak,
+        FindingId::LateWriteRst,
+        FindingId::TimeoutMismatch,
+        FindingId::IdleTimeout,
+    ] {
+        assert!(quoted.iter().any(|(f, _)| *f == id), "{id:?}: {quoted:?}");
+    }
+    assert!(quoted.iter().all(|(_, s)| *s == shortest), "{quoted:?}");
 }
 
 #[test]

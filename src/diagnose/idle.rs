@@ -160,6 +160,17 @@ impl IdleGroup {
             !bursts.is_empty() && in_bursts * 5 >= n * 4 && (!idle.is_tight() || bursts.len() == 1);
         swept.then_some((in_bursts, bursts.len() as u64))
     }
+
+    /// The server's idle timeout as every finding quotes it: a swept setting is at most the
+    /// shortest idle seen (a client timeout between it and the median would still lose the
+    /// race on some connections); a fixed one is the median.
+    pub(super) fn timeout(&self, idle: &Spread) -> f64 {
+        if self.sweeps(idle).is_some() {
+            idle.min
+        } else {
+            idle.median
+        }
+    }
 }
 
 impl IdleGroup {
@@ -278,6 +289,14 @@ pub(super) struct IdleTimeouts {
     pub client: BTreeMap<SocketAddr, Spread>,
 }
 
+impl IdleTimeouts {
+    /// The server's idle timeout for `service`, the one number every finding's advice
+    /// quotes (see [`IdleGroup::timeout`]).
+    pub fn server_timeout(&self, service: SocketAddr) -> Option<f64> {
+        self.server.get(&service).map(|(s, g)| g.timeout(s))
+    }
+}
+
 /// Idle time before the close, when `side` closed first with a FIN after some idleness.
 /// (A RST after idleness is an abort, a keep-alive giving up or a linger-0 close, not an
 /// idle timeout; those are other findings.)
@@ -382,12 +401,10 @@ fn finding(
         ),
     };
     let advice = match side {
-        // A swept setting is at most the shortest idle seen: a client timeout between it and
-        // the median would still lose the race on some connections.
         Side::Server => format!(
             "Clients of {service} should close idle connections before the server does: \
              keep their pool idle timeout below {}.",
-            secs(if sweeps.is_some() { s.min } else { s.median })
+            secs(g.timeout(s))
         ),
         Side::Client => "Keep this below the server's keep-alive timeout, so the client \
                          always closes first."
@@ -448,7 +465,13 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
         let answers = group.answers.spread();
         // The client never answered the FIN: CLOSE_WAIT at the end, or reset later.
         let silent = group.silent;
-        let s = secs(server.median);
+        // The one server timeout every finding quotes; a swept one is only bounded.
+        let timeout = secs(group.timeout(server));
+        let s = if group.sweeps(server).is_some() {
+            format!("≥ {timeout}")
+        } else {
+            timeout.clone()
+        };
         let (severity, summary) = match client_secs {
             Some(c) => (
                 Severity::Warning,
@@ -502,11 +525,7 @@ pub(super) fn mismatch(idle: &IdleTimeouts) -> Vec<Finding> {
         };
         // A server that sweeps (Tomcat's poller) may close after as little as the shortest
         // idle seen: that is the bound a client must stay below.
-        let below = if group.sweeps(server).is_some() {
-            secs(server.min)
-        } else {
-            s.clone()
-        };
+        let below = timeout;
         let advice = format!(
             "Make the client's idle timeout shorter than the server's keep-alive timeout \
              (below {below}): the client then closes first, TIME_WAIT lands on the client, \

@@ -193,7 +193,7 @@ fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) ->
              or already dropped by tcp_fin_timeout (60 s by default). The {writer}'s request \
              fails with ECONNRESET or an empty response, and is lost unless retried."
         );
-        let server_timeout = idle.server.get(&service).map(|(s, _)| s.median);
+        let server_timeout = idle.server_timeout(service);
         let advice = match writer {
             Side::Client => format!(
                 "Close pooled connections as soon as they read EOF and validate a connection \

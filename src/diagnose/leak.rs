@@ -124,7 +124,16 @@ impl Acc {
                         .and_then(|(_, g)| g.answers.spread()),
                     Side::Server => None,
                 };
-                finding(ctx, side, host, service, &g, answered.map(|a| a.max))
+                let server_timeout = idle.server_timeout(service);
+                finding(
+                    ctx,
+                    side,
+                    host,
+                    service,
+                    &g,
+                    answered.map(|a| a.max),
+                    server_timeout,
+                )
             })
             .collect()
     }
@@ -171,6 +180,7 @@ fn finding(
     service: SocketAddr,
     g: &Group,
     slowest_answer: Option<f64>,
+    server_timeout: Option<f64>,
 ) -> Finding {
     let table = host.is_none().then(|| g.leakers.table());
     let n = g.conns.len() as u64;
@@ -267,8 +277,10 @@ fn finding(
     );
     let advice = match side {
         Side::Client => {
-            let timeout = match idle.as_ref() {
-                Some(s) if s.median >= 0.1 => format!("below {}", secs(s.median)),
+            // The idle_timeout finding's number when there is one, so the whole diagnosis
+            // quotes one timeout; else this group's own idle before the FIN.
+            let timeout = match server_timeout.or(idle.as_ref().map(|s| s.median)) {
+                Some(t) if t >= 0.1 => format!("below {}", secs(t)),
                 _ => "below the server's keep-alive timeout".to_string(),
             };
             format!(

@@ -153,7 +153,7 @@ fn finding(service: SocketAddr, g: &Group, span: f64, idle: &IdleTimeouts) -> Op
         let projected =
             (closes_span >= MIN_PROJECTION_SECS).then_some(per_second * LINUX_TIME_WAIT_SECS);
         let idle_spread = g.idle.spread();
-        let idle_timeout = idle.server.get(&service).map(|(s, _)| s.median);
+        let idle_timeout = idle.server_timeout(service);
         let closes_at_once = idle_spread.as_ref().is_some_and(|s| s.median < 0.1);
 
         let summary = match projected {
