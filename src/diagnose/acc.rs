@@ -16,7 +16,7 @@
 
 use super::stats::Spread;
 use serde::Serialize;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::IpAddr;
 
 /// Values kept exactly per sketch, and example candidates per group.
@@ -217,16 +217,31 @@ impl Members {
     }
 }
 
-/// Hosts tabulated exactly per group; connections of further hosts are counted together.
-pub const MAX_HOSTS: usize = 10_000;
+/// Hosts counted exactly per group. Past that, the group's table is a Space-Saving summary
+/// of this many hosts (see [`Hosts`]).
+pub const MAX_HOSTS: usize = 300;
 
 /// Connections per host, for a group that stands for many hosts (a service's clients on a
 /// server-side capture).
+///
+/// Exact while the group has at most [`MAX_HOSTS`] hosts (every shipped capture). Past that
+/// it is a Space-Saving summary (Metwally, Agrawal and El Abbadi, 2005): a host not in the
+/// table takes the place of the one with the fewest connections and inherits its count as
+/// its possible overcount. Every host's count is then at most its overcount (at most
+/// `N / MAX_HOSTS` for a group of `N` connections) above the truth and never below, and
+/// every host with more than `N / MAX_HOSTS` connections is in the table. The distinct
+/// hosts are then estimated by a [`Distinct`] sketch.
 #[derive(Clone, Debug, Default)]
 pub struct Hosts {
-    counts: BTreeMap<IpAddr, u64>,
-    /// Connections of hosts past [`MAX_HOSTS`].
-    overflow: u64,
+    /// Host → (connections, overcount).
+    counts: BTreeMap<IpAddr, (u64, u64)>,
+    /// (connections, host) of every counted host once the table is full: which one to
+    /// replace next.
+    by_count: BTreeSet<(u64, IpAddr)>,
+    /// Connections added.
+    total: u64,
+    /// Distinct hosts, once there are more than [`MAX_HOSTS`].
+    distinct: Option<Box<Distinct>>,
 }
 
 /// One row of a host table.
@@ -234,17 +249,29 @@ pub struct Hosts {
 pub struct HostCount {
     pub host: IpAddr,
     pub connections: u64,
+    /// How far `connections` may be above the truth, once the group has more hosts than
+    /// closewait counts exactly (`acc::MAX_HOSTS`); absent when exact.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_overcount: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The top hosts of a group and how many more there are.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HostTable {
-    /// Distinct hosts (at least; see `acc::MAX_HOSTS`).
+    /// Distinct hosts (an estimate when `approximate`).
     pub hosts: u64,
     /// The hosts with the most connections, most first.
     pub top: Vec<HostCount>,
     /// Connections of the other hosts.
     pub others: u64,
+    /// True when the group had more hosts than closewait counts exactly: `hosts` is
+    /// estimated (±1.6 %), `others` is at least what it says.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
 }
 
 /// Rows of a host table.
@@ -252,63 +279,201 @@ pub const TOP_HOSTS: usize = 5;
 
 impl Hosts {
     pub fn add(&mut self, host: IpAddr, n: u64) {
-        if let Some(c) = self.counts.get_mut(&host) {
-            *c += n;
-        } else if self.counts.len() < MAX_HOSTS {
-            self.counts.insert(host, n);
-        } else {
-            self.overflow += n;
+        self.count(host, n, 0);
+    }
+
+    /// Adds `n` connections of `host`, `over` of which may be too many.
+    fn count(&mut self, host: IpAddr, n: u64, over: u64) {
+        self.total += n;
+        if let Some(d) = &mut self.distinct {
+            d.insert(host);
         }
+        if let Some((c, o)) = self.counts.get_mut(&host) {
+            if self.by_count.remove(&(*c, host)) {
+                self.by_count.insert((*c + n, host));
+            }
+            *c += n;
+            *o += over;
+            return;
+        }
+        if self.counts.len() < MAX_HOSTS {
+            self.counts.insert(host, (n, over));
+            return;
+        }
+        if self.distinct.is_none() {
+            // No host was replaced yet: the table holds every host seen so far.
+            let mut d = Box::new(Distinct::default());
+            self.counts.keys().for_each(|&h| d.insert(h));
+            d.insert(host);
+            self.distinct = Some(d);
+        }
+        if self.by_count.is_empty() {
+            self.by_count = self.counts.iter().map(|(&h, &(c, _))| (c, h)).collect();
+        }
+        // Space-Saving: the new host replaces the least counted one and inherits its count,
+        // which it may or may not have had.
+        let (least, gone) = self.by_count.pop_first().expect("the table is full");
+        self.counts.remove(&gone);
+        self.counts.insert(host, (least + n, least + over));
+        self.by_count.insert((least + n, host));
     }
 
     pub fn merge(&mut self, other: Hosts) {
-        for (h, n) in other.counts {
-            self.add(h, n);
+        if let Some(theirs) = &other.distinct {
+            let mine = self.distinct.get_or_insert_with(|| {
+                let mut d = Box::new(Distinct::default());
+                self.counts.keys().for_each(|&h| d.insert(h));
+                d
+            });
+            mine.merge(theirs);
         }
-        self.overflow += other.overflow;
+        for (h, (n, over)) in other.counts {
+            self.count(h, n, over);
+        }
+    }
+
+    /// The hosts in address order, when there are at most `limit` of them.
+    pub fn few(&self, limit: usize) -> Option<Vec<IpAddr>> {
+        (self.distinct.is_none() && self.counts.len() <= limit)
+            .then(|| self.counts.keys().copied().collect())
+    }
+
+    /// Distinct hosts: exact up to [`MAX_HOSTS`], estimated past that.
+    pub fn distinct(&self) -> u64 {
+        match &self.distinct {
+            Some(d) => d.estimate().max(self.counts.len() as u64),
+            None => self.counts.len() as u64,
+        }
     }
 
     pub fn table(&self) -> HostTable {
         let mut rows: Vec<HostCount> = self
             .counts
             .iter()
-            .map(|(&host, &connections)| HostCount { host, connections })
+            .map(|(&host, &(connections, max_overcount))| HostCount {
+                host,
+                connections,
+                max_overcount,
+            })
             .collect();
         rows.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.host.cmp(&b.host)));
-        let others = rows
-            .iter()
-            .skip(TOP_HOSTS)
-            .map(|r| r.connections)
-            .sum::<u64>()
-            + self.overflow;
         rows.truncate(TOP_HOSTS);
+        let shown: u64 = rows.iter().map(|r| r.connections).sum();
         HostTable {
-            hosts: self.counts.len() as u64,
+            hosts: self.distinct(),
             top: rows,
-            others,
+            others: self.total.saturating_sub(shown),
+            approximate: self.distinct.is_some(),
+        }
+    }
+}
+
+/// Registers of a [`Distinct`] sketch (2^12): its standard error is 1.04 / √4096 ≈ 1.6 %.
+const DISTINCT_BITS: u32 = 12;
+
+/// A HyperLogLog sketch (Flajolet, Fusy, Gandouet and Meunier, 2007) of distinct hosts:
+/// 4 KiB however many hosts, within about ±1.6 % (one standard error), and, for up to
+/// about 10 000 hosts, counted by linear counting, which is closer still.
+#[derive(Clone, Debug)]
+pub struct Distinct {
+    registers: Vec<u8>,
+}
+
+impl Default for Distinct {
+    fn default() -> Distinct {
+        Distinct {
+            registers: vec![0; 1 << DISTINCT_BITS],
+        }
+    }
+}
+
+impl Distinct {
+    pub fn insert(&mut self, host: IpAddr) {
+        let h = hash_host(host);
+        let register = (h >> (64 - DISTINCT_BITS)) as usize;
+        let rank = ((h << DISTINCT_BITS) | (1 << (DISTINCT_BITS - 1))).leading_zeros() + 1;
+        let r = &mut self.registers[register];
+        *r = (*r).max(rank as u8);
+    }
+
+    pub fn merge(&mut self, other: &Distinct) {
+        for (a, b) in self.registers.iter_mut().zip(&other.registers) {
+            *a = (*a).max(*b);
+        }
+    }
+
+    pub fn estimate(&self) -> u64 {
+        let m = self.registers.len() as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
+        let raw = alpha * m * m / sum;
+        let empty = self.registers.iter().filter(|&&r| r == 0).count();
+        let estimate = if raw <= 2.5 * m && empty > 0 {
+            // Few hosts for the registers: linear counting is the better estimate.
+            m * (m / empty as f64).ln()
+        } else {
+            raw
+        };
+        estimate.round() as u64
+    }
+}
+
+/// A well-mixed 64-bit hash of an address (SplitMix64's finaliser), the same on every run.
+fn hash_host(host: IpAddr) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    match host {
+        IpAddr::V4(a) => mix(u32::from(a) as u64),
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            mix(mix(bits as u64 ^ 0x9e37_79b9_7f4a_7c15) ^ (bits >> 64) as u64)
         }
     }
 }
 
 impl HostTable {
-    /// `10.0.0.1 (40), 10.0.0.2 (38) and 47 more hosts (200 connections)`.
+    /// `10.0.0.1 (40), 10.0.0.2 (38) and 47 more hosts (200 connections)`; past
+    /// `acc::MAX_HOSTS` hosts, `10.0.0.1 (40), 10.0.0.2 (≈38) and ≈4700 more hosts (at
+    /// least 20000 connections)`.
     pub fn text(&self) -> String {
         let top: Vec<String> = self
             .top
             .iter()
-            .map(|r| format!("{} ({})", r.host, r.connections))
+            .map(|r| {
+                let about = if r.max_overcount > 0 { "≈" } else { "" };
+                format!("{} ({about}{})", r.host, r.connections)
+            })
             .collect();
         let more = self.hosts.saturating_sub(self.top.len() as u64);
         if more > 0 {
             format!(
-                "{} and {more} more {} ({} connections)",
+                "{} and {}{more} more {} ({}{} connections)",
                 top.join(", "),
+                self.about(),
                 if more == 1 { "host" } else { "hosts" },
+                if self.approximate { "at least " } else { "" },
                 self.others
             )
         } else {
             top.join(", ")
         }
+    }
+
+    /// `≈` before an estimated host count, else nothing.
+    pub fn about(&self) -> &'static str {
+        if self.approximate {
+            "≈"
+        } else {
+            ""
+        }
+    }
+
+    /// `41 client hosts`, `≈4921 client hosts` when estimated.
+    pub fn hosts_text(&self, one: &str, many: &str) -> String {
+        format!("{}{}", self.about(), super::plural(self.hosts, one, many))
     }
 }
 
@@ -375,6 +540,80 @@ mod tests {
         }
         assert_eq!(m.n, 5000);
         assert_eq!(m.ids(), (0..MAX_EVIDENCE as u64).collect::<Vec<_>>());
+    }
+
+    fn host(i: u32) -> IpAddr {
+        IpAddr::from([10, 2, (i >> 8) as u8, i as u8])
+    }
+
+    #[test]
+    fn host_table_is_exact_up_to_max_hosts() {
+        let mut h = Hosts::default();
+        for i in 0..MAX_HOSTS as u32 {
+            h.add(host(i), 1 + (i % 3) as u64);
+        }
+        let t = h.table();
+        assert_eq!((t.hosts, t.approximate), (MAX_HOSTS as u64, false));
+        assert!(t
+            .top
+            .iter()
+            .all(|r| r.max_overcount == 0 && r.connections == 3));
+        let total: u64 = (0..MAX_HOSTS as u64).map(|i| 1 + i % 3).sum();
+        assert_eq!(t.others, total - 15);
+        assert!(!t.text().contains('≈'));
+    }
+
+    #[test]
+    fn many_hosts_keep_the_heavy_hitters_within_the_space_saving_bound() {
+        // 20 000 hosts, host i with about 60 000 / (i + 1) connections (Zipf), interleaved.
+        let hosts = 20_000u32;
+        let want = |i: u32| (60_000 / (i as u64 + 1)).max(1);
+        let mut h = Hosts::default();
+        let mut truth = BTreeMap::new();
+        let mut round = 0;
+        loop {
+            let mut any = false;
+            for i in 0..hosts {
+                if want(i) > round {
+                    h.add(host(i), 1);
+                    *truth.entry(host(i)).or_insert(0u64) += 1;
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+            round += 1;
+        }
+        let n: u64 = truth.values().sum();
+        let t = h.table();
+        assert!(t.approximate);
+        let top: Vec<IpAddr> = (0..5).map(host).collect();
+        assert_eq!(t.top.iter().map(|r| r.host).collect::<Vec<_>>(), top);
+        for r in &t.top {
+            let exact = truth[&r.host];
+            assert!(r.connections >= exact && r.connections - exact <= r.max_overcount);
+            assert!(r.max_overcount <= n / MAX_HOSTS as u64);
+        }
+        let err = (t.hosts as f64 - hosts as f64).abs() / hosts as f64;
+        assert!(err < 0.05, "{} hosts estimated for {hosts}", t.hosts);
+        assert!(t.text().contains(" and ≈"), "{}", t.text());
+    }
+
+    #[test]
+    fn merged_host_tables_count_every_host() {
+        let mut a = Hosts::default();
+        let mut b = Hosts::default();
+        (0..200).for_each(|i| a.add(host(i), 1));
+        (100..400).for_each(|i| b.add(host(i), 2));
+        a.merge(b);
+        let t = a.table();
+        assert!(t.approximate);
+        assert!((388..=412).contains(&t.hosts), "{}", t.hosts);
+        assert_eq!(
+            t.others + t.top.iter().map(|r| r.connections).sum::<u64>(),
+            800
+        );
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn finding(
     let who = match (side, client_host, &table) {
         (Side::Server, _, _) => format!("The server {service}"),
         (Side::Client, Some(h), _) => format!("The client {h}"),
-        (Side::Client, None, Some(t)) => format!("The clients ({} hosts)", t.hosts),
+        (Side::Client, None, Some(t)) => format!("The clients ({}{} hosts)", t.about(), t.hosts),
         (Side::Client, None, None) => "The client".to_string(),
     };
     // "The clients (24 hosts) close …", "The server … closes …".

@@ -14,7 +14,7 @@ use super::{Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseSignal, ConnectionReport, Side};
 use crate::state::TcpState;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// The numbers of a `close_wait_leak` finding.
@@ -52,7 +52,7 @@ struct Group {
     conns: Vec<(Clock, u64, bool)>,
     idle: Sketch,
     /// Client hosts, when the server leaks.
-    clients: BTreeSet<IpAddr>,
+    clients: Hosts,
     /// Leaking client hosts, when the client leaks.
     leakers: Hosts,
 }
@@ -95,7 +95,7 @@ impl Acc {
             g.idle.add(i);
         }
         if side == Side::Server {
-            g.clients.insert(r.client.ip());
+            g.clients.add(r.client.ip(), 1);
         }
     }
 
@@ -107,7 +107,7 @@ impl Acc {
             let into = self.groups.entry((side, host, service)).or_default();
             into.conns.extend(g.conns);
             into.idle.merge(g.idle);
-            into.clients.extend(g.clients);
+            into.clients.merge(g.clients);
             into.leakers.merge(g.leakers);
         }
     }
@@ -193,10 +193,9 @@ fn finding(
 
     let mut remotes: Vec<String> = Vec::new();
     if side == Side::Server {
-        if g.clients.len() <= 3 {
-            remotes = g.clients.iter().map(|h| h.to_string()).collect();
-        } else {
-            remotes.push(format!("{} client hosts", g.clients.len()));
+        match g.clients.few(3) {
+            Some(few) => remotes = few.iter().map(|h| h.to_string()).collect(),
+            None => remotes.push(g.clients.table().hosts_text("client host", "client hosts")),
         }
     }
     let remote = match side {
@@ -220,11 +219,9 @@ fn finding(
         Side::Client if table.is_some() => format!(
             "{how_many} to {service} (from {}) {} closed by the server{idle_text} and the \
              clients never closed {them} (CLOSE_WAIT).",
-            super::plural(
-                table.as_ref().map_or(0, |t| t.hosts),
-                "client host",
-                "client hosts"
-            ),
+            table
+                .as_ref()
+                .map_or_else(String::new, |t| t.hosts_text("client host", "client hosts")),
             if n == 1 { "was" } else { "were" }
         ),
         Side::Client => format!(
@@ -296,7 +293,7 @@ fn finding(
     };
 
     let who = match (&table, host) {
-        (Some(t), _) => format!("{} client hosts", t.hosts),
+        (Some(t), _) => t.hosts_text("client host", "client hosts"),
         (None, Some(h)) => h.to_string(),
         (None, None) => String::new(),
     };

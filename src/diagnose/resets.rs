@@ -303,7 +303,10 @@ fn failed(id: FindingId, server: SocketAddr, g: &Failed, ok: u64) -> Finding {
 fn who(side: Side, host: Option<IpAddr>, service: SocketAddr, g: &Resets) -> String {
     match (side, host) {
         (Side::Client, Some(host)) => format!("The client {host}"),
-        (Side::Client, None) => format!("Clients ({} hosts)", g.hosts.table().hosts),
+        (Side::Client, None) => {
+            let t = g.hosts.table();
+            format!("Clients ({}{} hosts)", t.about(), t.hosts)
+        }
         (Side::Server, _) => format!("The server {service}"),
     }
 }
