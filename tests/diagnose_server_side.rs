@@ -149,6 +149,97 @@ fn fixture_client_resets_are_one_finding_per_service_with_the_generated_counts()
     }
 }
 
+/// Keep-alive probes and dead peers from many client hosts: one finding per service, its
+/// connections counted, its client hosts tabulated. The fixture replays captures 10a (4
+/// answered probes), 10b (3 unanswered probes, then the client's RST) and 16 (6 answered
+/// probes, then CLOSE_WAIT) from 8 client hosts to 2 services:
+///
+/// ```text
+/// bench/make-server-side tests/data/server-side/keepalive-8x2.pcap --clients 8 --services 2 \
+///     --connections 24 --mix '{"10a": 1, "10b": 1, "16": 1}' --skew 0 --rate 20 --seed 10 \
+///     --truth tests/data/server-side/keepalive-8x2.truth.json
+/// ```
+#[test]
+fn keepalive_from_many_client_hosts_is_one_finding_per_service() {
+    let truth = json_file(&data("keepalive-8x2.truth.json"));
+    let capture = data("keepalive-8x2.pcap");
+    let d: Value = serde_json::from_str(&closewait(&["diagnose", "--json"], &capture)).unwrap();
+    let services = truth["services"].as_object().expect("services");
+    let keepalives = findings(&d, "keepalive");
+    assert_eq!(
+        keepalives.len(),
+        services.len(),
+        "one keepalive per service"
+    );
+    for (service, s) in services {
+        let f = one_for(&keepalives, service);
+        let t = &s["templates"];
+        let of = |name: &str| t[name].as_u64().unwrap_or(0);
+        // Every template's client probes: 10a sends 4, 10b 3, 16 six; 10b's go unanswered.
+        let sent = 4 * of("10a") + 3 * of("10b") + 6 * of("16");
+        let answered = 4 * of("10a") + 6 * of("16");
+        assert_eq!(f["count"], s["connections"], "{service}");
+        assert_eq!(f["prober"], "client");
+        assert!(f["host"].is_null());
+        assert_eq!(f["probes_sent"].as_u64(), Some(sent), "{service}");
+        assert_eq!(f["probes_answered"].as_u64(), Some(answered), "{service}");
+        assert_eq!(f["settings"]["tcp_keepalive_probes"], 3);
+        let head = format!(
+            "The clients ({} hosts) of {service} send TCP keep-alive probes after 1.0 s idle, \
+             every 1.0 s while unanswered, giving up after 3 unanswered: {sent} probes on {} \
+             of its {} connections, {answered} answered.",
+            s["client_hosts"], s["connections"], s["connections"]
+        );
+        assert_eq!(f["summary"].as_str().unwrap(), head);
+        // Every connection probes: the probing hosts are all of the service's clients.
+        let mut hosts = serde_json::Map::new();
+        for p in s["patterns"].as_object().unwrap().values() {
+            for (h, n) in p["hosts"].as_object().unwrap() {
+                let sum = hosts.get(h).and_then(Value::as_u64).unwrap_or(0) + n.as_u64().unwrap();
+                hosts.insert(h.clone(), sum.into());
+            }
+        }
+        assert_host_table(&f["client_hosts"], &Value::Object(hosts));
+    }
+    let dead = findings(&d, "dead_peer");
+    let expected = services_with(&truth, "client_rst");
+    assert_eq!(dead.len(), expected.len(), "one dead_peer per service");
+    for (service, s, p) in expected {
+        let f: Vec<&Value> = dead
+            .iter()
+            .copied()
+            .filter(|f| f["peer"] == service)
+            .collect();
+        let [f] = f[..] else {
+            panic!("one dead_peer for {service}: {f:?}")
+        };
+        // Capture 10b is the only one whose probes go unanswered.
+        assert_eq!(p["connections"], s["templates"]["10b"], "{service}");
+        assert_eq!(f["count"], p["connections"], "{service}");
+        assert_eq!(f["reset"], p["connections"], "{service}");
+        assert!(f["host"].is_null());
+        let n = p["connections"].as_u64().unwrap();
+        let head = format!(
+            "{service} stopped answering: the clients ({}) gave up on {n} {} after 3 \
+             unanswered keep-alive probes and reset {}",
+            if p["client_hosts"] == 1 {
+                "1 host".to_string()
+            } else {
+                format!("{} hosts", p["client_hosts"])
+            },
+            if n == 1 { "connection" } else { "connections" },
+            if n == 1 { "it" } else { "them" },
+        );
+        assert!(f["summary"].as_str().unwrap().starts_with(&head), "{f}");
+        assert_host_table(&f["client_hosts"], &p["hosts"]);
+    }
+    // In text, the table and the "N more" line.
+    let text = closewait(&["diagnose"], &capture);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("probing client hosts: 10.2.0."), "{text}");
+    assert!(flat.contains(" and 3 more hosts (4 connections)"), "{text}");
+}
+
 #[test]
 fn fixture_text_fits_a_screenful_with_the_biggest_leaks_host_table() {
     let truth = json_file(&data("50x15.truth.json"));

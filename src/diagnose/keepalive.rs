@@ -15,9 +15,9 @@
 //! Without segment records only the counts (`tcp.*.keepalives`, `keepalive_acks`) are
 //! known, and the settings stay `null`.
 
-use super::acc::{Members, Sketch};
+use super::acc::{HostTable, Hosts, Members, Sketch};
 use super::stats::{secs, secs_precise, Spread};
-use super::{plural, Details, Finding, FindingId, Severity};
+use super::{plural, Ctx, Details, Finding, FindingId, Severity};
 use crate::model::{ser_addr, CloseKind, ConnectionReport, SegmentNote, Side};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -49,9 +49,19 @@ pub struct KeepaliveSettings {
 /// The numbers of a `keepalive` finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeepaliveDetails {
-    /// The side that sends the probes, and its address.
+    /// The side that sends the probes, and its address (`null` for the clients of a
+    /// service on a server-side capture).
     pub prober: Side,
-    pub host: IpAddr,
+    pub host: Option<IpAddr>,
+    /// On a server-side capture, the service the probing clients connect to.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_addr"
+    )]
+    pub service: Option<SocketAddr>,
+    /// On a server-side capture, the probing client hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hosts: Option<HostTable>,
     pub connections: u64,
     pub probes_sent: u64,
     pub probes_answered: u64,
@@ -62,10 +72,16 @@ pub struct KeepaliveDetails {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeadPeerDetails {
     pub prober: Side,
-    pub host: IpAddr,
-    /// The endpoint that stopped answering.
+    /// The prober's address (`null` for the clients of a service on a server-side capture).
+    pub host: Option<IpAddr>,
+    /// The endpoint that stopped answering; when the server probes the clients of a
+    /// server-side capture, the service whose clients did.
     #[serde(serialize_with = "ser_addr")]
     pub peer: SocketAddr,
+    /// On a server-side capture, the client hosts: the probing ones, or (`peer_is_service`)
+    /// the ones that stopped answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hosts: Option<HostTable>,
     /// Connections the prober reset after unanswered probes.
     pub reset: u64,
     /// Connections whose last probes were still unanswered at the end of the capture.
@@ -173,7 +189,7 @@ fn median_u64(counts: &BTreeMap<u64, u64>) -> Option<u64> {
     })
 }
 
-/// The probes of one prober host, added up.
+/// The probes of one prober host (or of a service's client hosts), added up.
 #[derive(Default)]
 struct Prober {
     members: Members,
@@ -184,7 +200,40 @@ struct Prober {
     intervals: Sketch,
     /// Unanswered probes before giving up → connections.
     gave_up: BTreeMap<u64, u64>,
-    peers: BTreeMap<SocketAddr, Dead>,
+    peers: BTreeMap<Peer, Dead>,
+    /// The probing hosts.
+    hosts: Hosts,
+}
+
+impl Prober {
+    fn merge(&mut self, o: Prober) {
+        self.members.merge(o.members);
+        self.sent += o.sent;
+        self.answered += o.answered;
+        self.timed |= o.timed;
+        self.idle.merge(o.idle);
+        self.intervals.merge(o.intervals);
+        merge_counts(&mut self.gave_up, o.gave_up);
+        for (peer, d) in o.peers {
+            self.peers.entry(peer).or_default().merge(d);
+        }
+        self.hosts.merge(o.hosts);
+    }
+}
+
+fn merge_counts(into: &mut BTreeMap<u64, u64>, from: BTreeMap<u64, u64>) {
+    for (k, n) in from {
+        *into.entry(k).or_default() += n;
+    }
+}
+
+/// Who stopped answering a prober.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    /// One endpoint.
+    Endpoint(SocketAddr),
+    /// Clients of this service, when the server probes on a server-side capture.
+    ClientsOf(SocketAddr),
 }
 
 /// The connections of one peer that stopped answering a prober.
@@ -194,22 +243,40 @@ struct Dead {
     reset: u64,
     silent: Sketch,
     gave_up: BTreeMap<u64, u64>,
+    /// The client hosts (probing, or not answering).
+    hosts: Hosts,
 }
 
-/// Keep-alive probes per (probing side, host); their timings are read from the segment
-/// records as each connection is added.
+impl Dead {
+    fn merge(&mut self, o: Dead) {
+        self.members.merge(o.members);
+        self.reset += o.reset;
+        self.silent.merge(o.silent);
+        merge_counts(&mut self.gave_up, o.gave_up);
+        self.hosts.merge(o.hosts);
+    }
+}
+
+/// Keep-alive probes per (probing side, host, service): the findings are per prober host,
+/// all its services together; on a server-side capture the probing clients are grouped per
+/// service instead (host `None`) and the clients the server gave up on per service. The
+/// timings are read from the segment records as each connection is added.
 #[derive(Default)]
 pub(super) struct Acc {
-    hosts: BTreeMap<(Side, IpAddr), Prober>,
+    probers: BTreeMap<(Side, Option<IpAddr>, SocketAddr), Prober>,
+    /// The capture turned out server-side (see [`Acc::fold`]).
+    many_clients: bool,
 }
 
 impl Acc {
     pub fn add(&mut self, r: &ConnectionReport) {
         for side in [Side::Client, Side::Server] {
             let Some(t) = trace(r, side) else { continue };
-            let p = self.hosts.entry((side, r.addr(side).ip())).or_default();
+            let host = (side == Side::Server || !self.many_clients).then(|| r.addr(side).ip());
+            let p = self.probers.entry((side, host, r.server)).or_default();
             let segs = r.segments.is_some();
             p.members.add(r.id, r.tcp.get(side).keepalives as f64, segs);
+            p.hosts.add(r.addr(side).ip(), 1);
             p.sent += t.probes;
             p.answered += t.answered;
             p.timed |= t.timed;
@@ -219,8 +286,13 @@ impl Acc {
                 *p.gave_up.entry(g).or_default() += 1;
             }
             if t.gave_up_after.is_some() || t.unanswered_at_end >= 2 {
-                let d = p.peers.entry(r.addr(side.other())).or_default();
+                let peer = match side {
+                    Side::Server if self.many_clients => Peer::ClientsOf(r.server),
+                    _ => Peer::Endpoint(r.addr(side.other())),
+                };
+                let d = p.peers.entry(peer).or_default();
                 d.members.add(r.id, r.end, segs);
+                d.hosts.add(r.client.ip(), 1);
                 if let Some(g) = t.gave_up_after {
                     d.reset += 1;
                     *d.gave_up.entry(g).or_default() += 1;
@@ -232,15 +304,50 @@ impl Acc {
         }
     }
 
-    pub fn finish(self) -> Vec<Finding> {
+    /// Regroups the probing clients per service and the clients the server gave up on per
+    /// service: the capture turned out server-side.
+    pub fn fold(&mut self) {
+        self.many_clients = true;
+        for ((side, host, service), mut p) in std::mem::take(&mut self.probers) {
+            let host = if side == Side::Client { None } else { host };
+            if side == Side::Server {
+                for (_, d) in std::mem::take(&mut p.peers) {
+                    p.peers
+                        .entry(Peer::ClientsOf(service))
+                        .or_default()
+                        .merge(d);
+                }
+            }
+            self.probers
+                .entry((side, host, service))
+                .or_default()
+                .merge(p);
+        }
+    }
+
+    pub fn finish(self, ctx: &Ctx) -> Vec<Finding> {
+        // A prober host's services together; a service's probing clients on their own.
+        let mut groups: BTreeMap<(Side, Option<IpAddr>, Option<SocketAddr>), Prober> =
+            BTreeMap::new();
+        for ((side, host, service), p) in self.probers {
+            let service = host.is_none().then_some(service);
+            groups.entry((side, host, service)).or_default().merge(p);
+        }
         let mut out = Vec::new();
-        for ((side, host), p) in &self.hosts {
-            out.push(keepalive_finding(*side, *host, p));
+        for ((side, host, service), p) in &groups {
+            out.push(keepalive_finding(ctx, *side, *host, *service, p));
             for (peer, dead) in &p.peers {
                 out.push(dead_peer_finding(*side, *host, *peer, dead));
             }
         }
         out
+    }
+}
+
+fn ser_opt_addr<S: serde::Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match a {
+        Some(a) => ser_addr(a, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -261,8 +368,26 @@ fn settings_of(p: &Prober) -> KeepaliveSettings {
     }
 }
 
-fn keepalive_finding(side: Side, host: IpAddr, p: &Prober) -> Finding {
+/// "the client 10.0.0.1", or "the clients (12 hosts)" of a service on a server-side capture.
+fn prober_text(side: Side, host: Option<IpAddr>, hosts: &Hosts) -> String {
+    match host {
+        Some(h) => format!("the {side} {h}"),
+        None => format!(
+            "the {side}s ({})",
+            hosts.table().hosts_text("host", "hosts")
+        ),
+    }
+}
+
+fn keepalive_finding(
+    ctx: &Ctx,
+    side: Side,
+    host: Option<IpAddr>,
+    service: Option<SocketAddr>,
+    p: &Prober,
+) -> Finding {
     let n = p.members.n;
+    let table = host.is_none().then(|| p.hosts.table());
     let (sent, answered) = (p.sent, p.answered);
     let st = settings_of(p);
     let timed = p.timed;
@@ -287,11 +412,26 @@ fn keepalive_finding(side: Side, host: IpAddr, p: &Prober) -> Finding {
     } else {
         format!("{answered} answered")
     };
-    let summary = format!(
-        "The {side} {host} sends TCP keep-alive probes{how}: {} on {}, {answered_text}.",
-        plural(sent, "probe", "probes"),
-        plural(n, "connection", "connections")
-    );
+    let summary = match service {
+        // A service's clients: name the service and count its connections.
+        Some(service) => format!(
+            "T{} of {service} send TCP keep-alive probes{how}: {} on {n} of its {}, \
+             {answered_text}.",
+            &prober_text(side, host, &p.hosts)[1..],
+            plural(sent, "probe", "probes"),
+            plural(
+                ctx.per_service.get(&service).copied().unwrap_or(n),
+                "connection",
+                "connections"
+            )
+        ),
+        None => format!(
+            "T{} sends TCP keep-alive probes{how}: {} on {}, {answered_text}.",
+            &prober_text(side, host, &p.hosts)[1..],
+            plural(sent, "probe", "probes"),
+            plural(n, "connection", "connections")
+        ),
+    };
 
     let (dt, di, dp) = LINUX_DEFAULTS;
     let name = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
@@ -335,6 +475,9 @@ fn keepalive_finding(side: Side, host: IpAddr, p: &Prober) -> Finding {
         answered,
         plural(n, "connection", "connections")
     )];
+    if let Some(t) = &table {
+        facts.push(format!("probing client hosts: {}", t.text()));
+    }
     let opt = |v: Option<f64>| v.map(secs_precise).unwrap_or_else(|| "unknown".into());
     facts.push(format!(
         "idle before a probe {} (n={}), interval {} (n={}), probes before giving up {} (n={})",
@@ -359,25 +502,45 @@ fn keepalive_finding(side: Side, host: IpAddr, p: &Prober) -> Finding {
         details: Details::Keepalive(KeepaliveDetails {
             prober: side,
             host,
+            service,
+            client_hosts: table,
             connections: n,
             probes_sent: sent,
             probes_answered: answered,
             settings: st,
         }),
         facts,
-        group: format!("{side} {host}"),
+        group: match (host, service) {
+            (Some(h), _) => format!("{side} {h}"),
+            (None, s) => format!("{side} {}", s.map(|s| s.to_string()).unwrap_or_default()),
+        },
     }
 }
 
-fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) -> Finding {
+fn dead_peer_finding(side: Side, host: Option<IpAddr>, peer: Peer, dead: &Dead) -> Finding {
     let n = dead.members.n;
+    let folded = host.is_none() || matches!(peer, Peer::ClientsOf(_));
+    let table = folded.then(|| dead.hosts.table());
+    let prober = prober_text(side, host, &dead.hosts);
+    let (peer, peer_text, peer_name, answer) = match peer {
+        Peer::Endpoint(a) => (a, a.to_string(), a.to_string(), "does"),
+        Peer::ClientsOf(service) => (
+            service,
+            format!(
+                "Clients of {service} ({})",
+                dead.hosts.table().hosts_text("host", "hosts")
+            ),
+            format!("the clients of {service}"),
+            "do",
+        ),
+    };
     let reset = dead.reset;
     let at_end = n - reset;
     let silent = dead.silent.spread();
     let probes = median_u64(&dead.gave_up);
     let summary = if reset > 0 {
         format!(
-            "{peer} stopped answering: the {side} {host} gave up on {} after {} unanswered \
+            "{peer_text} stopped answering: {prober} gave up on {} after {} unanswered \
              keep-alive probes and reset {}{}.",
             plural(reset, "connection", "connections"),
             probes
@@ -391,7 +554,7 @@ fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) ->
         )
     } else {
         format!(
-            "{peer} does not answer keep-alive probes from the {side} {host} on {} (still \
+            "{peer_text} {answer} not answer keep-alive probes from {prober} on {} (still \
              unanswered when the capture ended).",
             plural(at_end, "connection", "connections")
         )
@@ -403,7 +566,7 @@ fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) ->
                      connection open (half-open)."
         .to_string();
     let advice = format!(
-        "Check what happened to {peer} (crash, failover, firewall or NAT idle timeout) at \
+        "Check what happened to {peer_name} (crash, failover, firewall or NAT idle timeout) at \
          that time; if a middlebox drops idle flows, set the keep-alive idle time below its \
          timeout. The application should treat ETIMEDOUT as a broken connection and reconnect."
     );
@@ -420,11 +583,12 @@ fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) ->
             prober: side,
             host,
             peer,
+            client_hosts: table.clone(),
             reset,
             unanswered_at_end: at_end,
             silent_before_reset: silent.clone(),
         }),
-        facts: vec![format!(
+        facts: std::iter::once(format!(
             "{reset} reset by the {side} after unanswered probes, {at_end} still unanswered at \
              the end{}",
             silent
@@ -433,7 +597,12 @@ fn dead_peer_finding(side: Side, host: IpAddr, peer: SocketAddr, dead: &Dead) ->
                     secs(s.median)
                 ))
                 .unwrap_or_default()
-        )],
-        group: format!("{side} {host} {peer}"),
+        ))
+        .chain(table.map(|t| format!("client hosts: {}", t.text())))
+        .collect(),
+        group: format!(
+            "{side} {} {peer}",
+            host.map(|h| h.to_string()).unwrap_or_default()
+        ),
     }
 }

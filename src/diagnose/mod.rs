@@ -307,6 +307,7 @@ impl DiagnosisBuilder {
                 self.leak.fold();
                 self.idle.fold();
                 self.resets.fold();
+                self.keepalive.fold();
             }
         }
         self.leak.add(r, self.many_clients);
@@ -347,7 +348,7 @@ impl DiagnosisBuilder {
         findings.extend(self.time_wait.finish(&ctx, &idle));
         findings.extend(self.late_write.finish(&idle));
         findings.extend(idle.findings);
-        findings.extend(self.keepalive.finish());
+        findings.extend(self.keepalive.finish(&ctx));
         findings.extend(self.resets.finish());
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             findings.push(self.clear.finish(self.connections));
