@@ -11,6 +11,13 @@
 //! The last histogram is the time each socket (either side) spent in CLOSE_WAIT, from its
 //! timeline; a socket still in CLOSE_WAIT at the end of the capture counts until then (at
 //! least that long), stacked apart.
+//!
+//! State stays bounded however long the capture: each histogram keeps its values while it
+//! has at most [`EXACT_SAMPLES`] (every shipped capture), then counts them in fine bins a
+//! power of ten wide and at least ten times narrower than the bins drawn ([`Binned`]), which
+//! add up into the drawn ones exactly. Only sockets still in CLOSE_WAIT at the end keep a
+//! number each (when they entered it): they are open connections, which the analysis holds
+//! until the end anyway.
 
 use super::*;
 use crate::diagnose::{Details, Diagnosis, DiagnosisBuilder};
@@ -45,6 +52,11 @@ impl IdleOutcome {
         IdleOutcome::ServerClosedUnanswered,
         IdleOutcome::Reset,
     ];
+
+    /// Its place in [`Self::ALL`]: its stack in the histogram.
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn label(self) -> &'static str {
         match self {
@@ -86,23 +98,126 @@ pub fn idle_sample(r: &ConnectionReport) -> Option<(f64, IdleOutcome)> {
     Some((idle, outcome))
 }
 
-/// Time each socket spent in CLOSE_WAIT, and whether it was still there at `end`.
-pub fn close_wait_durations(reports: &[ConnectionReport], end: f64) -> Vec<(f64, bool)> {
-    let mut samples = IdleSamples::default();
-    reports.iter().for_each(|r| samples.add_close_wait(r));
-    samples.close_wait(end)
+/// Values kept one by one per histogram; past that, fine bins.
+pub const EXACT_SAMPLES: usize = 4096;
+/// Fine bins are at least this many times narrower than the largest value.
+const FINE_BINS: f64 = 300.0;
+/// The narrowest fine bin: 10^-6 s (the captures' microseconds).
+const FINEST_SCALE: i32 = -6;
+
+/// The values of one stacked histogram (value, category): kept while there are at most
+/// [`EXACT_SAMPLES`], counted in fine bins past that.
+///
+/// Fine bins are 10^`scale` wide, `scale` chosen so that the largest value spans at most
+/// [`FINE_BINS`] of them (coarsened tenfold as it grows). A drawn bin ([`bin_width`]: 1, 2 or
+/// 5 × 10^k, at least a thirtieth of the largest value) is then a whole number of fine bins,
+/// so the drawn counts are those of the values themselves (up to where floating point puts
+/// a value lying exactly on a bin edge).
+#[derive(Clone, Debug, Default)]
+pub struct Binned {
+    exact: Vec<(f64, usize)>,
+    /// Fine bin → counts per category.
+    fine: BTreeMap<u64, Vec<u64>>,
+    scale: i32,
+    n: u64,
+    max: f64,
 }
 
-/// What the chart needs, gathered as connections finish (any order): the idle samples per
+impl Binned {
+    pub fn add(&mut self, v: f64, category: usize) {
+        self.n += 1;
+        self.max = self.max.max(v);
+        if self.fine.is_empty() && self.exact.len() < EXACT_SAMPLES {
+            self.exact.push((v, category));
+            return;
+        }
+        if self.fine.is_empty() {
+            self.scale = FINEST_SCALE;
+        }
+        self.coarsen();
+        for (v, k) in std::mem::take(&mut self.exact)
+            .into_iter()
+            .chain(std::iter::once((v, category)))
+        {
+            let i = (v / decimal(1, self.scale)).floor() as u64;
+            let bin = self.fine.entry(i).or_default();
+            if bin.len() <= k {
+                bin.resize(k + 1, 0);
+            }
+            bin[k] += 1;
+        }
+    }
+
+    /// Widens the fine bins tenfold while the largest value spans more than
+    /// [`FINE_BINS`] of them.
+    fn coarsen(&mut self) {
+        while self.max / decimal(1, self.scale) > FINE_BINS {
+            self.scale += 1;
+            let mut wider: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for (i, counts) in std::mem::take(&mut self.fine) {
+                let bin = wider.entry(i / 10).or_default();
+                if bin.len() < counts.len() {
+                    bin.resize(counts.len(), 0);
+                }
+                bin.iter_mut().zip(&counts).for_each(|(a, b)| *a += b);
+            }
+            self.fine = wider;
+        }
+    }
+
+    /// Values added.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether a value of `category` was added.
+    fn has(&self, category: usize) -> bool {
+        self.exact.iter().any(|x| x.1 == category)
+            || self
+                .fine
+                .values()
+                .any(|c| c.get(category).is_some_and(|&n| n > 0))
+    }
+
+    /// Stacked counts per drawn bin: `bins[i][k]` values of category `k` in
+    /// `[i·w, (i+1)·w)`, the largest value in the last bin.
+    fn histogram(&self, categories: usize) -> (f64, Vec<Vec<u64>>) {
+        if self.fine.is_empty() {
+            return histogram(&self.exact, categories);
+        }
+        let w = bin_width(self.max);
+        let n = ((self.max / w).floor() as usize + 1).max(1);
+        let per = (w / decimal(1, self.scale)).round().max(1.0) as u64;
+        let mut bins = vec![vec![0u64; categories]; n];
+        for (i, counts) in &self.fine {
+            let bin = &mut bins[((i / per) as usize).min(n - 1)];
+            bin.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+        }
+        (w, bins)
+    }
+}
+
+/// `m`·10^`e` as the nearest double to the decimal (`1e-2` parsed, not `10f64.powi(-2)`
+/// multiplied), so widths are round numbers and bins fall where a reader expects.
+fn decimal(m: u32, e: i32) -> f64 {
+    format!("{m}e{e}").parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// What the chart needs, gathered as connections finish (any order): the idle times per
 /// server endpoint, each CLOSE_WAIT stay (or the time it began, when it lasted to the end
 /// of the capture, whose end is known only after the last packet), and the streaming
-/// diagnosis for the inferred timeouts. Two numbers per connection are kept (a few MB per
-/// 100 000 connections), not the connections.
+/// diagnosis for the inferred timeouts. Bounded per server endpoint ([`Binned`]), not one
+/// entry per connection.
 #[derive(Default)]
 pub struct IdleSamples {
-    by_server: BTreeMap<SocketAddr, Vec<(f64, IdleOutcome)>>,
+    /// Idle before the close per server, by [`IdleOutcome`] (its index in `ALL`).
+    by_server: BTreeMap<SocketAddr, Binned>,
     /// Seconds in CLOSE_WAIT of the sockets that left it.
-    left: Vec<f64>,
+    left: Binned,
     /// When the sockets still in CLOSE_WAIT at the end entered it.
     stayed: Vec<f64>,
     /// The streaming diagnosis, unless the caller has its own ([`Self::without_diagnosis`]).
@@ -129,8 +244,11 @@ impl IdleSamples {
     }
 
     pub fn add(&mut self, r: &ConnectionReport) {
-        if let Some(s) = idle_sample(r) {
-            self.by_server.entry(r.server).or_default().push(s);
+        if let Some((v, o)) = idle_sample(r) {
+            self.by_server
+                .entry(r.server)
+                .or_default()
+                .add(v, o.index());
         }
         self.add_close_wait(r);
         if let Some(d) = &mut self.diagnosis {
@@ -146,19 +264,20 @@ impl IdleSamples {
                     continue;
                 }
                 match tl.get(i + 1) {
-                    Some(next) => self.left.push((next.at - c.at).max(0.0)),
+                    Some(next) => self.left.add((next.at - c.at).max(0.0), 0),
                     None => self.stayed.push(c.at),
                 }
             }
         }
     }
 
-    fn close_wait(&self, end: f64) -> Vec<(f64, bool)> {
-        self.left
-            .iter()
-            .map(|v| (*v, false))
-            .chain(self.stayed.iter().map(|at| ((end - at).max(0.0), true)))
-            .collect()
+    /// Time in CLOSE_WAIT: category 0 left it, 1 still there at `end`.
+    fn close_wait(&self, end: f64) -> Binned {
+        let mut all = self.left.clone();
+        for at in &self.stayed {
+            all.add((end - at).max(0.0), 1);
+        }
+        all
     }
 }
 
@@ -169,12 +288,9 @@ pub fn bin_width(max: f64) -> f64 {
     }
     let raw = max / BINS;
     let exp = raw.log10().floor() as i32;
-    // `1e-2` parsed rather than `10f64.powi(-2)` multiplied: the exact decimal, so widths
-    // are round numbers and bins fall where a reader expects.
-    let nice = |m: u32, e: i32| format!("{m}e{e}").parse::<f64>().unwrap_or(raw);
     [(1, exp), (2, exp), (5, exp), (1, exp + 1), (2, exp + 1)]
         .into_iter()
-        .map(|(m, e)| nice(m, e))
+        .map(|(m, e)| decimal(m, e))
         .find(|w| *w >= raw)
         .unwrap_or(raw)
 }
@@ -206,12 +322,12 @@ fn panel(
     caption: &str,
     x_desc: &str,
     y_desc: &str,
-    samples: &[(f64, usize)],
+    samples: &Binned,
     colors: &[RGBColor],
     markers: &[Marker],
     empty: &str,
 ) -> Result<(), ChartError> {
-    let (w, bins) = histogram(samples, colors.len());
+    let (w, bins) = samples.histogram(colors.len());
     let x_max = (w * bins.len() as f64).max(markers.iter().map(|m| m.at * 1.1).fold(0.0, f64::max));
     let y_max = bins
         .iter()
@@ -331,7 +447,7 @@ pub fn render(
     title: &str,
 ) -> Result<String, ChartError> {
     let full_title = format!("Idle time before the close, and time in CLOSE_WAIT — {title}");
-    let mut servers: Vec<(SocketAddr, &Vec<(f64, IdleOutcome)>)> =
+    let mut servers: Vec<(SocketAddr, &Binned)> =
         samples.by_server.iter().map(|(a, v)| (*a, v)).collect();
     servers.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
     let hidden = servers.len().saturating_sub(MAX_ENDPOINTS);
@@ -345,7 +461,7 @@ pub fn render(
     // Legends: the idle outcomes that occur, and the two CLOSE_WAIT stacks.
     let used: Vec<IdleOutcome> = IdleOutcome::ALL
         .into_iter()
-        .filter(|o| servers.iter().any(|(_, s)| s.iter().any(|x| x.1 == *o)))
+        .filter(|o| servers.iter().any(|(_, s)| s.has(o.index())))
         .collect();
     let idle_entries: Vec<LegendEntry> = used
         .iter()
@@ -399,7 +515,7 @@ pub fn render(
                 "idle time before the first FIN or RST",
                 "idle before the close (s)",
                 "connections",
-                &[],
+                &Binned::default(),
                 &idle_colors,
                 &[],
                 "no connection was closed after an idle period",
@@ -408,15 +524,6 @@ pub fn render(
         }
         for (k, (server, samples)) in servers.iter().enumerate() {
             let (plot, legend) = areas[k].split_horizontally(WIDTH - legend_w);
-            let xs: Vec<(f64, usize)> = samples
-                .iter()
-                .map(|(v, o)| {
-                    (
-                        *v,
-                        IdleOutcome::ALL.iter().position(|x| x == o).unwrap_or(0),
-                    )
-                })
-                .collect();
             let markers: Vec<Marker> = inferred(&details, *server)
                 .into_iter()
                 .map(|(side, secs, n)| Marker {
@@ -447,7 +554,7 @@ pub fn render(
                 &caption,
                 "idle before the close (s)",
                 "connections",
-                &xs,
+                samples,
                 &idle_colors,
                 &markers,
                 "",
@@ -460,10 +567,6 @@ pub fn render(
             draw_legend(&legend, &idle_entries, &notes, 40)?;
         }
         let (plot, legend) = areas[panels - 1].split_horizontally(WIDTH - legend_w);
-        let xs: Vec<(f64, usize)> = cw
-            .iter()
-            .map(|(v, open)| (*v, usize::from(*open)))
-            .collect();
         panel(
             &plot,
             &format!(
@@ -472,7 +575,7 @@ pub fn render(
             ),
             "time in CLOSE_WAIT (s)",
             "sockets",
-            &xs,
+            &cw,
             &cw_colors,
             &[],
             "no socket entered CLOSE_WAIT",
@@ -493,6 +596,35 @@ mod tests {
         assert_eq!(bin_width(15.0), 0.5);
         assert_eq!(bin_width(3.0), 0.1);
         assert_eq!(bin_width(0.0), 0.1);
+    }
+
+    #[test]
+    fn many_values_bin_as_the_values_themselves_would() {
+        // 50 000 idle times (0.001 s to about 90 s, off the bin edges), four outcomes.
+        let values: Vec<(f64, usize)> = (0..50_000)
+            .map(|i| {
+                let v = 0.001 + (i as f64 * 0.618_033_988_7).fract() * 90.0;
+                ((v * 1e6).round() / 1e6 + 3e-7, i % 4)
+            })
+            .collect();
+        let mut b = Binned::default();
+        values.iter().for_each(|&(v, k)| b.add(v, k));
+        assert!(b.exact.is_empty() && b.fine.len() <= FINE_BINS as usize + 1);
+        assert_eq!(b.len(), 50_000);
+        assert_eq!(b.histogram(4), histogram(&values, 4));
+    }
+
+    #[test]
+    fn few_values_are_kept_as_they_are() {
+        let mut b = Binned::default();
+        [(0.0, 0), (1.0, 1), (1.0, 1)]
+            .iter()
+            .for_each(|&(v, k)| b.add(v, k));
+        assert_eq!(
+            b.histogram(2),
+            histogram(&[(0.0, 0), (1.0, 1), (1.0, 1)], 2)
+        );
+        assert!(b.has(1) && !b.has(2));
     }
 
     #[test]
