@@ -236,6 +236,12 @@ impl StateCounter {
         }
     }
 
+    /// True once the counts are sampled: a state held between two instants may not show,
+    /// so a maximum read from the steps can be a little under the true one.
+    pub fn sampled(&self) -> bool {
+        self.exact.is_none()
+    }
+
     /// The steps of `side`'s counts, oldest first (see [`sweep`]).
     pub fn steps(&self, side: Side, span: &Span) -> Vec<Step> {
         let k = usize::from(side == Side::Server);
@@ -405,6 +411,14 @@ pub fn render(counter: &StateCounter, span: &Span, title: &str) -> Result<String
     let sweeps: Vec<Vec<Step>> = sides.iter().map(|s| counter.steps(*s, span)).collect();
 
     // Legends first: their width decides the plot width. Both panels share the width.
+    // Sampled counts can miss a peak between two instants: their maximum says so.
+    let max_text = |max: u64| {
+        if counter.sampled() {
+            format!("max ≈ {max}, sampled;")
+        } else {
+            format!("max {max},")
+        }
+    };
     let legends: Vec<Vec<LegendEntry>> = sweeps
         .iter()
         .map(|steps| {
@@ -414,8 +428,9 @@ pub fn render(counter: &StateCounter, span: &Span, title: &str) -> Result<String
                     (max > 0).then(|| LegendEntry {
                         color: color(state_color_distinct(s)),
                         text: format!(
-                            "{} (max {max}, {} at end)",
+                            "{} ({} {} at end)",
                             s.as_str(),
+                            max_text(max),
                             counts_at(steps, span.end + END_SLACK)[index(s)]
                         ),
                         line: true,
@@ -630,6 +645,13 @@ mod tests {
             }
         }
         assert_eq!(counter.sockets, [20_000, 20_000]);
+        // The legend says its maximum is sampled; an exact count's does not.
+        let svg = render(&counter, &span, "sampled").unwrap();
+        assert!(svg.contains("CLOSE_WAIT (max ≈ 20000, sampled; 20000 at end)"));
+        let mut few = StateCounter::new();
+        reports[..3].iter().for_each(|r| few.add(r));
+        let svg = render(&few, &span, "exact").unwrap();
+        assert!(svg.contains("CLOSE_WAIT (max 3, 3 at end)") && !svg.contains('≈'));
     }
 
     #[test]
