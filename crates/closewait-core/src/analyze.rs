@@ -5,6 +5,8 @@
 
 use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream, TimeWindow};
 use crate::classify::{classify, Roles};
+/// Which connections get per-segment records: the flow table decides it per connection.
+pub use crate::flow::RecordSegments;
 use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
     Released,
@@ -12,7 +14,6 @@ use crate::flow::{
 use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
 use crate::segment::Segment;
 use crate::state::TcpState;
-use std::collections::BTreeSet;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Knobs of the analysis.
@@ -46,13 +47,6 @@ impl Default for AnalyzeOptions {
             window: TimeWindow::default(),
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordSegments {
-    None,
-    All,
-    Ids(BTreeSet<u64>),
 }
 
 /// How long a finished connection is kept to absorb stray retransmissions before it is

@@ -16,12 +16,12 @@
 //! endpoint already seen accepting connections, else the well-known port, else the
 //! non-ephemeral port, else the lower port.
 
-use crate::analyze::RecordSegments;
 use crate::model::{PostCloseStats, SegmentNote};
 use crate::segment::Segment;
 use crate::state::TcpState;
 use crate::tcp::Conversation;
 use crate::zeek::ZeekTracker;
+use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
 mod after_close;
@@ -211,6 +211,15 @@ pub fn infer_server(addrs: [SocketAddr; 2], known_servers: &KnownServers) -> usi
         return if port(0) < port(1) { 0 } else { 1 };
     }
     1
+}
+
+/// Which connections keep a record of every segment (for diagrams and the findings that
+/// read segments): none, all, or those with these ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordSegments {
+    None,
+    All,
+    Ids(BTreeSet<u64>),
 }
 
 /// Tunables of the table.
