@@ -15,7 +15,7 @@
 //! Each [`Finding`] also says what the same connections look like in a capture, in the
 //! vocabulary of `closewait analyze` (close kind) and `closewait diagnose` (finding id).
 
-use super::side::Role;
+use super::Role;
 use crate::diagnose::{FindingId, Severity};
 use closewait_core::model::CloseKind;
 use closewait_core::state::TcpState;

@@ -29,7 +29,26 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use parse::{parse, parse_endpoint, parse_in_state, Parsed, Skipped};
-pub use side::{analyze, Group, NetstatReport, Role, RoleReason};
+pub use side::{analyze, Group, NetstatReport, RoleReason};
+
+/// Which side of its connections this host is (decided in [`side`], read by [`explain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Client,
+    Server,
+    Unknown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+            Role::Unknown => "unknown",
+        }
+    }
+}
 
 /// The tool whose output was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

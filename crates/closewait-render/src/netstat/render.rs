@@ -1,6 +1,7 @@
 //! Text and JSON output of `closewait netstat`. Reads a [`NetstatReport`], decides nothing.
 
-use super::side::{Group, NetstatReport, Role};
+use super::side::{Group, NetstatReport};
+use super::Role;
 use std::fmt::Write;
 
 /// Width text output wraps at.

@@ -20,31 +20,12 @@
 //! maps, so the same input always gives the same output.
 
 use super::explain::{explain, Finding};
-use super::{Endpoint, Host, Parsed, Port, Process, Skipped, Socket, Tool};
+use super::{Endpoint, Host, Parsed, Port, Process, Role, Skipped, Socket, Tool};
 use crate::diagnose::Severity;
 use closewait_core::state::TcpState;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Which side of its connections this host is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Client,
-    Server,
-    Unknown,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Server => "server",
-            Role::Unknown => "unknown",
-        }
-    }
-}
 
 /// Why a socket was given its role (see the module doc for the order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
