@@ -30,7 +30,14 @@ pub use closewait_core::{
     analyze, capture, classify, decode, filter, flow, model, segment, state, summary, tcp, worst,
     zeek,
 };
-pub use closewait_render::{diagnose, netstat, render, report};
+pub use closewait_render::{netstat, render, report};
+
+/// Diagnosis, with its renderers under their old path (`closewait::diagnose::render`);
+/// they live in `closewait_render::render::diagnosis` with the other output formats.
+pub mod diagnose {
+    pub use closewait_render::diagnose::*;
+    pub use closewait_render::render::diagnosis as render;
+}
 
 pub mod cli;
 

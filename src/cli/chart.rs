@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use closewait_core::analyze::analyze;
 use closewait_core::capture::CaptureStats;
 use closewait_core::model::ConnectionReport;
+use closewait_render::diagnose::DiagnosisBuilder;
 use closewait_render::render::chart::{render_gathered, ChartData, ChartFormat, ChartKind};
 use std::path::PathBuf;
 
@@ -115,12 +116,20 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
     if format == ChartFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");
     }
-    // Each connection is added to the chart's bounded state as it finishes.
+    // Each connection is added to the chart's bounded state as it finishes, and, for the
+    // idle chart's inferred timeouts, to the diagnosis `closewait diagnose` would make.
     let kind: ChartKind = args.chart_type.into();
     let mut data = ChartData::new(&[kind]);
-    let (stats, names) = read_each(&args.capture, args.output.as_deref(), &mut |r| data.add(&r))?;
+    let mut diagnosis = (kind == ChartKind::Idle).then(DiagnosisBuilder::new);
+    let (stats, names) = read_each(&args.capture, args.output.as_deref(), &mut |r| {
+        data.add(&r);
+        if let Some(d) = &mut diagnosis {
+            d.add(&r);
+        }
+    })?;
+    let diagnosis = diagnosis.map(|d| d.finish(&stats));
     let title = args.title.clone().unwrap_or(names);
-    let bytes = render_gathered(&mut data, kind, format, &stats, &title)?;
+    let bytes = render_gathered(&mut data, kind, format, &stats, diagnosis.as_ref(), &title)?;
     write_output(args.output.as_deref(), &bytes)?;
     args.capture.conclude(&stats, false)?;
     Ok(0)

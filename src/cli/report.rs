@@ -104,7 +104,7 @@ fn build(
     // the live connections and bounded state, however long the capture.
     let mut builder = DiagnosisBuilder::new();
     let mut summary = SummaryBuilder::default();
-    let mut chart_data = ChartData::without_diagnosis(&ChartKind::ALL);
+    let mut chart_data = ChartData::new(&ChartKind::ALL);
     let mut stats = analyze(&inputs, &opts, &mut |r| {
         if !filter.matches(&r) {
             return;

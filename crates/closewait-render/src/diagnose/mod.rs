@@ -29,7 +29,6 @@ mod idle;
 mod keepalive;
 mod late_write;
 mod leak;
-pub mod render;
 mod resets;
 pub mod stats;
 mod time_wait;

@@ -1,7 +1,7 @@
 //! Diagnosis of hand-built conversations, run through the real analyzer (testkit).
 
-use super::render::{render, Format, RenderOptions};
 use super::*;
+use crate::render::diagnosis::{render, Format, RenderOptions};
 use closewait_core::capture::CaptureStats;
 use closewait_core::model::{ConnectionReport, Side};
 use closewait_core::testkit::*;

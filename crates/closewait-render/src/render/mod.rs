@@ -11,6 +11,7 @@
 //! [`render`] does both for callers that already hold all connections.
 
 pub mod chart;
+pub mod diagnosis;
 pub mod diagram;
 pub mod graph;
 pub mod json;
@@ -18,6 +19,7 @@ mod json_line;
 pub mod palette;
 mod pretty;
 pub mod text;
+pub mod utc;
 pub mod zeek_log;
 
 use closewait_core::capture::CaptureStats;

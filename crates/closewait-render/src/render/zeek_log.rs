@@ -160,7 +160,7 @@ pub fn uid(id: u64, index: usize) -> String {
 
 /// Zeek's `#open`/`#close` stamp: `2026-12-05-16-00-00` (UTC).
 fn stamp(epoch: f64) -> String {
-    let utc = crate::report::utc(epoch);
+    let utc = crate::render::utc::utc(epoch);
     utc.get(..19).unwrap_or(&utc).replace([' ', ':'], "-")
 }
 

@@ -12,9 +12,10 @@
 //! - deterministic: the same inputs give the same bytes (no clock, no hash-map order).
 
 use super::{Ladder, Report};
-use crate::diagnose::render::{id_list, scope, tally};
 use crate::diagnose::{Finding, Severity};
+use crate::render::diagnosis::{id_list, scope, tally};
 use crate::render::diagram::svg::state_color;
+use crate::render::utc::utc;
 use closewait_core::model::Side;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -123,7 +124,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "<h1>closewait report</h1>");
     let _ = writeln!(out, "<p class=\"sub mono\">{}</p>", esc(&r.title));
     let span = match (d.capture_start, d.capture_end) {
-        (Some(a), Some(b)) => format!(", from {} to {}", super::utc(a), super::utc(b)),
+        (Some(a), Some(b)) => format!(", from {} to {}", utc(a), utc(b)),
         _ => String::new(),
     };
     let _ = writeln!(
@@ -471,8 +472,8 @@ fn capture(out: &mut String, r: &Report) {
         let _ = writeln!(
             out,
             "<dt>Time</dt><dd>{} to {} ({})</dd>",
-            esc(&super::utc(a)),
-            esc(&super::utc(b)),
+            esc(&utc(a)),
+            esc(&utc(b)),
             esc(&crate::diagnose::stats::secs((b - a).max(0.0)))
         );
     }

@@ -13,7 +13,7 @@
 //! least that long), stacked apart.
 
 use super::*;
-use crate::diagnose::{Details, Diagnosis, DiagnosisBuilder};
+use crate::diagnose::{Details, Diagnosis};
 use crate::render::palette::state_color;
 use closewait_core::model::{CloseSignal, Side};
 use closewait_core::state::TcpState;
@@ -95,9 +95,10 @@ pub fn close_wait_durations(reports: &[ConnectionReport], end: f64) -> Vec<(f64,
 
 /// What the chart needs, gathered as connections finish (any order): the idle samples per
 /// server endpoint, each CLOSE_WAIT stay (or the time it began, when it lasted to the end
-/// of the capture, whose end is known only after the last packet), and the streaming
-/// diagnosis for the inferred timeouts. Two numbers per connection are kept (a few MB per
-/// 100 000 connections), not the connections.
+/// of the capture, whose end is known only after the last packet). The inferred timeouts
+/// come from the caller's diagnosis of the same connections (a renderer never diagnoses).
+/// Two numbers per connection are kept (a few MB per 100 000 connections), not the
+/// connections.
 #[derive(Default)]
 pub struct IdleSamples {
     by_server: BTreeMap<SocketAddr, Vec<(f64, IdleOutcome)>>,
@@ -105,37 +106,14 @@ pub struct IdleSamples {
     left: Vec<f64>,
     /// When the sockets still in CLOSE_WAIT at the end entered it.
     stayed: Vec<f64>,
-    /// The streaming diagnosis, unless the caller has its own ([`Self::without_diagnosis`]).
-    diagnosis: Option<DiagnosisBuilder>,
 }
 
 impl IdleSamples {
-    pub fn new() -> IdleSamples {
-        IdleSamples {
-            diagnosis: Some(DiagnosisBuilder::new()),
-            ..IdleSamples::default()
-        }
-    }
-
-    /// Samples only: the caller diagnoses the same connections and passes its diagnosis
-    /// to [`render`].
-    pub fn without_diagnosis() -> IdleSamples {
-        IdleSamples::default()
-    }
-
-    /// The diagnosis of the connections added (empty once taken, or without one).
-    pub fn take_diagnosis(&mut self, capture: &CaptureStats) -> Diagnosis {
-        self.diagnosis.take().unwrap_or_default().finish(capture)
-    }
-
     pub fn add(&mut self, r: &ConnectionReport) {
         if let Some(s) = idle_sample(r) {
             self.by_server.entry(r.server).or_default().push(s);
         }
         self.add_close_wait(r);
-        if let Some(d) = &mut self.diagnosis {
-            d.add(r);
-        }
     }
 
     fn add_close_wait(&mut self, r: &ConnectionReport) {
@@ -326,7 +304,7 @@ fn inferred(details: &[&Details], server: SocketAddr) -> Vec<(Side, f64, u64)> {
 /// Draws the chart.
 pub fn render(
     samples: &IdleSamples,
-    diagnosis: &Diagnosis,
+    diagnosis: Option<&Diagnosis>,
     span: &Span,
     title: &str,
 ) -> Result<String, ChartError> {
@@ -337,7 +315,10 @@ pub fn render(
     let hidden = servers.len().saturating_sub(MAX_ENDPOINTS);
     servers.truncate(MAX_ENDPOINTS);
 
-    let details: Vec<&Details> = diagnosis.findings.iter().map(|f| &f.details).collect();
+    let details: Vec<&Details> = diagnosis
+        .iter()
+        .flat_map(|d| d.findings.iter().map(|f| &f.details))
+        .collect();
 
     let cw = samples.close_wait(span.end);
     let cw_colors = [color("#ff8182"), color(state_color(TcpState::CloseWait))];

@@ -101,18 +101,9 @@ pub struct ChartData {
 }
 
 impl ChartData {
-    /// Gathers for `kinds`; the idle chart diagnoses the connections itself.
-    pub fn new(kinds: &[ChartKind]) -> ChartData {
-        ChartData::with_idle(kinds, idle::IdleSamples::new())
-    }
-
     /// Gathers for `kinds`; the idle chart's timeouts come from a diagnosis the caller
     /// makes of the same connections (passed to [`Self::render_svg`]).
-    pub fn without_diagnosis(kinds: &[ChartKind]) -> ChartData {
-        ChartData::with_idle(kinds, idle::IdleSamples::without_diagnosis())
-    }
-
-    fn with_idle(kinds: &[ChartKind], samples: idle::IdleSamples) -> ChartData {
+    pub fn new(kinds: &[ChartKind]) -> ChartData {
         ChartData {
             timeline: kinds
                 .contains(&ChartKind::Timeline)
@@ -120,7 +111,9 @@ impl ChartData {
             states: kinds
                 .contains(&ChartKind::States)
                 .then(states::StateCounter::new),
-            idle: kinds.contains(&ChartKind::Idle).then_some(samples),
+            idle: kinds
+                .contains(&ChartKind::Idle)
+                .then(idle::IdleSamples::default),
             first_start: f64::INFINITY,
             last_end: f64::NEG_INFINITY,
         }
@@ -141,8 +134,8 @@ impl ChartData {
     }
 
     /// Draws one chart (of a kind gathered for) as a self-contained SVG document. `capture`
-    /// gives the time span; `title` names the capture; `diagnosis` is the caller's for
-    /// [`Self::without_diagnosis`] (else the idle chart's own is used).
+    /// gives the time span; `title` names the capture; `diagnosis` is the caller's, of the
+    /// same connections: the idle chart marks the timeouts it inferred (none without one).
     pub fn render_svg(
         &mut self,
         kind: ChartKind,
@@ -161,16 +154,8 @@ impl ChartData {
                 states::render(self.states.as_ref().ok_or_else(missing)?, &span, title)
             }
             ChartKind::Idle => {
-                let samples = self.idle.as_mut().ok_or_else(missing)?;
-                let own;
-                let d = match diagnosis {
-                    Some(d) => d,
-                    None => {
-                        own = samples.take_diagnosis(capture);
-                        &own
-                    }
-                };
-                idle::render(samples, d, &span, title)
+                let samples = self.idle.as_ref().ok_or_else(missing)?;
+                idle::render(samples, diagnosis, &span, title)
             }
         }
     }
@@ -178,6 +163,8 @@ impl ChartData {
 
 /// Draws one chart of `reports` as a self-contained SVG document. `capture` gives the time
 /// span (its first and last packet); `title` names the capture (usually its file name).
+/// Without a diagnosis, the idle chart marks no inferred timeout ([`ChartData::render_svg`]
+/// takes one).
 pub fn render_chart_svg(
     kind: ChartKind,
     reports: &[ConnectionReport],
@@ -196,9 +183,10 @@ pub fn render_gathered(
     kind: ChartKind,
     format: ChartFormat,
     capture: &CaptureStats,
+    diagnosis: Option<&crate::diagnose::Diagnosis>,
     title: &str,
 ) -> Result<Vec<u8>, ChartError> {
-    let svg = data.render_svg(kind, capture, None, title)?;
+    let svg = data.render_svg(kind, capture, diagnosis, title)?;
     match format {
         ChartFormat::Svg => Ok(svg.into_bytes()),
         ChartFormat::Png => crate::render::diagram::png::rasterize(&svg, PNG_SCALE)

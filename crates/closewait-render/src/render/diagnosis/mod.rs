@@ -8,7 +8,7 @@ pub mod json;
 pub mod markdown;
 pub mod text;
 
-use super::{Diagnosis, Finding};
+use crate::diagnose::{Diagnosis, Finding};
 use closewait_core::capture::CaptureStats;
 use closewait_core::model::ConnectionReport;
 
@@ -113,7 +113,7 @@ pub(crate) fn capture_notes(c: &CaptureStats) -> Vec<String> {
 
 /// `1 error, 2 warnings, 3 info`.
 pub(crate) fn tally(d: &Diagnosis) -> String {
-    use super::Severity;
+    use crate::diagnose::Severity;
     let count = |s: Severity| d.findings.iter().filter(|f| f.severity == s).count();
     let (e, w, i) = (
         count(Severity::Error),
@@ -130,11 +130,14 @@ pub(crate) fn tally(d: &Diagnosis) -> String {
 /// `50 connections over 2.4 s of capture`.
 pub(crate) fn scope(d: &Diagnosis) -> String {
     let span = match (d.capture_start, d.capture_end) {
-        (Some(a), Some(b)) => format!(" over {} of capture", super::stats::secs((b - a).max(0.0))),
+        (Some(a), Some(b)) => format!(
+            " over {} of capture",
+            crate::diagnose::stats::secs((b - a).max(0.0))
+        ),
         _ => String::new(),
     };
     format!(
         "{}{span}",
-        super::plural(d.connections, "TCP connection", "TCP connections")
+        crate::diagnose::plural(d.connections, "TCP connection", "TCP connections")
     )
 }

@@ -77,7 +77,7 @@ fn folded(kinds: &[Vec<&Finding>], opts: &RenderOptions) -> String {
                     "… and {} more {} findings ({}; --json lists all)",
                     rest.len(),
                     kind[0].id,
-                    super::super::plural(connections, "connection", "connections"),
+                    crate::diagnose::plural(connections, "connection", "connections"),
                 );
                 text.push_str(&wrap(&line, "  ", "    "));
             }
