@@ -41,10 +41,20 @@ pub mod diagnose {
 
 pub mod cli;
 
-/// The commands under their old module names (`closewait::diagnose_cmd`…).
+/// The commands under their old module names (`closewait::chart_cmd`…).
 pub use cli::{
-    chart as chart_cmd, diagnose as diagnose_cmd, diagram as diagram_cmd, graph as graph_cmd,
-    netstat as netstat_cmd, report as report_cmd,
+    chart as chart_cmd, diagram as diagram_cmd, graph as graph_cmd, netstat as netstat_cmd,
+    report as report_cmd,
 };
+
+/// `closewait diagnose` under its old module name, with the capture readers it held (now
+/// shared by every command in `cli::read`).
+pub mod diagnose_cmd {
+    pub use crate::cli::diagnose::*;
+    pub use crate::cli::read::{
+        example_ids, inputs, read, read_diagnosis, read_examples, SegmentKeeper, BUDGET_SEGMENTS,
+    };
+    pub use crate::cli::FailOn;
+}
 /// The output files and the progress bar under their old paths.
 pub use cli::{output, progress};

@@ -4,12 +4,10 @@
 //! verdicts only), keeps the connections the filters select, and writes the chart to a
 //! file (atomically: a temporary file renamed into place) or, for SVG, to standard output.
 
-use crate::cli::output::OutputFormats;
+use crate::cli::output::{write_output, OutputFormats};
+use crate::cli::read::read_each;
 use crate::cli::CaptureArgs;
-use anyhow::{anyhow, bail, Context};
-use closewait_core::analyze::analyze;
-use closewait_core::capture::CaptureStats;
-use closewait_core::model::ConnectionReport;
+use anyhow::bail;
 use closewait_render::diagnose::DiagnosisBuilder;
 use closewait_render::render::chart::{render_gathered, ChartData, ChartFormat, ChartKind};
 use std::path::PathBuf;
@@ -76,39 +74,9 @@ pub struct ChartArgs {
     pub capture: CaptureArgs,
 }
 
-/// The capture names for titles: file names without directories, `stdin` for `-`.
-pub fn capture_names(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| {
-            if p.as_os_str() == "-" {
-                "stdin".to_string()
-            } else {
-                p.file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| p.display().to_string())
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Refuses an output path that is one of the inputs.
-pub fn refuse_overwriting_inputs(
-    capture: &CaptureArgs,
-    output: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    if let Some(out) = output.filter(|o| o.as_os_str() != "-") {
-        if let Some(why) = crate::cli::output::input_as_output(out, &capture.input.specs()?) {
-            bail!(why);
-        }
-    }
-    Ok(())
-}
-
 /// Runs `closewait chart`. Exit status 0 when drawn (also for a capture without TCP).
 pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
-    refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    args.capture.refuse_overwriting(args.output.as_deref())?;
     let format = match CHART_FORMATS.choose(args.format, args.output.as_deref())? {
         ChartFormatArg::Svg => ChartFormat::Svg,
         ChartFormatArg::Png => ChartFormat::Png,
@@ -133,32 +101,4 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
     write_output(args.output.as_deref(), &bytes)?;
     args.capture.conclude(&stats, false)?;
     Ok(0)
-}
-
-/// The shared first step of `chart` and `graph`: checks the options, refuses an output
-/// that names an input, reads the captures and hands each connection the filters match to
-/// `on_connection` as it finishes (in finish order, not by id), keeping none of them.
-/// Returns what was read and the captures' names for titles.
-pub(crate) fn read_each(
-    capture: &CaptureArgs,
-    output: Option<&std::path::Path>,
-    on_connection: &mut dyn FnMut(ConnectionReport),
-) -> anyhow::Result<(CaptureStats, String)> {
-    refuse_overwriting_inputs(capture, output)?;
-    let inputs = capture.input.specs().map_err(|e| anyhow!("{e}"))?;
-    let names = capture_names(&capture.input.captures);
-    let opts = capture.options()?;
-    let filter = capture.filter();
-    let stats = analyze(&inputs, &opts, &mut |r| {
-        if filter.matches(&r) {
-            on_connection(r)
-        }
-    })
-    .with_context(|| format!("reading {names}"))?;
-    Ok((stats, names))
-}
-
-/// Writes `bytes` to `output` atomically, or to stdout.
-pub(crate) fn write_output(output: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    Ok(crate::cli::output::write_output(output, bytes)?)
 }

@@ -1,25 +1,20 @@
 //! `closewait diagnose CAPTURE…`: arguments and runner.
 //!
-//! Wiring only: read the captures with [`analyze`], hand the reports to
-//! [`diagnose::diagnose`], render, and turn `--fail-on` into an exit status. The findings
+//! Wiring only: read the captures ([`read_diagnosis`]), hand the reports to the
+//! diagnosis, render, and turn `--fail-on` into an exit status. The findings
 //! need per-segment records for a few facts (keep-alive timings, the flags of a RST) and
 //! the Markdown diagrams need them for the example connections; to keep memory bounded the
 //! runner records segments for every connection but keeps them, once a connection is
-//! finished, only where a finding may need them (see [`SegmentKeeper`]).
+//! finished, only where a finding may need them (see [`crate::cli::read::SegmentKeeper`]).
 
-use crate::cli::diagram::StdinCopy;
 use crate::cli::output::{AtomicFile, OutputFormats};
-use crate::cli::CaptureArgs;
+use crate::cli::read::{example_ids, read_diagnosis, read_examples, StdinCopy};
+use crate::cli::{CaptureArgs, FailOn};
 use anyhow::Context;
-use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use closewait_core::capture::{CaptureStats, InputSpec};
-use closewait_core::filter::Filter;
-use closewait_core::model::{CloseKind, ConnectionReport, Initiator, Side};
-use closewait_render::diagnose::{Diagnosis, DiagnosisBuilder, Severity};
+use closewait_render::diagnose::Diagnosis;
 use closewait_render::render::diagnosis::{render, Format, RenderOptions};
-use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Diagnose a capture: group connections by what went wrong, explain it, advise.
@@ -90,30 +85,14 @@ pub const DIAGNOSE_FORMATS: OutputFormats<Format> = OutputFormats {
     option: "--format",
 };
 
-/// `--fail-on` levels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    Warning,
-    Error,
-}
-
-impl FailOn {
-    pub fn severity(self) -> Severity {
-        match self {
-            FailOn::Warning => Severity::Warning,
-            FailOn::Error => Severity::Error,
-        }
-    }
-}
-
 /// Runs the command, writing to standard output or the `-o` file. Returns the exit
 /// status: 1 when `--fail-on` matched a finding, else 0. Unreadable input is an error.
 pub fn run(args: &DiagnoseArgs) -> anyhow::Result<i32> {
-    crate::cli::chart::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    args.capture.refuse_overwriting(args.output.as_deref())?;
     let format = args.output_format()?;
     let (status, stats) = match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
-            crate::cli::chart::refuse_overwriting_inputs(&args.capture, Some(path))?;
+            args.capture.refuse_overwriting(Some(path))?;
             let mut file = AtomicFile::create(path)?;
             let done = diagnose_into(args, &mut file.writer)?;
             file.commit()?;
@@ -190,148 +169,5 @@ pub fn exit_status(d: &Diagnosis, fail_on: Option<FailOn>) -> i32 {
     match (fail_on, d.worst()) {
         (Some(level), Some(worst)) if worst >= level.severity() => 1,
         _ => 0,
-    }
-}
-
-/// The inputs named on the command line (`-` is standard input).
-pub fn inputs(captures: &[PathBuf]) -> Vec<InputSpec> {
-    captures
-        .iter()
-        .map(|p| {
-            if p.as_os_str() == "-" {
-                InputSpec::Stdin
-            } else {
-                InputSpec::Path(p.clone())
-            }
-        })
-        .collect()
-}
-
-/// Reads the inputs once and diagnoses the connections `filter` keeps as they stream by
-/// ([`DiagnosisBuilder`]): each connection's segment records are read while it is added
-/// and dropped with it, so memory holds what the live connections need plus bounded state
-/// per finding, however long the capture. `opts.record_segments` is set to `All` (the
-/// keep-alive timings and the RST flags come from the segments). `names` names the inputs
-/// in the error.
-pub fn read_diagnosis(
-    inputs: &[InputSpec],
-    opts: &AnalyzeOptions,
-    filter: &Filter,
-    names: &str,
-) -> anyhow::Result<(Diagnosis, CaptureStats)> {
-    let opts = AnalyzeOptions {
-        record_segments: RecordSegments::All,
-        ..opts.clone()
-    };
-    let mut builder = DiagnosisBuilder::new();
-    let stats = analyze(inputs, &opts, &mut |r| {
-        if filter.matches(&r) {
-            builder.add(&r);
-        }
-    })
-    .with_context(|| format!("reading {names}"))?;
-    Ok((builder.finish(&stats), stats))
-}
-
-/// The example connection of every finding.
-pub fn example_ids(d: &Diagnosis) -> BTreeSet<u64> {
-    d.findings.iter().filter_map(|f| f.example).collect()
-}
-
-/// Reads the inputs again and returns the connections `ids`, with their segment records
-/// (for diagrams of the findings' examples).
-pub fn read_examples(
-    inputs: &[InputSpec],
-    opts: &AnalyzeOptions,
-    ids: &BTreeSet<u64>,
-) -> anyhow::Result<Vec<ConnectionReport>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let opts = AnalyzeOptions {
-        record_segments: RecordSegments::Ids(ids.clone()),
-        ..opts.clone()
-    };
-    let mut found = Vec::new();
-    analyze(inputs, &opts, &mut |r| {
-        if ids.contains(&r.id) {
-            found.push(r);
-        }
-    })
-    .context("reading the capture again for the example connections")?;
-    Ok(found)
-}
-
-/// Reads captures into reports (sorted by id), keeping segment records only where the
-/// diagnosis may use them. Holds every connection: for tests and small captures; the
-/// commands use [`read_diagnosis`].
-pub fn read(
-    captures: &[PathBuf],
-    time_wait_secs: f64,
-) -> anyhow::Result<(Vec<ConnectionReport>, CaptureStats)> {
-    let inputs = inputs(captures);
-    let opts = AnalyzeOptions {
-        time_wait_secs,
-        record_segments: RecordSegments::All,
-        ..AnalyzeOptions::default()
-    };
-    let mut keeper = SegmentKeeper::default();
-    let mut reports = Vec::new();
-    let names: Vec<String> = captures.iter().map(|p| p.display().to_string()).collect();
-    let stats = analyze(&inputs, &opts, &mut |mut r| {
-        keeper.trim(&mut r);
-        reports.push(r);
-    })
-    .with_context(|| format!("reading {}", names.join(", ")))?;
-    reports.sort_by_key(|r| r.id);
-    Ok((reports, stats))
-}
-
-/// Decides, per finished connection, whether its segment records are kept.
-///
-/// Everything is kept up to a budget of [`BUDGET_SEGMENTS`] records (so small captures get
-/// the truly median example connection). Past it, only what a finding reads is kept:
-/// connections with keep-alive probes (their timings give the settings), aborted ones (the
-/// RST's flags tell half-open from abort), and the first few of every kind of ending per
-/// service (examples for diagrams). Memory then grows with the odd connections, not with
-/// all of them.
-#[derive(Default)]
-pub struct SegmentKeeper {
-    samples: HashMap<(CloseKind, Initiator, Option<Side>, SocketAddr), usize>,
-    /// Segment records kept so far.
-    kept: usize,
-}
-
-/// Segment records kept unconditionally.
-pub const BUDGET_SEGMENTS: usize = 200_000;
-/// Examples kept per (kind, initiator, silent side, service).
-const SAMPLES_PER_GROUP: usize = 5;
-/// Longer segment lists are never kept.
-const MAX_KEPT_SEGMENTS: usize = 100_000;
-
-impl SegmentKeeper {
-    pub fn trim(&mut self, r: &mut ConnectionReport) {
-        let Some(segs) = &r.segments else { return };
-        if segs.len() > MAX_KEPT_SEGMENTS {
-            r.segments = None;
-            return;
-        }
-        let needed = r.tcp.client.keepalives > 0
-            || r.tcp.server.keepalives > 0
-            || matches!(r.close.kind, CloseKind::Abort | CloseKind::FinThenRst);
-        let key = (
-            r.close.kind,
-            r.close.initiator,
-            r.close.who_failed_to_respond,
-            r.server,
-        );
-        let seen = self.samples.entry(key).or_insert(0);
-        *seen += 1;
-        let within_budget = self.kept + segs.len() <= BUDGET_SEGMENTS;
-        if needed || within_budget || *seen <= SAMPLES_PER_GROUP {
-            self.kept += segs.len();
-        } else {
-            r.segments = None;
-        }
     }
 }

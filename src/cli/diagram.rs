@@ -12,7 +12,8 @@
 //! lowest id. `--kind K` picks the first connection of that kind in the same order.
 
 use crate::cli::output::OutputFormats;
-use crate::cli::CaptureArgs;
+use crate::cli::read::StdinCopy;
+use crate::cli::{print_capture_warnings, CaptureArgs};
 use anyhow::{bail, Context};
 use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use closewait_core::capture::InputSpec;
@@ -20,7 +21,6 @@ use closewait_core::model::{CloseKind, ConnectionReport};
 use closewait_core::worst::WorstKey;
 use closewait_render::render::diagram::{self, Format, LadderOptions, RenderOptions, TimeAxis};
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::PathBuf;
 
 /// How time maps to height (`--time`).
@@ -165,40 +165,9 @@ impl WorstSoFar {
     }
 }
 
-/// Standard input copied to a temporary file (the capture is read twice), removed on drop.
-pub(crate) struct StdinCopy(pub(crate) PathBuf);
-
-impl StdinCopy {
-    pub(crate) fn new() -> anyhow::Result<StdinCopy> {
-        let path = std::env::temp_dir().join(format!(
-            "closewait-stdin-{}-{}.cap",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        let copy = StdinCopy(path);
-        let mut data = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut data)
-            .context("reading the capture from standard input")?;
-        std::fs::write(&copy.0, &data)
-            .with_context(|| format!("writing a copy of standard input to {}", copy.0.display()))?;
-        Ok(copy)
-    }
-}
-
-impl Drop for StdinCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Runs `closewait diagram`. Exit status: 0 drawn; 1 no such connection.
 pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
-    crate::cli::chart::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    args.capture.refuse_overwriting(args.output.as_deref())?;
     let format: Format = DIAGRAM_FORMATS
         .choose(args.format, args.output.as_deref())?
         .into();
@@ -248,7 +217,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
             match worst.id() {
                 Some(id) => id,
                 None => {
-                    crate::cli::print_capture_warnings(&stats);
+                    print_capture_warnings(&stats);
                     if filter.is_empty() {
                         eprintln!("closewait: no TCP connection in {}", names());
                     } else {
@@ -278,7 +247,7 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
     )
     .with_context(|| format!("reading {}", names()))?;
     let Some(report) = found else {
-        crate::cli::print_capture_warnings(&stats);
+        print_capture_warnings(&stats);
         eprintln!(
             "closewait: no connection {id} in {} (ids 0 to {})",
             names(),

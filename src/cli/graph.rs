@@ -1,8 +1,9 @@
 //! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
-use crate::cli::chart::{read_each, write_output};
+use crate::cli::output::write_output;
 use crate::cli::output::OutputFormats;
+use crate::cli::read::read_each;
 use crate::cli::CaptureArgs;
 use anyhow::{anyhow, bail};
 use closewait_render::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
@@ -67,7 +68,7 @@ pub struct GraphArgs {
 
 /// Runs `closewait graph`. Exit status 0 when drawn.
 pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
-    crate::cli::chart::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    args.capture.refuse_overwriting(args.output.as_deref())?;
     let format = GRAPH_FORMATS.choose(args.format, args.output.as_deref())?;
     if format == GraphFormat::Png && args.output.is_none() {
         bail!("png output needs a file: add -o FILE.png");

@@ -3,7 +3,7 @@
 //! Wiring only: read the saved output (a file or standard input), [`netstat::parse`],
 //! [`netstat::analyze`], render as text or JSON, and turn `--fail-on` into an exit status.
 
-use crate::cli::diagnose::FailOn;
+use crate::cli::FailOn;
 use anyhow::{bail, Context};
 use closewait_core::state::TcpState;
 use closewait_render::netstat::{self, render, NetstatReport};

@@ -1,16 +1,15 @@
 //! `closewait report CAPTURE… -o report.html`: arguments and runner.
 //!
 //! Wiring only. The capture is read once the way `closewait diagnose` reads it (segments
-//! kept where a finding may need them, see [`crate::cli::diagnose::SegmentKeeper`]), so the
+//! kept where a finding may need them, see [`crate::cli::read::SegmentKeeper`]), so the
 //! page shows exactly the findings `diagnose` prints. Each finding's example connection is
 //! then drawn; an example whose segments were not kept (large captures) is recorded by a
 //! second pass over the capture for those connection ids only
 //! ([`RecordSegments::Ids`]), as `closewait diagram` does. Standard input is copied to a
 //! temporary file first, since it may be read twice.
 
-use crate::cli::chart::capture_names;
-use crate::cli::diagram::StdinCopy;
 use crate::cli::output::OutputFormats;
+use crate::cli::read::{capture_names, read_examples, StdinCopy};
 use crate::cli::CaptureArgs;
 use anyhow::{bail, Context};
 use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
@@ -63,7 +62,7 @@ pub struct ReportArgs {
 
 /// Runs the command. Exit status 0 once the page is written.
 pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
-    crate::cli::chart::refuse_overwriting_inputs(&args.capture, args.output.as_deref())?;
+    args.capture.refuse_overwriting(args.output.as_deref())?;
     REPORT_FORMATS.choose(args.format, args.output.as_deref())?;
     args.capture.options()?;
     let mut stdin_copy = None;
@@ -128,7 +127,7 @@ fn build(
     // A second pass records the segments of the drawn examples only.
     let (examples, undrawn) = drawn_examples(&diagnosis);
     let mut ladders = draw(&examples, &[], diagnosis.capture_end, |missing| {
-        crate::cli::diagnose::read_examples(&inputs, &opts, missing)
+        read_examples(&inputs, &opts, missing)
     })?;
     for id in undrawn {
         ladders.insert(
@@ -262,7 +261,7 @@ mod tests {
     #[test]
     fn examples_without_kept_segments_are_recorded_by_a_second_pass() {
         let paths = pool_leak();
-        let (mut reports, _) = crate::cli::diagnose::read(&paths, 60.0).expect("reads");
+        let (mut reports, _) = crate::cli::read::read(&paths, 60.0).expect("reads");
         // As on a capture past the segment budget: nothing kept.
         for r in &mut reports {
             r.segments = None;
@@ -298,7 +297,7 @@ mod tests {
 
     #[test]
     fn examples_with_kept_segments_need_no_second_pass() {
-        let (reports, _) = crate::cli::diagnose::read(&pool_leak(), 60.0).expect("reads");
+        let (reports, _) = crate::cli::read::read(&pool_leak(), 60.0).expect("reads");
         let ladders = draw(&BTreeSet::from([25]), &reports, None, |_| {
             panic!("no second pass expected")
         })
