@@ -12,8 +12,9 @@ use crate::diagnose::{Diagnosis, Finding};
 use closewait_core::capture::CaptureStats;
 use closewait_core::model::ConnectionReport;
 
-/// The output formats of `closewait diagnose`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// The output formats of `closewait diagnose` (a `--format` value with feature `clap`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// Plain text for a terminal.
     #[default]
