@@ -17,7 +17,8 @@
 //!                   summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! closewait-render  diagnose  connections → findings with advice (`closewait diagnose`)
 //!                   netstat   saved netstat/ss output → which side this host is, per service
-//!                   render    text, JSON, JSONL, Zeek log, ladder diagrams, charts, graph
+//!                   render    every format: text, JSON, JSONL, Zeek log, ladder diagrams,
+//!                             charts, graph, a diagnosis as text, JSON or Markdown
 //!                   report    one self-contained HTML page (`closewait report`)
 //! closewait         cli       one file per command, the shared arguments, the output files,
 //!                             the progress bar; src/main.rs only calls `cli::main`

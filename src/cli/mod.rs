@@ -1,10 +1,11 @@
 //! Command line: clap parsing and wiring, nothing else.
 //!
-//! Each subcommand is an `Args` struct and a `run_*` function that glues library calls
-//! together (`analyze` → `filter` → `summary` → `render`); no TCP knowledge lives here.
-//! Options shared by several subcommands (inputs, filters, analysis knobs) are flattened
-//! groups so later subcommands (`diagram`, `chart`, `graph`, `diagnose`, `report`,
-//! `netstat`) reuse them as they are.
+//! Each subcommand is one file here with an `Args` struct and a `run` function that glues
+//! library calls together (`analyze` → `filter` → `summary` → `render`); no TCP knowledge
+//! lives here. Options shared by several subcommands (inputs, filters, analysis knobs) are
+//! flattened groups in [`args`], so every subcommand reads them the same way; what two
+//! commands share otherwise lives in [`read`] (reading captures) and [`output`] (writing
+//! files), never in another command.
 //!
 //! Exit statuses: 0 success (also when stdout is closed early, as by `| head`, and when a
 //! capture was cut short or corrupt in the middle: the results up to the damage are
