@@ -44,8 +44,8 @@ fn markdown(cmps: &[Comparison]) -> String {
     let _ = writeln!(
         m,
         "Every connection closewait reports carries `zeek.conn_state` and `zeek.history`, \
-         computed by `src/zeek.rs`, an observer that follows Zeek's TCP analyzer (its \
-         endpoint states, history rules and the timers that end a connection), \
+         computed by `crates/closewait-core/src/zeek.rs`, an observer that follows Zeek's \
+         TCP analyzer (its endpoint states, history rules and the timers that end a connection), \
          independently of closewait's RFC 9293 state machine. `closewait analyze --format \
          zeek` writes them as Zeek's own conn.log (`--format zeek-json`: Zeek's JSON log \
          style), one row per Zeek connection. This page measures those rows against Zeek \

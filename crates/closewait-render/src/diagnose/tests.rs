@@ -1,0 +1,737 @@
+//! Diagnosis of hand-built conversations, run through the real analyzer (testkit).
+
+use super::*;
+use crate::render::diagnosis::{render, Format, RenderOptions};
+use closewait_core::capture::CaptureStats;
+use closewait_core::model::{ConnectionReport, Side};
+use closewait_core::testkit::*;
+
+/// Analyzes `w` with the capture ending `tail` seconds after its last segment, and
+/// diagnoses it.
+fn diag(w: &Wire, tail: f64) -> (Vec<ConnectionReport>, Diagnosis) {
+    let reports = w.analyze_with_tail(tail);
+    let capture = CaptureStats {
+        first_ts: w.segments.first().map(|s| s.ts_ns as f64 / 1e9),
+        last_ts: Some((w.ts_ns + (tail * 1e9) as i64) as f64 / 1e9),
+        ..CaptureStats::default()
+    };
+    let d = diagnose(&reports, &capture);
+    (reports, d)
+}
+
+fn ids_of(d: &Diagnosis) -> Vec<&'static str> {
+    d.findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn only(d: &Diagnosis, id: FindingId) -> &Finding {
+    let found: Vec<&Finding> = d.findings.iter().filter(|f| f.id == id).collect();
+    assert_eq!(found.len(), 1, "expected one {id}: {:?}", ids_of(d));
+    found[0]
+}
+
+/// Client port of connection `i`.
+fn port(i: u16) -> std::net::SocketAddr {
+    format!("10.77.0.1:{}", 40000 + i).parse().unwrap()
+}
+
+/// `n` keep-alive connections the server closes after `idle` s; the client acknowledges
+/// each FIN and answers with its own only for the indexes in `closes`.
+fn pool(n: u16, idle: f64, closes: &[u16]) -> Wire {
+    let mut w = Wire::new();
+    for i in 0..n {
+        w.client = port(i);
+        w.exchange()
+            .wait(idle)
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(C, ACK, 1101, 5202, 0);
+        if closes.contains(&i) {
+            w.send(C, FIN | ACK, 1101, 5202, 0)
+                .send(S, ACK, 5202, 1102, 0);
+        }
+    }
+    w
+}
+
+#[test]
+fn pool_leak_is_one_close_wait_finding_per_service() {
+    let w = pool(10, 15.0, &[0, 5]);
+    let (_, d) = diag(&w, 30.0);
+    let leak = only(&d, FindingId::CloseWaitLeak);
+    assert_eq!(leak.severity, Severity::Error);
+    assert_eq!(leak.count, 8);
+    assert_eq!(leak.evidence, vec![1, 2, 3, 4, 6, 7, 8, 9]);
+    assert_eq!(
+        leak.summary,
+        "8 of your 10 connections to 10.77.0.2:8788 were closed by the server after 15.0 s \
+         idle and your client never closed them (CLOSE_WAIT)."
+    );
+    assert!(leak
+        .advice
+        .starts_with("Your connection pool does not notice server-side closes. Set its idle timeout below 15.0 s"));
+    let Details::CloseWaitLeak(det) = &leak.details else {
+        panic!("details {:?}", leak.details)
+    };
+    assert_eq!(det.leaking_side, Side::Client);
+    assert_eq!(det.leaking_host.unwrap().to_string(), "10.77.0.1");
+    assert_eq!(det.service.to_string(), "10.77.0.2:8788");
+    assert_eq!(det.connections_to_service, 10);
+    // The last FIN came 30 s before the end of the capture (plus the ACK's 1 ms).
+    assert!(
+        (det.durations.min - 30.001).abs() < 1e-6,
+        "{:?}",
+        det.durations
+    );
+    assert!(det.durations.max > 7.0 * 15.0);
+    let idle = det.idle_before_fin.as_ref().unwrap();
+    assert!((idle.median - 15.002).abs() < 1e-6, "{idle:?}");
+}
+
+#[test]
+fn pool_leak_infers_server_keepalive_timeout_and_mismatch() {
+    let w = pool(10, 15.0, &[0, 5]);
+    let (_, d) = diag(&w, 30.0);
+    let idle = only(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert_eq!(det.samples, 10);
+    assert!((det.seconds - 15.0).abs() < 0.01);
+    assert!(det.fixed);
+    assert!(idle
+        .summary
+        .starts_with("The server 10.77.0.2:8788 closes idle connections after 15.0 s (n=10"));
+
+    let mm = only(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!()
+    };
+    assert_eq!(det.client_seconds, None);
+    assert_eq!((det.unanswered, det.leaked), (8, 8));
+    assert!(mm.advice.contains("below 15.0 s"));
+}
+
+#[test]
+fn server_closing_most_connections_holds_time_wait() {
+    let w = pool(4, 2.0, &[0, 1, 2, 3]);
+    let (_, d) = diag(&w, 1.0);
+    assert!(!ids_of(&d).contains(&"close_wait_leak"));
+    let tw = only(&d, FindingId::ServerTimeWait);
+    let Details::ServerTimeWait(det) = &tw.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.active_closes, det.closed, det.reached_time_wait),
+        (4, 4, 4)
+    );
+    // 4 closes over the ~9 s capture: 3 intervals between the first and the last, too
+    // short a span for a projection.
+    assert!(
+        (det.per_second - 3.0 / det.closes_span).abs() < 1e-3,
+        "{det:?}"
+    );
+    assert_eq!(det.projected_time_wait, None);
+    // The clients followed every FIN: informational, and nothing else is wrong.
+    assert_eq!(
+        only(&d, FindingId::TimeoutMismatch).severity,
+        Severity::Info
+    );
+    assert_eq!(d.worst(), Some(Severity::Info));
+    only(&d, FindingId::AllClear);
+}
+
+#[test]
+fn client_closes_first_is_all_clear_with_counts() {
+    let mut w = Wire::new();
+    w.exchange()
+        .send(C, FIN | ACK, 1101, 5201, 0)
+        .send(S, FIN | ACK, 5201, 1102, 0)
+        .send(C, ACK, 1102, 5202, 0);
+    let (_, d) = diag(&w, 0.0);
+    assert_eq!(ids_of(&d), vec!["all_clear"]);
+    let f = &d.findings[0];
+    assert_eq!(f.count, 1);
+    assert!(
+        f.summary
+            .starts_with("Nothing wrong: 1 connection (1 graceful)"),
+        "{}",
+        f.summary
+    );
+}
+
+#[test]
+fn client_idle_timeout_shorter_than_servers_is_no_mismatch() {
+    let mut w = Wire::new();
+    for i in 0..3 {
+        w.client = port(i);
+        w.exchange()
+            .wait(5.0)
+            .send(C, FIN | ACK, 1101, 5201, 0)
+            .send(S, FIN | ACK, 5201, 1102, 0)
+            .send(C, ACK, 1102, 5202, 0);
+    }
+    let (_, d) = diag(&w, 0.0);
+    let idle = only(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Client);
+    assert_eq!(
+        det.client_host.map(|h| h.to_string()).as_deref(),
+        Some("10.77.0.1")
+    );
+    assert!((det.seconds - 5.0).abs() < 0.01);
+    assert!(!ids_of(&d).contains(&"timeout_mismatch"));
+    assert!(!ids_of(&d).contains(&"server_time_wait"));
+}
+
+#[test]
+fn reused_connection_after_server_fin_is_late_write_rst() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(1.0)
+        .send(S, FIN | ACK, 5201, 1101, 0)
+        .send(C, ACK, 1101, 5202, 0)
+        .wait(2.0)
+        .send(C, PSH | ACK, 1101, 5202, 36)
+        .send(S, RST, 5202, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::LateWriteRst);
+    assert_eq!(f.severity, Severity::Warning);
+    let Details::LateWrite(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.closer, Side::Server);
+    assert_eq!((det.bare_rst, det.rst_ack, det.late_data_seen), (1, 0, 1));
+    assert_eq!(det.crossed_fin, 0);
+    assert!(
+        (det.fin_to_rst.median - 2.003).abs() < 1e-6,
+        "{:?}",
+        det.fin_to_rst
+    );
+    // Not also counted as a plain reset.
+    assert!(!ids_of(&d).contains(&"resets"));
+    assert!(!ids_of(&d).contains(&"close_wait_leak"));
+}
+
+#[test]
+fn request_crossing_the_fin_is_the_keepalive_race() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(1.0)
+        .send(S, FIN | ACK, 5201, 1101, 0)
+        // The request left before the FIN arrived: it does not acknowledge it.
+        .send(C, PSH | ACK, 1101, 5201, 36)
+        .send(S, RST, 5202, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::LateWriteRst);
+    let Details::LateWrite(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.crossed_fin, 1);
+    assert!(f.mechanism.contains("crossed the FIN"));
+}
+
+/// Client keep-alive: idle 2 s, interval 1 s; `answered` probes answered, then
+/// `unanswered` probes and a RST when `reset`.
+fn keepalive(answered: usize, unanswered: usize, reset: bool) -> Wire {
+    let mut w = Wire::new();
+    w.exchange();
+    for _ in 0..answered {
+        w.wait(2.0)
+            .send(C, ACK, 1100, 5201, 0)
+            .send(S, ACK, 5201, 1101, 0);
+    }
+    for k in 0..unanswered {
+        w.wait(if k == 0 { 2.0 } else { 1.0 })
+            .send(C, ACK, 1100, 5201, 0);
+    }
+    if reset {
+        w.wait(1.0).send(C, RST | ACK, 1101, 5201, 0);
+    }
+    w
+}
+
+#[test]
+fn answered_keepalive_probes_give_the_idle_time() {
+    let w = keepalive(3, 0, false);
+    let (_, d) = diag(&w, 0.5);
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.prober, det.probes_sent, det.probes_answered),
+        (Side::Client, 3, 3)
+    );
+    assert_eq!(det.settings.tcp_keepalive_time, Some(2));
+    assert_eq!(det.settings.time_samples, 3);
+    assert_eq!(det.settings.intvl, None);
+    assert_eq!(det.settings.probes, None);
+    assert_eq!(d.worst(), Some(Severity::Info));
+}
+
+#[test]
+fn unanswered_keepalive_probes_give_interval_count_and_dead_peer() {
+    let w = keepalive(1, 4, true);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!((det.probes_sent, det.probes_answered), (5, 1));
+    let s = &det.settings;
+    assert_eq!(
+        (
+            s.tcp_keepalive_time,
+            s.tcp_keepalive_intvl,
+            s.tcp_keepalive_probes
+        ),
+        (Some(2), Some(1), Some(4))
+    );
+    assert!(
+        f.summary.contains("giving up after 4 unanswered"),
+        "{}",
+        f.summary
+    );
+
+    let dead = only(&d, FindingId::DeadPeer);
+    assert_eq!(dead.severity, Severity::Warning);
+    let Details::DeadPeer(det) = &dead.details else {
+        panic!()
+    };
+    assert_eq!((det.reset, det.unanswered_at_end), (1, 0));
+    assert_eq!(det.peer.to_string(), "10.77.0.2:8788");
+    // 2 s idle + 4 probes 1 s apart (the last interval ends with the RST).
+    let silent = det.silent_before_reset.as_ref().unwrap().median;
+    assert!((silent - 6.0).abs() < 0.01, "{silent}");
+    // The keep-alive RST is neither a plain reset nor an idle close.
+    assert!(!ids_of(&d).contains(&"resets"));
+    assert!(!ids_of(&d).contains(&"idle_timeout"));
+}
+
+#[test]
+fn keepalive_counts_without_segment_records() {
+    let w = keepalive(0, 3, true);
+    let (mut reports, _) = diag(&w, 0.0);
+    for r in &mut reports {
+        r.segments = None;
+    }
+    let d = diagnose(&reports, &CaptureStats::default());
+    let f = only(&d, FindingId::Keepalive);
+    let Details::Keepalive(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.probes_sent, 3);
+    assert_eq!(det.settings.time, None);
+    assert!(f.mechanism.contains("only the counts"));
+    let dead = only(&d, FindingId::DeadPeer);
+    assert_eq!(dead.count, 1);
+}
+
+#[test]
+fn refused_and_syn_timeouts_are_grouped_per_server() {
+    let mut w = Wire::new();
+    w.client = port(1);
+    w.send(C, SYN, 1000, 0, 0).send(S, RST | ACK, 0, 1001, 0);
+    w.client = port(2);
+    w.send(C, SYN, 1000, 0, 0).send(S, RST | ACK, 0, 1001, 0);
+    w.client = port(3);
+    w.exchange();
+    w.server = "10.77.0.3:443".parse().unwrap();
+    w.client = port(4);
+    w.send(C, SYN, 1000, 0, 0)
+        .wait(1.0)
+        .send(C, SYN, 1000, 0, 0)
+        .wait(2.0)
+        .send(C, SYN, 1000, 0, 0);
+    let (_, d) = diag(&w, 1.0);
+    let refused = only(&d, FindingId::Refused);
+    assert_eq!(
+        refused.severity,
+        Severity::Warning,
+        "one connection did succeed"
+    );
+    assert_eq!(refused.evidence, vec![0, 1]);
+    let Details::Failed(det) = &refused.details else {
+        panic!()
+    };
+    assert_eq!((det.attempts, det.established, det.syns), (2, 1, 2));
+
+    let t = only(&d, FindingId::SynTimeout);
+    assert_eq!(t.severity, Severity::Error, "nothing reached 10.77.0.3:443");
+    let Details::Failed(det) = &t.details else {
+        panic!()
+    };
+    assert_eq!(det.server.to_string(), "10.77.0.3:443");
+    assert_eq!(det.syns, 3);
+    assert!(
+        t.summary.contains("3 SYNs over up to 3.0 s"),
+        "{}",
+        t.summary
+    );
+    // Errors first.
+    assert_eq!(d.findings[0].id, FindingId::SynTimeout);
+}
+
+#[test]
+fn bare_rst_answering_data_is_half_open() {
+    let mut w = Wire::new();
+    w.exchange()
+        .wait(30.0)
+        .send(C, PSH | ACK, 1101, 5201, 50)
+        .send(S, RST, 5201, 0, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::HalfOpen);
+    let Details::HalfOpen(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.forgot, Side::Server);
+    assert!(!ids_of(&d).contains(&"resets"));
+}
+
+#[test]
+fn linger_zero_abort_is_a_reset_by_the_client() {
+    let mut w = Wire::new();
+    w.exchange().send(C, RST | ACK, 1101, 5201, 0);
+    let (_, d) = diag(&w, 0.0);
+    let f = only(&d, FindingId::Resets);
+    let Details::Resets(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(
+        (det.reset_by, det.aborts, det.after_fin),
+        (Side::Client, 1, 0)
+    );
+    assert_eq!(
+        f.summary,
+        "The client 10.77.0.1 aborted 1 connection to 10.77.0.2:8788 with RST instead of \
+         closing with FIN."
+    );
+}
+
+#[test]
+fn server_never_closing_after_client_fin_is_server_side_leak() {
+    let mut w = Wire::new();
+    w.exchange()
+        .send(C, FIN | ACK, 1101, 5201, 0)
+        .send(S, ACK, 5201, 1102, 0);
+    let (_, d) = diag(&w, 5.0);
+    let f = only(&d, FindingId::CloseWaitLeak);
+    let Details::CloseWaitLeak(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.leaking_side, Side::Server);
+    assert_eq!(det.remote, "10.77.0.1");
+    assert!(
+        f.summary.contains("your server never closed it"),
+        "{}",
+        f.summary
+    );
+    assert!(f.advice.contains("read() returns 0"));
+}
+
+#[test]
+fn no_connections_is_said_plainly() {
+    let d = diagnose(&[], &CaptureStats::default());
+    assert_eq!(ids_of(&d), vec!["all_clear"]);
+    assert_eq!(d.findings[0].count, 0);
+    assert!(d.findings[0].summary.contains("no TCP connections"));
+}
+
+#[test]
+fn json_has_stable_ids_and_flattened_numbers() {
+    let w = pool(3, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let json: serde_json::Value = serde_json::from_str(&render(
+        Format::Json,
+        &d,
+        &reports,
+        &RenderOptions::default(),
+    ))
+    .unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    let leak = &findings[0];
+    assert_eq!(leak["id"], "close_wait_leak");
+    assert_eq!(leak["severity"], "error");
+    assert_eq!(leak["count"], 3);
+    assert_eq!(leak["evidence"], serde_json::json!([0, 1, 2]));
+    assert_eq!(leak["leaking_side"], "client");
+    assert_eq!(leak["leaking_host"], "10.77.0.1");
+    assert_eq!(leak["remote"], "10.77.0.2:8788");
+    assert_eq!(leak["durations"]["n"], 3);
+    assert!(leak.get("facts").is_none());
+    let idle = findings.iter().find(|f| f["id"] == "idle_timeout").unwrap();
+    assert_eq!(idle["server"], "10.77.0.2:8788");
+    assert_eq!(idle["samples"], 3);
+    for key in ["seconds", "p10", "p90"] {
+        assert!(
+            idle[key]
+                .as_f64()
+                .is_some_and(|x| (x - 15.002).abs() < 1e-6),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_report_order() {
+    let w = pool(6, 3.0, &[2]);
+    let (mut reports, d) = diag(&w, 2.0);
+    reports.reverse();
+    let capture = CaptureStats {
+        first_ts: d.capture_start,
+        last_ts: d.capture_end,
+        ..CaptureStats::default()
+    };
+    let again = diagnose(&reports, &capture);
+    let opts = RenderOptions::default();
+    for format in [Format::Json, Format::Text, Format::Markdown] {
+        assert_eq!(
+            render(format, &d, &reports, &opts),
+            render(format, &again, &reports, &opts)
+        );
+    }
+}
+
+#[test]
+fn markdown_draws_the_example_connection() {
+    let w = pool(3, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let md = render(Format::Markdown, &d, &reports, &RenderOptions::default());
+    assert!(md.starts_with("## closewait diagnosis\n"));
+    assert!(md.contains("| 1 | error | `close_wait_leak` | 3 |"));
+    assert!(md.contains("```mermaid\nsequenceDiagram\n"));
+    assert!(md.contains("S->>C: FIN, ACK"));
+    assert!(md.contains("Note left of C: CLOSE_WAIT"));
+    assert!(md.contains("15.0 s idle"));
+}
+
+#[test]
+fn text_lists_verdict_numbers_evidence_mechanism_advice() {
+    let w = pool(20, 15.0, &[]);
+    let (reports, d) = diag(&w, 10.0);
+    let text = render(
+        Format::Text,
+        &d,
+        &reports,
+        &RenderOptions {
+            max_ids: 5,
+            capture: None,
+        },
+    );
+    assert!(text.starts_with("closewait diagnose: 20 TCP connections over "));
+    assert!(text.contains("\nERROR close_wait_leak: All 20 of your connections to 10.77.0.2:8788"));
+    assert!(text.contains("  evidence  0 1 2 3 4 … (20 in all); example: tcp.stream eq "));
+    assert!(text.contains("\n  why       "));
+    assert!(text.contains("\n  advice    Your connection pool"));
+    assert!(text.lines().all(|l| l.chars().count() <= 100));
+}
+
+/// What `--fail-on` compares with (the exit status itself is the command's, tested in
+/// tests/diagnose_captures.rs on real captures).
+#[test]
+fn worst_is_the_most_severe_finding() {
+    let (_, leak) = diag(&pool(2, 5.0, &[]), 1.0);
+    let (_, fine) = diag(&pool(2, 5.0, &[0, 1]), 1.0);
+    assert_eq!(leak.worst(), Some(super::Severity::Error));
+    assert!(fine.worst() < Some(super::Severity::Warning));
+}
+
+#[test]
+fn representative_prefers_the_median_with_segments() {
+    let w = pool(5, 1.0, &[]);
+    let (mut reports, _) = diag(&w, 1.0);
+    let pick = |reports: &[ConnectionReport]| {
+        let mut m = super::acc::Members::default();
+        for r in reports {
+            m.add(r.id, r.id as f64, r.segments.is_some());
+        }
+        m.example()
+    };
+    assert_eq!(pick(&reports), Some(2));
+    reports[2].segments = None;
+    reports[1].segments = None;
+    assert_eq!(pick(&reports), Some(3));
+}
+
+/// A server-side capture: `clients` client hosts each open `per` keep-alive connections to
+/// each of `services` services; every server closes them after 5 s idle and no client
+/// ever answers the FIN.
+fn server_side(clients: u8, services: u8, per: u16) -> Wire {
+    let mut w = Wire::new();
+    for s in 0..services {
+        w.server = format!("10.1.0.5:{}", 8000 + s as u16).parse().unwrap();
+        for c in 0..clients {
+            for i in 0..per {
+                w.client = format!("10.2.0.{}:{}", c + 1, 40000 + i).parse().unwrap();
+                w.exchange()
+                    .wait(5.0)
+                    .send(S, FIN | ACK, 5201, 1101, 0)
+                    .send(C, ACK, 1101, 5202, 0);
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn server_side_leak_is_one_finding_per_service_with_a_host_table() {
+    let (_, d) = diag(&server_side(20, 3, 2), 30.0);
+    let leaks: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == FindingId::CloseWaitLeak)
+        .collect();
+    assert_eq!(leaks.len(), 3, "one per service");
+    for f in &leaks {
+        assert_eq!(f.count, 40);
+        assert!(
+            f.summary
+                .starts_with("40 of the 40 connections to 10.1.0.5:80")
+                && f.summary.contains(" (from 20 client hosts) were closed"),
+            "{}",
+            f.summary
+        );
+        let Details::CloseWaitLeak(l) = &f.details else {
+            panic!("leak details")
+        };
+        assert_eq!(l.leaking_host, None);
+        let t = l.leaking_hosts.as_ref().expect("host table");
+        assert_eq!((t.hosts, t.top.len(), t.others), (20, 5, 30));
+        assert!(f
+            .facts
+            .iter()
+            .any(|x| x.contains("and 15 more hosts (30 connections)")));
+    }
+    // The servers' idle timeouts stay one per service.
+    let idle = d.findings.iter().filter(|f| f.id == FindingId::IdleTimeout);
+    assert_eq!(idle.count(), 3);
+}
+
+#[test]
+fn client_side_leak_stays_per_leaking_host() {
+    let (_, d) = diag(&server_side(2, 1, 3), 30.0);
+    let leaks: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == FindingId::CloseWaitLeak)
+        .collect();
+    assert_eq!(leaks.len(), 2, "a few client hosts: one finding each");
+    assert!(leaks[0]
+        .summary
+        .starts_with("3 of your 6 connections to 10.1.0.5:8000"));
+}
+
+/// `n` keep-alive connections the server closes after 2 s idle, each answered by the
+/// client's FIN `answer` s later (a pool that closes a connection when it next hands it out).
+fn late_answers(n: u16, answer: f64) -> Wire {
+    let mut w = Wire::new();
+    for i in 0..n {
+        w.client = port(i);
+        w.exchange()
+            .wait(2.0)
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(C, ACK, 1101, 5202, 0)
+            .wait(answer)
+            .send(C, FIN | ACK, 1101, 5202, 0)
+            .send(S, ACK, 5202, 1102, 0);
+    }
+    w
+}
+
+#[test]
+fn late_answers_to_the_servers_fin_are_a_warning_not_all_clear() {
+    let (_, d) = diag(&late_answers(6, 1.9), 5.0);
+    let m = only(&d, FindingId::TimeoutMismatch);
+    assert_eq!(m.severity, Severity::Warning);
+    assert!(
+        m.summary.contains("answer its FIN late: 6 of 6 answers"),
+        "{}",
+        m.summary
+    );
+    let Details::TimeoutMismatch(det) = &m.details else {
+        panic!("mismatch details")
+    };
+    assert_eq!(det.slow_answers, 6);
+    assert!((det.answer_delay.as_ref().unwrap().median - 1.9).abs() < 0.01);
+    assert!(!ids_of(&d).contains(&"all_clear"));
+}
+
+#[test]
+fn prompt_answers_stay_informational() {
+    let (_, d) = diag(&late_answers(6, 0.01), 5.0);
+    let m = only(&d, FindingId::TimeoutMismatch);
+    assert_eq!(m.severity, Severity::Info);
+    assert!(m.summary.ends_with("and the clients follow its FIN."));
+}
+
+#[test]
+fn steady_server_closes_over_a_minute_are_projected() {
+    // 31 closes, one every 3 s: 90 s of closes at 1/3 per second → 20 in TIME_WAIT.
+    let mut w = Wire::new();
+    for i in 0..31 {
+        w.client = port(i);
+        w.exchange()
+            .send(S, FIN | ACK, 5201, 1101, 0)
+            .send(C, FIN | ACK, 1101, 5202, 0)
+            .send(S, ACK, 5202, 1102, 0)
+            .wait(3.0);
+    }
+    let (_, d) = diag(&w, 1.0);
+    let Details::ServerTimeWait(det) = &only(&d, FindingId::ServerTimeWait).details else {
+        panic!("time-wait details")
+    };
+    let p = det.projected_time_wait.expect("projected");
+    assert!((p - 20.0).abs() < 0.5, "{det:?}");
+}
+
+#[test]
+fn a_burst_of_server_closes_is_not_projected() {
+    // 20 server closes within a second: a count, not a rate.
+    let (_, d) = diag(&pool(20, 0.0, &(0..20).collect::<Vec<_>>()), 1.0);
+    let tw = only(&d, FindingId::ServerTimeWait);
+    let Details::ServerTimeWait(det) = &tw.details else {
+        panic!("time-wait details")
+    };
+    assert_eq!(det.projected_time_wait, None);
+    assert!(tw.summary.ends_with("20 sockets in 0.000 s.") || !tw.summary.contains("about"));
+}
+
+#[test]
+fn an_evictor_sweep_is_not_a_fixed_timeout() {
+    // A client pool with a 1 s idle setting swept once a second: 20 connections opened
+    // 25 ms apart, closed by the client in two sweeps, after 1.0–1.5 s of idleness.
+    let mut w = Wire::new();
+    let mut conns = Vec::new();
+    for i in 0..20u16 {
+        w.client = port(i);
+        w.exchange();
+        conns.push((w.client, w.ts_ns));
+        w.wait(0.025);
+    }
+    let start = conns[0].1;
+    for (k, sweep_at) in [(0..10, 1.5), (10..20, 2.0)] {
+        w.ts_ns = start + (sweep_at * 1e9) as i64;
+        for i in k {
+            w.client = conns[i].0;
+            w.send(C, FIN | ACK, 1101, 5201, 0)
+                .send(S, FIN | ACK, 5201, 1102, 0)
+                .send(C, ACK, 1102, 5202, 0);
+            w.ts_ns += 100_000;
+        }
+    }
+    let (_, d) = diag(&w, 1.0);
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == FindingId::IdleTimeout)
+        .expect("idle_timeout");
+    let Details::IdleTimeout(det) = &f.details else {
+        panic!("idle details")
+    };
+    assert!(det.swept && !det.fixed, "{det:?}");
+    assert!(f.summary.contains("in sweeps, after ≥ "), "{}", f.summary);
+    assert!(f.summary.contains("in 2 bursts"), "{}", f.summary);
+}

@@ -1,0 +1,1681 @@
+//! A hand-written compact writer for one `--jsonl` connection line.
+//!
+//! Why: on big captures serde_json's generic path (a `Serializer` call per key through
+//! `#[serde(flatten)]`'s map adapter, a `Formatter` call per punctuation byte) cost about a
+//! quarter of the whole run, more than the analysis of the connection. This writer emits
+//! the same bytes as `serde_json::to_writer` of the serde-derived `ConnectionLine`
+//! (same key order, same number formats: `itoa` for integers, `zmij` shortest round-trip
+//! for floats, `null` for non-finite floats, serde_json's string escapes). The tests
+//! below, the shipped captures and the big benchmark capture check that byte for byte;
+//! change the model and this writer together.
+//!
+//! How it stays cheap (~3,600 instructions for a ~1.7 KB line, from ~9,500 for the first
+//! version of this writer, itself several times faster than serde_json): one bound per
+//! line and plain fixed-size copies into a kept buffer ([`LineWriter`], [`W`]); constant
+//! runs merged, enum values precomputed with the key after them ([`Pieces`]), whole
+//! all-zero counter blocks as templates; integers eight digits at a time ([`digits8`]);
+//! floats exactly from their bits when they are whole microseconds or their nearest
+//! 17-digit decimal ([`short_decimal`]), zmij otherwise; and memos of what repeats
+//! within a line (timestamps) or from line to line (addresses, whole seconds).
+
+use closewait_core::model::{
+    Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
+    StateChange,
+};
+use closewait_core::state::TcpState;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::LazyLock;
+
+/// Writes `--jsonl` connection lines into a buffer it keeps between lines, where they
+/// can be left to gather (see [`LineWriter::push_line`]).
+///
+/// Why a type rather than "append to a `Vec`": the writer copies pieces into an already
+/// initialised slice, at least as long as the line can be, with plain indexed copies (see
+/// [`W`]). Zero-filling that room for each line cost more than the line itself (a `memset`
+/// of a few KB is one instruction per byte under callgrind's `rep stosb`); a buffer kept
+/// at its high-water length is zero-filled only when a line may be longer than every line
+/// before it.
+#[derive(Default)]
+pub struct LineWriter {
+    /// Always initialised up to its `len()`; bytes past the lines are stale.
+    buf: Vec<u8>,
+    /// The length of the lines pushed since the last [`LineWriter::clear`].
+    lines: usize,
+    /// What the writer remembers from line to line.
+    kept: Kept,
+    /// The line's timestamps (cleared for each line; kept here only to reuse the space).
+    floats: FloatMemo,
+    /// The line's explanation text (kept only to reuse the space).
+    explanation: String,
+}
+
+/// Text the writer keeps from one line to the next because the next line likely repeats it.
+#[derive(Default)]
+struct Kept {
+    /// The last client and server addresses written.
+    addrs: [AddrMemo; 2],
+    /// The last whole number of seconds of a timestamp written.
+    seconds: Seconds,
+}
+
+/// The last whole number of seconds written (of a timestamp) and its text with the
+/// decimal point, `1796157203.`: a capture's timestamps share it line after line.
+#[derive(Default)]
+struct Seconds {
+    int: Option<u64>,
+    text: [u8; 16],
+    len: u8,
+}
+
+impl Seconds {
+    /// `int` (below 2^32) and the decimal point at the start of `out` (16 bytes written);
+    /// returns the length (at most 11).
+    #[inline(always)]
+    fn write(&mut self, out: &mut [u8; 24], int: u64) -> usize {
+        if int == 0 {
+            out[..2].copy_from_slice(b"0.");
+            return 2;
+        }
+        if self.int != Some(int) {
+            let mut text = [0; 24];
+            let n = digits(&mut text, int);
+            text[n] = b'.';
+            self.text.copy_from_slice(&text[..16]);
+            self.len = (n + 1) as u8;
+            self.int = Some(int);
+        }
+        out[..16].copy_from_slice(&self.text);
+        self.len.into()
+    }
+}
+
+/// The text of the last IPv4 address written in one role (client or server), kept
+/// between lines.
+///
+/// Why: a capture's connections mostly share their server address, and clients their
+/// IP; writing four octets and a port cost ~275 instructions, comparing and copying ~20.
+#[derive(Default)]
+struct AddrMemo {
+    addr: Option<SocketAddrV4>,
+    /// `"a.b.c.d:port"` with its quotes (at most 23 bytes).
+    text: [u8; 24],
+    len: u8,
+    /// The length of `"a.b.c.d:`, reused when only the port differs.
+    ip_len: u8,
+}
+
+impl LineWriter {
+    /// `{"type":"connection",…}` and a newline for `r`, alone.
+    pub fn connection_line(&mut self, r: &ConnectionReport) -> &[u8] {
+        self.clear();
+        self.push_line(r);
+        self.lines()
+    }
+
+    /// The lines pushed since the last [`LineWriter::clear`].
+    pub fn lines(&self) -> &[u8] {
+        &self.buf[..self.lines]
+    }
+
+    /// Forgets the lines (their room is kept).
+    pub fn clear(&mut self) {
+        self.lines = 0;
+    }
+
+    /// Appends the line of `r` ([`LineWriter::connection_line`]) to the lines. Why keep
+    /// several: written out a few dozen at once, they go past the output's `BufWriter`
+    /// instead of being copied into it, line by line.
+    pub fn push_line(&mut self, r: &ConnectionReport) {
+        self.explanation.clear();
+        r.close
+            .explanation
+            .write_to(&mut self.explanation)
+            .expect("writing to a String cannot fail");
+        // Room for the line at its longest, so that no piece needs to check for room.
+        let bound = HEAD_MAX
+            + ENTRY_MAX * (r.timeline.client.len() + r.timeline.server.len())
+            + escaped_max(&self.explanation)
+            + escaped_max(&r.zeek.conn_state)
+            + escaped_max(&r.zeek.history);
+        if bound > u32::MAX as usize {
+            return self.serde_line(r); // a line of 4 GB: never in practice
+        }
+        let start = self.lines;
+        if self.buf.len() < start + bound {
+            self.buf.resize(start + bound + GROW_EXTRA, 0);
+        }
+        self.floats.clear();
+        let mut w = W {
+            b: &mut self.buf[start..start + bound],
+            p: 0,
+            floats: &mut self.floats,
+            kept: &mut self.kept,
+            t: &PIECES,
+        };
+        w.put(b"{\"type\":\"connection\",\"id\":");
+        w.uint(r.id);
+        w.put(b",\"client\":");
+        w.addr(&r.client, 0);
+        w.put(b",\"server\":");
+        w.addr(&r.server, 1);
+        if r.role_inferred {
+            w.put(b",\"role_inferred\":true,\"start\":");
+        } else {
+            w.put(b",\"role_inferred\":false,\"start\":");
+        }
+        w.timestamp(r.start);
+        w.put(b",\"end\":");
+        w.timestamp(r.end);
+        w.put(b",\"duration\":");
+        w.float(r.duration);
+        w.put(b",\"first_frame\":");
+        w.uint(r.first_frame);
+        w.put(b",\"last_frame\":");
+        w.uint(r.last_frame);
+        w.put(b",\"packets\":{\"client\":");
+        w.uint(r.packets.client);
+        w.put(b",\"server\":");
+        w.uint(r.packets.server);
+        w.put(b"},\"bytes\":{\"client\":");
+        w.uint(r.bytes.client);
+        w.put(b",\"server\":");
+        w.uint(r.bytes.server);
+        w.put(b"},\"close\":{\"kind\":");
+        w.close(&r.close, &self.explanation);
+        w.put(b",\"client_state\":");
+        w.piece(&w.t.client_state[r.client_state as usize]);
+        w.piece(&w.t.server_state[r.server_state as usize]);
+        w.timeline(&r.timeline.client);
+        w.put(b",\"server\":");
+        w.timeline(&r.timeline.server);
+        w.tcp(&r.tcp);
+        w.str(&r.zeek.conn_state);
+        w.put(b",\"history\":");
+        w.str(&r.zeek.history);
+        w.put(b"}");
+        let Some(segments) = &r.segments else {
+            w.put(b"}\n");
+            self.lines = start + w.pos();
+            return;
+        };
+        // Only with recording on (diagrams): rare, so serde's path is fine here.
+        let n = w.pos();
+        self.buf.truncate(start + n);
+        self.buf.extend_from_slice(b",\"segments\":");
+        serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
+        self.buf.extend_from_slice(b"}\n");
+        self.lines = self.buf.len();
+    }
+
+    /// The same line through serde_json (the reference this writer matches), for a line
+    /// too long for the writer's u32 cursor.
+    #[cold]
+    fn serde_line(&mut self, r: &ConnectionReport) {
+        self.buf.truncate(self.lines);
+        serde_json::to_writer(&mut self.buf, &SerdeLine::of(r))
+            .expect("writing to memory cannot fail");
+        self.buf.push(b'\n');
+        self.lines = self.buf.len();
+    }
+}
+
+/// A connection line as serde_json writes it: the reference this writer matches, and its
+/// fallback.
+#[derive(serde::Serialize)]
+struct SerdeLine<'a> {
+    #[serde(rename = "type")]
+    t: &'static str,
+    #[serde(flatten)]
+    c: &'a ConnectionReport,
+}
+
+impl<'a> SerdeLine<'a> {
+    fn of(c: &'a ConnectionReport) -> Self {
+        SerdeLine { t: "connection", c }
+    }
+}
+
+/// A line's longest text apart from its timelines and strings: keys, punctuation, every
+/// number at its longest (integers 20 bytes, floats 24, addresses [`ADDR_MAX`]) and the
+/// padding some pieces write past their end (at most 48 bytes). A test writes a line with
+/// every value at its longest into a buffer of exactly this bound.
+const HEAD_MAX: usize = 2048;
+
+/// The room a string takes at most: serde_json escapes a byte to at most 6 (`\u001f`).
+fn escaped_max(s: &str) -> usize {
+    6 * s.len() + 2
+}
+
+/// How much more than needed the buffer grows, so that it grows a few times per run
+/// rather than every few lines. Tests grow by exactly the bound, so that a line writing
+/// past its bound panics there (an index out of bounds, never memory unsafety).
+const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
+
+/// The writer: `b[..p]` is the line so far; `b[p..]` is initialised room (zeros or stale
+/// bytes of an earlier line) that pieces overwrite with plain indexed copies. Why:
+/// `Vec::extend_from_slice` checks capacity and calls `memcpy` for each of the ~150 pieces
+/// of a line; a copy of a constant-length piece into a slice compiles to a few moves and
+/// one bounds check. A slice (rather than the `Vec`) also lets the compiler keep its
+/// pointer and length in registers across the byte stores.
+///
+/// No function that is not inlined is passed the writer (or a pointer into it): once it
+/// escapes so, the compiler keeps the cursor in memory, reloaded and stored around every
+/// piece. So the writer's methods are inlined into `connection_line`, and the out-of-line
+/// helpers (integers from 10^8, zmij) are free functions writing into a fixed-size window
+/// at the cursor and returning their length.
+struct W<'a> {
+    b: &'a mut [u8],
+    p: u32,
+    floats: &'a mut FloatMemo,
+    kept: &'a mut Kept,
+    t: &'static Pieces,
+}
+
+/// The last few floats formatted in this line, by bit pattern, with their text.
+///
+/// Why: a line's ~16 floats are mostly timestamps, and about half of them repeat one
+/// written before (a timeline's consecutive entries share a timestamp, `start` and `end`
+/// are timeline entries, `first_at` is the closer's FIN_WAIT_1, both sides go ESTABLISHED
+/// on the same ACK). Comparing six u64s is a few instructions; formatting is ~100 (zmij
+/// ~190). Keyed by the exact bits, so a hit is the same text as formatting it again
+/// (`0.0` and `-0.0` differ; non-finite values never get here). Six slots: a typical line
+/// has about seven distinct timestamps, the last of which no longer needs the first;
+/// on slice1m 4 slots cost 0.5% more, 8 slots 1%, 12 slots 5%.
+struct FloatMemo {
+    bits: [u64; FLOAT_MEMO],
+    len: [u8; FLOAT_MEMO],
+    text: [[u8; 24]; FLOAT_MEMO],
+    /// The slot the next miss overwrites (round robin: oldest first).
+    next: usize,
+}
+
+const FLOAT_MEMO: usize = 6;
+
+impl Default for FloatMemo {
+    fn default() -> Self {
+        FloatMemo {
+            // A NaN: never looked up, so an empty slot never matches.
+            bits: [f64::NAN.to_bits(); FLOAT_MEMO],
+            len: [0; FLOAT_MEMO],
+            text: [[0; 24]; FLOAT_MEMO],
+            next: 0,
+        }
+    }
+}
+
+impl FloatMemo {
+    /// Forgets the previous line's values (their text is never read again).
+    fn clear(&mut self) {
+        self.bits = [f64::NAN.to_bits(); FLOAT_MEMO];
+        self.next = 0;
+    }
+
+    fn insert(&mut self, bits: u64, text: &[u8; 24], len: usize) {
+        let slot = self.next;
+        self.next = if slot + 1 == FLOAT_MEMO { 0 } else { slot + 1 };
+        self.bits[slot] = bits;
+        self.len[slot] = len as u8;
+        self.text[slot] = *text;
+    }
+}
+
+impl W<'_> {
+    /// The cursor: where the next piece goes.
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        self.p as usize
+    }
+
+    /// The `N` bytes at the cursor. The cursor is a u32 (lines are under 4 GB; see
+    /// `connection_line`), so `p + N` cannot overflow and the bounds check is a single
+    /// comparison, where a usize cursor costs an overflow check too on every piece.
+    #[inline(always)]
+    fn at<const N: usize>(&mut self) -> &mut [u8; N] {
+        let p = self.pos();
+        (&mut self.b[p..p + N]).try_into().expect("N bytes")
+    }
+
+    /// Moves the cursor past `n` bytes just written (never past the end of `b`, which is
+    /// at most `u32::MAX` long: every write is bounds-checked).
+    #[inline(always)]
+    fn skip(&mut self, n: usize) {
+        self.p += n as u32;
+    }
+
+    /// A constant piece: its length is known at compile time, so the copy is inline.
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, b: &[u8; N]) {
+        *self.at::<N>() = *b;
+        self.skip(N);
+    }
+
+    /// A [`Piece`]: all `N` bytes (a fixed-size copy), then the cursor past its text.
+    #[inline(always)]
+    fn piece<const N: usize>(&mut self, piece: &Piece<N>) {
+        *self.at::<N>() = piece.bytes;
+        self.skip(piece.len.into());
+    }
+
+    /// A piece of run-time length.
+    #[inline(always)]
+    fn put_var(&mut self, b: &[u8]) {
+        let p = self.pos();
+        self.b[p..p + b.len()].copy_from_slice(b);
+        self.skip(b.len());
+    }
+
+    /// Decimal digits, as itoa writes them (at most 20 bytes, 8-byte stores). Most numbers
+    /// in a line are counters that are 0 or 1 (one byte) or frame numbers, ports and
+    /// byte counts below 10^8 (eight digits at once), both inline; longer numbers go out
+    /// of line. Written straight into the room rather than into itoa's buffer and copied.
+    #[inline(always)]
+    fn uint(&mut self, v: u64) {
+        if v < 10 {
+            self.at::<1>()[0] = b'0' + v as u8;
+            self.skip(1);
+        } else if v < 100_000_000 {
+            self.digits8_significant(v as u32);
+        } else {
+            let n = long_digits(self.at::<24>(), v);
+            self.skip(n);
+        }
+    }
+
+    /// `1 <= v < 10^8` without leading zeros: all eight digits at once (see [`digits8`]),
+    /// one unaligned 8-byte store, then the cursor moves past the significant ones.
+    #[inline(always)]
+    fn digits8_significant(&mut self, v: u32) {
+        let d = digits8(v);
+        let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 1
+        let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
+        *self.at::<8>() = ascii.to_le_bytes();
+        self.skip(8 - leading_zeros);
+    }
+
+    /// A float that is not a timestamp (a duration): rarely equal to another float of the
+    /// line, so written without the memo. serde_json: non-finite floats are `null`,
+    /// finite ones zmij's shortest form (at most 24 bytes).
+    #[inline(always)]
+    fn float(&mut self, v: f64) {
+        if v.is_finite() {
+            let (out, _, seconds) = self.float_parts();
+            let n = float_text(out, seconds, v);
+            self.skip(n);
+        } else {
+            self.put(b"null");
+        }
+    }
+
+    #[inline(always)]
+    fn opt_float(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.float(v),
+            None => self.put(b"null"),
+        }
+    }
+
+    /// A timestamp: as [`W::float`], through the line's [`FloatMemo`].
+    #[inline(always)]
+    fn timestamp(&mut self, v: f64) {
+        if !v.is_finite() {
+            self.put(b"null");
+            return;
+        }
+        let bits = v.to_bits();
+        let m = &self.floats;
+        match m.bits.iter().position(|&b| b == bits) {
+            Some(i) => {
+                // All 24 bytes (a fixed-size copy), then past the text only.
+                let (text, len) = (m.text[i], m.len[i]);
+                *self.at::<24>() = text;
+                self.skip(len.into());
+            }
+            None => {
+                let (out, floats, seconds) = self.float_parts();
+                let n = new_timestamp(out, floats, seconds, v);
+                self.skip(n);
+            }
+        }
+    }
+
+    /// The 24 bytes at the cursor, the float memo and the kept seconds, borrowed together.
+    #[inline(always)]
+    fn float_parts(&mut self) -> (&mut [u8; 24], &mut FloatMemo, &mut Seconds) {
+        let p = self.pos();
+        let out = (&mut self.b[p..p + 24]).try_into().expect("24 bytes");
+        (out, &mut *self.floats, &mut self.kept.seconds)
+    }
+
+    #[inline(always)]
+    fn opt_timestamp(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.timestamp(v),
+            None => self.put(b"null"),
+        }
+    }
+
+    #[inline(always)]
+    fn opt_uint(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.uint(v),
+            None => self.put(b"null"),
+        }
+    }
+
+    /// Any string, escaped as serde_json does (at most [`escaped_max`] bytes).
+    #[inline(always)]
+    fn str(&mut self, s: &str) {
+        let b = s.as_bytes();
+        if needs_escaping(b) {
+            let escaped = serde_json::to_vec(s).expect("writing to memory cannot fail");
+            self.put_var(&escaped);
+        } else {
+            self.put(b"\"");
+            self.put_var(b);
+            self.put(b"\"");
+        }
+    }
+
+    /// `"ip:port"`, at most [`ADDR_MAX`] bytes; IPv4 through the [`AddrMemo`] of `role`
+    /// (0 client, 1 server).
+    #[inline(always)]
+    fn addr(&mut self, a: &SocketAddr, role: usize) {
+        match a {
+            SocketAddr::V4(v4) => {
+                let start = self.pos();
+                let m = &self.kept.addrs[role];
+                let ip_len = match m.addr {
+                    Some(last) if last == *v4 => {
+                        let (text, len) = (m.text, m.len);
+                        *self.at::<24>() = text;
+                        self.skip(len.into());
+                        return;
+                    }
+                    Some(last) if last.ip() == v4.ip() => {
+                        let (text, ip_len) = (m.text, m.ip_len);
+                        *self.at::<24>() = text;
+                        self.skip(ip_len.into());
+                        ip_len
+                    }
+                    _ => {
+                        let [a, b, c, d] = v4.ip().octets();
+                        self.put(b"\"");
+                        self.uint(a.into());
+                        self.put(b".");
+                        self.uint(b.into());
+                        self.put(b".");
+                        self.uint(c.into());
+                        self.put(b".");
+                        self.uint(d.into());
+                        self.put(b":");
+                        (self.pos() - start) as u8
+                    }
+                };
+                self.uint(v4.port().into());
+                self.put(b"\"");
+                let len = self.pos() - start;
+                let m = &mut self.kept.addrs[role];
+                m.addr = Some(*v4);
+                m.ip_len = ip_len;
+                m.len = len as u8;
+                m.text.copy_from_slice(&self.b[start..start + 24]);
+            }
+            SocketAddr::V6(_) => {
+                // std's Display (what serde's `collect_str` writes), into the room.
+                use std::fmt::Write;
+                self.put(b"\"");
+                let mut f = SliceFmt {
+                    buf: self.at::<{ ADDR_MAX - 2 }>(),
+                    n: 0,
+                };
+                write!(f, "{a}").expect("an IPv6 socket address fits ADDR_MAX");
+                let n = f.n;
+                self.skip(n);
+                self.put(b"\"");
+            }
+        }
+    }
+
+    /// From just after `"close":{"kind":`; each enum value comes with the key after it.
+    #[inline(always)]
+    fn close(&mut self, c: &Close, explanation: &str) {
+        let t = self.t;
+        self.piece(&t.kind[c.kind as usize]);
+        self.piece(&t.initiator[c.initiator as usize]);
+        self.piece(&t.first[signal_index(c.first)]);
+        self.piece(&t.first_by[side_index(c.first_by)]);
+        self.opt_timestamp(c.first_at);
+        self.put(b",\"first_frame\":");
+        self.opt_uint(c.first_frame);
+        self.put(b",\"idle_before_close\":");
+        self.opt_float(c.idle_before_close);
+        if c.rst_by.is_none()
+            && c.who_failed_to_respond.is_none()
+            && c.waiting_since.is_none()
+            && c.waiting_for.is_none()
+        {
+            // The usual case (no RST, nobody left waiting): one constant run.
+            self.put(
+                b",\"rst_by\":null,\"who_failed_to_respond\":null,\"waiting_since\":null,\
+                  \"waiting_for\":null,\"explanation\":",
+            );
+        } else {
+            self.put(b",\"rst_by\":");
+            self.piece(&t.rst_by[side_index(c.rst_by)]);
+            self.piece(&t.who_failed_to_respond[side_index(c.who_failed_to_respond)]);
+            self.opt_timestamp(c.waiting_since);
+            self.put(b",\"waiting_for\":");
+            self.opt_float(c.waiting_for);
+            self.put(b",\"explanation\":");
+        }
+        self.str(explanation);
+        self.put(b"}");
+    }
+
+    /// Each entry is written with a comma after it, the last one then replaced by `]`.
+    #[inline(always)]
+    fn timeline(&mut self, changes: &[StateChange]) {
+        self.put(b"[");
+        for c in changes {
+            self.piece(&self.t.entry[c.state as usize]);
+            self.timestamp(c.at);
+            match c.frame {
+                Some(frame) => {
+                    self.put(b",\"frame\":");
+                    self.uint(frame);
+                    self.put(b"},");
+                }
+                None => self.put(b",\"frame\":null},"),
+            }
+        }
+        if !changes.is_empty() {
+            self.p -= 1; // the last entry's comma
+        }
+        self.put(b"]");
+    }
+
+    /// From the `}` closing the timelines to `"conn_state":`. Of a side's nine counters
+    /// only `fins` and `rsts` are usually non-zero, and below 10: then the whole run is
+    /// one constant copy with those four digits patched in.
+    #[inline(always)]
+    fn tcp(&mut self, tcp: &PerSide<DirectionStats>) {
+        let (c, s) = (&tcp.client, &tcp.server);
+        if rare_counters(c) | rare_counters(s) == 0
+            && c.fins.max(c.rsts).max(s.fins).max(s.rsts) < 10
+        {
+            let at = self.pos();
+            self.put(&TCP_TEMPLATE);
+            self.b[at + TCP_DIGITS[0]] = b'0' + c.fins as u8;
+            self.b[at + TCP_DIGITS[1]] = b'0' + c.rsts as u8;
+            self.b[at + TCP_DIGITS[2]] = b'0' + s.fins as u8;
+            self.b[at + TCP_DIGITS[3]] = b'0' + s.rsts as u8;
+            return;
+        }
+        self.put(b"},\"tcp\":{\"client\":");
+        self.stats(c);
+        self.put(b",\"server\":");
+        self.stats(s);
+        self.put(b"},\"zeek\":{\"conn_state\":");
+    }
+
+    /// When the seven rare counters are all zero they are written as one constant run.
+    #[inline(always)]
+    fn stats(&mut self, s: &DirectionStats) {
+        if rare_counters(s) == 0 {
+            self.put(STATS_ZEROS);
+        } else {
+            self.put(b"{\"retransmissions\":");
+            self.uint(s.retransmissions);
+            self.put(b",\"out_of_order\":");
+            self.uint(s.out_of_order);
+            self.put(b",\"keepalives\":");
+            self.uint(s.keepalives);
+            self.put(b",\"keepalive_acks\":");
+            self.uint(s.keepalive_acks);
+            self.put(b",\"zero_windows\":");
+            self.uint(s.zero_windows);
+            self.put(b",\"missing_bytes\":");
+            self.uint(s.missing_bytes);
+            self.put(b",\"ignored_rsts\":");
+            self.uint(s.ignored_rsts);
+            self.put(b",\"fins\":");
+        }
+        self.uint(s.fins);
+        self.put(b",\"rsts\":");
+        self.uint(s.rsts);
+        self.put(b"}");
+    }
+}
+
+/// The seven counters of a side that are nearly always 0, or-ed.
+fn rare_counters(s: &DirectionStats) -> u64 {
+    s.retransmissions
+        | s.out_of_order
+        | s.keepalives
+        | s.keepalive_acks
+        | s.zero_windows
+        | s.missing_bytes
+        | s.ignored_rsts
+}
+
+/// A side's counters up to `fins`, the seven others all 0.
+const STATS_ZEROS: &[u8; 131] = b"{\"retransmissions\":0,\"out_of_order\":0,\"keepalives\":0,\
+    \"keepalive_acks\":0,\"zero_windows\":0,\"missing_bytes\":0,\"ignored_rsts\":0,\"fins\":";
+
+/// `W::tcp`'s run with all counters 0, and where its four digits are (client fins and
+/// rsts, server fins and rsts).
+const TCP_TEMPLATE: [u8; TCP_LEN] = concat(&[
+    TCP_PARTS[0],
+    STATS_ZEROS,
+    TCP_PARTS[1],
+    TCP_PARTS[2],
+    STATS_ZEROS,
+    TCP_PARTS[1],
+    TCP_PARTS[3],
+]);
+const TCP_PARTS: [&[u8]; 4] = [
+    b"},\"tcp\":{\"client\":",
+    b"0,\"rsts\":0}",
+    b",\"server\":",
+    b"},\"zeek\":{\"conn_state\":",
+];
+const TCP_LEN: usize = TCP_PARTS[0].len()
+    + 2 * (STATS_ZEROS.len() + TCP_PARTS[1].len())
+    + TCP_PARTS[2].len()
+    + TCP_PARTS[3].len();
+const TCP_DIGITS: [usize; 4] = {
+    let client_fins = TCP_PARTS[0].len() + STATS_ZEROS.len();
+    let rsts = TCP_PARTS[1].len() - 2; // the digit before the closing brace
+    let server_fins = client_fins + TCP_PARTS[1].len() + TCP_PARTS[2].len() + STATS_ZEROS.len();
+    [
+        client_fins,
+        client_fins + rsts,
+        server_fins,
+        server_fins + rsts,
+    ]
+};
+
+/// `parts` end to end (`N` their total length; checked at compile time).
+const fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0; N];
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[n] = parts[i][j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N);
+    out
+}
+
+/// An address's longest form with its quotes: `"[` + 8 full groups + `%` + a u32 scope
+/// id + `]:65535"` is 60 bytes.
+const ADDR_MAX: usize = 64;
+
+/// One timeline entry at its longest: `{"state":"SYN_RECEIVED","at":` (a 32-byte
+/// [`Piece`]) + float (24) + `,"frame":` + integer (20) + `},`.
+const ENTRY_MAX: usize = 96;
+
+/// A constant run of text, padded to `N` bytes so that it is copied as one fixed-size
+/// block (two or three vector moves) instead of a `memcpy` of its length; the cursor then
+/// moves by `len` only (the padding is overwritten by what follows).
+#[derive(Clone, Copy)]
+struct Piece<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
+
+impl<const N: usize> Piece<N> {
+    const EMPTY: Self = Piece {
+        bytes: [0; N],
+        len: 0,
+    };
+
+    fn of(parts: &[&[u8]]) -> Self {
+        let mut piece = Self::EMPTY;
+        for part in parts {
+            let at = piece.len as usize;
+            piece.bytes[at..at + part.len()].copy_from_slice(part);
+            piece.len += part.len() as u8;
+        }
+        piece
+    }
+}
+
+/// `"name"` for a value, `null` for none (JSON's spelling of serde's `Option`).
+fn json_name(name: Option<&str>) -> Vec<u8> {
+    match name {
+        Some(name) => format!("\"{name}\"").into_bytes(),
+        None => b"null".to_vec(),
+    }
+}
+
+/// Every enum value's text with the constant key that follows it in a line, so that each
+/// is one [`Piece`] copy: built once, from the enums' own `as_str` names.
+struct Pieces {
+    /// `{"state":"SYN_SENT","at":` by [`TcpState`].
+    entry: [Piece<32>; TcpState::ALL.len()],
+    /// `"SYN_SENT","server_state":` by [`TcpState`].
+    client_state: [Piece<32>; TcpState::ALL.len()],
+    /// `"SYN_SENT","timeline":{"client":` by [`TcpState`].
+    server_state: [Piece<48>; TcpState::ALL.len()],
+    /// `"graceful","initiator":` by [`CloseKind`].
+    kind: [Piece<48>; CloseKind::ALL.len()],
+    /// `"client","first":` by [`Initiator`].
+    initiator: [Piece<32>; 4],
+    /// `"FIN","first_by":` by [`signal_index`].
+    first: [Piece<32>; 3],
+    /// `"client","first_at":` by [`side_index`].
+    first_by: [Piece<32>; 3],
+    /// `"client","who_failed_to_respond":` by [`side_index`].
+    rst_by: [Piece<48>; 3],
+    /// `"client","waiting_since":` by [`side_index`].
+    who_failed_to_respond: [Piece<32>; 3],
+}
+
+static PIECES: LazyLock<Pieces> = LazyLock::new(Pieces::build);
+
+fn side_index(side: Option<Side>) -> usize {
+    match side {
+        None => 0,
+        Some(Side::Client) => 1,
+        Some(Side::Server) => 2,
+    }
+}
+
+fn signal_index(signal: Option<CloseSignal>) -> usize {
+    match signal {
+        None => 0,
+        Some(CloseSignal::Fin) => 1,
+        Some(CloseSignal::Rst) => 2,
+    }
+}
+
+impl Pieces {
+    fn build() -> Pieces {
+        let mut t = Pieces {
+            entry: [Piece::EMPTY; TcpState::ALL.len()],
+            client_state: [Piece::EMPTY; TcpState::ALL.len()],
+            server_state: [Piece::EMPTY; TcpState::ALL.len()],
+            kind: [Piece::EMPTY; CloseKind::ALL.len()],
+            initiator: [Piece::EMPTY; 4],
+            first: [Piece::EMPTY; 3],
+            first_by: [Piece::EMPTY; 3],
+            rst_by: [Piece::EMPTY; 3],
+            who_failed_to_respond: [Piece::EMPTY; 3],
+        };
+        for s in TcpState::ALL {
+            let name = json_name(Some(s.as_str()));
+            t.entry[s as usize] = Piece::of(&[b"{\"state\":", &name, b",\"at\":"]);
+            t.client_state[s as usize] = Piece::of(&[&name, b",\"server_state\":"]);
+            t.server_state[s as usize] = Piece::of(&[&name, b",\"timeline\":{\"client\":"]);
+        }
+        for k in CloseKind::ALL {
+            let name = json_name(Some(k.as_str()));
+            t.kind[k as usize] = Piece::of(&[&name, b",\"initiator\":"]);
+        }
+        for i in [
+            Initiator::Client,
+            Initiator::Server,
+            Initiator::Both,
+            Initiator::None,
+        ] {
+            let name = json_name(Some(i.as_str()));
+            t.initiator[i as usize] = Piece::of(&[&name, b",\"first\":"]);
+        }
+        for f in [None, Some(CloseSignal::Fin), Some(CloseSignal::Rst)] {
+            let name = json_name(f.map(CloseSignal::as_str));
+            t.first[signal_index(f)] = Piece::of(&[&name, b",\"first_by\":"]);
+        }
+        for s in [None, Some(Side::Client), Some(Side::Server)] {
+            let name = json_name(s.map(Side::as_str));
+            let i = side_index(s);
+            t.first_by[i] = Piece::of(&[&name, b",\"first_at\":"]);
+            t.rst_by[i] = Piece::of(&[&name, b",\"who_failed_to_respond\":"]);
+            t.who_failed_to_respond[i] = Piece::of(&[&name, b",\"waiting_since\":"]);
+        }
+        t
+    }
+}
+
+/// The eight decimal digits of `v < 10^8` (leading zeros included) as digit values 0–9,
+/// one per byte, the most significant digit in the lowest byte (so that `to_le_bytes`
+/// gives them in writing order). Splits into lanes of a u64 with multiply-and-shift
+/// divisions, exact over each lane's range (checked exhaustively in a test):
+/// `a / 100 == (a * 10486) >> 20` for `a < 10^4`, `b / 10 == (b * 103) >> 10` for
+/// `b < 100`; no lane's product reaches the next lane.
+fn digits8(v: u32) -> u64 {
+    debug_assert!(v < 100_000_000);
+    // Two 32-bit lanes: the first four digits low, the last four high.
+    let x = (v / 10_000) as u64 | (((v % 10_000) as u64) << 32);
+    // Four 16-bit lanes of two digits each.
+    let hundreds = ((x * 10486) >> 20) & 0x0000_007f_0000_007f;
+    let x = hundreds | ((x - hundreds * 100) << 16);
+    // Eight 8-bit lanes of one digit each.
+    let tens = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((x - tens * 10) << 8)
+}
+
+/// `v >= 1` in decimal at the start of `out` (at most 20 bytes; all 24 may be written);
+/// returns its length.
+fn digits(out: &mut [u8; 24], v: u64) -> usize {
+    if v < 100_000_000 {
+        digits8_significant(out, v as u32)
+    } else {
+        long_digits(out, v)
+    }
+}
+
+#[inline(never)]
+fn long_digits(out: &mut [u8; 24], v: u64) -> usize {
+    if v < 10_000_000_000_000_000 {
+        let n = digits8_significant(out, (v / 100_000_000) as u32);
+        let low = digits8((v % 100_000_000) as u32) + 0x3030_3030_3030_3030;
+        out[n..n + 8].copy_from_slice(&low.to_le_bytes());
+        n + 8
+    } else {
+        let mut buf = itoa::Buffer::new();
+        let text = buf.format(v).as_bytes();
+        out[..text.len()].copy_from_slice(text);
+        text.len()
+    }
+}
+
+/// `1 <= v < 10^8` without leading zeros at the start of `out` (8 bytes written): all
+/// eight digits at once (see [`digits8`]), one unaligned 8-byte store; returns how many
+/// are significant.
+#[inline(always)]
+fn digits8_significant(out: &mut [u8; 24], v: u32) -> usize {
+    let d = digits8(v);
+    let leading_zeros = (d.trailing_zeros() / 8) as usize; // d != 0 as v >= 1
+    let ascii = (d + 0x3030_3030_3030_3030) >> (8 * leading_zeros);
+    out[..8].copy_from_slice(&ascii.to_le_bytes());
+    8 - leading_zeros
+}
+
+/// A timestamp not in the memo: its text into `out` and into the memo.
+#[inline(always)]
+fn new_timestamp(
+    out: &mut [u8; 24],
+    floats: &mut FloatMemo,
+    seconds: &mut Seconds,
+    v: f64,
+) -> usize {
+    let n = float_text(out, seconds, v);
+    floats.insert(v.to_bits(), out, n);
+    n
+}
+
+/// The text of a finite `v` at the start of `out` (at most 24 bytes; all 24 may be
+/// written); returns its length. Worked out from the bits when [`short_decimal`] can,
+/// which is nearly every timestamp and duration of a capture; zmij itself otherwise.
+#[inline(always)]
+fn float_text(out: &mut [u8; 24], seconds: &mut Seconds, v: f64) -> usize {
+    match short_decimal(v) {
+        Some(Short::Fixed {
+            int,
+            frac,
+            decimals,
+        }) => {
+            let n = seconds.write(out, int);
+            if frac == 0 {
+                out[n] = b'0';
+                return n + 1;
+            }
+            // The fraction's digits in the low `decimals` bytes, leading zeros kept; its
+            // trailing zeros are the zero bytes at the top.
+            let d = digits8(frac) >> (8 * (8 - decimals));
+            let len = 8 - (d.leading_zeros() / 8) as usize;
+            let ascii = d + 0x3030_3030_3030_3030;
+            out[n..n + 8].copy_from_slice(&ascii.to_le_bytes());
+            n + len
+        }
+        Some(Short::Micros(k)) => {
+            out[0] = b'0' + k;
+            out[1..4].copy_from_slice(b"e-6");
+            4
+        }
+        None => zmij_text(out, v),
+    }
+}
+
+/// zmij's text of a finite `v` at the start of `out`; returns its length (at most 24).
+#[inline(never)]
+fn zmij_text(out: &mut [u8; 24], v: f64) -> usize {
+    let mut buf = zmij::Buffer::new();
+    let text = buf.format_finite(v).as_bytes();
+    copy_short(out, text);
+    text.len()
+}
+
+/// A float's text as [`short_decimal`] found it.
+#[derive(Debug, PartialEq)]
+enum Short {
+    /// `int.frac`, `frac` having `decimals` (6 or 7) digits, leading zeros included, and
+    /// its trailing zeros dropped (`.0` if it is 0).
+    Fixed { int: u64, frac: u32, decimals: u32 },
+    /// `ke-6`, `k` in 1..=9 (a duration of a few microseconds).
+    Micros(u8),
+}
+
+/// What zmij writes for `v`, when that can be worked out exactly from `v`: `v` reads back
+/// from a decimal with at most 7 fraction digits, and `2^-23 <= v < 2^32`. `None` whenever
+/// that is not certain; the caller then asks zmij.
+///
+/// Why: a capture's timestamps and durations are whole microseconds, or the nearest
+/// 17-digit decimal to one; zmij's general search costs ~190 instructions, this ~20 (6
+/// digits) or ~60 (7 digits).
+///
+/// zmij writes the shortest decimal that reads back as `v`, the nearest to `v` if several
+/// have that length; in fixed notation when its leading digit is at 10^-5 .. 10^15, else
+/// as `5e-6`. In the range taken here the ulp of `v` is at most 2^-21 < 10^-6, so at most
+/// one decimal with 6 or fewer fraction digits reads back as `v`; if one does, it is the
+/// shortest. Else the shortest has 7 digits or more; if the 7-digit decimal nearest `v`
+/// reads back, it is the shortest and the nearest of its length.
+fn short_decimal(v: f64) -> Option<Short> {
+    // 2^-23 <= v < 2^32; false for NaN, negative numbers and zero too.
+    if !(1.0 / 8_388_608.0..4_294_967_296.0).contains(&v) {
+        return None;
+    }
+    // 6 digits, in floating point, exactly: `k` (an integer below 2^52) is exact as f64 and
+    // IEEE division rounds correctly, so `k / 1e6 == v` is "the decimal k * 10^-6 reads
+    // back as v". If some k reads back, it is within 10^6 * 2^-22 < 0.24 of v * 10^6, and
+    // `v * 1e6` (below 2^52, so its ulp is at most 0.5) is within 0.25 of v * 10^6: that k
+    // is the integer nearest `v * 1e6`, which adding and subtracting 2^52 rounds to (one
+    // rounding, to a precision of 1); the sum's significand bits are then that integer.
+    const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
+    let rounded = v * 1e6 + ROUND;
+    if (rounded - ROUND) / 1e6 == v {
+        let k = rounded.to_bits() - ROUND.to_bits();
+        return Some(if k >= 10 {
+            Short::Fixed {
+                int: k / 1_000_000,
+                frac: (k % 1_000_000) as u32,
+                decimals: 6,
+            }
+        } else {
+            Short::Micros(k as u8) // >= 1: 0 does not read back as v > 0
+        });
+    }
+    seven_decimals(v)
+}
+
+/// The nearest 7-digit decimal to `v` (`short_decimal`'s range, no 6-digit decimal reading
+/// back as `v`), if it reads back: in exact integer arithmetic, as `v * 10^7` needs 24 bits
+/// more than f64 has. With `v = m / 2^s` (`m` the 53-bit significand, `s` in 21..=75),
+/// `v * 10^7 = m * 10^7 / 2^s` (below 2^77: exact in u128), and a decimal reads back as `v`
+/// when it is strictly within half an ulp (`2^-(s+1)`) of it. On that boundary, or halfway
+/// between two 7-digit decimals, the answer depends on rounding ties: `None`. So too for a
+/// power of two (`m = 2^52`), whose interval is narrower below it, and below 10^-5 (zmij's
+/// exponent form).
+#[inline(never)]
+fn seven_decimals(v: f64) -> Option<Short> {
+    const POW: u128 = 10_000_000;
+    let bits = v.to_bits();
+    let s = 1075 - (bits >> 52) as u32;
+    let m = (bits & ((1 << 52) - 1)) | (1 << 52);
+    if m == 1 << 52 {
+        return None;
+    }
+    let p = u128::from(m) * POW;
+    let one = 1u128 << s;
+    let (half, r) = (one >> 1, p & (one - 1));
+    // The nearest integer k to p / 2^s, and how far it is from it, in units of 2^-s.
+    let (k, dist) = match r.cmp(&half) {
+        std::cmp::Ordering::Less => (p >> s, r),
+        std::cmp::Ordering::Greater => ((p >> s) + 1, one - r),
+        std::cmp::Ordering::Equal => return None,
+    };
+    // k / 10^7 is dist / (10^7 * 2^s) from v; within half an ulp: 2 * dist < 10^7.
+    if 2 * dist >= POW || k < 100 {
+        return None;
+    }
+    let k = k as u64; // < 2^32 * 10^7
+    Some(Short::Fixed {
+        int: k / 10_000_000,
+        frac: (k % 10_000_000) as u32,
+        decimals: 7,
+    })
+}
+
+/// Copies `s` (at most 24 bytes) to the front of `dst` with two overlapping fixed-size
+/// copies instead of a `memcpy` call (zmij's text is 1–24 bytes).
+fn copy_short(dst: &mut [u8; 24], s: &[u8]) {
+    let n = s.len();
+    if n >= 16 {
+        dst[..16].copy_from_slice(&s[..16]);
+        dst[n - 16..n].copy_from_slice(&s[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&s[..8]);
+        dst[n - 8..n].copy_from_slice(&s[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&s[..4]);
+        dst[n - 4..n].copy_from_slice(&s[n - 4..]);
+    } else {
+        dst[..n].copy_from_slice(s);
+    }
+}
+
+/// `fmt::Write` into a slice (for IPv6 addresses, the one piece formatted by std).
+struct SliceFmt<'a> {
+    buf: &'a mut [u8],
+    n: usize,
+}
+
+impl std::fmt::Write for SliceFmt<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        let dst = self.buf.get_mut(self.n..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// Whether serde_json escapes any byte of `s`: `"`, `\` and control characters.
+/// Written as a fold without early exit, which the compiler vectorises (16 bytes per
+/// step); explanations are ~65 bytes and never need escaping.
+fn needs_escaping(s: &[u8]) -> bool {
+    s.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use closewait_core::model::{
+        CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side,
+    };
+    use closewait_core::state::TcpState;
+    use closewait_core::testutil::ReportBuilder;
+
+    /// What serde_json writes for the same line (the reference this writer must match).
+    fn serde_line(r: &ConnectionReport) -> String {
+        serde_json::to_string(&SerdeLine::of(r)).expect("serialise")
+    }
+
+    /// Writes `r` with `writer` (its buffer kept from earlier lines) and checks the line
+    /// against serde_json's.
+    fn assert_matches_serde(writer: &mut LineWriter, r: &ConnectionReport) {
+        let line = writer.connection_line(r);
+        assert_eq!(
+            line.strip_suffix(b"\n").expect("newline"),
+            serde_line(r).as_bytes()
+        );
+    }
+
+    fn fast_line(r: &ConnectionReport) -> String {
+        let line = LineWriter::default().connection_line(r).to_vec();
+        let line = String::from_utf8(line).expect("utf-8");
+        line.strip_suffix('\n')
+            .expect("newline-terminated")
+            .to_string()
+    }
+
+    #[test]
+    fn graceful_and_leak_reports_match_serde_json_byte_for_byte() {
+        let reports = [
+            ReportBuilder::new(0).build(),
+            ReportBuilder::new(7)
+                .server("10.77.0.2:8788")
+                .unanswered_fin_by_server(42.5)
+                .build(),
+        ];
+        for r in &reports {
+            assert_eq!(fast_line(r), serde_line(r));
+        }
+    }
+
+    #[test]
+    fn odd_values_match_serde_json_byte_for_byte() {
+        let mut r = ReportBuilder::new(3).build();
+        r.id = u64::MAX;
+        r.client = "[2001:db8::1]:443".parse().expect("v6");
+        r.server = "[::ffff:10.0.0.1]:65535".parse().expect("v6");
+        r.role_inferred = true;
+        r.start = 1_700_000_000.123_456_7;
+        r.end = f64::NAN;
+        r.duration = f64::INFINITY;
+        r.close.first = Some(CloseSignal::Rst);
+        r.close.first_by = Some(Side::Server);
+        r.close.rst_by = Some(Side::Client);
+        r.close.first_at = Some(-0.0);
+        r.close.idle_before_close = Some(1e-7);
+        r.close.waiting_for = Some(f64::NEG_INFINITY);
+        r.close.first_frame = Some(0);
+        r.close.explanation =
+            "quote \" backslash \\ newline \n tab \t nul \u{0} del \u{7f} é ✓".into();
+        r.zeek.history = "Sh\"\u{1}".into();
+        r.timeline.client.push(StateChange {
+            state: TcpState::TimeWait,
+            at: 1e21,
+            frame: None,
+        });
+        r.timeline.server.clear();
+        r.tcp.server.missing_bytes = u64::MAX;
+        assert_eq!(fast_line(&r), serde_line(&r));
+
+        r.segments = Some(vec![SegmentRecord {
+            frame: 3,
+            ts: 1.5,
+            from: Side::Client,
+            flags: "FIN, ACK".into(),
+            seq: 1,
+            ack: None,
+            abs_seq: 9,
+            abs_ack: 10,
+            len: 0,
+            window: 65535,
+            notes: vec![SegmentNote::Retransmission],
+            client_state: TcpState::FinWait1,
+            server_state: TcpState::Established,
+        }]);
+        assert_eq!(fast_line(&r), serde_line(&r));
+        r.segments = Some(Vec::new());
+        assert_eq!(fast_line(&r), serde_line(&r));
+    }
+
+    /// Numbers worth checking: every value up to 10^5, each power of ten and its
+    /// neighbours, the eight-digit fast path's edge, the extremes, and pseudo-random values
+    /// of every length.
+    fn interesting_u64s() -> Vec<u64> {
+        let mut v: Vec<u64> = (0..=100_000).collect();
+        for k in 0..=19 {
+            let p = 10u64.pow(k);
+            v.extend([p - 1, p, p + 1, p.saturating_mul(3)]);
+        }
+        v.extend([99_999_999, 100_000_000, u64::MAX - 1, u64::MAX]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.push(x >> (x % 64)); // every length, not only 20-digit values
+        }
+        v
+    }
+
+    #[test]
+    fn integers_are_written_as_itoa_writes_them() {
+        // 20 digits at most, and the 8-byte stores of 8-digit groups may go past them.
+        let mut buf = vec![0; 20 + 8];
+        let (mut floats, mut kept) = (FloatMemo::default(), Kept::default());
+        for v in interesting_u64s() {
+            let mut w = W {
+                b: &mut buf,
+                p: 0,
+                floats: &mut floats,
+                kept: &mut kept,
+                t: &PIECES,
+            };
+            w.uint(v);
+            let n = w.pos();
+            assert_eq!(&buf[..n], itoa::Buffer::new().format(v).as_bytes(), "{v}");
+        }
+    }
+
+    #[test]
+    fn digits8_lane_divisions_are_exact_over_their_ranges() {
+        for a in 0..10_000u64 {
+            assert_eq!((a * 10486) >> 20, a / 100, "{a}");
+        }
+        for b in 0..100u64 {
+            assert_eq!((b * 103) >> 10, b / 10, "{b}");
+        }
+        for v in (0..100_000_000).step_by(9_973).chain([99_999_999]) {
+            let digits = format!("{v:08}")
+                .bytes()
+                .map(|c| c - b'0')
+                .collect::<Vec<u8>>();
+            assert_eq!(digits8(v).to_le_bytes().as_slice(), digits, "{v}");
+        }
+    }
+
+    #[test]
+    fn integers_in_every_field_match_serde_json() {
+        let values = interesting_u64s();
+        let mut writer = LineWriter::default();
+        for (i, chunk) in values.chunks(17).step_by(97).enumerate() {
+            let at = |k: usize| chunk[k % chunk.len()];
+            let mut r = ReportBuilder::new(0).build();
+            r.id = at(0);
+            r.first_frame = at(1);
+            r.last_frame = at(2);
+            r.packets = PerSide {
+                client: at(3),
+                server: at(4),
+            };
+            r.bytes = PerSide {
+                client: at(5),
+                server: at(6),
+            };
+            r.close.first_frame = Some(at(7)).filter(|_| i % 3 != 0);
+            r.timeline.client[0].frame = Some(at(8));
+            r.tcp.client.retransmissions = at(9);
+            r.tcp.client.missing_bytes = at(10);
+            r.tcp.server.keepalives = at(11);
+            r.tcp.server.rsts = at(12);
+            r.tcp.server.fins = at(13);
+            r.client = SocketAddr::new(
+                std::net::Ipv4Addr::from((at(14) as u32).to_be_bytes()).into(),
+                at(15) as u16,
+            );
+            assert_matches_serde(&mut writer, &r);
+        }
+    }
+
+    #[test]
+    fn a_reused_writer_leaves_nothing_of_a_longer_line_before() {
+        let mut long = ReportBuilder::new(2).build();
+        long.id = u64::MAX;
+        long.close.explanation = "x".repeat(5000).into();
+        long.timeline.client = vec![long.timeline.client[0].clone(); 100];
+        let short = ReportBuilder::new(1).build();
+        let mut segments = ReportBuilder::new(3).build();
+        segments.segments = Some(Vec::new());
+        let mut writer = LineWriter::default();
+        for r in [&long, &short, &long, &segments, &short, &segments, &long] {
+            let line = writer.connection_line(r).to_vec();
+            assert_eq!(line, format!("{}\n", serde_line(r)).into_bytes());
+        }
+    }
+
+    /// Every field at its longest, so that a line writing more than its bound panics here
+    /// (tests give the writer exactly the bound).
+    #[test]
+    fn longest_values_everywhere_match_serde_json() {
+        let longest_float = -2.225_073_858_507_201_4e-308; // 24 bytes in zmij's form
+        assert_eq!(zmij::Buffer::new().format_finite(longest_float).len(), 24);
+        let v6 = std::net::SocketAddrV6::new(
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse()
+                .expect("v6"),
+            65535,
+            u32::MAX,
+            u32::MAX,
+        );
+        let mut r = ReportBuilder::new(0).build();
+        r.id = u64::MAX;
+        r.client = v6.into();
+        r.server = v6.into();
+        r.role_inferred = true;
+        (r.start, r.end, r.duration) = (longest_float, longest_float, longest_float);
+        (r.first_frame, r.last_frame) = (u64::MAX, u64::MAX);
+        r.packets = PerSide {
+            client: u64::MAX,
+            server: u64::MAX,
+        };
+        r.bytes = r.packets.clone();
+        r.close = Close {
+            kind: CloseKind::HandshakeIncomplete,
+            initiator: Initiator::Server,
+            first: Some(CloseSignal::Fin),
+            first_by: Some(Side::Server),
+            first_at: Some(longest_float),
+            first_frame: Some(u64::MAX),
+            idle_before_close: Some(longest_float),
+            rst_by: Some(Side::Server),
+            who_failed_to_respond: Some(Side::Server),
+            waiting_since: Some(longest_float),
+            waiting_for: Some(longest_float),
+            explanation: "\u{1}".repeat(300).into(),
+        };
+        (r.client_state, r.server_state) = (TcpState::SynReceived, TcpState::SynReceived);
+        let change = StateChange {
+            state: TcpState::SynReceived,
+            at: longest_float,
+            frame: Some(u64::MAX),
+        };
+        r.timeline = PerSide {
+            client: vec![change.clone(); 50],
+            server: vec![change; 50],
+        };
+        let stats = DirectionStats {
+            retransmissions: u64::MAX,
+            out_of_order: u64::MAX,
+            keepalives: u64::MAX,
+            keepalive_acks: u64::MAX,
+            zero_windows: u64::MAX,
+            missing_bytes: u64::MAX,
+            ignored_rsts: u64::MAX,
+            fins: u64::MAX,
+            rsts: u64::MAX,
+        };
+        r.tcp = PerSide {
+            client: stats.clone(),
+            server: stats,
+        };
+        r.zeek.conn_state = "\"".repeat(100);
+        r.zeek.history = "\\".repeat(100);
+        assert_eq!(fast_line(&r), serde_line(&r));
+    }
+
+    /// Timestamps through the memo: repeats, near misses (neighbouring bit patterns,
+    /// `0.0` / `-0.0`), more distinct values than slots, then repeats of evicted ones,
+    /// non-finite values between them; and durations equal to timestamps.
+    #[test]
+    fn repeated_and_nearly_equal_floats_match_serde_json() {
+        let t = closewait_core::model::secs(1_796_157_203_755_309_100);
+        let next = f64::from_bits(t.to_bits() + 1);
+        let mut values = vec![t, t, next, t, 0.0, -0.0, 0.0, f64::NAN, t, 0.1 + 0.2, 0.3];
+        values.extend((0..20).map(|i| t + f64::from(i) * 1e-6));
+        values.extend((0..20).rev().map(|i| t + f64::from(i) * 1e-6));
+        values.extend([
+            f64::INFINITY,
+            1e21,
+            1e21,
+            5e-324,
+            5e-324,
+            f64::MAX,
+            -f64::MAX,
+        ]);
+        let mut r = ReportBuilder::new(1).build();
+        let changes: Vec<StateChange> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| StateChange {
+                state: TcpState::ALL[i % TcpState::ALL.len()],
+                at,
+                frame: Some(i as u64).filter(|i| i % 4 != 0),
+            })
+            .collect();
+        r.timeline = PerSide {
+            client: changes.clone(),
+            server: changes.into_iter().rev().collect(),
+        };
+        let mut writer = LineWriter::default();
+        for (start, end, duration, first_at) in [
+            (t, t, 0.0, Some(t)),
+            (t, next, t, Some(next)),
+            (-0.0, 0.0, -0.0, None),
+            (f64::NAN, t, f64::NEG_INFINITY, Some(f64::NAN)),
+        ] {
+            (r.start, r.end, r.duration) = (start, end, duration);
+            r.close.first_at = first_at;
+            r.close.waiting_since = first_at;
+            r.close.idle_before_close = Some(duration);
+            assert_matches_serde(&mut writer, &r);
+        }
+    }
+
+    #[test]
+    fn copy_short_copies_every_length() {
+        let src: Vec<u8> = (1..=24).collect();
+        for n in 0..=24 {
+            let mut dst = [0u8; 24];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(&dst[..n], &src[..n]);
+            assert!(dst[n..].iter().all(|&b| b == 0), "{n}");
+        }
+    }
+
+    /// The all-zero fast path of `DirectionStats`, and each counter non-zero on its own.
+    #[test]
+    fn each_counter_alone_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        for field in 0..10 {
+            for value in [1, 9, 10, 12345, u64::MAX] {
+                let mut s = DirectionStats::default();
+                let slot = match field {
+                    0 => &mut s.retransmissions,
+                    1 => &mut s.out_of_order,
+                    2 => &mut s.keepalives,
+                    3 => &mut s.keepalive_acks,
+                    4 => &mut s.zero_windows,
+                    5 => &mut s.missing_bytes,
+                    6 => &mut s.ignored_rsts,
+                    7 => &mut s.fins,
+                    8 => &mut s.rsts,
+                    _ => &mut s.fins, // and none but fins/rsts: the fast path with 0
+                };
+                *slot = if field == 9 { 0 } else { value };
+                r.tcp = PerSide {
+                    client: s.clone(),
+                    server: DirectionStats { rsts: value, ..s },
+                };
+                assert_matches_serde(&mut writer, &r);
+            }
+        }
+        // The template: four different single digits, and each at 10 alone.
+        for (i, ten) in [(0, false), (0, true), (1, true), (2, true), (3, true)] {
+            let mut d = [2, 3, 4, 5];
+            if ten {
+                d[i] = 10;
+            }
+            r.tcp.client = DirectionStats {
+                fins: d[0],
+                rsts: d[1],
+                ..Default::default()
+            };
+            r.tcp.server = DirectionStats {
+                fins: d[2],
+                rsts: d[3],
+                ..Default::default()
+            };
+            assert_matches_serde(&mut writer, &r);
+        }
+    }
+
+    /// Every byte value alone and inside text, at every position in a 16-byte block, in
+    /// the explanation and Zeek's strings (the escape check is vectorised).
+    #[test]
+    fn every_byte_in_strings_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        for b in 0..=0x7fu8 {
+            for at in [0, 1, 15, 16, 17, 40] {
+                let mut text = "The client closed first; the server answered.".to_string();
+                text.insert(at, b as char);
+                r.close.explanation = text.clone().into();
+                r.zeek.history = text[..at + 1].to_string();
+                r.zeek.conn_state = (b as char).to_string();
+                assert_matches_serde(&mut writer, &r);
+            }
+        }
+        r.close.explanation = "é ✓ \u{80} \u{10ffff} \u{2028}".into();
+        r.zeek.history = String::new();
+        assert_matches_serde(&mut writer, &r);
+    }
+
+    /// Every state, close kind, initiator and optional side/signal (the piece tables).
+    #[test]
+    fn every_enum_value_matches_serde_json() {
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        let sides = [None, Some(Side::Client), Some(Side::Server)];
+        let initiators = [
+            Initiator::Client,
+            Initiator::Server,
+            Initiator::Both,
+            Initiator::None,
+        ];
+        for (i, state) in TcpState::ALL.into_iter().enumerate() {
+            let other = TcpState::ALL[(i + 3) % TcpState::ALL.len()];
+            (r.client_state, r.server_state) = (state, other);
+            r.timeline.client[0].state = state;
+            r.timeline.server[0].state = other;
+            for (k, kind) in CloseKind::ALL.into_iter().enumerate() {
+                r.close.kind = kind;
+                r.close.initiator = initiators[(i + k) % 4];
+                r.close.first = [None, Some(CloseSignal::Fin), Some(CloseSignal::Rst)][k % 3];
+                r.close.first_by = sides[(i + k) % 3];
+                r.close.rst_by = sides[(i + 2 * k) % 3];
+                r.close.who_failed_to_respond = sides[(2 * i + k) % 3];
+                assert_matches_serde(&mut writer, &r);
+            }
+        }
+    }
+
+    /// Addresses through the memo: the same address again, the same IP with another
+    /// port, another IP, IPv6 between them, and shorter text after longer text.
+    #[test]
+    fn repeated_addresses_match_serde_json() {
+        let addrs = [
+            "10.78.0.2:80",
+            "10.78.0.2:80",
+            "10.78.0.2:8080",
+            "10.78.0.2:8",
+            "255.255.255.255:65535",
+            "1.2.3.4:5",
+            "0.0.0.0:0",
+            "0.0.0.0:0",
+            "[2001:db8::1]:80",
+            "0.0.0.0:0",
+            "255.255.255.255:1",
+            "255.255.255.25:1",
+        ];
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        for (i, client) in addrs.iter().enumerate() {
+            for server in [addrs[(i + 5) % addrs.len()], addrs[i]] {
+                r.client = client.parse().expect("addr");
+                r.server = server.parse().expect("addr");
+                assert_matches_serde(&mut writer, &r);
+            }
+        }
+    }
+
+    /// The float text (exact short path or zmij) against zmij itself.
+    fn assert_float_text_is_zmij(seconds: &mut Seconds, v: f64) {
+        let mut out = [0; 24];
+        let n = float_text(&mut out, seconds, v);
+        let expected = zmij::Buffer::new().format_finite(v).to_string();
+        assert_eq!(
+            std::str::from_utf8(&out[..n]).expect("utf-8"),
+            expected,
+            "{v:e} {:#x}",
+            v.to_bits()
+        );
+    }
+
+    /// Timestamps (ns and µs, as `model::secs` makes them) across five decades of epochs,
+    /// every whole-µs duration below 1 s and their neighbours, tiny and huge durations,
+    /// the edges of the exact path's range, random bit patterns in and around it.
+    #[test]
+    fn float_text_is_zmij_text() {
+        let mut seconds = Seconds::default();
+        let mut check = |v: f64| {
+            for d in [-2i64, -1, 0, 1, 2] {
+                let n = f64::from_bits((v.to_bits() as i64 + d) as u64);
+                if n.is_finite() {
+                    assert_float_text_is_zmij(&mut seconds, n);
+                }
+            }
+        };
+        for us in 0..1_000_000i64 {
+            check(closewait_core::model::secs(us * 1000));
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..300_000 {
+            let ns = (next() % 3_000_000_000_000_000_000) as i64; // epochs up to year 2065
+            check(closewait_core::model::secs(ns));
+            check(closewait_core::model::secs(ns / 1000 * 1000));
+            check(closewait_core::model::secs(ns % 100_000_000_000)); // durations up to 100 s
+            check(f64::from_bits(next()));
+            // Bit patterns from 2^-30 to 2^40, across the exact path's edges.
+            let exp = 1023 - 30 + next() % 70;
+            check(f64::from_bits(exp << 52 | next() >> 12));
+        }
+        for v in [
+            1e-5,
+            9e-6,
+            1e-6,
+            5e-6,
+            1.5e-6,
+            1e-7,
+            2f64.powi(-23),
+            2f64.powi(-24),
+            2f64.powi(33),
+            2f64.powi(33) - 1e-6,
+            2f64.powi(32),
+            1.0,
+            0.1,
+            0.3,
+            1e9,
+            1e15,
+            1e16,
+            123.456_789_1,
+            8_589_934_591.999_999,
+            1_796_157_203.755_313_9,
+            1_796_157_203.754_435,
+        ] {
+            check(v);
+        }
+        // Whole microseconds around powers of two (where v * 10^6 changes binade).
+        for e in 20..=52 {
+            for d in -3i64..=3 {
+                let k = (1i64 << e) + d;
+                check(k as f64 / 1e6);
+                check(k as f64 / 1e7);
+            }
+        }
+        // Halfway between two 7-digit decimals, too far from 6-digit ones (a tie: zmij
+        // decides).
+        for base in [1_796_157_203.0, 1_073_741_824.0, 600_000_000.0] {
+            for frac in [1.0 / 256.0, 3.0 / 256.0, 255.0 / 256.0] {
+                assert_eq!(short_decimal(base + frac), None);
+                check(base + frac);
+            }
+            check(base + 1.0 / 512.0);
+            check(base * 3.0 + 1.0 / 256.0);
+        }
+    }
+
+    #[test]
+    fn short_decimal_takes_the_common_cases() {
+        let us = |v: f64| short_decimal(v).is_some();
+        assert!(us(closewait_core::model::secs(1_796_157_203_754_435_000)));
+        assert!(us(closewait_core::model::secs(1_796_157_203_755_313_900)));
+        assert!(us(closewait_core::model::secs(879_000)));
+        assert_eq!(short_decimal(5e-6), Some(Short::Micros(5)));
+        assert!(!us(-1.0) && !us(0.0) && !us(f64::NAN) && !us(1e10) && !us(1.0 / 3.0));
+    }
+
+    /// The fallback for lines too long for the u32 cursor writes the same line.
+    #[test]
+    fn the_serde_fallback_writes_the_same_line() {
+        let mut writer = LineWriter::default();
+        let r = ReportBuilder::new(7).unanswered_fin_by_server(42.5).build();
+        let fast = writer.connection_line(&r).to_vec();
+        writer.clear();
+        writer.serde_line(&r);
+        assert_eq!(writer.lines(), fast.as_slice());
+    }
+
+    /// Lines pushed one after another, longer and shorter ones, with segments and through
+    /// the fallback between them, read as each one alone.
+    #[test]
+    fn gathered_lines_are_the_lines_one_after_another() {
+        let mut long = ReportBuilder::new(2).build();
+        long.close.explanation = "x".repeat(5000).into();
+        let short = ReportBuilder::new(1).build();
+        let mut segments = ReportBuilder::new(3).build();
+        segments.segments = Some(Vec::new());
+        let mut writer = LineWriter::default();
+        for _ in 0..2 {
+            let mut expected = String::new();
+            for r in [&short, &long, &segments, &short, &long, &short] {
+                writer.push_line(r);
+                expected += &format!("{}\n", serde_line(r));
+            }
+            writer.serde_line(&short);
+            writer.push_line(&segments);
+            expected += &format!("{}\n{}\n", serde_line(&short), serde_line(&segments));
+            assert_eq!(writer.lines(), expected.as_bytes());
+            writer.clear();
+        }
+    }
+}
