@@ -17,27 +17,10 @@ const CONN_STATE_ROWS_AGREEING: usize = 147;
 /// history rows agreeing with Zeek one to one (strict), of 148, as achieved.
 const HISTORY_ROWS_AGREEING_STRICT: usize = 141;
 
-/// Runs the corpus, or returns `None` while the pipeline is still a `todo!()` stub (the
-/// capture reader is written on another branch), so that this test switches itself on when
-/// the reader lands.
-fn run_corpus() -> Option<(Vec<Comparison>, Summary)> {
-    let run = std::panic::catch_unwind(|| compare_all(&corpus_dir()));
-    let cmps = match run {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => panic!("running the Zeek corpus: {e}"),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if msg.contains("not yet implemented") {
-                eprintln!("Zeek corpus skipped: the capture pipeline is not implemented yet");
-                return None;
-            }
-            std::panic::resume_unwind(payload);
-        }
-    };
+/// Runs the corpus, writes the per-row comparison and prints the summary.
+fn run_corpus() -> (Vec<Comparison>, Summary) {
+    let cmps =
+        compare_all(&corpus_dir()).unwrap_or_else(|e| panic!("running the Zeek corpus: {e}"));
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("zeek_corpus.tsv");
     if let Err(e) = std::fs::write(&out, tsv(&cmps)) {
         eprintln!("could not write {}: {e}", out.display());
@@ -73,14 +56,14 @@ fn run_corpus() -> Option<(Vec<Comparison>, Summary)> {
         );
     }
     assert_eq!(s.rows, 148, "expected.jsonl has 148 TCP rows");
-    Some((cmps, s))
+    (cmps, s)
 }
 
 /// On the connections closewait decodes, its Zeek view must agree with Zeek's conn_state
 /// on at least 95 % of the rows.
 #[test]
 fn zeek_corpus_conn_state_agrees_on_decoded_connections() {
-    let Some((_, s)) = run_corpus() else { return };
+    let (_, s) = run_corpus();
     assert!(
         s.decoded_state_ratio() >= CONN_STATE_GOAL,
         "conn_state agreement on the {} rows closewait decodes is {:.1} %, below {:.1} %",
@@ -96,7 +79,7 @@ fn zeek_corpus_conn_state_agrees_on_decoded_connections() {
 /// regression on any single row fails.
 #[test]
 fn zeek_corpus_conn_state_agreement_meets_goal_on_all_rows() {
-    let Some((_, s)) = run_corpus() else { return };
+    let (_, s) = run_corpus();
     assert!(
         s.state_ratio() >= CONN_STATE_GOAL,
         "conn_state agreement {:.1} % is below the goal {:.1} %",
@@ -115,7 +98,7 @@ fn zeek_corpus_conn_state_agreement_meets_goal_on_all_rows() {
 /// histories agree on the rows docs/zeek-compat.md does not list.
 #[test]
 fn zeek_corpus_rows_pair_one_to_one_and_histories_agree() {
-    let Some((_, s)) = run_corpus() else { return };
+    let (_, s) = run_corpus();
     assert_eq!(s.shared, 0, "Zeek rows sharing a closewait row");
     assert!(
         s.strict_history_agree >= HISTORY_ROWS_AGREEING_STRICT,
