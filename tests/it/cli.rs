@@ -1,9 +1,7 @@
 //! End-to-end tests of the `closewait` binary.
 //!
-//! The first group needs no analysis (usage errors, refusing to overwrite an input) and
-//! runs now. The second group runs the whole pipeline on the shipped captures and is
-//! `#[ignore]`d until the reader and analyze() land on main: run it with
-//! `cargo test --test it cli:: -- --ignored`.
+//! The first group needs no analysis (usage errors, refusing to overwrite an input); the
+//! second runs the whole pipeline on the shipped captures.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
