@@ -6,7 +6,7 @@
 //! cargo run --example zeek_compat -- --tsv      # one tab-separated line per row
 //! ```
 
-#[path = "../tests/common/zeek_corpus.rs"]
+#[path = "../tests/it/support/zeek_corpus.rs"]
 mod zeek_corpus;
 
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ fn markdown(cmps: &[Comparison]) -> String {
     let _ = writeln!(m, "cargo run --example zeek_compat > docs/zeek-compat.md");
     let _ = writeln!(
         m,
-        "cargo test --test zeek_corpus    # asserts the conn_state floor"
+        "cargo test --test it zeek_corpus:: # asserts the conn_state floor"
     );
     let _ = writeln!(m, "```\n");
     let _ = writeln!(m, "## conn.log\n");

@@ -1,5 +1,6 @@
 //! Test support: hand-built segments between a client and a server, run through the real
-//! pipeline (flow table, state machine, classifier). Used by unit tests only.
+//! pipeline (flow table, state machine, classifier). Used by unit tests only; every unit
+//! test that builds a [`Segment`] starts from [`segment`].
 
 use crate::analyze::{AnalyzeOptions, Analyzer, RecordSegments};
 use crate::model::ConnectionReport;
@@ -23,6 +24,35 @@ pub struct Wire {
 impl Default for Wire {
     fn default() -> Wire {
         Wire::new()
+    }
+}
+
+/// A segment from `src` to `dst` with `len` payload bytes, all captured, no TCP options, a
+/// 502-byte window, at time 0, frame 0: tests change the fields they are about with
+/// `Segment { ts_ns, ..segment(…) }`.
+pub fn segment(
+    src: SocketAddr,
+    dst: SocketAddr,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+) -> Segment {
+    Segment {
+        ts_ns: 0,
+        frame: 0,
+        src,
+        dst,
+        seq,
+        ack,
+        flags: TcpFlags(flags),
+        window: 502,
+        window_scale: None,
+        mss: None,
+        timestamps: None,
+        sack_permitted: false,
+        payload_len: len,
+        captured_payload_len: len,
     }
 }
 
@@ -63,18 +93,8 @@ impl Wire {
         self.segments.push(Segment {
             ts_ns: self.ts_ns,
             frame: self.segments.len() as u64 + 1,
-            src,
-            dst,
-            seq,
-            ack,
-            flags: TcpFlags(flags),
-            window: 502,
             window_scale: if flags & SYN != 0 { Some(7) } else { None },
-            mss: None,
-            timestamps: None,
-            sack_permitted: false,
-            payload_len: len,
-            captured_payload_len: len,
+            ..segment(src, dst, flags, seq, ack, len)
         });
         self
     }

@@ -989,6 +989,7 @@ fn data_sent(ep: &mut Endpoint, seq: u32, len: u32) {
 mod tests {
     use super::*;
     use crate::segment::TcpFlags;
+    use crate::testkit::segment;
     use std::net::SocketAddr;
 
     const C: &str = "10.0.0.1:40000";
@@ -1044,18 +1045,8 @@ mod tests {
             let s = Segment {
                 ts_ns: self.frame as i64 * 1_000_000 + self.offset_ns,
                 frame: self.frame,
-                src,
-                dst,
-                seq,
-                ack,
-                flags: TcpFlags(flags),
                 window,
-                window_scale: None,
-                mss: None,
-                timestamps: None,
-                sack_permitted: false,
-                payload_len: len,
-                captured_payload_len: len,
+                ..segment(src, dst, flags, seq, ack, len)
             };
             self.z.observe(&s, from_orig);
             self
@@ -1487,20 +1478,17 @@ mod tests {
         let mut c = Conv::new();
         c.handshake();
         let mut s = Segment {
-            ts_ns: 0,
             frame: 9,
-            src: C.parse().unwrap(),
-            dst: S.parse().unwrap(),
-            seq: 1001,
-            ack: 5001,
-            flags: TcpFlags(PSH | ACK),
             window: 100,
-            window_scale: None,
-            mss: None,
-            timestamps: None,
-            sack_permitted: false,
-            payload_len: 1000,
             captured_payload_len: 50,
+            ..segment(
+                C.parse().unwrap(),
+                S.parse().unwrap(),
+                PSH | ACK,
+                1001,
+                5001,
+                1000,
+            )
         };
         c.z.observe(&s, true);
         s.src = S.parse().unwrap();

@@ -197,25 +197,17 @@ impl RecentlyClosed {
 mod tests {
     use super::*;
     use crate::segment::TcpFlags;
+    use crate::testkit::segment;
 
     const SEC: i64 = 1_000_000_000;
 
     fn seg(src: &str, dst: &str, flags: u8, ts_ns: i64) -> Segment {
+        let (src, dst) = (src.parse().unwrap(), dst.parse().unwrap());
         Segment {
             ts_ns,
             frame: 1,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            seq: 1,
-            ack: 1,
-            flags: TcpFlags(flags),
             window: 100,
-            window_scale: None,
-            mss: None,
-            timestamps: None,
-            sack_permitted: false,
-            payload_len: 1,
-            captured_payload_len: 1,
+            ..segment(src, dst, flags, 1, 1, 1)
         }
     }
 

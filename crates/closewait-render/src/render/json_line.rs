@@ -9,21 +9,25 @@
 //! below, the shipped captures and the big benchmark capture check that byte for byte;
 //! change the model and this writer together.
 //!
-//! How it stays cheap (~3,600 instructions for a ~1.7 KB line, from ~9,500 for the first
-//! version of this writer, itself several times faster than serde_json): one bound per
-//! line and plain fixed-size copies into a kept buffer ([`LineWriter`], [`W`]); constant
-//! runs merged, enum values precomputed with the key after them ([`Pieces`]), whole
-//! all-zero counter blocks as templates; integers eight digits at a time ([`digits8`]);
-//! floats exactly from their bits when they are whole microseconds or their nearest
-//! 17-digit decimal ([`short_decimal`]), zmij otherwise; and memos of what repeats
-//! within a line (timestamps) or from line to line (addresses, whole seconds).
+//! How it stays cheap (several times faster than serde_json): one bound per line and plain
+//! fixed-size copies into a kept buffer ([`LineWriter`], [`W`]); constant runs merged, enum
+//! values precomputed with the key after them ([`Pieces`]); integers eight digits at a
+//! time ([`digits8`]); floats by zmij.
+//!
+//! What it no longer does: a third round of optimisations (a memo of the line's
+//! timestamps, of the last addresses and whole seconds; floats worked out exactly from
+//! their bits instead of by zmij; the TCP counters as one template with digits patched
+//! in) cut the output thread's CPU, but the analysis thread sets the pace of a
+//! `--jsonl` run: removing all three changed its wall time by 0 % (each alone by under
+//! 2 %, measured as docs/performance.md says), so they were removed with their ~400
+//! lines. Measure wall time before adding such a mechanism back.
 
 use closewait_core::model::{
     Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
     StateChange,
 };
 use closewait_core::state::TcpState;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::LazyLock;
 
 /// Writes `--jsonl` connection lines into a buffer it keeps between lines, where they
@@ -41,67 +45,8 @@ pub struct LineWriter {
     buf: Vec<u8>,
     /// The length of the lines pushed since the last [`LineWriter::clear`].
     lines: usize,
-    /// What the writer remembers from line to line.
-    kept: Kept,
-    /// The line's timestamps (cleared for each line; kept here only to reuse the space).
-    floats: FloatMemo,
     /// The line's explanation text (kept only to reuse the space).
     explanation: String,
-}
-
-/// Text the writer keeps from one line to the next because the next line likely repeats it.
-#[derive(Default)]
-struct Kept {
-    /// The last client and server addresses written.
-    addrs: [AddrMemo; 2],
-    /// The last whole number of seconds of a timestamp written.
-    seconds: Seconds,
-}
-
-/// The last whole number of seconds written (of a timestamp) and its text with the
-/// decimal point, `1796157203.`: a capture's timestamps share it line after line.
-#[derive(Default)]
-struct Seconds {
-    int: Option<u64>,
-    text: [u8; 16],
-    len: u8,
-}
-
-impl Seconds {
-    /// `int` (below 2^32) and the decimal point at the start of `out` (16 bytes written);
-    /// returns the length (at most 11).
-    #[inline(always)]
-    fn write(&mut self, out: &mut [u8; 24], int: u64) -> usize {
-        if int == 0 {
-            out[..2].copy_from_slice(b"0.");
-            return 2;
-        }
-        if self.int != Some(int) {
-            let mut text = [0; 24];
-            let n = digits(&mut text, int);
-            text[n] = b'.';
-            self.text.copy_from_slice(&text[..16]);
-            self.len = (n + 1) as u8;
-            self.int = Some(int);
-        }
-        out[..16].copy_from_slice(&self.text);
-        self.len.into()
-    }
-}
-
-/// The text of the last IPv4 address written in one role (client or server), kept
-/// between lines.
-///
-/// Why: a capture's connections mostly share their server address, and clients their
-/// IP; writing four octets and a port cost ~275 instructions, comparing and copying ~20.
-#[derive(Default)]
-struct AddrMemo {
-    addr: Option<SocketAddrV4>,
-    /// `"a.b.c.d:port"` with its quotes (at most 23 bytes).
-    text: [u8; 24],
-    len: u8,
-    /// The length of `"a.b.c.d:`, reused when only the port differs.
-    ip_len: u8,
 }
 
 impl LineWriter {
@@ -144,28 +89,25 @@ impl LineWriter {
         if self.buf.len() < start + bound {
             self.buf.resize(start + bound + GROW_EXTRA, 0);
         }
-        self.floats.clear();
         let mut w = W {
             b: &mut self.buf[start..start + bound],
             p: 0,
-            floats: &mut self.floats,
-            kept: &mut self.kept,
             t: &PIECES,
         };
         w.put(b"{\"type\":\"connection\",\"id\":");
         w.uint(r.id);
         w.put(b",\"client\":");
-        w.addr(&r.client, 0);
+        w.addr(&r.client);
         w.put(b",\"server\":");
-        w.addr(&r.server, 1);
+        w.addr(&r.server);
         if r.role_inferred {
             w.put(b",\"role_inferred\":true,\"start\":");
         } else {
             w.put(b",\"role_inferred\":false,\"start\":");
         }
-        w.timestamp(r.start);
+        w.float(r.start);
         w.put(b",\"end\":");
-        w.timestamp(r.end);
+        w.float(r.end);
         w.put(b",\"duration\":");
         w.float(r.duration);
         w.put(b",\"first_frame\":");
@@ -266,57 +208,7 @@ const GROW_EXTRA: usize = if cfg!(test) { 0 } else { 4096 };
 struct W<'a> {
     b: &'a mut [u8],
     p: u32,
-    floats: &'a mut FloatMemo,
-    kept: &'a mut Kept,
     t: &'static Pieces,
-}
-
-/// The last few floats formatted in this line, by bit pattern, with their text.
-///
-/// Why: a line's ~16 floats are mostly timestamps, and about half of them repeat one
-/// written before (a timeline's consecutive entries share a timestamp, `start` and `end`
-/// are timeline entries, `first_at` is the closer's FIN_WAIT_1, both sides go ESTABLISHED
-/// on the same ACK). Comparing six u64s is a few instructions; formatting is ~100 (zmij
-/// ~190). Keyed by the exact bits, so a hit is the same text as formatting it again
-/// (`0.0` and `-0.0` differ; non-finite values never get here). Six slots: a typical line
-/// has about seven distinct timestamps, the last of which no longer needs the first;
-/// on slice1m 4 slots cost 0.5% more, 8 slots 1%, 12 slots 5%.
-struct FloatMemo {
-    bits: [u64; FLOAT_MEMO],
-    len: [u8; FLOAT_MEMO],
-    text: [[u8; 24]; FLOAT_MEMO],
-    /// The slot the next miss overwrites (round robin: oldest first).
-    next: usize,
-}
-
-const FLOAT_MEMO: usize = 6;
-
-impl Default for FloatMemo {
-    fn default() -> Self {
-        FloatMemo {
-            // A NaN: never looked up, so an empty slot never matches.
-            bits: [f64::NAN.to_bits(); FLOAT_MEMO],
-            len: [0; FLOAT_MEMO],
-            text: [[0; 24]; FLOAT_MEMO],
-            next: 0,
-        }
-    }
-}
-
-impl FloatMemo {
-    /// Forgets the previous line's values (their text is never read again).
-    fn clear(&mut self) {
-        self.bits = [f64::NAN.to_bits(); FLOAT_MEMO];
-        self.next = 0;
-    }
-
-    fn insert(&mut self, bits: u64, text: &[u8; 24], len: usize) {
-        let slot = self.next;
-        self.next = if slot + 1 == FLOAT_MEMO { 0 } else { slot + 1 };
-        self.bits[slot] = bits;
-        self.len[slot] = len as u8;
-        self.text[slot] = *text;
-    }
 }
 
 impl W<'_> {
@@ -392,14 +284,12 @@ impl W<'_> {
         self.skip(8 - leading_zeros);
     }
 
-    /// A float that is not a timestamp (a duration): rarely equal to another float of the
-    /// line, so written without the memo. serde_json: non-finite floats are `null`,
+    /// A float (a timestamp or a duration). serde_json: non-finite floats are `null`,
     /// finite ones zmij's shortest form (at most 24 bytes).
     #[inline(always)]
     fn float(&mut self, v: f64) {
         if v.is_finite() {
-            let (out, _, seconds) = self.float_parts();
-            let n = float_text(out, seconds, v);
+            let n = zmij_text(self.at::<24>(), v);
             self.skip(n);
         } else {
             self.put(b"null");
@@ -410,46 +300,6 @@ impl W<'_> {
     fn opt_float(&mut self, v: Option<f64>) {
         match v {
             Some(v) => self.float(v),
-            None => self.put(b"null"),
-        }
-    }
-
-    /// A timestamp: as [`W::float`], through the line's [`FloatMemo`].
-    #[inline(always)]
-    fn timestamp(&mut self, v: f64) {
-        if !v.is_finite() {
-            self.put(b"null");
-            return;
-        }
-        let bits = v.to_bits();
-        let m = &self.floats;
-        match m.bits.iter().position(|&b| b == bits) {
-            Some(i) => {
-                // All 24 bytes (a fixed-size copy), then past the text only.
-                let (text, len) = (m.text[i], m.len[i]);
-                *self.at::<24>() = text;
-                self.skip(len.into());
-            }
-            None => {
-                let (out, floats, seconds) = self.float_parts();
-                let n = new_timestamp(out, floats, seconds, v);
-                self.skip(n);
-            }
-        }
-    }
-
-    /// The 24 bytes at the cursor, the float memo and the kept seconds, borrowed together.
-    #[inline(always)]
-    fn float_parts(&mut self) -> (&mut [u8; 24], &mut FloatMemo, &mut Seconds) {
-        let p = self.pos();
-        let out = (&mut self.b[p..p + 24]).try_into().expect("24 bytes");
-        (out, &mut *self.floats, &mut self.kept.seconds)
-    }
-
-    #[inline(always)]
-    fn opt_timestamp(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self.timestamp(v),
             None => self.put(b"null"),
         }
     }
@@ -476,49 +326,23 @@ impl W<'_> {
         }
     }
 
-    /// `"ip:port"`, at most [`ADDR_MAX`] bytes; IPv4 through the [`AddrMemo`] of `role`
-    /// (0 client, 1 server).
+    /// `"ip:port"`, at most [`ADDR_MAX`] bytes.
     #[inline(always)]
-    fn addr(&mut self, a: &SocketAddr, role: usize) {
+    fn addr(&mut self, a: &SocketAddr) {
         match a {
             SocketAddr::V4(v4) => {
-                let start = self.pos();
-                let m = &self.kept.addrs[role];
-                let ip_len = match m.addr {
-                    Some(last) if last == *v4 => {
-                        let (text, len) = (m.text, m.len);
-                        *self.at::<24>() = text;
-                        self.skip(len.into());
-                        return;
-                    }
-                    Some(last) if last.ip() == v4.ip() => {
-                        let (text, ip_len) = (m.text, m.ip_len);
-                        *self.at::<24>() = text;
-                        self.skip(ip_len.into());
-                        ip_len
-                    }
-                    _ => {
-                        let [a, b, c, d] = v4.ip().octets();
-                        self.put(b"\"");
-                        self.uint(a.into());
-                        self.put(b".");
-                        self.uint(b.into());
-                        self.put(b".");
-                        self.uint(c.into());
-                        self.put(b".");
-                        self.uint(d.into());
-                        self.put(b":");
-                        (self.pos() - start) as u8
-                    }
-                };
+                let [a, b, c, d] = v4.ip().octets();
+                self.put(b"\"");
+                self.uint(a.into());
+                self.put(b".");
+                self.uint(b.into());
+                self.put(b".");
+                self.uint(c.into());
+                self.put(b".");
+                self.uint(d.into());
+                self.put(b":");
                 self.uint(v4.port().into());
                 self.put(b"\"");
-                let len = self.pos() - start;
-                let m = &mut self.kept.addrs[role];
-                m.addr = Some(*v4);
-                m.ip_len = ip_len;
-                m.len = len as u8;
-                m.text.copy_from_slice(&self.b[start..start + 24]);
             }
             SocketAddr::V6(_) => {
                 // std's Display (what serde's `collect_str` writes), into the room.
@@ -544,7 +368,7 @@ impl W<'_> {
         self.piece(&t.initiator[c.initiator as usize]);
         self.piece(&t.first[signal_index(c.first)]);
         self.piece(&t.first_by[side_index(c.first_by)]);
-        self.opt_timestamp(c.first_at);
+        self.opt_float(c.first_at);
         self.put(b",\"first_frame\":");
         self.opt_uint(c.first_frame);
         self.put(b",\"idle_before_close\":");
@@ -563,7 +387,7 @@ impl W<'_> {
             self.put(b",\"rst_by\":");
             self.piece(&t.rst_by[side_index(c.rst_by)]);
             self.piece(&t.who_failed_to_respond[side_index(c.who_failed_to_respond)]);
-            self.opt_timestamp(c.waiting_since);
+            self.opt_float(c.waiting_since);
             self.put(b",\"waiting_for\":");
             self.opt_float(c.waiting_for);
             self.put(b",\"explanation\":");
@@ -578,7 +402,7 @@ impl W<'_> {
         self.put(b"[");
         for c in changes {
             self.piece(&self.t.entry[c.state as usize]);
-            self.timestamp(c.at);
+            self.float(c.at);
             match c.frame {
                 Some(frame) => {
                     self.put(b",\"frame\":");
@@ -594,23 +418,10 @@ impl W<'_> {
         self.put(b"]");
     }
 
-    /// From the `}` closing the timelines to `"conn_state":`. Of a side's nine counters
-    /// only `fins` and `rsts` are usually non-zero, and below 10: then the whole run is
-    /// one constant copy with those four digits patched in.
+    /// From the `}` closing the timelines to `"conn_state":`.
     #[inline(always)]
     fn tcp(&mut self, tcp: &PerSide<DirectionStats>) {
         let (c, s) = (&tcp.client, &tcp.server);
-        if rare_counters(c) | rare_counters(s) == 0
-            && c.fins.max(c.rsts).max(s.fins).max(s.rsts) < 10
-        {
-            let at = self.pos();
-            self.put(&TCP_TEMPLATE);
-            self.b[at + TCP_DIGITS[0]] = b'0' + c.fins as u8;
-            self.b[at + TCP_DIGITS[1]] = b'0' + c.rsts as u8;
-            self.b[at + TCP_DIGITS[2]] = b'0' + s.fins as u8;
-            self.b[at + TCP_DIGITS[3]] = b'0' + s.rsts as u8;
-            return;
-        }
         self.put(b"},\"tcp\":{\"client\":");
         self.stats(c);
         self.put(b",\"server\":");
@@ -618,99 +429,29 @@ impl W<'_> {
         self.put(b"},\"zeek\":{\"conn_state\":");
     }
 
-    /// When the seven rare counters are all zero they are written as one constant run.
+    /// A side's counters.
     #[inline(always)]
     fn stats(&mut self, s: &DirectionStats) {
-        if rare_counters(s) == 0 {
-            self.put(STATS_ZEROS);
-        } else {
-            self.put(b"{\"retransmissions\":");
-            self.uint(s.retransmissions);
-            self.put(b",\"out_of_order\":");
-            self.uint(s.out_of_order);
-            self.put(b",\"keepalives\":");
-            self.uint(s.keepalives);
-            self.put(b",\"keepalive_acks\":");
-            self.uint(s.keepalive_acks);
-            self.put(b",\"zero_windows\":");
-            self.uint(s.zero_windows);
-            self.put(b",\"missing_bytes\":");
-            self.uint(s.missing_bytes);
-            self.put(b",\"ignored_rsts\":");
-            self.uint(s.ignored_rsts);
-            self.put(b",\"fins\":");
-        }
+        self.put(b"{\"retransmissions\":");
+        self.uint(s.retransmissions);
+        self.put(b",\"out_of_order\":");
+        self.uint(s.out_of_order);
+        self.put(b",\"keepalives\":");
+        self.uint(s.keepalives);
+        self.put(b",\"keepalive_acks\":");
+        self.uint(s.keepalive_acks);
+        self.put(b",\"zero_windows\":");
+        self.uint(s.zero_windows);
+        self.put(b",\"missing_bytes\":");
+        self.uint(s.missing_bytes);
+        self.put(b",\"ignored_rsts\":");
+        self.uint(s.ignored_rsts);
+        self.put(b",\"fins\":");
         self.uint(s.fins);
         self.put(b",\"rsts\":");
         self.uint(s.rsts);
         self.put(b"}");
     }
-}
-
-/// The seven counters of a side that are nearly always 0, or-ed.
-fn rare_counters(s: &DirectionStats) -> u64 {
-    s.retransmissions
-        | s.out_of_order
-        | s.keepalives
-        | s.keepalive_acks
-        | s.zero_windows
-        | s.missing_bytes
-        | s.ignored_rsts
-}
-
-/// A side's counters up to `fins`, the seven others all 0.
-const STATS_ZEROS: &[u8; 131] = b"{\"retransmissions\":0,\"out_of_order\":0,\"keepalives\":0,\
-    \"keepalive_acks\":0,\"zero_windows\":0,\"missing_bytes\":0,\"ignored_rsts\":0,\"fins\":";
-
-/// `W::tcp`'s run with all counters 0, and where its four digits are (client fins and
-/// rsts, server fins and rsts).
-const TCP_TEMPLATE: [u8; TCP_LEN] = concat(&[
-    TCP_PARTS[0],
-    STATS_ZEROS,
-    TCP_PARTS[1],
-    TCP_PARTS[2],
-    STATS_ZEROS,
-    TCP_PARTS[1],
-    TCP_PARTS[3],
-]);
-const TCP_PARTS: [&[u8]; 4] = [
-    b"},\"tcp\":{\"client\":",
-    b"0,\"rsts\":0}",
-    b",\"server\":",
-    b"},\"zeek\":{\"conn_state\":",
-];
-const TCP_LEN: usize = TCP_PARTS[0].len()
-    + 2 * (STATS_ZEROS.len() + TCP_PARTS[1].len())
-    + TCP_PARTS[2].len()
-    + TCP_PARTS[3].len();
-const TCP_DIGITS: [usize; 4] = {
-    let client_fins = TCP_PARTS[0].len() + STATS_ZEROS.len();
-    let rsts = TCP_PARTS[1].len() - 2; // the digit before the closing brace
-    let server_fins = client_fins + TCP_PARTS[1].len() + TCP_PARTS[2].len() + STATS_ZEROS.len();
-    [
-        client_fins,
-        client_fins + rsts,
-        server_fins,
-        server_fins + rsts,
-    ]
-};
-
-/// `parts` end to end (`N` their total length; checked at compile time).
-const fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
-    let mut out = [0; N];
-    let mut n = 0;
-    let mut i = 0;
-    while i < parts.len() {
-        let mut j = 0;
-        while j < parts[i].len() {
-            out[n] = parts[i][j];
-            n += 1;
-            j += 1;
-        }
-        i += 1;
-    }
-    assert!(n == N);
-    out
 }
 
 /// An address's longest form with its quotes: `"[` + 8 full groups + `%` + a u32 scope
@@ -861,16 +602,6 @@ fn digits8(v: u32) -> u64 {
     tens | ((x - tens * 10) << 8)
 }
 
-/// `v >= 1` in decimal at the start of `out` (at most 20 bytes; all 24 may be written);
-/// returns its length.
-fn digits(out: &mut [u8; 24], v: u64) -> usize {
-    if v < 100_000_000 {
-        digits8_significant(out, v as u32)
-    } else {
-        long_digits(out, v)
-    }
-}
-
 #[inline(never)]
 fn long_digits(out: &mut [u8; 24], v: u64) -> usize {
     if v < 10_000_000_000_000_000 {
@@ -898,52 +629,6 @@ fn digits8_significant(out: &mut [u8; 24], v: u32) -> usize {
     8 - leading_zeros
 }
 
-/// A timestamp not in the memo: its text into `out` and into the memo.
-#[inline(always)]
-fn new_timestamp(
-    out: &mut [u8; 24],
-    floats: &mut FloatMemo,
-    seconds: &mut Seconds,
-    v: f64,
-) -> usize {
-    let n = float_text(out, seconds, v);
-    floats.insert(v.to_bits(), out, n);
-    n
-}
-
-/// The text of a finite `v` at the start of `out` (at most 24 bytes; all 24 may be
-/// written); returns its length. Worked out from the bits when [`short_decimal`] can,
-/// which is nearly every timestamp and duration of a capture; zmij itself otherwise.
-#[inline(always)]
-fn float_text(out: &mut [u8; 24], seconds: &mut Seconds, v: f64) -> usize {
-    match short_decimal(v) {
-        Some(Short::Fixed {
-            int,
-            frac,
-            decimals,
-        }) => {
-            let n = seconds.write(out, int);
-            if frac == 0 {
-                out[n] = b'0';
-                return n + 1;
-            }
-            // The fraction's digits in the low `decimals` bytes, leading zeros kept; its
-            // trailing zeros are the zero bytes at the top.
-            let d = digits8(frac) >> (8 * (8 - decimals));
-            let len = 8 - (d.leading_zeros() / 8) as usize;
-            let ascii = d + 0x3030_3030_3030_3030;
-            out[n..n + 8].copy_from_slice(&ascii.to_le_bytes());
-            n + len
-        }
-        Some(Short::Micros(k)) => {
-            out[0] = b'0' + k;
-            out[1..4].copy_from_slice(b"e-6");
-            4
-        }
-        None => zmij_text(out, v),
-    }
-}
-
 /// zmij's text of a finite `v` at the start of `out`; returns its length (at most 24).
 #[inline(never)]
 fn zmij_text(out: &mut [u8; 24], v: f64) -> usize {
@@ -951,96 +636,6 @@ fn zmij_text(out: &mut [u8; 24], v: f64) -> usize {
     let text = buf.format_finite(v).as_bytes();
     copy_short(out, text);
     text.len()
-}
-
-/// A float's text as [`short_decimal`] found it.
-#[derive(Debug, PartialEq)]
-enum Short {
-    /// `int.frac`, `frac` having `decimals` (6 or 7) digits, leading zeros included, and
-    /// its trailing zeros dropped (`.0` if it is 0).
-    Fixed { int: u64, frac: u32, decimals: u32 },
-    /// `ke-6`, `k` in 1..=9 (a duration of a few microseconds).
-    Micros(u8),
-}
-
-/// What zmij writes for `v`, when that can be worked out exactly from `v`: `v` reads back
-/// from a decimal with at most 7 fraction digits, and `2^-23 <= v < 2^32`. `None` whenever
-/// that is not certain; the caller then asks zmij.
-///
-/// Why: a capture's timestamps and durations are whole microseconds, or the nearest
-/// 17-digit decimal to one; zmij's general search costs ~190 instructions, this ~20 (6
-/// digits) or ~60 (7 digits).
-///
-/// zmij writes the shortest decimal that reads back as `v`, the nearest to `v` if several
-/// have that length; in fixed notation when its leading digit is at 10^-5 .. 10^15, else
-/// as `5e-6`. In the range taken here the ulp of `v` is at most 2^-21 < 10^-6, so at most
-/// one decimal with 6 or fewer fraction digits reads back as `v`; if one does, it is the
-/// shortest. Else the shortest has 7 digits or more; if the 7-digit decimal nearest `v`
-/// reads back, it is the shortest and the nearest of its length.
-fn short_decimal(v: f64) -> Option<Short> {
-    // 2^-23 <= v < 2^32; false for NaN, negative numbers and zero too.
-    if !(1.0 / 8_388_608.0..4_294_967_296.0).contains(&v) {
-        return None;
-    }
-    // 6 digits, in floating point, exactly: `k` (an integer below 2^52) is exact as f64 and
-    // IEEE division rounds correctly, so `k / 1e6 == v` is "the decimal k * 10^-6 reads
-    // back as v". If some k reads back, it is within 10^6 * 2^-22 < 0.24 of v * 10^6, and
-    // `v * 1e6` (below 2^52, so its ulp is at most 0.5) is within 0.25 of v * 10^6: that k
-    // is the integer nearest `v * 1e6`, which adding and subtracting 2^52 rounds to (one
-    // rounding, to a precision of 1); the sum's significand bits are then that integer.
-    const ROUND: f64 = 4_503_599_627_370_496.0; // 2^52
-    let rounded = v * 1e6 + ROUND;
-    if (rounded - ROUND) / 1e6 == v {
-        let k = rounded.to_bits() - ROUND.to_bits();
-        return Some(if k >= 10 {
-            Short::Fixed {
-                int: k / 1_000_000,
-                frac: (k % 1_000_000) as u32,
-                decimals: 6,
-            }
-        } else {
-            Short::Micros(k as u8) // >= 1: 0 does not read back as v > 0
-        });
-    }
-    seven_decimals(v)
-}
-
-/// The nearest 7-digit decimal to `v` (`short_decimal`'s range, no 6-digit decimal reading
-/// back as `v`), if it reads back: in exact integer arithmetic, as `v * 10^7` needs 24 bits
-/// more than f64 has. With `v = m / 2^s` (`m` the 53-bit significand, `s` in 21..=75),
-/// `v * 10^7 = m * 10^7 / 2^s` (below 2^77: exact in u128), and a decimal reads back as `v`
-/// when it is strictly within half an ulp (`2^-(s+1)`) of it. On that boundary, or halfway
-/// between two 7-digit decimals, the answer depends on rounding ties: `None`. So too for a
-/// power of two (`m = 2^52`), whose interval is narrower below it, and below 10^-5 (zmij's
-/// exponent form).
-#[inline(never)]
-fn seven_decimals(v: f64) -> Option<Short> {
-    const POW: u128 = 10_000_000;
-    let bits = v.to_bits();
-    let s = 1075 - (bits >> 52) as u32;
-    let m = (bits & ((1 << 52) - 1)) | (1 << 52);
-    if m == 1 << 52 {
-        return None;
-    }
-    let p = u128::from(m) * POW;
-    let one = 1u128 << s;
-    let (half, r) = (one >> 1, p & (one - 1));
-    // The nearest integer k to p / 2^s, and how far it is from it, in units of 2^-s.
-    let (k, dist) = match r.cmp(&half) {
-        std::cmp::Ordering::Less => (p >> s, r),
-        std::cmp::Ordering::Greater => ((p >> s) + 1, one - r),
-        std::cmp::Ordering::Equal => return None,
-    };
-    // k / 10^7 is dist / (10^7 * 2^s) from v; within half an ulp: 2 * dist < 10^7.
-    if 2 * dist >= POW || k < 100 {
-        return None;
-    }
-    let k = k as u64; // < 2^32 * 10^7
-    Some(Short::Fixed {
-        int: k / 10_000_000,
-        frac: (k % 10_000_000) as u32,
-        decimals: 7,
-    })
 }
 
 /// Copies `s` (at most 24 bytes) to the front of `dst` with two overlapping fixed-size
@@ -1089,9 +684,7 @@ fn needs_escaping(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use closewait_core::model::{
-        CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side,
-    };
+    use closewait_core::model::{CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side};
     use closewait_core::state::TcpState;
     use closewait_core::testutil::ReportBuilder;
 
@@ -1205,13 +798,10 @@ mod tests {
     fn integers_are_written_as_itoa_writes_them() {
         // 20 digits at most, and the 8-byte stores of 8-digit groups may go past them.
         let mut buf = vec![0; 20 + 8];
-        let (mut floats, mut kept) = (FloatMemo::default(), Kept::default());
         for v in interesting_u64s() {
             let mut w = W {
                 b: &mut buf,
                 p: 0,
-                floats: &mut floats,
-                kept: &mut kept,
                 t: &PIECES,
             };
             w.uint(v);
@@ -1356,9 +946,9 @@ mod tests {
         assert_eq!(fast_line(&r), serde_line(&r));
     }
 
-    /// Timestamps through the memo: repeats, near misses (neighbouring bit patterns,
-    /// `0.0` / `-0.0`), more distinct values than slots, then repeats of evicted ones,
-    /// non-finite values between them; and durations equal to timestamps.
+    /// Timestamps: repeats, near misses (neighbouring bit patterns, `0.0` / `-0.0`), runs
+    /// of distinct values and their repeats, non-finite values between them; and durations
+    /// equal to timestamps.
     #[test]
     fn repeated_and_nearly_equal_floats_match_serde_json() {
         let t = closewait_core::model::secs(1_796_157_203_755_309_100);
@@ -1443,7 +1033,7 @@ mod tests {
                 assert_matches_serde(&mut writer, &r);
             }
         }
-        // The template: four different single digits, and each at 10 alone.
+        // Four different single digits, and each at 10 alone.
         for (i, ten) in [(0, false), (0, true), (1, true), (2, true), (3, true)] {
             let mut d = [2, 3, 4, 5];
             if ten {
@@ -1513,8 +1103,8 @@ mod tests {
         }
     }
 
-    /// Addresses through the memo: the same address again, the same IP with another
-    /// port, another IP, IPv6 between them, and shorter text after longer text.
+    /// Addresses: the same address again, the same IP with another port, another IP,
+    /// IPv6 between them, and shorter text after longer text.
     #[test]
     fn repeated_addresses_match_serde_json() {
         let addrs = [
@@ -1540,108 +1130,6 @@ mod tests {
                 assert_matches_serde(&mut writer, &r);
             }
         }
-    }
-
-    /// The float text (exact short path or zmij) against zmij itself.
-    fn assert_float_text_is_zmij(seconds: &mut Seconds, v: f64) {
-        let mut out = [0; 24];
-        let n = float_text(&mut out, seconds, v);
-        let expected = zmij::Buffer::new().format_finite(v).to_string();
-        assert_eq!(
-            std::str::from_utf8(&out[..n]).expect("utf-8"),
-            expected,
-            "{v:e} {:#x}",
-            v.to_bits()
-        );
-    }
-
-    /// Timestamps (ns and µs, as `model::secs` makes them) across five decades of epochs,
-    /// every whole-µs duration below 1 s and their neighbours, tiny and huge durations,
-    /// the edges of the exact path's range, random bit patterns in and around it.
-    #[test]
-    fn float_text_is_zmij_text() {
-        let mut seconds = Seconds::default();
-        let mut check = |v: f64| {
-            for d in [-2i64, -1, 0, 1, 2] {
-                let n = f64::from_bits((v.to_bits() as i64 + d) as u64);
-                if n.is_finite() {
-                    assert_float_text_is_zmij(&mut seconds, n);
-                }
-            }
-        };
-        for us in 0..1_000_000i64 {
-            check(closewait_core::model::secs(us * 1000));
-        }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for _ in 0..300_000 {
-            let ns = (next() % 3_000_000_000_000_000_000) as i64; // epochs up to year 2065
-            check(closewait_core::model::secs(ns));
-            check(closewait_core::model::secs(ns / 1000 * 1000));
-            check(closewait_core::model::secs(ns % 100_000_000_000)); // durations up to 100 s
-            check(f64::from_bits(next()));
-            // Bit patterns from 2^-30 to 2^40, across the exact path's edges.
-            let exp = 1023 - 30 + next() % 70;
-            check(f64::from_bits(exp << 52 | next() >> 12));
-        }
-        for v in [
-            1e-5,
-            9e-6,
-            1e-6,
-            5e-6,
-            1.5e-6,
-            1e-7,
-            2f64.powi(-23),
-            2f64.powi(-24),
-            2f64.powi(33),
-            2f64.powi(33) - 1e-6,
-            2f64.powi(32),
-            1.0,
-            0.1,
-            0.3,
-            1e9,
-            1e15,
-            1e16,
-            123.456_789_1,
-            8_589_934_591.999_999,
-            1_796_157_203.755_313_9,
-            1_796_157_203.754_435,
-        ] {
-            check(v);
-        }
-        // Whole microseconds around powers of two (where v * 10^6 changes binade).
-        for e in 20..=52 {
-            for d in -3i64..=3 {
-                let k = (1i64 << e) + d;
-                check(k as f64 / 1e6);
-                check(k as f64 / 1e7);
-            }
-        }
-        // Halfway between two 7-digit decimals, too far from 6-digit ones (a tie: zmij
-        // decides).
-        for base in [1_796_157_203.0, 1_073_741_824.0, 600_000_000.0] {
-            for frac in [1.0 / 256.0, 3.0 / 256.0, 255.0 / 256.0] {
-                assert_eq!(short_decimal(base + frac), None);
-                check(base + frac);
-            }
-            check(base + 1.0 / 512.0);
-            check(base * 3.0 + 1.0 / 256.0);
-        }
-    }
-
-    #[test]
-    fn short_decimal_takes_the_common_cases() {
-        let us = |v: f64| short_decimal(v).is_some();
-        assert!(us(closewait_core::model::secs(1_796_157_203_754_435_000)));
-        assert!(us(closewait_core::model::secs(1_796_157_203_755_313_900)));
-        assert!(us(closewait_core::model::secs(879_000)));
-        assert_eq!(short_decimal(5e-6), Some(Short::Micros(5)));
-        assert!(!us(-1.0) && !us(0.0) && !us(f64::NAN) && !us(1e10) && !us(1.0 / 3.0));
     }
 
     /// The fallback for lines too long for the u32 cursor writes the same line.

@@ -1,0 +1,420 @@
+//! End-to-end tests of the `closewait` binary.
+//!
+//! The first group needs no analysis (usage errors, refusing to overwrite an input); the
+//! second runs the whole pipeline on the shipped captures.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+const LEAK: &str = "captures/02-server-idle-close-client-leak.pcap";
+
+fn closewait() -> Command {
+    Command::cargo_bin("closewait").expect("binary built")
+}
+
+fn capture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A fresh directory under the system temp dir, unique to this test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("closewait-e2e-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn no_panic() -> impl Predicate<str> {
+    predicate::str::contains("panicked").not()
+}
+
+// ---- usage: no analysis needed ----------------------------------------------------
+
+#[test]
+fn no_subcommand_is_a_usage_error() {
+    closewait()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage:").and(no_panic()));
+}
+
+#[test]
+fn analyze_without_capture_is_a_usage_error() {
+    closewait()
+        .arg("analyze")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("<CAPTURE>"));
+}
+
+#[test]
+fn unknown_kind_lists_the_kinds() {
+    closewait()
+        .args(["analyze", "x.pcap", "--kind", "polite"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("unknown close kind 'polite'")
+                .and(predicate::str::contains("unanswered_fin")),
+        );
+}
+
+#[test]
+fn unknown_state_lists_the_states() {
+    closewait()
+        .args(["analyze", "x.pcap", "--state", "HALF_OPEN"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("unknown TCP state 'HALF_OPEN'")
+                .and(predicate::str::contains("CLOSE_WAIT")),
+        );
+}
+
+#[test]
+fn json_and_jsonl_together_are_a_usage_error() {
+    closewait()
+        .args(["analyze", "x.pcap", "--json", "--jsonl"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+}
+
+#[test]
+fn stdin_twice_is_a_usage_error() {
+    closewait()
+        .args(["analyze", "-", "-"])
+        .assert()
+        .code(2)
+        .stderr(predicate::eq(
+            "closewait: standard input (-) can be read only once\n",
+        ));
+}
+
+#[test]
+fn help_documents_options_and_exit_statuses() {
+    closewait()
+        .args(["analyze", "--help"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("--jsonl")
+                .and(predicate::str::contains("--time-wait <SECS>"))
+                .and(predicate::str::contains("--state <S>"))
+                .and(predicate::str::contains("Exit status: 0 success")),
+        );
+}
+
+#[test]
+fn output_over_input_capture_is_refused_and_input_untouched() {
+    let dir = scratch("refuse");
+    let cap = dir.join("in.pcap");
+    fs::write(&cap, b"precious").expect("write");
+    closewait()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("-o")
+        .arg(&cap)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::eq(format!(
+            "closewait: {}: refusing to write the output over an input capture\n",
+            cap.display()
+        )));
+    assert_eq!(fs::read(&cap).expect("read"), b"precious");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn output_into_missing_directory_exits_2() {
+    let dir = scratch("missing");
+    let out = dir.join("no-such-dir").join("out.json");
+    closewait()
+        .args(["analyze", "x.pcap", "-o"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::starts_with(format!("closewait: {}: ", out.display())).and(no_panic()),
+        );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ---- the pipeline on real captures (needs the reader and analyze() on main) ---------
+
+fn json_of(args: &[&str]) -> Value {
+    let out = closewait().args(args).assert().code(0).get_output().clone();
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn server_idle_close_client_leak_text_shows_close_wait_table() {
+    closewait()
+        .args(["analyze", LEAK])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .code(0)
+        .stderr("")
+        .stdout(
+            predicate::str::starts_with("id  client")
+                .and(predicate::str::contains("unanswered_fin"))
+                .and(
+                    predicate::str::is_match(r"\n  client side  CLOSE_WAIT +\d+  → ")
+                        .expect("regex"),
+                )
+                .and(
+                    predicate::str::is_match(r"\n  server side  FIN_WAIT_2 +\d+  → ")
+                        .expect("regex"),
+                )
+                .and(predicate::str::contains("\ncapture\n")),
+        );
+}
+
+#[test]
+fn server_idle_close_client_leak_json_names_client_as_non_responder() {
+    let doc = json_of(&[
+        "analyze",
+        capture(LEAK).to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    let conns = doc["connections"].as_array().expect("connections array");
+    assert!(!conns.is_empty());
+    let ids: Vec<u64> = conns
+        .iter()
+        .map(|c| c["id"].as_u64().expect("id"))
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "connections sorted by id");
+    assert_eq!(
+        doc["summary"]["connections"].as_u64(),
+        Some(conns.len() as u64)
+    );
+    assert_eq!(doc["filter"]["total"].as_u64(), Some(conns.len() as u64));
+
+    let leaks: Vec<&Value> = conns
+        .iter()
+        .filter(|c| c["close"]["kind"] == "unanswered_fin")
+        .collect();
+    assert!(!leaks.is_empty(), "the leak is found");
+    for c in &leaks {
+        assert_eq!(c["close"]["initiator"], "server");
+        assert_eq!(c["close"]["who_failed_to_respond"], "client");
+        assert_eq!(c["client_state"], "CLOSE_WAIT");
+        assert_eq!(c["server_state"], "FIN_WAIT_2");
+        assert!(c["close"]["waiting_for"].as_f64().expect("waiting_for") >= 0.0);
+    }
+    assert_eq!(
+        doc["summary"]["by_kind"]["unanswered_fin"].as_u64(),
+        Some(leaks.len() as u64)
+    );
+    assert!(doc["summary"]["longest_close_wait"]["id"].is_u64());
+}
+
+#[test]
+fn jsonl_lines_match_json_document() {
+    let path = capture(LEAK);
+    let path = path.to_str().expect("utf-8 path");
+    let doc = json_of(&["analyze", path, "--json"]);
+    let out = closewait()
+        .args(["analyze", path, "--jsonl"])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let (last, conns) = lines.split_last().expect("at least the summary line");
+    assert_eq!(last["type"], "summary");
+    assert!(conns.iter().all(|c| c["type"] == "connection"));
+    assert_eq!(last["summary"], doc["summary"]);
+    assert_eq!(last["capture"], doc["capture"]);
+
+    let mut ids: Vec<u64> = conns
+        .iter()
+        .map(|c| c["id"].as_u64().expect("id"))
+        .collect();
+    ids.sort_unstable();
+    let doc_ids: Vec<u64> = doc["connections"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, doc_ids);
+}
+
+#[test]
+fn state_filter_keeps_only_close_wait_and_summary_follows() {
+    let path = capture(LEAK);
+    let doc = json_of(&[
+        "analyze",
+        path.to_str().expect("utf-8 path"),
+        "--json",
+        "--state",
+        "close-wait",
+    ]);
+    let conns = doc["connections"].as_array().expect("array");
+    assert!(!conns.is_empty());
+    for c in conns {
+        assert!(c["client_state"] == "CLOSE_WAIT" || c["server_state"] == "CLOSE_WAIT");
+    }
+    assert_eq!(doc["filter"]["state"], serde_json::json!(["CLOSE_WAIT"]));
+    assert_eq!(doc["filter"]["matched"].as_u64(), Some(conns.len() as u64));
+    assert_eq!(
+        doc["summary"]["connections"].as_u64(),
+        Some(conns.len() as u64)
+    );
+    assert!(doc["filter"]["total"].as_u64() >= Some(conns.len() as u64));
+
+    closewait()
+        .args([
+            "analyze",
+            path.to_str().expect("utf-8 path"),
+            "--state",
+            "CLOSE_WAIT",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "match the filter (state=CLOSE_WAIT); all counts below cover only those",
+        ));
+}
+
+#[test]
+fn stdin_gives_the_same_connections_as_the_file() {
+    let path = capture(LEAK);
+    let from_file = json_of(&["analyze", path.to_str().expect("utf-8 path"), "--json"]);
+    let out = closewait()
+        .args(["analyze", "-", "--json"])
+        .pipe_stdin(&path)
+        .expect("open capture")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let from_stdin: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(from_stdin["connections"], from_file["connections"]);
+    assert_eq!(from_stdin["summary"], from_file["summary"]);
+}
+
+#[test]
+fn output_file_equals_stdout_and_leaves_no_temp_file() {
+    let dir = scratch("out");
+    let path = capture(LEAK);
+    let path = path.to_str().expect("utf-8 path");
+    let target = dir.join("report.json");
+    fs::write(&target, b"old").expect("write");
+    closewait()
+        .args(["analyze", path, "-o"])
+        .arg(&target)
+        .assert()
+        .code(0)
+        .stdout("");
+    let stdout = closewait()
+        .args(["analyze", path, "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    // The .json extension picked the JSON format.
+    assert_eq!(fs::read(&target).expect("read"), stdout);
+    let names: Vec<_> = fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn text_output_is_byte_for_byte_deterministic() {
+    let path = capture(LEAK);
+    let run = || {
+        closewait()
+            .args(["analyze", path.to_str().expect("utf-8 path")])
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn missing_capture_exits_2_naming_the_file() {
+    closewait()
+        .args(["analyze", "no-such-capture.pcap"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with("closewait: no-such-capture.pcap: ").and(no_panic()));
+}
+
+#[test]
+fn text_file_is_not_a_capture_exits_2() {
+    let dir = scratch("notcap");
+    let f = dir.join("notes.txt");
+    fs::write(&f, b"this is not a capture file at all\n").expect("write");
+    closewait().arg("analyze").arg(&f).assert().code(2).stderr(
+        predicate::str::starts_with(format!("closewait: {}: ", f.display())).and(no_panic()),
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    for format in [None, Some("--json"), Some("--jsonl")] {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("closewait"));
+        cmd.args(["analyze", capture(LEAK).to_str().expect("utf-8 path")]);
+        cmd.args(format);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close the read end before the child writes: its writes fail with EPIPE.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read stderr");
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(0), "{format:?}: {stderr}");
+        assert_eq!(stderr, "", "{format:?}");
+    }
+}
+
+#[test]
+fn diagram_subcommand_reads_stdin_and_draws_the_leak() {
+    let capture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/02-server-idle-close-client-leak.pcap"),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("closewait")
+        .unwrap()
+        .args(["diagram", "-", "--format", "text", "--worst"])
+        .write_stdin(capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CLOSE_WAIT"));
+    assert!(text.contains("FIN_WAIT_2"));
+    assert!(text.contains("… 1.000 s idle …"));
+}

@@ -1,0 +1,606 @@
+//! `closewait diagnose` on the real-kernel captures in `captures/`: each finding is checked
+//! against what the scenario was recorded with (its `.truth.json` settings), not against
+//! numbers copied from closewait's own output.
+
+use closewait::diagnose::render::Format;
+use closewait::diagnose::{
+    diagnose, Details, Diagnosis, Finding, FindingId, KeepaliveDetails, Severity,
+};
+use closewait::diagnose_cmd::{read, run_to, DiagnoseArgs, FailOn};
+use closewait::model::Side;
+use serde_json::Value;
+
+use crate::support::paths;
+use paths::capture;
+
+fn truth(scenario: &str) -> Value {
+    let path = capture(&format!("{scenario}.truth.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("truth file")).expect("JSON")
+}
+
+fn diagnosis(file: &str) -> Diagnosis {
+    let (reports, stats) = read(&[capture(file)], 60.0).expect("capture reads");
+    diagnose(&reports, &stats)
+}
+
+fn all(d: &Diagnosis, id: FindingId) -> Vec<&Finding> {
+    d.findings.iter().filter(|f| f.id == id).collect()
+}
+
+fn one(d: &Diagnosis, id: FindingId) -> &Finding {
+    let found = all(d, id);
+    let ids: Vec<&str> = d.findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(found.len(), 1, "expected one {id} among {ids:?}");
+    found[0]
+}
+
+fn within_5_percent(measured: f64, configured: f64) -> bool {
+    (measured - configured).abs() <= 0.05 * configured
+}
+
+#[test]
+fn pool_leak_many_is_one_close_wait_leak_with_the_right_count_side_and_server() {
+    let t = truth("12-pool-leak-many");
+    let d = diagnosis("12-pool-leak-many.pcap");
+    let leak = one(&d, FindingId::CloseWaitLeak);
+    let Details::CloseWaitLeak(det) = &leak.details else {
+        panic!("{:?}", leak.details)
+    };
+    let leaked = t["settings"]["leaked"].as_u64().unwrap();
+    assert_eq!(leak.count, leaked);
+    assert_eq!(leak.severity, Severity::Error);
+    assert_eq!(det.leaking_side, Side::Client);
+
+    // Evidence: exactly the connections the kernel left in CLOSE_WAIT (truth lists them in
+    // capture order, which is closewait's id order).
+    let conns = t["connections"].as_array().unwrap();
+    let expected: Vec<u64> = conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["expected"]["client_state"] == "CLOSE_WAIT")
+        .map(|(i, _)| i as u64)
+        .collect();
+    assert_eq!(leak.evidence, expected);
+    let server = conns[0]["server"].as_str().unwrap();
+    let client_host = conns[0]["client"]
+        .as_str()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    assert_eq!(det.service.to_string(), server);
+    assert_eq!(det.leaking_host.unwrap().to_string(), client_host);
+    assert_eq!(det.connections_to_service, conns.len() as u64);
+
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let idle = det.idle_before_fin.as_ref().unwrap();
+    assert!(within_5_percent(idle.median, configured), "{idle:?}");
+    assert_eq!(
+        leak.summary,
+        format!(
+            "{leaked} of your {} connections to {server} were closed by the server after \
+             {configured:.1} s idle and your client never closed them (CLOSE_WAIT).",
+            conns.len()
+        )
+    );
+}
+
+#[test]
+fn pool_leak_many_infers_the_server_keepalive_timeout_within_5_percent() {
+    let t = truth("12-pool-leak-many");
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let d = diagnosis("12-pool-leak-many.pcap");
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert_eq!(det.samples, t["settings"]["connections"].as_u64().unwrap());
+    assert!(within_5_percent(det.seconds, configured), "{det:?}");
+    assert!(within_5_percent(det.p10, configured) && within_5_percent(det.p90, configured));
+    assert!(det.fixed);
+
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    assert!(mm.advice.contains(&format!("below {configured:.1} s")));
+}
+
+#[test]
+fn single_leak_captures_yield_a_leak_finding() {
+    for file in ["02-server-idle-close-client-leak.pcap", "15b-loopback.pcap"] {
+        let d = diagnosis(file);
+        let leak = one(&d, FindingId::CloseWaitLeak);
+        assert_eq!(leak.count, 1, "{file}");
+        assert_eq!(leak.evidence, vec![0], "{file}");
+        let idle = one(&d, FindingId::IdleTimeout);
+        let Details::IdleTimeout(det) = &idle.details else {
+            panic!()
+        };
+        assert!(within_5_percent(det.seconds, 1.0), "{file}: {det:?}");
+    }
+}
+
+#[test]
+fn graceful_captures_yield_no_leak_finding() {
+    for file in [
+        "01-client-closes-first.pcap",
+        "04-server-closes-client-follows.pcap",
+        "05-simultaneous-close.pcap",
+        "11-half-close.pcap",
+        "13-http-keepalive-reuse.pcap",
+        "14-port-reuse.pcap",
+        "15a-pcapng-nanosecond.pcapng",
+        "15c-any-sll2.pcap",
+        "15d-pcap-nanosecond.pcap",
+    ] {
+        let d = diagnosis(file);
+        assert!(all(&d, FindingId::CloseWaitLeak).is_empty(), "{file}");
+        assert_eq!(d.worst(), Some(Severity::Info), "{file}: {:?}", d.findings);
+        one(&d, FindingId::AllClear);
+    }
+}
+
+#[test]
+fn http_keepalive_reuse_measures_the_idle_close_not_the_pauses() {
+    let t = truth("13-http-keepalive-reuse");
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let d = diagnosis("13-http-keepalive-reuse.pcap");
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!((det.side, det.samples), (Side::Server, 1));
+    assert!(within_5_percent(det.seconds, configured), "{det:?}");
+    // The client followed the server's FIN: the mismatch is only informational.
+    assert_eq!(one(&d, FindingId::TimeoutMismatch).severity, Severity::Info);
+}
+
+fn keepalive_of(d: &Diagnosis) -> &KeepaliveDetails {
+    let f = one(d, FindingId::Keepalive);
+    match &f.details {
+        Details::Keepalive(k) => k,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keepalive_answered_yields_the_idle_setting() {
+    let t = truth("10a-keepalive-answered");
+    let ka = &t["settings"]["client_keepalive"];
+    let d = diagnosis("10a-keepalive-answered.pcap");
+    let k = keepalive_of(&d);
+    assert_eq!(k.prober, Side::Client);
+    assert_eq!(k.probes_sent, k.probes_answered);
+    assert!(k.probes_sent >= 3);
+    let idle = ka["TCP_KEEPIDLE"].as_f64().unwrap();
+    assert!(
+        within_5_percent(k.settings.time.unwrap(), idle),
+        "{:?}",
+        k.settings
+    );
+    assert_eq!(k.settings.tcp_keepalive_time, ka["TCP_KEEPIDLE"].as_u64());
+    // All answered: the interval and count are not visible.
+    assert_eq!((k.settings.intvl, k.settings.probes), (None, None));
+    assert!(all(&d, FindingId::DeadPeer).is_empty());
+    assert_eq!(d.worst(), Some(Severity::Info));
+}
+
+#[test]
+fn keepalive_unanswered_yields_all_three_settings_and_a_dead_peer() {
+    let t = truth("10b-keepalive-unanswered");
+    let ka = &t["settings"]["client_keepalive"];
+    let d = diagnosis("10b-keepalive-unanswered.pcap");
+    let k = keepalive_of(&d);
+    let s = &k.settings;
+    assert!(
+        within_5_percent(s.time.unwrap(), ka["TCP_KEEPIDLE"].as_f64().unwrap()),
+        "{s:?}"
+    );
+    assert!(
+        within_5_percent(s.intvl.unwrap(), ka["TCP_KEEPINTVL"].as_f64().unwrap()),
+        "{s:?}"
+    );
+    assert_eq!(s.probes, ka["TCP_KEEPCNT"].as_u64());
+    assert_eq!(
+        (
+            s.tcp_keepalive_time,
+            s.tcp_keepalive_intvl,
+            s.tcp_keepalive_probes
+        ),
+        (
+            ka["TCP_KEEPIDLE"].as_u64(),
+            ka["TCP_KEEPINTVL"].as_u64(),
+            ka["TCP_KEEPCNT"].as_u64()
+        )
+    );
+    let dead = one(&d, FindingId::DeadPeer);
+    assert_eq!(dead.evidence, vec![0]);
+    assert!(all(&d, FindingId::Resets).is_empty());
+}
+
+#[test]
+fn late_writes_after_the_servers_fin_are_requests_lost() {
+    for (file, crossed) in [
+        ("03-fin-timeout-then-rst.pcap", 0),
+        ("03b-late-write-rst-in-fin-wait-2.pcap", 0),
+    ] {
+        let d = diagnosis(file);
+        let f = one(&d, FindingId::LateWriteRst);
+        let Details::LateWrite(det) = &f.details else {
+            panic!()
+        };
+        assert_eq!(det.closer, Side::Server, "{file}");
+        assert_eq!(det.late_data_seen, 1, "{file}");
+        assert_eq!(det.crossed_fin, crossed, "{file}");
+        assert!(all(&d, FindingId::CloseWaitLeak).is_empty(), "{file}");
+        assert!(all(&d, FindingId::Resets).is_empty(), "{file}");
+    }
+    // 03b: the request went 0.3 s after the FIN.
+    let d = diagnosis("03b-late-write-rst-in-fin-wait-2.pcap");
+    let Details::LateWrite(det) = &one(&d, FindingId::LateWriteRst).details else {
+        panic!()
+    };
+    assert!((det.fin_to_rst.median - 0.3).abs() < 0.01, "{det:?}");
+}
+
+#[test]
+fn aborts_are_resets_by_the_side_that_sent_them() {
+    for (file, side) in [
+        ("06-abort-linger-zero.pcap", Side::Client),
+        ("07-close-with-unread-data.pcap", Side::Server),
+    ] {
+        let d = diagnosis(file);
+        let f = one(&d, FindingId::Resets);
+        let Details::Resets(det) = &f.details else {
+            panic!()
+        };
+        assert_eq!((det.reset_by, det.aborts), (side, 1), "{file}");
+        assert!(all(&d, FindingId::IdleTimeout).is_empty(), "{file}");
+    }
+}
+
+#[test]
+fn refused_and_syn_timeout_captures() {
+    let d = diagnosis("08-connection-refused.pcap");
+    let f = one(&d, FindingId::Refused);
+    assert_eq!((f.count, f.severity), (1, Severity::Error));
+    let d = diagnosis("09-syn-timeout.pcap");
+    let f = one(&d, FindingId::SynTimeout);
+    let Details::Failed(det) = &f.details else {
+        panic!()
+    };
+    assert_eq!(det.attempts, 1);
+    assert!(det.syns >= 4, "{det:?}");
+}
+
+fn run(file: &str, format: Format, fail_on: Option<FailOn>) -> (i32, String) {
+    let mut args = DiagnoseArgs::for_files(&[capture(file)]);
+    args.format = Some(format);
+    args.fail_on = fail_on;
+    let mut out = Vec::new();
+    let status = run_to(&args, &mut out).expect("runs");
+    (status, String::from_utf8(out).expect("UTF-8"))
+}
+
+#[test]
+fn run_prints_the_verdict_and_fails_on_request() {
+    let (status, text) = run("12-pool-leak-many.pcap", Format::Text, Some(FailOn::Error));
+    assert_eq!(status, 1);
+    assert!(text.contains(
+        "ERROR close_wait_leak: 45 of your 50 connections to 10.77.0.2:8788 were closed by the"
+    ));
+    assert!(text.contains("Your connection pool does not notice server-side closes."));
+    let (status, _) = run(
+        "01-client-closes-first.pcap",
+        Format::Text,
+        Some(FailOn::Warning),
+    );
+    assert_eq!(status, 0);
+    let (status, _) = run(
+        "06-abort-linger-zero.pcap",
+        Format::Text,
+        Some(FailOn::Error),
+    );
+    assert_eq!(status, 0, "a reset is a warning, not an error");
+    let (status, _) = run(
+        "06-abort-linger-zero.pcap",
+        Format::Text,
+        Some(FailOn::Warning),
+    );
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn run_json_is_findings_with_slugs() {
+    let (_, json) = run("12-pool-leak-many.pcap", Format::Json, None);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "close_wait_leak",
+            "timeout_mismatch",
+            "server_time_wait",
+            "idle_timeout"
+        ]
+    );
+    assert_eq!(v["connections"], 50);
+    assert_eq!(v["findings"][0]["durations"]["n"], 45);
+}
+
+#[test]
+fn run_markdown_has_a_mermaid_ladder_per_finding() {
+    let (_, md) = run("12-pool-leak-many.pcap", Format::Markdown, None);
+    assert_eq!(md.matches("```mermaid").count(), 4);
+    assert!(md.contains("Note left of C: CLOSE_WAIT"));
+    assert!(md.contains("Note right of S: FIN_WAIT_2"));
+}
+
+#[test]
+fn missing_capture_is_an_error_naming_it() {
+    let args = DiagnoseArgs::for_files(&[capture("no-such.pcap")]);
+    let err = run_to(&args, &mut Vec::new()).unwrap_err();
+    assert!(format!("{err:#}").contains("no-such.pcap"), "{err:#}");
+}
+
+// ---- Real applications: Tomcat 10.1 and an Apache HttpClient 4.5 pool (captures/record-apps).
+// Tomcat's NIO poller checks keep-alive timeouts about once a second, so its idle closes come
+// at one instant, after the setting plus up to one check interval.
+
+/// Tomcat's poller wakes at least once a second (NioEndpoint's selector timeout).
+const TOMCAT_POLL_SECS: f64 = 1.0;
+
+/// The median of `key` over the truth file's connections that carry it.
+fn truth_median(t: &Value, key: &str) -> f64 {
+    let mut v: Vec<f64> = t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c[key].as_f64())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    assert!(!v.is_empty(), "no {key} in the truth file");
+    v[v.len() / 2]
+}
+
+fn truth_count(t: &Value, pred: impl Fn(&Value) -> bool) -> u64 {
+    t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| pred(c))
+        .count() as u64
+}
+
+fn truth_indexes(t: &Value, pred: impl Fn(&Value) -> bool) -> Vec<u64> {
+    let conns = t["connections"].as_array().unwrap();
+    (0..conns.len() as u64)
+        .filter(|&i| pred(&conns[i as usize]))
+        .collect()
+}
+
+/// Tomcat closes after its keepAliveTimeout, late by at most one poller interval.
+fn is_tomcat_keepalive_close(seconds: f64, t: &Value) -> bool {
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    seconds >= configured && seconds <= configured + TOMCAT_POLL_SECS
+}
+
+/// The durations ("2.0 s") every finding's advice quotes, to check that a diagnosis names
+/// one server idle timeout throughout.
+fn advised_seconds(d: &Diagnosis) -> Vec<(FindingId, String)> {
+    let mut out = Vec::new();
+    for f in &d.findings {
+        let words: Vec<&str> = f.advice.split_whitespace().collect();
+        for w in words.windows(2) {
+            let number = w[0].trim_start_matches('(');
+            let unit = w[1].trim_end_matches(['.', ')', ',', ';', ':']);
+            if unit == "s" && number.parse::<f64>().is_ok() {
+                out.push((f.id, format!("{number} s")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn httpclient_honouring_keep_alive_answers_tomcats_fin_slowly_without_leaking() {
+    let name = "23-tomcat-httpclient-keepalive-honoured";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    assert!(
+        all(&d, FindingId::AllClear).is_empty(),
+        "slow answers are not all clear"
+    );
+
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!("{:?}", mm.details)
+    };
+    let closed = truth_count(&t, |c| c["expected"]["initiator"] == "server");
+    let slow = truth_count(&t, |c| c["answer_delay_s"].as_f64() >= Some(0.5));
+    assert_eq!(
+        (det.server_idle_closes, det.unanswered, det.leaked),
+        (closed, 0, 0)
+    );
+    assert_eq!(det.client_seconds, None);
+    assert_eq!(det.slow_answers, slow);
+    let delay = det.answer_delay.as_ref().expect("answer delays");
+    assert_eq!(delay.n, closed);
+    assert!(
+        within_5_percent(delay.median, truth_median(&t, "answer_delay_s")),
+        "{delay:?}"
+    );
+    assert!(is_tomcat_keepalive_close(det.server_seconds, &t), "{det:?}");
+
+    // Tomcat's idle closes: all at one poller pass (checks.server_fin_times_s).
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!((det.side, det.samples), (Side::Server, closed));
+    assert!(within_5_percent(
+        det.seconds,
+        truth_median(&t, "server_idle_before_fin_s")
+    ));
+    assert_eq!(
+        t["checks"]["server_fin_times_s"].as_array().unwrap().len(),
+        1
+    );
+    assert!(det.swept && !det.fixed, "{det:?}");
+    // A sweeping server may close after as little as the shortest idle seen: the advice
+    // bounds the clients' timeout by that, not by the median.
+    let shortest = format!("below {:.1} s", det.min);
+    assert!(idle.advice.contains(&shortest), "{}", idle.advice);
+    assert!(mm.advice.contains(&shortest), "{}", mm.advice);
+    let quoted = advised_seconds(&d);
+    assert!(
+        quoted
+            .iter()
+            .all(|(_, s)| *s == format!("{:.1} s", det.min)),
+        "{quoted:?}"
+    );
+}
+
+#[test]
+fn httpclient_ignoring_keep_alive_leaks_close_wait_and_its_next_request_is_reset() {
+    let name = "24-tomcat-httpclient-keepalive-ignored";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+
+    let leak = one(&d, FindingId::CloseWaitLeak);
+    let Details::CloseWaitLeak(det) = &leak.details else {
+        panic!("{:?}", leak.details)
+    };
+    let leaked = |c: &Value| c["kernel_end_state"]["client"] == "CLOSE-WAIT";
+    assert_eq!(leak.severity, Severity::Error);
+    assert_eq!(det.leaking_side, Side::Client);
+    assert_eq!(leak.count, truth_count(&t, leaked));
+    assert_eq!(leak.evidence, truth_indexes(&t, leaked));
+    let idle = det.idle_before_fin.as_ref().unwrap();
+    assert!(is_tomcat_keepalive_close(idle.median, &t), "{idle:?}");
+
+    // The request on the stale connection: Tomcat's orphaned FIN_WAIT_2 answered with a bare
+    // RST (the client logged NoHttpResponseException).
+    assert_eq!(
+        t["checks"]["client_exception"],
+        "org.apache.http.NoHttpResponseException"
+    );
+    let reset = |c: &Value| c["expected"]["kind"] == "fin_then_rst";
+    let late = one(&d, FindingId::LateWriteRst);
+    let Details::LateWrite(lw) = &late.details else {
+        panic!()
+    };
+    assert_eq!(late.evidence, truth_indexes(&t, reset));
+    assert_eq!(
+        (
+            lw.closer,
+            lw.bare_rst,
+            lw.rst_ack,
+            lw.late_data_seen,
+            lw.crossed_fin
+        ),
+        (Side::Server, 1, 0, 1, 0)
+    );
+
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    let Details::TimeoutMismatch(mm) = &mm.details else {
+        panic!()
+    };
+    let closed = truth_count(&t, |c| c["expected"]["first_by"] == "server");
+    assert_eq!(
+        (mm.unanswered, mm.leaked),
+        (closed, truth_count(&t, leaked))
+    );
+    assert_eq!((mm.answer_delay.as_ref(), mm.slow_answers), (None, 0));
+    assert!(is_tomcat_keepalive_close(mm.server_seconds, &t), "{mm:?}");
+
+    // Tomcat's poller sweeps: every finding's advice quotes the idle_timeout finding's
+    // bound, the shortest idle seen (not the median the leak or the reset saw).
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(idle) = &idle.details else {
+        panic!()
+    };
+    assert!(idle.swept, "{idle:?}");
+    let shortest = format!("{:.1} s", idle.min);
+    let quoted = advised_seconds(&d);
+    for id in [
+        FindingId::CloseWaitLeak,
+        FindingId::LateWriteRst,
+        FindingId::TimeoutMismatch,
+        FindingId::IdleTimeout,
+    ] {
+        assert!(quoted.iter().any(|(f, _)| *f == id), "{id:?}: {quoted:?}");
+    }
+    assert!(quoted.iter().all(|(_, s)| *s == shortest), "{quoted:?}");
+}
+
+#[test]
+fn httpclient_idle_evictor_closes_in_sweeps() {
+    let name = "25-tomcat-httpclient-idle-evictor";
+    let t = truth(name);
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert_eq!(d.worst(), Some(Severity::Info), "{:?}", d.findings);
+    one(&d, FindingId::AllClear);
+
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    let setting = t["settings"]["client_max_idle_s"].as_f64().unwrap();
+    let sweep = t["settings"]["client_evictor_sleep_s"].as_f64().unwrap();
+    assert_eq!(det.side, Side::Client);
+    assert_eq!(det.samples, t["settings"]["connections"].as_u64().unwrap());
+    assert!(det.swept && !det.fixed, "{det:?}");
+    // An evictor closes what has been idle at least its setting, up to one sweep later.
+    assert!(det.min >= setting && det.max <= setting + sweep, "{det:?}");
+    assert!(within_5_percent(
+        det.seconds,
+        truth_median(&t, "client_idle_before_fin_s")
+    ));
+    let sweeps = t["checks"]["client_fin_times_s"].as_array().unwrap().len();
+    assert!(sweeps > 1);
+    assert!(
+        idle.summary
+            .contains(&format!("in {sweeps} bursts at one instant each")),
+        "{}",
+        idle.summary
+    );
+}
+
+#[test]
+fn python_requests_answers_nginx_fin_at_the_next_request() {
+    // nginx's keepalive_timeout is a timer per connection (no sweep): the idle close is the
+    // setting itself; urllib3 closes the dropped connection only when the next request
+    // takes it from the pool.
+    let name = "26-nginx-python-requests-late-close";
+    let t = truth(name);
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    assert_eq!(mm.severity, Severity::Warning);
+    let Details::TimeoutMismatch(det) = &mm.details else {
+        panic!()
+    };
+    let slow = truth_count(&t, |c| c["answer_delay_s"].as_f64() >= Some(0.5));
+    assert_eq!((det.slow_answers, det.unanswered, det.leaked), (slow, 0, 0));
+    let delay = det.answer_delay.as_ref().unwrap();
+    assert!(within_5_percent(
+        delay.median,
+        truth_median(&t, "answer_delay_s")
+    ));
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert!(within_5_percent(det.seconds, configured), "{det:?}");
+    assert!(!det.swept, "{det:?}");
+}
