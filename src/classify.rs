@@ -18,29 +18,29 @@
 //! 4. One FIN only: `unanswered_fin` (the peer sits in CLOSE-WAIT, or never acknowledged).
 //! 5. Neither: `open`.
 
-use crate::model::{Close, CloseKind, CloseSignal, Explanation, Initiator, Side};
+use crate::model::{Close, CloseKind, Explanation, Initiator, Side};
 use crate::state::TcpState;
-use crate::tcp::{Conversation, Moment};
+use crate::tcp::{Conversation, End, FirstClose, Moment, Reset};
 use std::fmt;
 
-/// Endpoint index (in the conversation) of each role.
+/// Which end of the conversation plays each role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
-    pub client: usize,
+    pub client: End,
 }
 
 impl Roles {
-    pub fn side_of(self, index: usize) -> Side {
-        if index == self.client {
+    pub fn side_of(self, end: End) -> Side {
+        if end == self.client {
             Side::Client
         } else {
             Side::Server
         }
     }
-    pub fn index_of(self, side: Side) -> usize {
+    pub fn end_of(self, side: Side) -> End {
         match side {
             Side::Client => self.client,
-            Side::Server => 1 - self.client,
+            Side::Server => self.client.other(),
         }
     }
 }
@@ -53,8 +53,8 @@ fn secs(m: Moment) -> f64 {
 /// capture: how long a silent side has been waiting is measured to it.
 pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close {
     let client = &conv.ends[roles.client];
-    let server = &conv.ends[1 - roles.client];
-    let side = |i: usize| roles.side_of(i);
+    let server = &conv.ends[roles.client.other()];
+    let side = |end: End| roles.side_of(end);
     // Durations are computed in integer nanoseconds, then converted, so that they print
     // without float noise.
     let span = |from_ns: i64, to_ns: i64| ((to_ns - from_ns) as f64 / 1e9).max(0.0);
@@ -67,19 +67,15 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         first_at: None,
         first_frame: None,
         idle_before_close: None,
-        rst_by: conv.reset.map(|(i, _)| side(i)),
+        rst_by: conv.reset.map(|r| side(r.by)),
         who_failed_to_respond: None,
         waiting_since: None,
         waiting_for: None,
         explanation: Explanation::Open,
     };
-    if let Some((i, is_rst, m)) = conv.first_close {
-        close.first = Some(if is_rst {
-            CloseSignal::Rst
-        } else {
-            CloseSignal::Fin
-        });
-        close.first_by = Some(side(i));
+    if let Some(FirstClose { by, signal, at: m }) = conv.first_close {
+        close.first = Some(signal);
+        close.first_by = Some(side(by));
         close.first_at = Some(secs(m));
         close.first_frame = Some(m.frame());
         close.idle_before_close = conv
@@ -93,8 +89,8 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         || server.peer_fin_received.is_some();
     if !synchronized {
         let server_answered = server.syn_ack.is_some();
-        if let (Some((ri, rm)), false) = (conv.reset, server_answered) {
-            if side(ri) == Side::Server {
+        if let (Some(Reset { by, at: rm }), false) = (conv.reset, server_answered) {
+            if side(by) == Side::Server {
                 close.kind = CloseKind::Refused;
                 close.explanation = Explanation::Refused {
                     after: span(client.syn.unwrap_or(rm).ts_ns, rm.ts_ns),
@@ -123,35 +119,34 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
                 close.waiting_for = Some(span(since.ts_ns, capture_end_ns));
             }
             close.initiator = match conv.reset {
-                Some((i, _)) => side(i).into(),
+                Some(r) => side(r.by).into(),
                 None => Initiator::None,
             };
             close.explanation = match conv.reset {
-                Some((i, _)) => Explanation::HandshakeReset { by: side(i) },
+                Some(r) => Explanation::HandshakeReset { by: side(r.by) },
                 None => Explanation::HandshakeUnfinished,
             };
             return close;
         }
     }
 
-    let (first_idx, _, _) = match conv.first_close {
-        Some(f) => f,
+    let first_by = match conv.first_close {
+        Some(f) => f.by,
         None => {
             close.kind = CloseKind::Open;
             close.explanation = Explanation::Open;
             return close;
         }
     };
-    let first_side = side(first_idx);
-    let other_idx = 1 - first_idx;
-    let first_end = &conv.ends[first_idx];
-    let other_end = &conv.ends[other_idx];
+    let first_side = side(first_by);
+    let first_end = &conv.ends[first_by];
+    let other_end = &conv.ends[first_by.other()];
     close.initiator = first_side.into();
 
     // Who got a FIN and never answered with its own (before the end of the connection).
-    let connection_end_ns = conv.reset.map(|(_, m)| m.ts_ns).unwrap_or(capture_end_ns);
-    for (i, end) in conv.ends.iter().enumerate() {
-        let peer = &conv.ends[1 - i];
+    let connection_end_ns = conv.reset.map(|r| r.at.ts_ns).unwrap_or(capture_end_ns);
+    for i in [End::A, End::B] {
+        let (end, peer) = (&conv.ends[i], &conv.ends[i.other()]);
         if peer.fin.is_some() && end.fin.is_none() {
             if let Some(since) = end.peer_fin_received.or(peer.fin) {
                 // Only the side that received the FIN first (or the sole one) counts.
@@ -165,8 +160,8 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     }
 
     // 2. Ended by a valid RST.
-    if let Some((ri, rm)) = conv.reset {
-        let rst_side = side(ri);
+    if let Some(Reset { by, at: rm }) = conv.reset {
+        let rst_side = side(by);
         let fin_before = conv
             .ends
             .iter()
@@ -177,7 +172,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
             close.explanation = Explanation::FinThenRst {
                 first: first_side,
                 rst_by: rst_side,
-                after: span(conv.first_close.map_or(rm, |f| f.2).ts_ns, rm.ts_ns),
+                after: span(conv.first_close.map_or(rm, |f| f.at).ts_ns, rm.ts_ns),
                 silent: close.who_failed_to_respond,
             };
         } else {
@@ -428,7 +423,7 @@ fn three_decimals<W: fmt::Write>(out: &mut W, v: f64) -> fmt::Result {
 pub fn end_states(conv: &Conversation, roles: Roles) -> (TcpState, TcpState) {
     (
         conv.ends[roles.client].state,
-        conv.ends[1 - roles.client].state,
+        conv.ends[roles.client.other()].state,
     )
 }
 
