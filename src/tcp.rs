@@ -662,11 +662,9 @@ impl Conversation {
         let is_keepalive = self.track_sequence(seg, from, &mut notes);
         self.track_acknowledgement(seg, from, at, &mut notes);
 
-        // SYN: RFC 9293 §3.10.1 OPEN "Active: … A SYN segment of the form <SEQ=ISS><CTL=SYN>
-        // is sent … Set the state to SYN-SENT"; §3.10.7.2 LISTEN: "… a SYN,ACK segment is
-        // sent … and the connection state should be changed to SYN-RECEIVED."
-        // Until its SYN,ACK the server has no socket for this connection (only its
-        // listener), so its endpoint stays CLOSED, as netstat would show it.
+        // SYN and SYN,ACK (`next`: CLOSED → SYN-SENT; CLOSED or LISTEN → SYN-RECEIVED). Until
+        // its SYN,ACK the server has no socket for this connection (only its listener), so
+        // its endpoint stays CLOSED, as netstat would show it.
         if flags.syn() && !flags.ack() {
             if self.ends[from].syn.is_none() {
                 self.ends[from].syn = Some(at);
