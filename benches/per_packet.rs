@@ -7,7 +7,7 @@ use closewait::capture::{InputSpec, SegmentStream};
 use closewait::decode::{decode_frame_into, decode_packet, Decoded};
 use closewait::flow::{FlowIndex, FlowKey};
 use closewait::segment::Segment;
-use closewait::tcp::Conversation;
+use closewait::tcp::{Conversation, End};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -155,7 +155,7 @@ fn state_update(c: &mut Criterion) {
         b.iter(|| {
             let mut conv = Conversation::new(&conn[0], false);
             for s in &conn {
-                let from = usize::from(s.src != conn[0].src);
+                let from = if s.src != conn[0].src { End::B } else { End::A };
                 conv.process(s, from);
             }
             black_box(conv.is_finished())

@@ -13,7 +13,8 @@ use crate::flow::{
 };
 use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
 use crate::segment::Segment;
-use crate::state::TcpState;
+use crate::state::Event;
+use crate::tcp::End;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Knobs of the analysis.
@@ -355,7 +356,8 @@ pub struct Finished {
     ended_by_reuse: Option<(i64, u64)>,
 }
 
-/// What a report does with the connection's state changes and Zeek history.
+/// What a report does with the connection's Zeek history (its state changes are converted
+/// to the model's seconds either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buffers {
     /// Moves them into the report: the connection is dropped afterwards, on this thread.
@@ -551,17 +553,15 @@ fn report_with_roles(
         // Linux accepts a new SYN on a 4-tuple in TIME-WAIT (tcp_timewait_state_process)
         // and the old incarnation is gone.
         for end in &mut conn.conv.ends {
-            if end.state == TcpState::TimeWait {
-                end.state = TcpState::Closed;
-                end.push(TcpState::Closed, secs(ts), Some(frame));
-            }
+            end.apply(Event::NewSynInTimeWait, ts, Some(frame));
         }
     }
+    let client = End::of_index(client);
     let roles = Roles { client };
-    let server = 1 - client;
+    let server = client.other();
     let close = classify(&conn.conv, roles, now_ns);
     let conv = &conn.conv;
-    let per_side = |f: &dyn Fn(usize) -> u64| PerSide {
+    let per_side = |f: &dyn Fn(End) -> u64| PerSide {
         client: f(client),
         server: f(server),
     };
@@ -575,7 +575,7 @@ fn report_with_roles(
     let segments = conv.recorded.as_ref().map(|recs| {
         recs.iter()
             .map(|r| {
-                let to = 1 - r.from;
+                let to = r.from.other();
                 let from_base = conv.dirs[r.from].base;
                 let to_base = conv.dirs[to].base;
                 SegmentRecord {
@@ -623,19 +623,14 @@ fn report_with_roles(
         close,
         client_state,
         server_state,
-        timeline: match buffers {
-            Buffers::Move => PerSide {
-                client: std::mem::take(&mut conn.conv.ends[client].changes).into_vec(),
-                server: std::mem::take(&mut conn.conv.ends[server].changes).into_vec(),
-            },
-            Buffers::Copy => PerSide {
-                client: conn.conv.ends[client].changes.to_vec(),
-                server: conn.conv.ends[server].changes.to_vec(),
-            },
+        // The model's timelines, in seconds, made from the machine's nanoseconds here.
+        timeline: PerSide {
+            client: conv.ends[client].timeline(),
+            server: conv.ends[server].timeline(),
         },
         tcp,
         zeek: {
-            let orig_is_client = conn.zeek_orig() == client;
+            let orig_is_client = conn.zeek_orig() == client.index();
             conn.zeek
                 .log_view(orig_is_client, matches!(buffers, Buffers::Move))
         },

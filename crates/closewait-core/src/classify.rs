@@ -17,30 +17,32 @@
 //!    the first FIN sent data in CLOSE-WAIT before its own FIN, else `graceful`.
 //! 4. One FIN only: `unanswered_fin` (the peer sits in CLOSE-WAIT, or never acknowledged).
 //! 5. Neither: `open`.
+//!
+//! A verdict's explanation is kept as facts ([`Explanation`]); the sentences are worded in
+//! `explain`.
 
-use crate::model::{Close, CloseKind, CloseSignal, Explanation, Initiator, Side};
+use crate::model::{Close, CloseKind, Explanation, Initiator, Side};
 use crate::state::TcpState;
-use crate::tcp::{Conversation, Moment};
-use std::fmt;
+use crate::tcp::{Conversation, End, FirstClose, Moment, Reset};
 
-/// Endpoint index (in the conversation) of each role.
+/// Which end of the conversation plays each role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
-    pub client: usize,
+    pub client: End,
 }
 
 impl Roles {
-    pub fn side_of(self, index: usize) -> Side {
-        if index == self.client {
+    pub fn side_of(self, end: End) -> Side {
+        if end == self.client {
             Side::Client
         } else {
             Side::Server
         }
     }
-    pub fn index_of(self, side: Side) -> usize {
+    pub fn end_of(self, side: Side) -> End {
         match side {
             Side::Client => self.client,
-            Side::Server => 1 - self.client,
+            Side::Server => self.client.other(),
         }
     }
 }
@@ -53,8 +55,8 @@ fn secs(m: Moment) -> f64 {
 /// capture: how long a silent side has been waiting is measured to it.
 pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close {
     let client = &conv.ends[roles.client];
-    let server = &conv.ends[1 - roles.client];
-    let side = |i: usize| roles.side_of(i);
+    let server = &conv.ends[roles.client.other()];
+    let side = |end: End| roles.side_of(end);
     // Durations are computed in integer nanoseconds, then converted, so that they print
     // without float noise.
     let span = |from_ns: i64, to_ns: i64| ((to_ns - from_ns) as f64 / 1e9).max(0.0);
@@ -67,19 +69,15 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         first_at: None,
         first_frame: None,
         idle_before_close: None,
-        rst_by: conv.reset.map(|(i, _)| side(i)),
+        rst_by: conv.reset.map(|r| side(r.by)),
         who_failed_to_respond: None,
         waiting_since: None,
         waiting_for: None,
         explanation: Explanation::Open,
     };
-    if let Some((i, is_rst, m)) = conv.first_close {
-        close.first = Some(if is_rst {
-            CloseSignal::Rst
-        } else {
-            CloseSignal::Fin
-        });
-        close.first_by = Some(side(i));
+    if let Some(FirstClose { by, signal, at: m }) = conv.first_close {
+        close.first = Some(signal);
+        close.first_by = Some(side(by));
         close.first_at = Some(secs(m));
         close.first_frame = Some(m.frame());
         close.idle_before_close = conv
@@ -93,8 +91,8 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         || server.peer_fin_received.is_some();
     if !synchronized {
         let server_answered = server.syn_ack.is_some();
-        if let (Some((ri, rm)), false) = (conv.reset, server_answered) {
-            if side(ri) == Side::Server {
+        if let (Some(Reset { by, at: rm }), false) = (conv.reset, server_answered) {
+            if side(by) == Side::Server {
                 close.kind = CloseKind::Refused;
                 close.explanation = Explanation::Refused {
                     after: span(client.syn.unwrap_or(rm).ts_ns, rm.ts_ns),
@@ -123,35 +121,34 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
                 close.waiting_for = Some(span(since.ts_ns, capture_end_ns));
             }
             close.initiator = match conv.reset {
-                Some((i, _)) => side(i).into(),
+                Some(r) => side(r.by).into(),
                 None => Initiator::None,
             };
             close.explanation = match conv.reset {
-                Some((i, _)) => Explanation::HandshakeReset { by: side(i) },
+                Some(r) => Explanation::HandshakeReset { by: side(r.by) },
                 None => Explanation::HandshakeUnfinished,
             };
             return close;
         }
     }
 
-    let (first_idx, _, _) = match conv.first_close {
-        Some(f) => f,
+    let first_by = match conv.first_close {
+        Some(f) => f.by,
         None => {
             close.kind = CloseKind::Open;
             close.explanation = Explanation::Open;
             return close;
         }
     };
-    let first_side = side(first_idx);
-    let other_idx = 1 - first_idx;
-    let first_end = &conv.ends[first_idx];
-    let other_end = &conv.ends[other_idx];
+    let first_side = side(first_by);
+    let first_end = &conv.ends[first_by];
+    let other_end = &conv.ends[first_by.other()];
     close.initiator = first_side.into();
 
     // Who got a FIN and never answered with its own (before the end of the connection).
-    let connection_end_ns = conv.reset.map(|(_, m)| m.ts_ns).unwrap_or(capture_end_ns);
-    for (i, end) in conv.ends.iter().enumerate() {
-        let peer = &conv.ends[1 - i];
+    let connection_end_ns = conv.reset.map(|r| r.at.ts_ns).unwrap_or(capture_end_ns);
+    for i in [End::A, End::B] {
+        let (end, peer) = (&conv.ends[i], &conv.ends[i.other()]);
         if peer.fin.is_some() && end.fin.is_none() {
             if let Some(since) = end.peer_fin_received.or(peer.fin) {
                 // Only the side that received the FIN first (or the sole one) counts.
@@ -165,8 +162,8 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     }
 
     // 2. Ended by a valid RST.
-    if let Some((ri, rm)) = conv.reset {
-        let rst_side = side(ri);
+    if let Some(Reset { by, at: rm }) = conv.reset {
+        let rst_side = side(by);
         let fin_before = conv
             .ends
             .iter()
@@ -177,7 +174,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
             close.explanation = Explanation::FinThenRst {
                 first: first_side,
                 rst_by: rst_side,
-                after: span(conv.first_close.map_or(rm, |f| f.2).ts_ns, rm.ts_ns),
+                after: span(conv.first_close.map_or(rm, |f| f.at).ts_ns, rm.ts_ns),
                 silent: close.who_failed_to_respond,
             };
         } else {
@@ -229,206 +226,11 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
     close
 }
 
-/// One piece of an explanation's text.
-enum Part<'a> {
-    Text(&'a str),
-    Side(Side),
-    /// Seconds with three decimals.
-    Secs(f64),
-    Count(u64),
-}
-
-impl Explanation {
-    /// The sentences, for people. Written piece by piece rather than with `write!`: the
-    /// JSON lines write one per connection, and `fmt`'s machinery (with a float at three
-    /// decimals) cost several times the text itself.
-    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
-        use Part::{Count, Secs, Side as S, Text as T};
-        match *self {
-            Explanation::Refused { after } => write_parts(
-                out,
-                &[
-                    T("The server answered the SYN with RST ("),
-                    Secs(after),
-                    T(
-                        " s after the first SYN): nothing listens on that port, or a firewall \
-                       rejects it.",
-                    ),
-                ],
-            ),
-            Explanation::SynTimeout { syns, over } => write_parts(
-                out,
-                &[
-                    Count(syns),
-                    T(" SYN(s) over "),
-                    Secs(over),
-                    T(" s got no answer: the server is unreachable or a firewall drops them."),
-                ],
-            ),
-            Explanation::HandshakeReset { by } => write_parts(
-                out,
-                &[
-                    T("The handshake never completed: the "),
-                    S(by),
-                    T(" reset it."),
-                ],
-            ),
-            Explanation::HandshakeUnfinished => out.write_str(
-                "The server answered the SYN but the client never completed the handshake.",
-            ),
-            Explanation::Open => {
-                out.write_str("Still open at the end of the capture: no FIN or RST seen.")
-            }
-            Explanation::FinThenRst {
-                first,
-                rst_by,
-                after,
-                silent,
-            } => {
-                write_parts(
-                    out,
-                    &[
-                        T("The "),
-                        S(first),
-                        T(" sent FIN first; the connection was then reset by the "),
-                        S(rst_by),
-                        T(" "),
-                        Secs(after),
-                        T(" s later"),
-                    ],
-                )?;
-                if let Some(silent) = silent {
-                    write_parts(
-                        out,
-                        &[T(" (the "), S(silent), T(" had not sent its own FIN)")],
-                    )?;
-                }
-                out.write_str(".")
-            }
-            Explanation::Abort { by } => write_parts(
-                out,
-                &[
-                    T("The "),
-                    S(by),
-                    T(" aborted the connection with RST, without a FIN before it."),
-                ],
-            ),
-            Explanation::Simultaneous => out.write_str(
-                "Both sides sent FIN before receiving the other's: a simultaneous close (both \
-                 go through CLOSING to TIME_WAIT).",
-            ),
-            Explanation::HalfClose { first } => write_parts(
-                out,
-                &[
-                    T("The "),
-                    S(first),
-                    T(" closed its direction first; the "),
-                    S(first.other()),
-                    T(" kept sending data in CLOSE_WAIT before closing too."),
-                ],
-            ),
-            Explanation::Graceful { first, after } => {
-                write_parts(
-                    out,
-                    &[
-                        T("The "),
-                        S(first),
-                        T(" closed first and the "),
-                        S(first.other()),
-                        T(" answered with its own FIN"),
-                    ],
-                )?;
-                if let Some(after) = after {
-                    write_parts(out, &[T(" "), Secs(after), T(" s later")])?;
-                }
-                out.write_str(".")
-            }
-            Explanation::UnansweredFin {
-                first,
-                idle,
-                close_wait,
-            } => {
-                write_parts(out, &[T("The "), S(first), T(" sent FIN")])?;
-                if let Some(idle) = idle {
-                    write_parts(out, &[T(" after "), Secs(idle), T(" s idle")])?;
-                }
-                write_parts(
-                    out,
-                    &[
-                        T("; the "),
-                        S(first.other()),
-                        T(" acknowledged it but never sent its own FIN: "),
-                    ],
-                )?;
-                // The capture often ends with the acknowledgement itself (a pcap does not
-                // record when tcpdump was stopped).
-                if close_wait < 0.0005 {
-                    out.write_str("it was in CLOSE_WAIT when the capture ended.")
-                } else {
-                    write_parts(
-                        out,
-                        &[
-                            T("CLOSE_WAIT for "),
-                            Secs(close_wait),
-                            T(" s until the end of the capture."),
-                        ],
-                    )
-                }
-            }
-            Explanation::UnacknowledgedFin { first } => write_parts(
-                out,
-                &[
-                    T("The "),
-                    S(first),
-                    T(" sent FIN; the "),
-                    S(first.other()),
-                    T(" never acknowledged it nor sent its own."),
-                ],
-            ),
-            Explanation::Text(ref text) => out.write_str(text),
-        }
-    }
-}
-
-fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
-    for part in parts {
-        match *part {
-            Part::Text(text) => out.write_str(text)?,
-            Part::Side(side) => out.write_str(side.as_str())?,
-            Part::Secs(v) => three_decimals(out, v)?,
-            Part::Count(n) => out.write_str(itoa::Buffer::new().format(n))?,
-        }
-    }
-    Ok(())
-}
-
-/// `v` as `format!("{v:.3}")` writes it. Worked out from `v * 1000` rounded when that
-/// cannot differ from rounding `v`'s exact value: `0 <= v * 1000 < 2^32`, where the
-/// product is within 2^-21 of the exact one, and not within 10^-6 of a half (a tie, or
-/// close to one). std's formatting otherwise.
-fn three_decimals<W: fmt::Write>(out: &mut W, v: f64) -> fmt::Result {
-    let t = v * 1000.0;
-    let rounded = t.round();
-    if !(v.is_sign_positive() && t < 4_294_967_296.0 && ((t - rounded).abs() - 0.5).abs() > 1e-6) {
-        return write!(out, "{v:.3}");
-    }
-    let ms = rounded as u64;
-    out.write_str(itoa::Buffer::new().format(ms / 1000))?;
-    let frac = ms % 1000;
-    let digits = [
-        b'.',
-        b'0' + (frac / 100) as u8,
-        b'0' + (frac / 10 % 10) as u8,
-        b'0' + (frac % 10) as u8,
-    ];
-    out.write_str(std::str::from_utf8(&digits).expect("ASCII digits"))
-}
-
 /// The netstat-style end state of each role.
 pub fn end_states(conv: &Conversation, roles: Roles) -> (TcpState, TcpState) {
     (
         conv.ends[roles.client].state,
-        conv.ends[1 - roles.client].state,
+        conv.ends[roles.client.other()].state,
     )
 }
 
@@ -676,154 +478,6 @@ mod tests {
         assert_eq!(r.client_state, TcpState::Closed);
         let last = r.timeline.client.last().unwrap();
         assert_eq!(last.frame, None);
-    }
-
-    /// Every wording, with and without its optional parts: the sentences `format!` wrote
-    /// before explanations were kept as facts.
-    #[test]
-    fn explanations_read_as_before() {
-        use crate::model::Explanation as E;
-        use Side::{Client as C, Server as S};
-        let cases = [
-            (
-                E::Refused { after: 0.000_25 },
-                "The server answered the SYN with RST (0.000 s after the first SYN): nothing \
-                 listens on that port, or a firewall rejects it.",
-            ),
-            (
-                E::SynTimeout { syns: 3, over: 3.0 },
-                "3 SYN(s) over 3.000 s got no answer: the server is unreachable or a firewall \
-                 drops them.",
-            ),
-            (
-                E::HandshakeReset { by: C },
-                "The handshake never completed: the client reset it.",
-            ),
-            (
-                E::HandshakeUnfinished,
-                "The server answered the SYN but the client never completed the handshake.",
-            ),
-            (
-                E::Open,
-                "Still open at the end of the capture: no FIN or RST seen.",
-            ),
-            (
-                E::FinThenRst {
-                    first: S,
-                    rst_by: S,
-                    after: 4.0015,
-                    silent: Some(C),
-                },
-                "The server sent FIN first; the connection was then reset by the server 4.002 s \
-                 later (the client had not sent its own FIN).",
-            ),
-            (
-                E::FinThenRst {
-                    first: C,
-                    rst_by: S,
-                    after: 12345.6789,
-                    silent: None,
-                },
-                "The client sent FIN first; the connection was then reset by the server \
-                 12345.679 s later.",
-            ),
-            (
-                E::Abort { by: S },
-                "The server aborted the connection with RST, without a FIN before it.",
-            ),
-            (
-                E::Simultaneous,
-                "Both sides sent FIN before receiving the other's: a simultaneous close (both go \
-                 through CLOSING to TIME_WAIT).",
-            ),
-            (
-                E::HalfClose { first: C },
-                "The client closed its direction first; the server kept sending data in \
-                 CLOSE_WAIT before closing too.",
-            ),
-            (
-                E::Graceful {
-                    first: S,
-                    after: Some(0.0004),
-                },
-                "The server closed first and the client answered with its own FIN 0.000 s later.",
-            ),
-            (
-                E::Graceful {
-                    first: C,
-                    after: None,
-                },
-                "The client closed first and the server answered with its own FIN.",
-            ),
-            (
-                E::UnansweredFin {
-                    first: S,
-                    idle: Some(15.002),
-                    close_wait: 105.0,
-                },
-                "The server sent FIN after 15.002 s idle; the client acknowledged it but never \
-                 sent its own FIN: CLOSE_WAIT for 105.000 s until the end of the capture.",
-            ),
-            (
-                E::UnansweredFin {
-                    first: C,
-                    idle: None,
-                    close_wait: 0.0004,
-                },
-                "The client sent FIN; the server acknowledged it but never sent its own FIN: it \
-                 was in CLOSE_WAIT when the capture ended.",
-            ),
-            (
-                E::UnacknowledgedFin { first: C },
-                "The client sent FIN; the server never acknowledged it nor sent its own.",
-            ),
-            (E::Text("any \"text\"".into()), "any \"text\""),
-        ];
-        for (explanation, text) in cases {
-            assert_eq!(explanation.to_string(), text);
-            assert_eq!(
-                serde_json::to_string(&explanation).expect("serialise"),
-                serde_json::to_string(text).expect("serialise")
-            );
-        }
-    }
-
-    /// Durations as the classifier makes them (integer nanoseconds over 10^9), ties and
-    /// near-ties at three decimals, and values outside the worked-out range.
-    #[test]
-    fn three_decimals_writes_what_format_writes() {
-        let check = |v: f64| {
-            let mut out = String::new();
-            super::three_decimals(&mut out, v).expect("String");
-            assert_eq!(out, format!("{v:.3}"), "{v:e} {:#x}", v.to_bits());
-        };
-        for ns in (0..1_000_000i64).chain((0..1_000_000).map(|k| k * 1_999_999 + 7)) {
-            check(ns as f64 / 1e9);
-        }
-        for k in 0..200_000u32 {
-            // x.xxx5 (near-)ties and exact binary ties.
-            let tie = f64::from(k) / 2000.0;
-            for v in [tie, f64::from_bits(tie.to_bits() + 1), k as f64 / 16.0] {
-                check(v);
-                check(f64::from_bits(v.to_bits().saturating_sub(1)));
-            }
-        }
-        for v in [
-            -0.0,
-            -1.0,
-            -0.0004,
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            4_294_967.295,
-            4_294_967.295_5,
-            4_294_967.296,
-            1e300,
-            5e-324,
-            f64::MAX,
-        ] {
-            check(v);
-        }
     }
 
     #[test]

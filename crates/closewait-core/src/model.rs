@@ -212,7 +212,7 @@ pub struct Close {
 }
 
 /// The sentences of a close verdict, kept as the facts they are worded from and written
-/// out when rendered (serialised as their text; the wording is in `classify`).
+/// out when rendered (serialised as their text; the wording is in `explain`).
 ///
 /// Why not a `String`: formatting one for every connection (a `format!`, a float with
 /// three decimals, a heap allocation and its free) cost more on the output thread than

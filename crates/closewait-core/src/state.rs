@@ -124,35 +124,182 @@ impl FromStr for TcpState {
     }
 }
 
-/// The transitions drawn in RFC 9293 Figure 5, with the figure's event / action text: the
-/// one table of the state machine's edges. `tcp` takes these (plus RST's "enter the CLOSED
-/// state", §3.10.7.4, from any state, which the figure leaves out), and the graph renderer
-/// draws them.
-pub const RFC_EDGES: &[(TcpState, TcpState, &str)] = {
+/// What the wire shows an endpoint do or learn: the inputs of the state machine
+/// (`tcp::next`). A capture sees segments, not system calls, so these are the segments
+/// (and the one timer) that move an endpoint, not the RFC's user calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// It sent a SYN without ACK (or the peer's SYN,ACK, seen first, implies it did).
+    SendSyn,
+    /// It sent a SYN,ACK answering the peer's SYN.
+    SendSynAck,
+    /// It acknowledged the peer's SYN,ACK: its own SYN was acknowledged.
+    ReceiveSynAck,
+    /// The peer acknowledged its SYN,ACK.
+    ReceiveAckOfSyn,
+    /// A segment shows it synchronized although the capture missed how: the capture began
+    /// mid-connection, or the SYN,ACK or the final ACK of the handshake was not captured.
+    HandshakeNotCaptured,
+    /// It sent its FIN (a retransmitted FIN is the same FIN).
+    SendFin,
+    /// The peer's FIN arrived at it.
+    ReceiveFin,
+    /// The peer acknowledged its FIN.
+    ReceiveAckOfFin,
+    /// A valid RST, sent or received: both ends are CLOSED.
+    Reset,
+    /// Its TIME-WAIT ran out before the capture's end.
+    TimeWaitTimeout,
+    /// A new SYN reused the 4-tuple while it was in TIME-WAIT.
+    NewSynInTimeWait,
+}
+
+impl Event {
+    pub const ALL: [Event; 11] = [
+        Event::SendSyn,
+        Event::SendSynAck,
+        Event::ReceiveSynAck,
+        Event::ReceiveAckOfSyn,
+        Event::HandshakeNotCaptured,
+        Event::SendFin,
+        Event::ReceiveFin,
+        Event::ReceiveAckOfFin,
+        Event::Reset,
+        Event::TimeWaitTimeout,
+        Event::NewSynInTimeWait,
+    ];
+}
+
+/// One edge of the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: TcpState,
+    pub to: TcpState,
+    /// The events on which `tcp::next` takes it (none: an edge of the figure a capture
+    /// cannot show, such as a passive OPEN).
+    pub on: &'static [Event],
+    /// RFC 9293 Figure 5's event / action text, when the figure draws the edge.
+    pub figure: Option<&'static str>,
+}
+
+/// The one table of the state machine's edges: every edge RFC 9293 Figure 5 draws (first,
+/// in the order the graph renderer draws them), then the edges the machine takes that the
+/// figure leaves out (RST's "enter the CLOSED state", §3.10.7.4, from any state; FIN in
+/// SYN-RECEIVED; the endpoints a capture joined late). `tcp::next` takes exactly the
+/// edges listed here on exactly the events listed (a unit test proves it for every state
+/// and event), and the graph renderer draws the figure's.
+pub const TRANSITIONS: &[Transition] = {
+    use Event::*;
     use TcpState::*;
+    const fn figure(
+        from: TcpState,
+        to: TcpState,
+        text: &'static str,
+        on: &'static [Event],
+    ) -> Transition {
+        Transition {
+            from,
+            to,
+            on,
+            figure: Some(text),
+        }
+    }
+    const fn beyond(from: TcpState, to: TcpState, on: &'static [Event]) -> Transition {
+        Transition {
+            from,
+            to,
+            on,
+            figure: None,
+        }
+    }
     &[
-        (Closed, Listen, "passive OPEN / create TCB"),
-        (Closed, SynSent, "active OPEN / create TCB, snd SYN"),
-        (Listen, Closed, "CLOSE / delete TCB"),
-        (Listen, SynReceived, "rcv SYN / snd SYN,ACK"),
-        (Listen, SynSent, "SEND / snd SYN"),
-        (SynReceived, Listen, "rcv RST (after a passive OPEN)"),
-        (SynSent, SynReceived, "rcv SYN / snd SYN,ACK"),
-        (SynSent, Closed, "CLOSE / delete TCB"),
-        (SynReceived, Established, "rcv ACK of SYN"),
-        (SynSent, Established, "rcv SYN,ACK / snd ACK"),
-        (SynReceived, FinWait1, "CLOSE / snd FIN"),
-        (Established, FinWait1, "CLOSE / snd FIN"),
-        (Established, CloseWait, "rcv FIN / snd ACK"),
-        (FinWait1, FinWait2, "rcv ACK of FIN"),
-        (FinWait1, Closing, "rcv FIN / snd ACK"),
-        (CloseWait, LastAck, "CLOSE / snd FIN"),
-        (FinWait2, TimeWait, "rcv FIN / snd ACK"),
-        (Closing, TimeWait, "rcv ACK of FIN"),
-        (LastAck, Closed, "rcv ACK of FIN"),
-        (TimeWait, Closed, "Timeout=2MSL / delete TCB"),
+        figure(Closed, Listen, "passive OPEN / create TCB", &[]),
+        figure(
+            Closed,
+            SynSent,
+            "active OPEN / create TCB, snd SYN",
+            &[SendSyn],
+        ),
+        figure(Listen, Closed, "CLOSE / delete TCB", &[Reset]),
+        figure(Listen, SynReceived, "rcv SYN / snd SYN,ACK", &[SendSynAck]),
+        figure(Listen, SynSent, "SEND / snd SYN", &[]),
+        figure(SynReceived, Listen, "rcv RST (after a passive OPEN)", &[]),
+        figure(SynSent, SynReceived, "rcv SYN / snd SYN,ACK", &[]),
+        figure(SynSent, Closed, "CLOSE / delete TCB", &[Reset]),
+        figure(
+            SynReceived,
+            Established,
+            "rcv ACK of SYN",
+            &[ReceiveAckOfSyn, HandshakeNotCaptured],
+        ),
+        figure(
+            SynSent,
+            Established,
+            "rcv SYN,ACK / snd ACK",
+            &[ReceiveSynAck, HandshakeNotCaptured],
+        ),
+        figure(SynReceived, FinWait1, "CLOSE / snd FIN", &[SendFin]),
+        figure(Established, FinWait1, "CLOSE / snd FIN", &[SendFin]),
+        figure(Established, CloseWait, "rcv FIN / snd ACK", &[ReceiveFin]),
+        figure(FinWait1, FinWait2, "rcv ACK of FIN", &[ReceiveAckOfFin]),
+        figure(FinWait1, Closing, "rcv FIN / snd ACK", &[ReceiveFin]),
+        figure(CloseWait, LastAck, "CLOSE / snd FIN", &[SendFin]),
+        figure(FinWait2, TimeWait, "rcv FIN / snd ACK", &[ReceiveFin]),
+        figure(Closing, TimeWait, "rcv ACK of FIN", &[ReceiveAckOfFin]),
+        figure(LastAck, Closed, "rcv ACK of FIN", &[ReceiveAckOfFin, Reset]),
+        figure(
+            TimeWait,
+            Closed,
+            "Timeout=2MSL / delete TCB",
+            &[TimeWaitTimeout, NewSynInTimeWait, Reset],
+        ),
+        beyond(Closed, SynReceived, &[SendSynAck]),
+        beyond(Closed, Established, &[HandshakeNotCaptured]),
+        beyond(SynReceived, CloseWait, &[ReceiveFin]),
+        beyond(SynReceived, Closed, &[Reset]),
+        beyond(Established, Closed, &[Reset]),
+        beyond(FinWait1, Closed, &[Reset]),
+        beyond(FinWait2, Closed, &[Reset]),
+        beyond(CloseWait, Closed, &[Reset]),
+        beyond(Closing, Closed, &[Reset]),
     ]
 };
+
+/// How many edges of [`TRANSITIONS`] RFC 9293 Figure 5 draws.
+const FIGURE_EDGES: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < TRANSITIONS.len() {
+        if TRANSITIONS[i].figure.is_some() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The transitions drawn in RFC 9293 Figure 5, with the figure's event / action text: the
+/// figure's rows of [`TRANSITIONS`], in order, for the graph renderer to draw.
+pub const RFC_EDGES: &[(TcpState, TcpState, &str)] = &{
+    let mut edges = [(TcpState::Closed, TcpState::Closed, ""); FIGURE_EDGES];
+    let (mut i, mut n) = (0, 0);
+    while i < TRANSITIONS.len() {
+        if let Some(text) = TRANSITIONS[i].figure {
+            edges[n] = (TRANSITIONS[i].from, TRANSITIONS[i].to, text);
+            n += 1;
+        }
+        i += 1;
+    }
+    edges
+};
+
+/// The figure's event text for `from → to`, if the figure draws that edge.
+pub fn rfc_event(from: TcpState, to: TcpState) -> Option<&'static str> {
+    RFC_EDGES
+        .iter()
+        .find(|(a, b, _)| *a == from && *b == to)
+        .map(|e| e.2)
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,13 @@
 //!   FIN-WAIT-2);
 //! - a valid RST seen in the capture is taken as delivered: both endpoints are CLOSED.
 //!
+//! Every state change goes through one function, [`next`]: the segment handlers only turn
+//! what a segment shows into [`Event`]s (sent a FIN, received the peer's FIN, a valid RST,
+//! …), and `next` says which RFC 9293 transition each one takes, with the rule quoted. Its
+//! edges are the rows of `state::TRANSITIONS`, the table the graph renderer draws. Times are
+//! nanoseconds here; the report's seconds are made once, at the model boundary
+//! ([`Change::to_model`]).
+//!
 //! This is what makes a simultaneous close visible from a single vantage point: a FIN whose
 //! ACK field does not cover the peer's FIN was sent before its sender received that FIN, so
 //! its sender went ESTABLISHED → FIN-WAIT-1 rather than CLOSE-WAIT → LAST-ACK.
@@ -32,10 +39,11 @@
 //!
 //! This module never decides how a connection "ended": that is `classify`'s job.
 
-use crate::model::{DirectionStats, SegmentNote, StateChange};
+use crate::model::{CloseSignal, DirectionStats, SegmentNote, StateChange};
 use crate::segment::{Segment, TcpFlags};
-use crate::state::TcpState;
+use crate::state::{Event, TcpState};
 use std::num::NonZeroU64;
+use std::ops::{Index, IndexMut};
 
 /// `a - b` in sequence space, as a signed distance (RFC 9293 §3.4: "comparisons … must use
 /// modulo 2**32 arithmetic").
@@ -82,6 +90,131 @@ impl Moment {
     /// The frame number (Wireshark's `frame.number`).
     pub fn frame(&self) -> u64 {
         self.frame_plus_one.get() - 1
+    }
+}
+
+/// One of a conversation's two endpoints: `A` sent the first captured segment, `B` is its
+/// peer. Roles (client, server) are decided later, from more than the first segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum End {
+    A,
+    B,
+}
+
+impl End {
+    /// The other endpoint.
+    pub fn other(self) -> End {
+        match self {
+            End::A => End::B,
+            End::B => End::A,
+        }
+    }
+
+    /// 0 for `A`, 1 for `B`: the index of the connection's addresses.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The endpoint at address index `i` (0: `A`, 1: `B`).
+    pub fn of_index(i: usize) -> End {
+        if i == 0 {
+            End::A
+        } else {
+            End::B
+        }
+    }
+}
+
+/// A pair of per-endpoint values is indexed by [`End`].
+impl<T> Index<End> for [T; 2] {
+    type Output = T;
+    #[inline]
+    fn index(&self, end: End) -> &T {
+        &self[end.index()]
+    }
+}
+
+impl<T> IndexMut<End> for [T; 2] {
+    #[inline]
+    fn index_mut(&mut self, end: End) -> &mut T {
+        &mut self[end.index()]
+    }
+}
+
+/// The RFC 9293 state an endpoint moves to on `event`, or `None` when the event does not
+/// move it from `state`. One arm per transition, each quoting the rule it implements
+/// (RFC 9293 §3.10, the event processing, and Figure 5); every edge taken is a row of
+/// [`crate::state::TRANSITIONS`] (a unit test checks every state and event).
+#[inline]
+pub fn next(state: TcpState, event: Event) -> Option<TcpState> {
+    use Event::*;
+    use TcpState::*;
+    match (state, event) {
+        // §3.10.1 OPEN, CLOSED state, active: "A SYN segment of the form <SEQ=ISS><CTL=SYN>
+        // is sent. Set SND.UNA to ISS, SND.NXT to ISS+1, enter SYN-SENT state".
+        (Closed, SendSyn) => Some(SynSent),
+        // §3.10.7.2 LISTEN, "third, check for a SYN": "<SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
+        // is sent … and the connection state should be changed to SYN-RECEIVED".
+        (Listen, SendSynAck) => Some(SynReceived),
+        // The same rule seen from the connection's own socket: until its SYN,ACK the server
+        // has no socket for this connection (only its listener), so netstat shows none and
+        // its endpoint is CLOSED until then.
+        (Closed, SendSynAck) => Some(SynReceived),
+        // §3.10.7.3 SYN-SENT: "If SND.UNA > ISS (our SYN has been ACKed), change the
+        // connection state to ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>
+        // <CTL=ACK> and send it" (seen as the ACK it sends for the SYN,ACK).
+        (SynSent, ReceiveSynAck) => Some(Established),
+        // §3.10.7.4 SYN-RECEIVED, "fifth, check the ACK field": "If SND.UNA < SEG.ACK =<
+        // SND.NXT, then enter ESTABLISHED state and continue processing".
+        (SynReceived, ReceiveAckOfSyn) => Some(Established),
+        // §3.10.7.4 "fifth, check the ACK field": "if the ACK bit is off, drop the segment
+        // and return" — only a synchronized endpoint sends a non-SYN segment with ACK, so
+        // such a segment proves the handshake completed even when the capture missed it.
+        (Closed | SynSent | SynReceived, HandshakeNotCaptured) => Some(Established),
+        // §3.10.4 CLOSE, "ESTABLISHED STATE: … form a FIN segment and send it. In any case,
+        // enter FIN-WAIT-1 state"; "SYN-RECEIVED STATE: If no SENDs have been issued and
+        // there is no pending data to send, then form a FIN segment and send it, and enter
+        // FIN-WAIT-1 state".
+        (Established | SynReceived, SendFin) => Some(FinWait1),
+        // §3.10.4 CLOSE, "CLOSE-WAIT STATE: Queue this request until all preceding SENDs
+        // have been segmentized; then send a FIN segment, enter LAST-ACK state."
+        (CloseWait, SendFin) => Some(LastAck),
+        // §3.10.7.4 "eighth, check the FIN bit": "SYN-RECEIVED STATE, ESTABLISHED STATE:
+        // Enter the CLOSE-WAIT state."
+        (Established | SynReceived, ReceiveFin) => Some(CloseWait),
+        // "FIN-WAIT-1 STATE: If our FIN has been ACKed (perhaps in this segment), then
+        // enter TIME-WAIT …; otherwise, enter the CLOSING state." The ACK is its own event
+        // (`ReceiveAckOfFin`), applied after: CLOSING, then TIME-WAIT.
+        (FinWait1, ReceiveFin) => Some(Closing),
+        // "FIN-WAIT-2 STATE: Enter the TIME-WAIT state."
+        (FinWait2, ReceiveFin) => Some(TimeWait),
+        // §3.10.7.4 "fifth, check the ACK field", "FIN-WAIT-1 STATE: … if the FIN segment
+        // is now acknowledged, then enter FIN-WAIT-2 and continue processing in that state."
+        (FinWait1, ReceiveAckOfFin) => Some(FinWait2),
+        // "CLOSING STATE: … if the ACK acknowledges our FIN, then enter the TIME-WAIT
+        // state; otherwise, ignore the segment."
+        (Closing, ReceiveAckOfFin) => Some(TimeWait),
+        // "LAST-ACK STATE: … If our FIN is now acknowledged, delete the TCB, enter the
+        // CLOSED state, and return."
+        (LastAck, ReceiveAckOfFin) => Some(Closed),
+        // §3.10.8 "Time-Wait Timeout: If the time-wait timeout expires on a connection,
+        // delete the TCB, enter the CLOSED state, and return."
+        (TimeWait, TimeWaitTimeout) => Some(Closed),
+        // §3.6.1: a host "MAY accept a new SYN from the remote TCP endpoint to reopen the
+        // connection directly from TIME-WAIT state (MAY-2)"; Linux does
+        // (tcp_timewait_state_process), and the old incarnation is gone.
+        (TimeWait, NewSynInTimeWait) => Some(Closed),
+        // §3.10.7.4 "second, check the RST bit": "… enter the CLOSED state, delete the
+        // TCB, and return" (SYN-SENT: §3.10.7.3 "enter CLOSED state"); the sender aborted
+        // (§3.10.5 ABORT: "send a reset segment … enter CLOSED state"). A RST in TIME-WAIT
+        // also ends it (Linux default net.ipv4.tcp_rfc1337 = 0). §3.10.7.1: in CLOSED "An
+        // incoming segment containing a RST is discarded."
+        (
+            Listen | SynSent | SynReceived | Established | FinWait1 | FinWait2 | CloseWait
+            | Closing | LastAck | TimeWait,
+            Reset,
+        ) => Some(Closed),
+        _ => None,
     }
 }
 
@@ -157,8 +290,36 @@ impl Direction {
     }
 }
 
+/// One change of an endpoint's state, in capture time (nanoseconds); the report's
+/// [`StateChange`] in seconds is made from it once, by [`Change::to_model`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub state: TcpState,
+    pub at_ns: i64,
+    /// The frame that caused it, `None` for a timer (TIME-WAIT's end).
+    pub frame: Option<u64>,
+}
+
+impl Change {
+    /// The report model's form: epoch seconds.
+    pub fn to_model(&self) -> StateChange {
+        StateChange {
+            state: self.state,
+            at: crate::model::secs(self.at_ns),
+            frame: self.frame,
+        }
+    }
+
+    /// When it happened as the report dates it: its epoch seconds, back in nanoseconds.
+    /// Timers run from this (TIME-WAIT's expiry, a connection's release), as they always
+    /// have, so the expiry stays exactly what the report's own numbers give.
+    pub fn reported_ns(&self) -> i64 {
+        (crate::model::secs(self.at_ns) * 1e9).round() as i64
+    }
+}
+
 /// An endpoint's state changes, stored inline up to six.
-pub type StateChanges = smallvec::SmallVec<[StateChange; 6]>;
+pub type StateChanges = smallvec::SmallVec<[Change; 6]>;
 
 /// What the wire showed one endpoint doing, and its state.
 #[derive(Clone, Debug)]
@@ -215,26 +376,62 @@ impl Endpoint {
         }
     }
 
-    fn enter(&mut self, state: TcpState, at: Moment) {
-        if self.state == state && !self.changes.is_empty() {
-            return;
+    /// Applies `event`, seen at `at_ns` in `frame`: the endpoint moves as [`next`] says
+    /// and the change is recorded. Returns the state entered, if any.
+    #[inline]
+    pub fn apply(&mut self, event: Event, at_ns: i64, frame: Option<u64>) -> Option<TcpState> {
+        match next(self.state, event) {
+            Some(state) => {
+                self.state = state;
+                self.record(state, at_ns, frame);
+                Some(state)
+            }
+            None => {
+                // A RST finds this endpoint CLOSED before the capture showed it in any
+                // state (a refused SYN: no socket had the port): no transition, but its
+                // timeline starts here, CLOSED.
+                if event == Event::Reset && self.changes.is_empty() {
+                    self.record(TcpState::Closed, at_ns, frame);
+                }
+                None
+            }
         }
-        self.state = state;
-        self.push(state, crate::model::secs(at.ts_ns), Some(at.frame()));
     }
 
-    /// Records a change to `state` at `at` (epoch seconds), never dated before the change
-    /// it follows: a capture's clock can step back (packets pass through in file order,
-    /// see `capture::merge`), and a timeline out of time order would count one socket in
-    /// two states at once in the states chart.
-    pub fn push(&mut self, state: TcpState, at: f64, frame: Option<u64>) {
-        let at = self.changes.last().map_or(at, |prev| at.max(prev.at));
-        self.changes.push(StateChange { state, at, frame });
+    /// [`Endpoint::apply`] for an event a segment at `at` shows.
+    #[inline]
+    fn apply_at(&mut self, event: Event, at: Moment) -> Option<TcpState> {
+        self.apply(event, at.ts_ns, Some(at.frame()))
     }
 
-    /// When it entered its current state.
-    pub fn state_since(&self) -> Option<f64> {
-        self.changes.last().map(|c| c.at)
+    /// Records a change to `state` at `at_ns`, never dated before the change it follows: a
+    /// capture's clock can step back (packets pass through in file order, see
+    /// `capture::merge`), and a timeline out of time order would count one socket in two
+    /// states at once in the states chart.
+    fn record(&mut self, state: TcpState, at_ns: i64, frame: Option<u64>) {
+        let at_ns = self
+            .changes
+            .last()
+            .map_or(at_ns, |prev| at_ns.max(prev.at_ns));
+        self.changes.push(Change {
+            state,
+            at_ns,
+            frame,
+        });
+    }
+
+    /// When it entered TIME-WAIT, if it is there, as the report dates it (see
+    /// [`Change::reported_ns`]).
+    pub fn time_wait_since_ns(&self) -> Option<i64> {
+        if self.state != TcpState::TimeWait {
+            return None;
+        }
+        self.changes.last().map(Change::reported_ns)
+    }
+
+    /// Its timeline in the report model's form (seconds).
+    pub fn timeline(&self) -> Vec<StateChange> {
+        self.changes.iter().map(Change::to_model).collect()
     }
 }
 
@@ -278,12 +475,12 @@ impl NoteSet {
     }
 }
 
-/// One segment as recorded for diagrams, with both endpoints' states after it. Endpoints
-/// are indexed as in [`Conversation`] (0 = the first sender); roles are applied later.
+/// One segment as recorded for diagrams, with both endpoints' states after it (indexed by
+/// [`End`]); roles are applied later.
 #[derive(Clone, Debug)]
 pub struct RecordedSegment {
     pub at: Moment,
-    pub from: usize,
+    pub from: End,
     pub flags: TcpFlags,
     pub seq: u32,
     pub ack: u32,
@@ -293,8 +490,23 @@ pub struct RecordedSegment {
     pub states: [TcpState; 2],
 }
 
-/// The two endpoints of one connection and what the wire showed of them. Index 0 is the
-/// endpoint that sent the first captured segment.
+/// The first FIN or valid RST of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstClose {
+    pub by: End,
+    pub signal: CloseSignal,
+    pub at: Moment,
+}
+
+/// The first valid RST of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reset {
+    pub by: End,
+    pub at: Moment,
+}
+
+/// The two endpoints of one connection and what the wire showed of them, indexed by
+/// [`End`] (`A` sent the first captured segment).
 #[derive(Clone, Debug)]
 pub struct Conversation {
     pub ends: [Endpoint; 2],
@@ -305,10 +517,10 @@ pub struct Conversation {
     pub midstream: bool,
     /// The moment the three-way handshake completed (or the first segment, mid-stream).
     pub established: Option<Moment>,
-    /// The first FIN or valid RST: (sender, is_rst, moment).
-    pub first_close: Option<(usize, bool, Moment)>,
-    /// The first valid RST: (sender, moment).
-    pub reset: Option<(usize, Moment)>,
+    /// The first FIN or valid RST.
+    pub first_close: Option<FirstClose>,
+    /// The first valid RST.
+    pub reset: Option<Reset>,
     /// The last activity the first closer knew of before it closed (see
     /// [`Conversation::last_activity_seen_by`]): the start of `idle_before_close`.
     pub quiet_since: Option<Moment>,
@@ -317,7 +529,7 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// Starts a conversation with its first segment's sender as endpoint 0. Call
+    /// Starts a conversation with its first segment's sender as endpoint `A`. Call
     /// [`Conversation::process`] with that segment next.
     pub fn new(first: &Segment, record: bool) -> Self {
         let at = Moment::new(first.ts_ns, first.frame);
@@ -337,9 +549,9 @@ impl Conversation {
 
     /// The receive window `dir` advertised, scaled when both SYNs carried the window scale
     /// option (RFC 7323 §2.2); `None` when the scale is unknown (no SYN seen).
-    fn scaled_window(&self, dir: usize) -> Option<u64> {
+    fn scaled_window(&self, dir: End) -> Option<u64> {
         let d = &self.dirs[dir];
-        let o = &self.dirs[1 - dir];
+        let o = &self.dirs[dir.other()];
         match (d.isn, o.isn) {
             (Some(_), Some(_)) => match (d.window_scale, o.window_scale) {
                 (Some(s), Some(_)) => Some((d.window as u64) << s.min(14)),
@@ -350,8 +562,8 @@ impl Conversation {
     }
 
     /// Would the endpoint `to` accept a RST carried by `seg` from `from`?
-    fn rst_acceptable(&self, seg: &Segment, from: usize) -> bool {
-        let to = 1 - from;
+    fn rst_acceptable(&self, seg: &Segment, from: End) -> bool {
+        let to = from.other();
         match self.ends[to].state {
             // RFC 9293 §3.10.7.3 (SYN-SENT): "If the ACK bit is set … If the RST bit is set:
             // If the ACK was acceptable, then signal to the user 'error: connection reset',
@@ -408,8 +620,8 @@ impl Conversation {
         }
     }
 
-    /// Feeds one segment sent by endpoint `from` (0 or 1).
-    pub fn process(&mut self, seg: &Segment, from: usize) {
+    /// Feeds one segment sent by endpoint `from`.
+    pub fn process(&mut self, seg: &Segment, from: End) {
         let at = Moment::new(seg.ts_ns, seg.frame);
         self.last = at;
         let mut notes = NoteSet::default();
@@ -437,7 +649,7 @@ impl Conversation {
             }
         }
 
-        if self.ends[0].changes.is_empty() && self.ends[1].changes.is_empty() {
+        if self.ends.iter().all(|e| e.changes.is_empty()) {
             self.start_states(seg, from, at);
         }
 
@@ -450,25 +662,19 @@ impl Conversation {
         let is_keepalive = self.track_sequence(seg, from, &mut notes);
         self.track_acknowledgement(seg, from, at, &mut notes);
 
-        // SYN: RFC 9293 §3.10.1 OPEN "Active: … A SYN segment of the form <SEQ=ISS><CTL=SYN>
-        // is sent … Set the state to SYN-SENT"; §3.10.7.2 LISTEN: "… a SYN,ACK segment is
-        // sent … and the connection state should be changed to SYN-RECEIVED."
-        // Until its SYN,ACK the server has no socket for this connection (only its
-        // listener), so its endpoint stays CLOSED, as netstat would show it.
+        // SYN and SYN,ACK (`next`: CLOSED → SYN-SENT; CLOSED or LISTEN → SYN-RECEIVED). Until
+        // its SYN,ACK the server has no socket for this connection (only its listener), so
+        // its endpoint stays CLOSED, as netstat would show it.
         if flags.syn() && !flags.ack() {
             if self.ends[from].syn.is_none() {
                 self.ends[from].syn = Some(at);
             }
-            if matches!(self.ends[from].state, TcpState::Closed) {
-                self.ends[from].enter(TcpState::SynSent, at);
-            }
+            self.ends[from].apply_at(Event::SendSyn, at);
         } else if flags.syn() && flags.ack() {
             if self.ends[from].syn_ack.is_none() {
                 self.ends[from].syn_ack = Some(at);
             }
-            if matches!(self.ends[from].state, TcpState::Listen | TcpState::Closed) {
-                self.ends[from].enter(TcpState::SynReceived, at);
-            }
+            self.ends[from].apply_at(Event::SendSynAck, at);
         }
 
         // Data. A keep-alive probe's garbage byte is not data.
@@ -484,24 +690,20 @@ impl Conversation {
             }
         }
 
-        // FIN: RFC 9293 §3.10.4 CLOSE "ESTABLISHED STATE: Queue this until all preceding
-        // SENDs have been segmentized, then form a FIN segment and send it. In any case,
-        // enter FIN-WAIT-1 state." / "CLOSE-WAIT STATE: … send a FIN segment, enter
-        // LAST-ACK state." A retransmitted FIN is the same FIN.
+        // FIN (`next`: ESTABLISHED → FIN-WAIT-1, CLOSE-WAIT → LAST-ACK). A retransmitted
+        // FIN is the same FIN.
         if flags.fin() && self.dirs[from].fin_seq.is_none() {
             self.dirs[from].fin_seq = Some(seg.seq.wrapping_add(seg.payload_len));
             let state = self.ends[from].state;
             self.ends[from].fin = Some(at);
             self.ends[from].fin_sent_from = Some(state);
-            match state {
-                TcpState::Established | TcpState::SynReceived => {
-                    self.ends[from].enter(TcpState::FinWait1, at)
-                }
-                TcpState::CloseWait => self.ends[from].enter(TcpState::LastAck, at),
-                _ => {}
-            }
+            self.ends[from].apply_at(Event::SendFin, at);
             if self.first_close.is_none() {
-                self.first_close = Some((from, false, at));
+                self.first_close = Some(FirstClose {
+                    by: from,
+                    signal: CloseSignal::Fin,
+                    at,
+                });
                 self.quiet_since =
                     self.last_activity_seen_by(from, seg.flags.ack().then_some(seg.ack));
             }
@@ -514,23 +716,23 @@ impl Conversation {
     }
 
     /// Initial states, from the first segment of the conversation.
-    fn start_states(&mut self, seg: &Segment, from: usize, at: Moment) {
-        let to = 1 - from;
+    fn start_states(&mut self, seg: &Segment, from: End, at: Moment) {
         if seg.flags.syn() && !seg.flags.ack() {
             // Normal start: handled by the SYN rule.
         } else if seg.flags.syn() {
-            // SYN,ACK first: the SYN was not captured; the peer is in SYN-SENT.
-            self.ends[to].enter(TcpState::SynSent, at);
+            // SYN,ACK first: the SYN was not captured; the peer sent it (SYN-SENT).
+            self.ends[from.other()].apply_at(Event::SendSyn, at);
         } else {
             // Mid-stream: both synchronized, as far as anyone can tell.
-            self.ends[0].enter(TcpState::Established, at);
-            self.ends[1].enter(TcpState::Established, at);
+            for end in &mut self.ends {
+                end.apply_at(Event::HandshakeNotCaptured, at);
+            }
             self.established = Some(at);
         }
     }
 
-    fn process_rst(&mut self, seg: &Segment, from: usize, at: Moment, notes: &mut NoteSet) {
-        let to = 1 - from;
+    fn process_rst(&mut self, seg: &Segment, from: End, at: Moment, notes: &mut NoteSet) {
+        let to = from.other();
         self.dirs[from].stats.rsts += 1;
         if self.ends[from].state == TcpState::Closed && self.ends[to].state == TcpState::Closed {
             // Both gone already: a RST answering stray segments changes nothing.
@@ -547,17 +749,19 @@ impl Conversation {
         if self.ends[to].fin.is_some() || self.ends[from].fin.is_some() {
             notes.insert(SegmentNote::ResetAfterClose);
         }
-        // RFC 9293 §3.10.7.4: "If the RST bit is set … enter the CLOSED state, delete the
-        // TCB". The sender aborted (§3.10.5 ABORT: "send a reset segment … enter CLOSED");
-        // a RST in TIME-WAIT also ends it (Linux default net.ipv4.tcp_rfc1337 = 0).
+        // A valid RST: the sender aborted, the receiver resets (`next`, `Event::Reset`).
         self.ends[from].rst.get_or_insert(at);
-        self.ends[from].enter(TcpState::Closed, at);
-        self.ends[to].enter(TcpState::Closed, at);
+        self.ends[from].apply_at(Event::Reset, at);
+        self.ends[to].apply_at(Event::Reset, at);
         if self.reset.is_none() {
-            self.reset = Some((from, at));
+            self.reset = Some(Reset { by: from, at });
         }
         if self.first_close.is_none() {
-            self.first_close = Some((from, true, at));
+            self.first_close = Some(FirstClose {
+                by: from,
+                signal: CloseSignal::Rst,
+                at,
+            });
             self.quiet_since = self.last_activity_seen_by(from, None);
         }
     }
@@ -567,9 +771,9 @@ impl Conversation {
     /// that crossed the FIN on the wire (the HTTP keep-alive race) had not reached the
     /// closer, so it does not count as activity the closer saw. Without any data, the end
     /// of the handshake.
-    fn last_activity_seen_by(&self, closer: usize, ack: Option<u32>) -> Option<Moment> {
+    fn last_activity_seen_by(&self, closer: End, ack: Option<u32>) -> Option<Moment> {
         let own = self.ends[closer].last_data;
-        let peer = &self.ends[1 - closer];
+        let peer = &self.ends[closer.other()];
         let peer_seen = match (peer.last_data, ack) {
             (Some(_), Some(a)) if !seq_le(peer.last_data_end, a) => peer.prev_data,
             (m, _) => m,
@@ -584,8 +788,8 @@ impl Conversation {
     /// Sequence-space bookkeeping for what `from` sent: new data, holes, retransmissions,
     /// out-of-order segments, keep-alives, zero windows. Returns whether the segment is a
     /// keep-alive probe.
-    fn track_sequence(&mut self, seg: &Segment, from: usize, notes: &mut NoteSet) -> bool {
-        let to = 1 - from;
+    fn track_sequence(&mut self, seg: &Segment, from: End, notes: &mut NoteSet) -> bool {
+        let to = from.other();
         let flags = seg.flags;
         let peer_window_zero = self.dirs[to].seen && self.dirs[to].window == 0;
         let d = &mut self.dirs[from];
@@ -656,14 +860,8 @@ impl Conversation {
 
     /// What the ACK field of a segment from `from` tells: what `from` has received, and
     /// which of the peer's SYN/FIN are now acknowledged.
-    fn track_acknowledgement(
-        &mut self,
-        seg: &Segment,
-        from: usize,
-        at: Moment,
-        notes: &mut NoteSet,
-    ) {
-        let to = 1 - from;
+    fn track_acknowledgement(&mut self, seg: &Segment, from: End, at: Moment, notes: &mut NoteSet) {
+        let to = from.other();
         if !seg.flags.ack() {
             return;
         }
@@ -695,26 +893,18 @@ impl Conversation {
         let peer_isn = self.dirs[to].isn;
         let syn_acked = peer_isn.is_some_and(|isn| seq_le(isn.wrapping_add(1), ack));
 
-        // RFC 9293 §3.10.7.3 SYN-SENT: "If SND.UNA > ISS (our SYN has been ACKed), change
-        // the connection state to ESTABLISHED, form an ACK segment …" — seen as the ACK it
-        // sends for the SYN,ACK.
-        if self.ends[from].state == TcpState::SynSent
-            && self.ends[to].syn_ack.is_some()
-            && syn_acked
-        {
-            self.ends[from].enter(TcpState::Established, at);
+        // It acknowledges the peer's SYN,ACK: SYN-SENT → ESTABLISHED.
+        if self.ends[to].syn_ack.is_some() && syn_acked {
+            self.ends[from].apply_at(Event::ReceiveSynAck, at);
         }
-        // §3.10.7.4 SYN-RECEIVED: "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
-        // state and continue processing".
-        if self.ends[to].state == TcpState::SynReceived
-            && self.dirs[to]
-                .isn
-                .is_some_and(|isn| seq_le(isn.wrapping_add(1), ack))
+        // It acknowledges the peer's SYN: SYN-RECEIVED → ESTABLISHED for the peer.
+        if self.dirs[to]
+            .isn
+            .is_some_and(|isn| seq_le(isn.wrapping_add(1), ack))
+            && self.ends[to].apply_at(Event::ReceiveAckOfSyn, at).is_some()
+            && self.established.is_none()
         {
-            self.ends[to].enter(TcpState::Established, at);
-            if self.established.is_none() {
-                self.established = Some(at);
-            }
+            self.established = Some(at);
         }
 
         // Handshake segments missing from the capture: only a synchronized endpoint sends a
@@ -725,12 +915,7 @@ impl Conversation {
             && self.ends.iter().any(|e| e.syn.is_some())
         {
             for end in &mut self.ends {
-                if matches!(
-                    end.state,
-                    TcpState::Closed | TcpState::SynSent | TcpState::SynReceived
-                ) {
-                    end.enter(TcpState::Established, at);
-                }
+                end.apply_at(Event::HandshakeNotCaptured, at);
             }
             self.established = Some(at);
         }
@@ -751,42 +936,30 @@ impl Conversation {
             } else if !covers && self.ends[from].peer_fin_received.is_none() {
                 self.ends[from].peer_fin_arrived_later = true;
             }
-            // The peer's FIN is acknowledged: FIN-WAIT-1 → FIN-WAIT-2 ("if the FIN segment
-            // is now acknowledged, then enter FIN-WAIT-2"); CLOSING → TIME-WAIT ("if the ACK
-            // acknowledges our FIN, then enter the TIME-WAIT state"); LAST-ACK → CLOSED
-            // ("If our FIN is now acknowledged, delete the TCB, enter the CLOSED state").
+            // The peer's FIN is acknowledged (`next`: FIN-WAIT-1 → FIN-WAIT-2, CLOSING →
+            // TIME-WAIT, LAST-ACK → CLOSED).
             if covers && self.ends[to].fin_acked.is_none() {
                 self.ends[to].fin_acked = Some(at);
-                match self.ends[to].state {
-                    TcpState::FinWait1 => self.ends[to].enter(TcpState::FinWait2, at),
-                    TcpState::Closing => self.ends[to].enter(TcpState::TimeWait, at),
-                    TcpState::LastAck => self.ends[to].enter(TcpState::Closed, at),
-                    _ => {}
-                }
+                self.ends[to].apply_at(Event::ReceiveAckOfFin, at);
             }
         }
     }
 
-    /// The endpoint `who` has received its peer's FIN (RFC 9293 §3.10.7.4, "eighth, check
-    /// the FIN bit"): ESTABLISHED → CLOSE-WAIT; FIN-WAIT-1 → CLOSING ("If our FIN has been
-    /// ACKed … then enter TIME-WAIT … otherwise, enter the CLOSING state"); FIN-WAIT-2 →
-    /// TIME-WAIT. `evidence` is the segment that proves it; the change is dated when the
-    /// FIN arrived: the FIN's own moment, unless `who` sent something after the FIN that
-    /// shows it had not arrived yet (then the evidence's moment).
-    fn receive_fin(&mut self, who: usize, evidence: Moment) {
-        let fin = self.ends[1 - who].fin;
+    /// The endpoint `who` has received its peer's FIN (`next`: ESTABLISHED → CLOSE-WAIT,
+    /// FIN-WAIT-1 → CLOSING, FIN-WAIT-2 → TIME-WAIT). `evidence` is the segment that
+    /// proves it; the change is dated when the FIN arrived: the FIN's own moment, unless
+    /// `who` sent something after the FIN that shows it had not arrived yet (then the
+    /// evidence's moment).
+    fn receive_fin(&mut self, who: End, evidence: Moment) {
+        let fin = self.ends[who.other()].fin;
         let at = match fin {
             Some(f) if !self.ends[who].peer_fin_arrived_later => f,
             _ => evidence,
         };
         self.ends[who].peer_fin_received = Some(at);
-        let next = match self.ends[who].state {
-            TcpState::Established | TcpState::SynReceived => TcpState::CloseWait,
-            TcpState::FinWait1 => TcpState::Closing,
-            TcpState::FinWait2 => TcpState::TimeWait,
-            _ => return,
+        let Some(next) = self.ends[who].apply_at(Event::ReceiveFin, at) else {
+            return;
         };
-        self.ends[who].enter(next, at);
         // Dated back: the segments recorded since the FIN already show the new state.
         if at != evidence {
             if let Some(rec) = self.recorded.as_mut() {
@@ -800,7 +973,7 @@ impl Conversation {
         }
     }
 
-    fn record(&mut self, seg: &Segment, from: usize, at: Moment, notes: NoteSet) {
+    fn record(&mut self, seg: &Segment, from: End, at: Moment, notes: NoteSet) {
         // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set … MUST
         // NOT be scaled."
         if self.recorded.is_none() {
@@ -811,7 +984,7 @@ impl Conversation {
         } else {
             self.scaled_window(from).unwrap_or(seg.window as u64)
         };
-        let states = [self.ends[0].state, self.ends[1].state];
+        let states = [self.ends[End::A].state, self.ends[End::B].state];
         if let Some(rec) = self.recorded.as_mut() {
             rec.push(RecordedSegment {
                 at,
@@ -834,14 +1007,10 @@ impl Conversation {
     pub fn finish(&mut self, capture_end_ns: i64, time_wait_secs: f64) {
         let tw_ns = (time_wait_secs * 1e9) as i64;
         for end in &mut self.ends {
-            if end.state == TcpState::TimeWait {
-                if let Some(since) = end.changes.last().map(|c| c.at) {
-                    let since_ns = (since * 1e9).round() as i64;
-                    let expiry = since_ns.saturating_add(tw_ns);
-                    if expiry <= capture_end_ns {
-                        end.state = TcpState::Closed;
-                        end.push(TcpState::Closed, crate::model::secs(expiry), None);
-                    }
+            if let Some(since_ns) = end.time_wait_since_ns() {
+                let expiry = since_ns.saturating_add(tw_ns);
+                if expiry <= capture_end_ns {
+                    end.apply(Event::TimeWaitTimeout, expiry, None);
                 }
             }
         }
@@ -862,8 +1031,8 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
-    const A: usize = 0;
-    const B: usize = 1;
+    const A: End = End::A;
+    const B: End = End::B;
 
     /// The frame reads back as given, and an absent moment costs no extra word.
     #[test]
@@ -873,6 +1042,93 @@ mod tests {
         }
         assert_eq!(Moment::new(0, u64::MAX).frame(), u64::MAX - 1);
         assert_eq!(std::mem::size_of::<Option<Moment>>(), 16);
+    }
+
+    /// Every transition `next` can take, over every state and every event, is a row of the
+    /// one table (`state::TRANSITIONS`) listing that event; every event a row lists makes
+    /// `next` take exactly that row: the machine and the table cannot drift apart.
+    #[test]
+    fn next_takes_exactly_the_edges_of_the_transition_table() {
+        use crate::state::{Event, TRANSITIONS};
+        let mut taken = 0;
+        for state in TcpState::ALL {
+            for event in Event::ALL {
+                if let Some(to) = next(state, event) {
+                    taken += 1;
+                    assert_ne!(state, to, "{state} on {event:?} loops");
+                    assert!(
+                        TRANSITIONS
+                            .iter()
+                            .any(|t| t.from == state && t.to == to && t.on.contains(&event)),
+                        "{state} → {to} on {event:?} is not in the table"
+                    );
+                }
+            }
+        }
+        let mut listed = 0;
+        for t in TRANSITIONS {
+            for event in t.on {
+                listed += 1;
+                assert_eq!(next(t.from, *event), Some(t.to), "{t:?} on {event:?}");
+            }
+        }
+        assert_eq!(taken, listed);
+        // One row per edge.
+        for (i, t) in TRANSITIONS.iter().enumerate() {
+            assert!(
+                !TRANSITIONS[..i]
+                    .iter()
+                    .any(|u| (u.from, u.to) == (t.from, t.to)),
+                "{t:?} twice"
+            );
+        }
+    }
+
+    /// Figure 5's rows of the table are the figure's twenty edges, in the table's order.
+    #[test]
+    fn rfc_edges_are_the_figure_rows_of_the_table() {
+        use crate::state::{RFC_EDGES, TRANSITIONS};
+        let figure: Vec<(TcpState, TcpState, &str)> = TRANSITIONS
+            .iter()
+            .filter_map(|t| t.figure.map(|text| (t.from, t.to, text)))
+            .collect();
+        assert_eq!(RFC_EDGES, figure.as_slice());
+        assert_eq!(RFC_EDGES.len(), 20);
+    }
+
+    /// A timeline starts with the first state the capture shows; every later change is an
+    /// edge of the table (here on a graceful close, a simultaneous close and a refusal).
+    #[test]
+    fn recorded_timelines_walk_only_table_edges() {
+        use crate::state::TRANSITIONS;
+        let mut graceful = established_with_exchange();
+        graceful
+            .send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, FIN | ACK, 5201, 1102, 0)
+            .send(A, ACK, 1102, 5202, 0);
+        let mut simultaneous = established_with_exchange();
+        simultaneous
+            .send(A, FIN | ACK, 1101, 5201, 0)
+            .send(B, FIN | ACK, 5201, 1101, 0)
+            .send(A, ACK, 1102, 5202, 0)
+            .send(B, ACK, 5202, 1102, 0);
+        let mut refused = Wire::new();
+        refused
+            .send(A, SYN, 1000, 0, 0)
+            .send(B, RST | ACK, 0, 1001, 0);
+        for w in [graceful, simultaneous, refused] {
+            let mut conv = w.conv.unwrap();
+            conv.finish(conv.last.ts_ns + 61_000_000_000, 60.0);
+            for end in &conv.ends {
+                for pair in end.changes.windows(2) {
+                    let (a, b) = (pair[0].state, pair[1].state);
+                    assert!(
+                        TRANSITIONS.iter().any(|t| t.from == a && t.to == b),
+                        "{a} → {b}"
+                    );
+                }
+            }
+        }
     }
 
     /// Builds segments of a conversation between 10.0.0.1:40000 (A) and 10.0.0.2:80 (B).
@@ -891,7 +1147,7 @@ mod tests {
             }
         }
 
-        fn send(&mut self, from: usize, flags: u8, seq: u32, ack: u32, len: u32) -> &mut Self {
+        fn send(&mut self, from: End, flags: u8, seq: u32, ack: u32, len: u32) -> &mut Self {
             self.frame += 1;
             self.ts_ns += 1_000_000;
             let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
@@ -1006,7 +1262,7 @@ mod tests {
     }
 
     /// Each side's states with the frame of each change.
-    fn timeline(w: &Wire, side: usize) -> Vec<(TcpState, Option<u64>)> {
+    fn timeline(w: &Wire, side: End) -> Vec<(TcpState, Option<u64>)> {
         w.conv().ends[side]
             .changes
             .iter()
@@ -1080,12 +1336,12 @@ mod tests {
         for side in [A, B] {
             let changes = &w.conv().ends[side].changes;
             assert!(
-                changes.windows(2).all(|c| c[0].at <= c[1].at),
+                changes.windows(2).all(|c| c[0].at_ns <= c[1].at_ns),
                 "{changes:?}"
             );
         }
         let b = &w.conv().ends[B].changes;
-        assert_eq!(b[b.len() - 1].at, b[b.len() - 2].at);
+        assert_eq!(b[b.len() - 1].at_ns, b[b.len() - 2].at_ns);
     }
 
     /// Data that crossed the FIN shows the FIN had not arrived when it was sent: the
@@ -1121,8 +1377,11 @@ mod tests {
             .send(B, RST, 5202, 0, 0);
         assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
         let c = w.conv();
-        assert_eq!(c.reset.map(|r| r.0), Some(B));
-        assert_eq!(c.first_close.map(|f| (f.0, f.1)), Some((B, false)));
+        assert_eq!(c.reset.map(|r| r.by), Some(B));
+        assert_eq!(
+            c.first_close.map(|f| (f.by, f.signal)),
+            Some((B, CloseSignal::Fin))
+        );
     }
 
     #[test]
@@ -1151,7 +1410,7 @@ mod tests {
         let mut w = Wire::new();
         w.send(A, SYN, 1000, 0, 0).send(B, RST | ACK, 0, 1001, 0);
         assert_eq!(w.states(), (TcpState::Closed, TcpState::Closed));
-        assert_eq!(w.conv().reset.map(|r| r.0), Some(B));
+        assert_eq!(w.conv().reset.map(|r| r.by), Some(B));
     }
 
     #[test]

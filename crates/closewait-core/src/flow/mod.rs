@@ -19,7 +19,7 @@
 use crate::model::{PostCloseStats, SegmentNote};
 use crate::segment::Segment;
 use crate::state::TcpState;
-use crate::tcp::Conversation;
+use crate::tcp::{Conversation, End};
 use crate::zeek::ZeekTracker;
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
@@ -149,7 +149,7 @@ impl Connection {
         if seg.flags.syn() && self.client.is_none() {
             self.client = Some(if seg.flags.ack() { 1 - from } else { from });
         }
-        self.conv.process(seg, from);
+        self.conv.process(seg, End::of_index(from));
         self.zeek.observe(seg, from == self.zeek_orig);
     }
 
@@ -167,9 +167,8 @@ impl Connection {
             .conv
             .ends
             .iter()
-            .filter(|e| e.state == TcpState::TimeWait)
-            .filter_map(|e| e.changes.last())
-            .map(|c| ((c.at * 1e9).round() as i64).saturating_add(time_wait_ns))
+            .filter_map(|e| e.time_wait_since_ns())
+            .map(|since| since.saturating_add(time_wait_ns))
             .max()
             .unwrap_or(i64::MIN);
         quiet.max(tw_end)

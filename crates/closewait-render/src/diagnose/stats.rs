@@ -71,27 +71,9 @@ pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-/// A duration for a sentence: `1.0 s`, `15.0 s`, `0.350 s`, `7200 s`.
-pub fn secs(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.0} s")
-    } else if x >= 1.0 {
-        format!("{x:.1} s")
-    } else {
-        format!("{x:.3} s")
-    }
-}
-
-/// A duration where precision matters (percentiles): `14.98 s`, `1.004 s`, `0.042 s`.
-pub fn secs_precise(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.1} s")
-    } else if x >= 10.0 {
-        format!("{x:.2} s")
-    } else {
-        format!("{x:.3} s")
-    }
-}
+/// A duration for a sentence (`1.0 s`) or where precision matters (`14.98 s`): the
+/// styles of [`closewait_core::seconds`].
+pub use closewait_core::seconds::{precise as secs_precise, sentence as secs};
 
 /// A rate as a number: `23.8`, `0.50`.
 pub fn rate(x: f64) -> String {

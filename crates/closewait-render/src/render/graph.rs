@@ -30,15 +30,7 @@ use petgraph::graphmap::DiGraphMap;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub use closewait_core::state::RFC_EDGES;
-
-/// The figure's event text for `from → to`, if the figure draws that edge.
-pub fn rfc_event(from: TcpState, to: TcpState) -> Option<&'static str> {
-    RFC_EDGES
-        .iter()
-        .find(|(a, b, _)| *a == from && *b == to)
-        .map(|e| e.2)
-}
+pub use closewait_core::state::{rfc_event, RFC_EDGES};
 
 /// RFC 9293 Figure 5 as a graph: edge weights are the event / action text.
 pub fn rfc_graph() -> DiGraphMap<TcpState, &'static str> {

@@ -16,6 +16,7 @@ pub mod diagram;
 pub mod graph;
 pub mod json;
 mod json_line;
+pub mod markup;
 pub mod palette;
 mod pretty;
 pub mod text;
@@ -131,7 +132,9 @@ pub fn render(format: Format, out: &AnalyzeOutput<'_>, w: &mut dyn Write) -> io:
 
 /// Seconds with three decimals, the fixed float format of the text output.
 pub fn fmt_secs(secs: f64) -> String {
-    format!("{secs:.3}s")
+    let mut text = closewait_core::seconds::three_decimals_string(secs);
+    text.push('s');
+    text
 }
 
 /// Puts connections (reports, rows) in `id` order, keeping the order of equal ids.

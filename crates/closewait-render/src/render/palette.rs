@@ -47,21 +47,8 @@ pub fn rgb(hex: &str) -> (u8, u8, u8) {
     (byte(0), byte(2), byte(4))
 }
 
-/// XML text and attribute escaping for hand-written SVG.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// XML text and attribute escaping for hand-written SVG: [`crate::render::markup::xml`].
+pub use crate::render::markup::xml as xml_escape;
 
 #[cfg(test)]
 mod tests {

@@ -611,20 +611,8 @@ fn waiting_note(r: &ConnectionReport) -> Option<String> {
     }
 }
 
-/// Seconds for people: `850 µs`, `12.4 ms`, `1.002 s`, `15.0 s`, `105 s`.
-pub fn human_secs(s: f64) -> String {
-    if s < 0.001 {
-        format!("{:.0} µs", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.1} ms", s * 1e3)
-    } else if s < 10.0 {
-        format!("{s:.3} s")
-    } else if s < 100.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{s:.0} s")
-    }
-}
+/// Seconds for people: `850 µs`, `12.4 ms`, `1.002 s` ([`closewait_core::seconds::human`]).
+pub use closewait_core::seconds::human as human_secs;
 
 /// Bytes for people, decimal units: `36 B`, `12.3 kB`, `1.2 MB`.
 pub fn human_bytes(b: u64) -> String {

@@ -12,6 +12,7 @@
 //! the layout leaves slack so wider system fonts still fit.
 
 use super::layout::{human_secs, rel_time, Ladder, RowKind};
+use crate::render::markup::xml as esc;
 use closewait_core::model::Side;
 use closewait_core::state::TcpState;
 use std::fmt::Write;
@@ -94,21 +95,6 @@ fn wrap_px(s: &str, room: f64, bold: bool) -> Vec<String> {
         lines.push(cur);
     }
     lines
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The SVG under construction.

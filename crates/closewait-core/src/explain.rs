@@ -1,0 +1,299 @@
+//! The wording of a close verdict: the sentences of an [`Explanation`], for people.
+//!
+//! `classify` decides the facts (who closed first, after how long, who stayed silent) and
+//! keeps them as an [`Explanation`]; this module words them. It sits beside the model
+//! rather than in `render/` because the model serialises an explanation as its text (the
+//! JSON contract's `close.explanation`), so every output, JSON included, reads the same
+//! sentences from here.
+
+use crate::model::{Explanation, Side};
+use crate::seconds;
+use std::fmt;
+
+/// One piece of an explanation's text.
+enum Part<'a> {
+    Text(&'a str),
+    Side(Side),
+    /// Seconds with three decimals.
+    Secs(f64),
+    Count(u64),
+}
+
+impl Explanation {
+    /// The sentences, for people. Written piece by piece rather than with `write!`: the
+    /// JSON lines write one per connection, and `fmt`'s machinery (with a float at three
+    /// decimals) cost several times the text itself.
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        use Part::{Count, Secs, Side as S, Text as T};
+        match *self {
+            Explanation::Refused { after } => write_parts(
+                out,
+                &[
+                    T("The server answered the SYN with RST ("),
+                    Secs(after),
+                    T(
+                        " s after the first SYN): nothing listens on that port, or a firewall \
+                       rejects it.",
+                    ),
+                ],
+            ),
+            Explanation::SynTimeout { syns, over } => write_parts(
+                out,
+                &[
+                    Count(syns),
+                    T(" SYN(s) over "),
+                    Secs(over),
+                    T(" s got no answer: the server is unreachable or a firewall drops them."),
+                ],
+            ),
+            Explanation::HandshakeReset { by } => write_parts(
+                out,
+                &[
+                    T("The handshake never completed: the "),
+                    S(by),
+                    T(" reset it."),
+                ],
+            ),
+            Explanation::HandshakeUnfinished => out.write_str(
+                "The server answered the SYN but the client never completed the handshake.",
+            ),
+            Explanation::Open => {
+                out.write_str("Still open at the end of the capture: no FIN or RST seen.")
+            }
+            Explanation::FinThenRst {
+                first,
+                rst_by,
+                after,
+                silent,
+            } => {
+                write_parts(
+                    out,
+                    &[
+                        T("The "),
+                        S(first),
+                        T(" sent FIN first; the connection was then reset by the "),
+                        S(rst_by),
+                        T(" "),
+                        Secs(after),
+                        T(" s later"),
+                    ],
+                )?;
+                if let Some(silent) = silent {
+                    write_parts(
+                        out,
+                        &[T(" (the "), S(silent), T(" had not sent its own FIN)")],
+                    )?;
+                }
+                out.write_str(".")
+            }
+            Explanation::Abort { by } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(by),
+                    T(" aborted the connection with RST, without a FIN before it."),
+                ],
+            ),
+            Explanation::Simultaneous => out.write_str(
+                "Both sides sent FIN before receiving the other's: a simultaneous close (both \
+                 go through CLOSING to TIME_WAIT).",
+            ),
+            Explanation::HalfClose { first } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(first),
+                    T(" closed its direction first; the "),
+                    S(first.other()),
+                    T(" kept sending data in CLOSE_WAIT before closing too."),
+                ],
+            ),
+            Explanation::Graceful { first, after } => {
+                write_parts(
+                    out,
+                    &[
+                        T("The "),
+                        S(first),
+                        T(" closed first and the "),
+                        S(first.other()),
+                        T(" answered with its own FIN"),
+                    ],
+                )?;
+                if let Some(after) = after {
+                    write_parts(out, &[T(" "), Secs(after), T(" s later")])?;
+                }
+                out.write_str(".")
+            }
+            Explanation::UnansweredFin {
+                first,
+                idle,
+                close_wait,
+            } => {
+                write_parts(out, &[T("The "), S(first), T(" sent FIN")])?;
+                if let Some(idle) = idle {
+                    write_parts(out, &[T(" after "), Secs(idle), T(" s idle")])?;
+                }
+                write_parts(
+                    out,
+                    &[
+                        T("; the "),
+                        S(first.other()),
+                        T(" acknowledged it but never sent its own FIN: "),
+                    ],
+                )?;
+                // The capture often ends with the acknowledgement itself (a pcap does not
+                // record when tcpdump was stopped).
+                if close_wait < 0.0005 {
+                    out.write_str("it was in CLOSE_WAIT when the capture ended.")
+                } else {
+                    write_parts(
+                        out,
+                        &[
+                            T("CLOSE_WAIT for "),
+                            Secs(close_wait),
+                            T(" s until the end of the capture."),
+                        ],
+                    )
+                }
+            }
+            Explanation::UnacknowledgedFin { first } => write_parts(
+                out,
+                &[
+                    T("The "),
+                    S(first),
+                    T(" sent FIN; the "),
+                    S(first.other()),
+                    T(" never acknowledged it nor sent its own."),
+                ],
+            ),
+            Explanation::Text(ref text) => out.write_str(text),
+        }
+    }
+}
+
+fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
+    for part in parts {
+        match *part {
+            Part::Text(text) => out.write_str(text)?,
+            Part::Side(side) => out.write_str(side.as_str())?,
+            Part::Secs(v) => seconds::three_decimals(out, v)?,
+            Part::Count(n) => out.write_str(itoa::Buffer::new().format(n))?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::Side;
+
+    /// Every wording, with and without its optional parts: the sentences `format!` wrote
+    /// before explanations were kept as facts.
+    #[test]
+    fn explanations_read_as_before() {
+        use crate::model::Explanation as E;
+        use Side::{Client as C, Server as S};
+        let cases = [
+            (
+                E::Refused { after: 0.000_25 },
+                "The server answered the SYN with RST (0.000 s after the first SYN): nothing \
+                 listens on that port, or a firewall rejects it.",
+            ),
+            (
+                E::SynTimeout { syns: 3, over: 3.0 },
+                "3 SYN(s) over 3.000 s got no answer: the server is unreachable or a firewall \
+                 drops them.",
+            ),
+            (
+                E::HandshakeReset { by: C },
+                "The handshake never completed: the client reset it.",
+            ),
+            (
+                E::HandshakeUnfinished,
+                "The server answered the SYN but the client never completed the handshake.",
+            ),
+            (
+                E::Open,
+                "Still open at the end of the capture: no FIN or RST seen.",
+            ),
+            (
+                E::FinThenRst {
+                    first: S,
+                    rst_by: S,
+                    after: 4.0015,
+                    silent: Some(C),
+                },
+                "The server sent FIN first; the connection was then reset by the server 4.002 s \
+                 later (the client had not sent its own FIN).",
+            ),
+            (
+                E::FinThenRst {
+                    first: C,
+                    rst_by: S,
+                    after: 12345.6789,
+                    silent: None,
+                },
+                "The client sent FIN first; the connection was then reset by the server \
+                 12345.679 s later.",
+            ),
+            (
+                E::Abort { by: S },
+                "The server aborted the connection with RST, without a FIN before it.",
+            ),
+            (
+                E::Simultaneous,
+                "Both sides sent FIN before receiving the other's: a simultaneous close (both go \
+                 through CLOSING to TIME_WAIT).",
+            ),
+            (
+                E::HalfClose { first: C },
+                "The client closed its direction first; the server kept sending data in \
+                 CLOSE_WAIT before closing too.",
+            ),
+            (
+                E::Graceful {
+                    first: S,
+                    after: Some(0.0004),
+                },
+                "The server closed first and the client answered with its own FIN 0.000 s later.",
+            ),
+            (
+                E::Graceful {
+                    first: C,
+                    after: None,
+                },
+                "The client closed first and the server answered with its own FIN.",
+            ),
+            (
+                E::UnansweredFin {
+                    first: S,
+                    idle: Some(15.002),
+                    close_wait: 105.0,
+                },
+                "The server sent FIN after 15.002 s idle; the client acknowledged it but never \
+                 sent its own FIN: CLOSE_WAIT for 105.000 s until the end of the capture.",
+            ),
+            (
+                E::UnansweredFin {
+                    first: C,
+                    idle: None,
+                    close_wait: 0.0004,
+                },
+                "The client sent FIN; the server acknowledged it but never sent its own FIN: it \
+                 was in CLOSE_WAIT when the capture ended.",
+            ),
+            (
+                E::UnacknowledgedFin { first: C },
+                "The client sent FIN; the server never acknowledged it nor sent its own.",
+            ),
+            (E::Text("any \"text\"".into()), "any \"text\""),
+        ];
+        for (explanation, text) in cases {
+            assert_eq!(explanation.to_string(), text);
+            assert_eq!(
+                serde_json::to_string(&explanation).expect("serialise"),
+                serde_json::to_string(text).expect("serialise")
+            );
+        }
+    }
+}
