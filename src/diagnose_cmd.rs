@@ -7,14 +7,16 @@
 //! runner records segments for every connection but keeps them, once a connection is
 //! finished, only where a finding may need them (see [`SegmentKeeper`]).
 
-use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use crate::analyze::{
+    analyze, analyze_pipelined, diagnosis_reads_segments, AnalyzeOptions, RecordSegments,
+};
 use crate::capture::{CaptureStats, InputSpec};
 use crate::cli::CaptureArgs;
 use crate::diagnose::render::{render, Format, RenderOptions};
 use crate::diagnose::{Diagnosis, DiagnosisBuilder, Severity};
 use crate::diagram_cmd::StdinCopy;
 use crate::filter::Filter;
-use crate::model::{CloseKind, ConnectionReport, Initiator, Side};
+use crate::model::{CloseKind, ConnectionReport, Initiator, PerSide, Side};
 use crate::output::{AtomicFile, OutputFormats};
 use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
@@ -210,9 +212,10 @@ pub fn inputs(captures: &[PathBuf]) -> Vec<InputSpec> {
 /// Reads the inputs once and diagnoses the connections `filter` keeps as they stream by
 /// ([`DiagnosisBuilder`]): each connection's segment records are read while it is added
 /// and dropped with it, so memory holds what the live connections need plus bounded state
-/// per finding, however long the capture. `opts.record_segments` is set to `All` (the
-/// keep-alive timings and the RST flags come from the segments). `names` names the inputs
-/// in the error.
+/// per finding, however long the capture. `opts.record_segments` is set to `ForDiagnosis`
+/// (the keep-alive timings and the RST flags come from the segments; only the connections
+/// whose records are read get them in their report). `names` names the inputs in the
+/// error.
 pub fn read_diagnosis(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
@@ -220,15 +223,22 @@ pub fn read_diagnosis(
     names: &str,
 ) -> anyhow::Result<(Diagnosis, CaptureStats)> {
     let opts = AnalyzeOptions {
-        record_segments: RecordSegments::All,
+        record_segments: RecordSegments::ForDiagnosis,
         ..opts.clone()
     };
     let mut builder = DiagnosisBuilder::new();
-    let stats = analyze(inputs, &opts, &mut |r| {
-        if filter.matches(&r) {
-            builder.add(&r);
-        }
-    })
+    // The reports are built and diagnosed on this thread while the next packets are
+    // analysed on another.
+    let stats = analyze_pipelined(
+        inputs,
+        &opts,
+        &mut |r| {
+            if filter.matches(&r) {
+                builder.add(&r);
+            }
+        },
+        &mut |_| {},
+    )
     .with_context(|| format!("reading {names}"))?;
     Ok((builder.finish(&stats), stats))
 }
@@ -316,9 +326,11 @@ impl SegmentKeeper {
             r.segments = None;
             return;
         }
-        let needed = r.tcp.client.keepalives > 0
-            || r.tcp.server.keepalives > 0
-            || matches!(r.close.kind, CloseKind::Abort | CloseKind::FinThenRst);
+        let keepalives = PerSide {
+            client: r.tcp.client.keepalives,
+            server: r.tcp.server.keepalives,
+        };
+        let needed = diagnosis_reads_segments(r.close.kind, keepalives);
         let key = (
             r.close.kind,
             r.close.initiator,

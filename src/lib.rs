@@ -41,6 +41,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod report_cmd;
+pub mod second_pass;
 pub mod segment;
 pub mod state;
 pub mod summary;

@@ -3,12 +3,11 @@
 //! Wiring only. The capture is read once the way `closewait diagnose` reads it (segments
 //! kept where a finding may need them, see [`crate::diagnose_cmd::SegmentKeeper`]), so the
 //! page shows exactly the findings `diagnose` prints. Each finding's example connection is
-//! then drawn; an example whose segments were not kept (large captures) is recorded by a
-//! second pass over the capture for those connection ids only
-//! ([`RecordSegments::Ids`]), as `closewait diagram` does. Standard input is copied to a
+//! then drawn: a second pass records the segments of those connections only, reading
+//! only their packets ([`crate::second_pass`]), as `closewait diagram --worst` does. Standard input is copied to a
 //! temporary file first, since it may be read twice.
 
-use crate::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use crate::analyze::{analyze_pipelined, AnalyzeOptions, RecordSegments};
 use crate::capture::{CaptureStats, InputSpec};
 use crate::chart_cmd::capture_names;
 use crate::cli::CaptureArgs;
@@ -18,6 +17,7 @@ use crate::model::ConnectionReport;
 use crate::output::OutputFormats;
 use crate::render::chart::{ChartData, ChartKind};
 use crate::report::{html, ladder_svg, Chart, Ladder, Report};
+use crate::second_pass::{self, Locators};
 use crate::summary::SummaryBuilder;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +95,7 @@ fn build(
 ) -> anyhow::Result<(String, CaptureStats)> {
     let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
     let opts = AnalyzeOptions {
-        record_segments: RecordSegments::All,
+        record_segments: RecordSegments::ForDiagnosis,
         ..args.capture.options()?
     };
     let filter = args.capture.filter();
@@ -105,14 +105,22 @@ fn build(
     let mut builder = DiagnosisBuilder::new();
     let mut summary = SummaryBuilder::default();
     let mut chart_data = ChartData::without_diagnosis(&ChartKind::ALL);
-    let mut stats = analyze(&inputs, &opts, &mut |r| {
-        if !filter.matches(&r) {
-            return;
-        }
-        builder.add(&r);
-        summary.add(&r);
-        chart_data.add(&r);
-    })
+    // Where every connection is, for the second pass: the examples are known at the end.
+    let mut locators = Locators::default();
+    let mut stats = analyze_pipelined(
+        &inputs,
+        &opts,
+        &mut |r| {
+            locators.add(&r);
+            if !filter.matches(&r) {
+                return;
+            }
+            builder.add(&r);
+            summary.add(&r);
+            chart_data.add(&r);
+        },
+        &mut |_| {},
+    )
     .with_context(|| format!("reading {}", capture_names(&args.capture.input.captures)))?;
     if let Some(tmp) = stdin_path {
         let tmp = tmp.display().to_string();
@@ -125,10 +133,18 @@ fn build(
     let diagnosis = builder.finish(&stats);
     let summary = summary.finish();
 
-    // A second pass records the segments of the drawn examples only.
+    // A second pass records the segments of the drawn examples only, reading only their
+    // packets (see `second_pass`).
     let (examples, undrawn) = drawn_examples(&diagnosis);
     let mut ladders = draw(&examples, &[], diagnosis.capture_end, |missing| {
-        crate::diagnose_cmd::read_examples(&inputs, &opts, missing)
+        let opts = AnalyzeOptions {
+            record_segments: RecordSegments::None,
+            ..opts.clone()
+        };
+        second_pass::record(&inputs, &opts, stats.analysis_end_ns, missing, &|id| {
+            locators.get(id)
+        })
+        .context("reading the capture again for the example connections")
     })?;
     for id in undrawn {
         ladders.insert(
@@ -254,6 +270,7 @@ fn charts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::analyze;
 
     fn pool_leak() -> Vec<PathBuf> {
         vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/12-pool-leak-many.pcap")]

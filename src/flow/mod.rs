@@ -634,7 +634,7 @@ impl FlowTable {
         self.next_id += 1;
         let record = match &self.opts.record {
             RecordSegments::None => false,
-            RecordSegments::All => true,
+            RecordSegments::All | RecordSegments::ForDiagnosis => true,
             RecordSegments::Ids(ids) => ids.contains(&id),
         };
         match self.spare.pop() {
