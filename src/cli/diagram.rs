@@ -2,7 +2,8 @@
 //!
 //! It picks the connection (`--conn ID`, `--worst`, `--kind K`), analyses the capture a
 //! second time recording segments for that connection only (records cost memory per
-//! segment, so they are never kept for the whole capture), and writes one format to a file
+//! segment, so they are never kept for the whole capture; with `--worst`, the second pass
+//! reads only that connection's packets, see [`crate::second_pass`]), and writes one format to a file
 //! (atomically: a temporary file renamed into place) or to standard output.
 //!
 //! `--worst` ranks connections by how badly they ended, most telling first:
@@ -15,9 +16,10 @@ use crate::cli::output::OutputFormats;
 use crate::cli::read::StdinCopy;
 use crate::cli::{print_capture_warnings, CaptureArgs};
 use anyhow::{bail, Context};
-use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use closewait_core::analyze::{analyze, analyze_pipelined, AnalyzeOptions, RecordSegments};
 use closewait_core::capture::InputSpec;
 use closewait_core::model::{CloseKind, ConnectionReport};
+use closewait_core::second_pass::{self, Locator};
 use closewait_core::worst::WorstKey;
 use closewait_render::render::diagram::{self, Format, LadderOptions, RenderOptions, TimeAxis};
 use std::collections::BTreeSet;
@@ -200,61 +202,82 @@ pub fn run(args: &DiagramArgs) -> anyhow::Result<i32> {
         ..base_opts.clone()
     };
     let filter = args.capture.filter();
-    let id = match args.conn {
-        Some(id) => id,
+    let (report, stats) = match args.conn {
+        Some(id) => {
+            let mut found = None;
+            let mut count = 0u64;
+            let stats = analyze(
+                &inputs,
+                &analyze_opts(RecordSegments::Ids(BTreeSet::from([id]))),
+                &mut |r| {
+                    count += 1;
+                    if r.id == id {
+                        found = Some(r);
+                    }
+                },
+            )
+            .with_context(|| format!("reading {}", names()))?;
+            let Some(report) = found else {
+                print_capture_warnings(&stats);
+                eprintln!(
+                    "closewait: no connection {id} in {} (ids 0 to {})",
+                    names(),
+                    count.saturating_sub(1)
+                );
+                return Ok(1);
+            };
+            (report, stats)
+        }
         None => {
-            // Only the worst candidate so far is kept while the capture streams by.
+            // Only the worst candidate so far is kept while the capture streams by, with
+            // where it is in the capture for the second pass.
             let mut worst = WorstSoFar::new(None);
-            let stats = analyze(&inputs, &analyze_opts(RecordSegments::None), &mut |r| {
-                if filter.matches(&r) {
-                    worst.add(&r)
-                } else {
-                    worst.seen += 1;
-                }
-            })
+            let mut located = None;
+            let stats = analyze_pipelined(
+                &inputs,
+                &analyze_opts(RecordSegments::None),
+                &mut |r| {
+                    if filter.matches(&r) {
+                        worst.add(&r);
+                        if worst.id() == Some(r.id) {
+                            located = Some(Locator::of(&r));
+                        }
+                    } else {
+                        worst.seen += 1;
+                    }
+                },
+                &mut |_| {},
+            )
             .with_context(|| format!("reading {}", names()))?;
             let total = worst.seen;
-            match worst.id() {
-                Some(id) => id,
-                None => {
-                    print_capture_warnings(&stats);
-                    if filter.is_empty() {
-                        eprintln!("closewait: no TCP connection in {}", names());
-                    } else {
-                        eprintln!(
-                            "closewait: no connection matching {filter} in {} ({total} connections)",
-                            names()
-                        );
-                    }
-                    args.capture.analysis.check_strict(&stats)?;
-                    return Ok(1);
+            let Some(id) = worst.id() else {
+                print_capture_warnings(&stats);
+                if filter.is_empty() {
+                    eprintln!("closewait: no TCP connection in {}", names());
+                } else {
+                    eprintln!(
+                        "closewait: no connection matching {filter} in {} ({total} connections)",
+                        names()
+                    );
                 }
-            }
+                args.capture.analysis.check_strict(&stats)?;
+                return Ok(1);
+            };
+            // Only its packets are read again (see `second_pass`).
+            let report = second_pass::record(
+                &inputs,
+                &analyze_opts(RecordSegments::None),
+                stats.analysis_end_ns,
+                &BTreeSet::from([id]),
+                &|_| located,
+            )
+            .with_context(|| format!("reading {} again", names()))?
+            .pop()
+            .with_context(|| format!("connection {id} not found again in {}", names()))?;
+            (report, stats)
         }
     };
-
-    let mut found = None;
-    let mut count = 0u64;
-    let stats = analyze(
-        &inputs,
-        &analyze_opts(RecordSegments::Ids(BTreeSet::from([id]))),
-        &mut |r| {
-            count += 1;
-            if r.id == id {
-                found = Some(r);
-            }
-        },
-    )
-    .with_context(|| format!("reading {}", names()))?;
-    let Some(report) = found else {
-        print_capture_warnings(&stats);
-        eprintln!(
-            "closewait: no connection {id} in {} (ids 0 to {})",
-            names(),
-            count.saturating_sub(1)
-        );
-        return Ok(1);
-    };
+    let id = report.id;
 
     let opts = RenderOptions {
         ladder: LadderOptions {

@@ -6,10 +6,12 @@
 
 use super::CaptureArgs;
 use anyhow::{anyhow, Context};
-use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use closewait_core::analyze::{
+    analyze, analyze_pipelined, diagnosis_reads_segments, AnalyzeOptions, RecordSegments,
+};
 use closewait_core::capture::{CaptureStats, InputSpec};
 use closewait_core::filter::Filter;
-use closewait_core::model::{CloseKind, ConnectionReport, Initiator, Side};
+use closewait_core::model::{CloseKind, ConnectionReport, Initiator, PerSide, Side};
 use closewait_render::diagnose::{Diagnosis, DiagnosisBuilder};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -104,9 +106,10 @@ pub fn inputs(captures: &[PathBuf]) -> Vec<InputSpec> {
 /// Reads the inputs once and diagnoses the connections `filter` keeps as they stream by
 /// ([`DiagnosisBuilder`]): each connection's segment records are read while it is added
 /// and dropped with it, so memory holds what the live connections need plus bounded state
-/// per finding, however long the capture. `opts.record_segments` is set to `All` (the
-/// keep-alive timings and the RST flags come from the segments). `names` names the inputs
-/// in the error.
+/// per finding, however long the capture. `opts.record_segments` is set to `ForDiagnosis`
+/// (the keep-alive timings and the RST flags come from the segments; only the connections
+/// whose records are read get them in their report). `names` names the inputs in the
+/// error.
 pub fn read_diagnosis(
     inputs: &[InputSpec],
     opts: &AnalyzeOptions,
@@ -114,15 +117,22 @@ pub fn read_diagnosis(
     names: &str,
 ) -> anyhow::Result<(Diagnosis, CaptureStats)> {
     let opts = AnalyzeOptions {
-        record_segments: RecordSegments::All,
+        record_segments: RecordSegments::ForDiagnosis,
         ..opts.clone()
     };
     let mut builder = DiagnosisBuilder::new();
-    let stats = analyze(inputs, &opts, &mut |r| {
-        if filter.matches(&r) {
-            builder.add(&r);
-        }
-    })
+    // The reports are built and diagnosed on this thread while the next packets are
+    // analysed on another.
+    let stats = analyze_pipelined(
+        inputs,
+        &opts,
+        &mut |r| {
+            if filter.matches(&r) {
+                builder.add(&r);
+            }
+        },
+        &mut |_| {},
+    )
     .with_context(|| format!("reading {names}"))?;
     Ok((builder.finish(&stats), stats))
 }
@@ -210,9 +220,11 @@ impl SegmentKeeper {
             r.segments = None;
             return;
         }
-        let needed = r.tcp.client.keepalives > 0
-            || r.tcp.server.keepalives > 0
-            || matches!(r.close.kind, CloseKind::Abort | CloseKind::FinThenRst);
+        let keepalives = PerSide {
+            client: r.tcp.client.keepalives,
+            server: r.tcp.server.keepalives,
+        };
+        let needed = diagnosis_reads_segments(r.close.kind, keepalives);
         let key = (
             r.close.kind,
             r.close.initiator,

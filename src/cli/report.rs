@@ -3,18 +3,18 @@
 //! Wiring only. The capture is read once the way `closewait diagnose` reads it (segments
 //! kept where a finding may need them, see [`crate::cli::read::SegmentKeeper`]), so the
 //! page shows exactly the findings `diagnose` prints. Each finding's example connection is
-//! then drawn; an example whose segments were not kept (large captures) is recorded by a
-//! second pass over the capture for those connection ids only
-//! ([`RecordSegments::Ids`]), as `closewait diagram` does. Standard input is copied to a
+//! then drawn: a second pass records the segments of those connections only, reading
+//! only their packets ([`closewait_core::second_pass`]), as `closewait diagram --worst` does. Standard input is copied to a
 //! temporary file first, since it may be read twice.
 
 use crate::cli::output::OutputFormats;
-use crate::cli::read::{capture_names, read_examples, StdinCopy};
+use crate::cli::read::{capture_names, StdinCopy};
 use crate::cli::CaptureArgs;
 use anyhow::{bail, Context};
-use closewait_core::analyze::{analyze, AnalyzeOptions, RecordSegments};
+use closewait_core::analyze::{analyze_pipelined, AnalyzeOptions, RecordSegments};
 use closewait_core::capture::{CaptureStats, InputSpec};
 use closewait_core::model::ConnectionReport;
+use closewait_core::second_pass::{self, Locators};
 use closewait_core::summary::SummaryBuilder;
 use closewait_render::diagnose::DiagnosisBuilder;
 use closewait_render::render::chart::{ChartData, ChartKind};
@@ -94,7 +94,7 @@ fn build(
 ) -> anyhow::Result<(String, CaptureStats)> {
     let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
     let opts = AnalyzeOptions {
-        record_segments: RecordSegments::All,
+        record_segments: RecordSegments::ForDiagnosis,
         ..args.capture.options()?
     };
     let filter = args.capture.filter();
@@ -104,14 +104,22 @@ fn build(
     let mut builder = DiagnosisBuilder::new();
     let mut summary = SummaryBuilder::default();
     let mut chart_data = ChartData::new(&ChartKind::ALL);
-    let mut stats = analyze(&inputs, &opts, &mut |r| {
-        if !filter.matches(&r) {
-            return;
-        }
-        builder.add(&r);
-        summary.add(&r);
-        chart_data.add(&r);
-    })
+    // Where every connection is, for the second pass: the examples are known at the end.
+    let mut locators = Locators::default();
+    let mut stats = analyze_pipelined(
+        &inputs,
+        &opts,
+        &mut |r| {
+            locators.add(&r);
+            if !filter.matches(&r) {
+                return;
+            }
+            builder.add(&r);
+            summary.add(&r);
+            chart_data.add(&r);
+        },
+        &mut |_| {},
+    )
     .with_context(|| format!("reading {}", capture_names(&args.capture.input.captures)))?;
     if let Some(tmp) = stdin_path {
         let tmp = tmp.display().to_string();
@@ -124,10 +132,18 @@ fn build(
     let diagnosis = builder.finish(&stats);
     let summary = summary.finish();
 
-    // A second pass records the segments of the drawn examples only.
+    // A second pass records the segments of the drawn examples only, reading only their
+    // packets (see `second_pass`).
     let (examples, undrawn) = drawn_examples(&diagnosis);
     let mut ladders = draw(&examples, &[], diagnosis.capture_end, |missing| {
-        read_examples(&inputs, &opts, missing)
+        let opts = AnalyzeOptions {
+            record_segments: RecordSegments::None,
+            ..opts.clone()
+        };
+        second_pass::record(&inputs, &opts, stats.analysis_end_ns, missing, &|id| {
+            locators.get(id)
+        })
+        .context("reading the capture again for the example connections")
     })?;
     for id in undrawn {
         ladders.insert(
@@ -253,6 +269,7 @@ fn charts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::analyze;
 
     fn pool_leak() -> Vec<PathBuf> {
         vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/12-pool-leak-many.pcap")]

@@ -11,7 +11,7 @@ use crate::flow::{
     prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
     Released,
 };
-use crate::model::{secs, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
+use crate::model::{secs, CloseKind, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
 use crate::segment::Segment;
 use crate::state::Event;
 use crate::tcp::End;
@@ -48,6 +48,14 @@ impl Default for AnalyzeOptions {
             window: TimeWindow::default(),
         }
     }
+}
+
+/// Whether the diagnosis reads this connection's segment records: the keep-alive timings
+/// (`keepalive`, `dead_peer`), and the RST that ended it (`half_open`, `late_write`).
+pub fn diagnosis_reads_segments(kind: CloseKind, keepalives: PerSide<u64>) -> bool {
+    keepalives.client > 0
+        || keepalives.server > 0
+        || matches!(kind, CloseKind::Abort | CloseKind::FinThenRst)
 }
 
 /// How long a finished connection is kept to absorb stray retransmissions before it is
@@ -272,6 +280,7 @@ fn analyze_finished(
     if let Some(warning) = analyzer.eviction_warning() {
         stats.warnings.push(warning);
     }
+    stats.analysis_end_ns = Some(capture_end.max(analyzer.table_now()));
     stats.post_close = analyzer.finish_finished(capture_end, &mut |f| handover.finished(f));
     Ok(stats)
 }
@@ -354,6 +363,8 @@ pub struct Finished {
     role_inferred: bool,
     /// See [`Released::ended_by_reuse`]: set on the connection when its report is built.
     ended_by_reuse: Option<(i64, u64)>,
+    /// [`RecordSegments::ForDiagnosis`]: leave out the records the diagnosis does not read.
+    elide_segments: bool,
 }
 
 /// What a report does with the connection's Zeek history (its state changes are converted
@@ -369,7 +380,7 @@ pub enum Buffers {
 impl Finished {
     /// Roles are decided now, with the servers known so far; the connection itself is
     /// only read when its client must be inferred (it was seen without a SYN).
-    fn new(released: Released, known_servers: &KnownServers) -> Self {
+    fn new(released: Released, known_servers: &KnownServers, elide_segments: bool) -> Self {
         let (client, role_inferred) = match released.client {
             Some(client) => (client, false),
             None => released.conn.roles(known_servers),
@@ -380,6 +391,7 @@ impl Finished {
             client,
             role_inferred,
             ended_by_reuse: released.ended_by_reuse,
+            elide_segments,
         }
     }
 
@@ -394,6 +406,7 @@ impl Finished {
             time_wait_secs,
             (self.client, self.role_inferred),
             buffers,
+            self.elide_segments,
         )
     }
 }
@@ -406,6 +419,8 @@ pub struct Analyzer {
     last_ts_ns: i64,
     /// Connections the table handed over during one `push`, reused across packets.
     released: Vec<Released>,
+    /// [`RecordSegments::ForDiagnosis`].
+    elide_segments: bool,
 }
 
 impl Analyzer {
@@ -421,6 +436,7 @@ impl Analyzer {
             time_wait_secs: opts.time_wait_secs,
             last_ts_ns: i64::MIN,
             released: Vec::new(),
+            elide_segments: opts.record_segments == RecordSegments::ForDiagnosis,
         }
     }
 
@@ -495,7 +511,7 @@ impl Analyzer {
         // Most packets release nothing: skip the drain and its drop.
         if !released.is_empty() {
             for r in released.drain(..) {
-                on_finished(Finished::new(r, &table.known_servers));
+                on_finished(Finished::new(r, &table.known_servers, self.elide_segments));
             }
         }
     }
@@ -522,9 +538,10 @@ impl Analyzer {
     ) -> PostCloseStats {
         let known = self.table.known_servers.clone();
         let end = capture_end_ns.max(self.last_ts_ns);
+        let elide = self.elide_segments;
         self.table.finish(&mut |mut r| {
             r.now_ns = end;
-            on_finished(Finished::new(r, &known))
+            on_finished(Finished::new(r, &known, elide))
         })
     }
 }
@@ -537,7 +554,14 @@ pub fn report(
     known_servers: &KnownServers,
 ) -> ConnectionReport {
     let roles = conn.roles(known_servers);
-    report_with_roles(&mut conn, now_ns, time_wait_secs, roles, Buffers::Move)
+    report_with_roles(
+        &mut conn,
+        now_ns,
+        time_wait_secs,
+        roles,
+        Buffers::Move,
+        false,
+    )
 }
 
 /// [`report`] with the roles decided: (index of the client, whether that was inferred).
@@ -547,6 +571,7 @@ fn report_with_roles(
     time_wait_secs: f64,
     (client, role_inferred): (usize, bool),
     buffers: Buffers,
+    elide_segments: bool,
 ) -> ConnectionReport {
     conn.conv.finish(now_ns, time_wait_secs);
     if let Some((ts, frame)) = conn.ended_by_reuse {
@@ -572,7 +597,15 @@ fn report_with_roles(
     tcp.client.missing_bytes = conv.dirs[client].missing_bytes();
     tcp.server.missing_bytes = conv.dirs[server].missing_bytes();
 
+    let keepalives = PerSide {
+        client: tcp.client.keepalives,
+        server: tcp.server.keepalives,
+    };
+    let elided = elide_segments && !diagnosis_reads_segments(close.kind, keepalives);
     let segments = conv.recorded.as_ref().map(|recs| {
+        if elided {
+            return Vec::new();
+        }
         recs.iter()
             .map(|r| {
                 let to = r.from.other();

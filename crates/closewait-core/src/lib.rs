@@ -18,6 +18,7 @@
 //! filter    which connections to show (--host, --port, --kind, --state)
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! worst     which connection is the worst one of a kind (diagram --worst)
+//! second_pass  re-reads only the drawn connections' packets (diagram --worst, report)
 //! ```
 
 pub mod analyze;
@@ -28,6 +29,7 @@ pub mod explain;
 pub mod filter;
 pub mod flow;
 pub mod model;
+pub mod second_pass;
 pub mod seconds;
 pub mod segment;
 pub mod state;

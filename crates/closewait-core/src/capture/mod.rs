@@ -90,6 +90,11 @@ pub struct CaptureStats {
     /// (none: left out).
     #[serde(skip_serializing_if = "crate::model::PostCloseStats::is_empty")]
     pub post_close: crate::model::PostCloseStats,
+    /// The end of the capture the analysis measured open connections to, epoch
+    /// nanoseconds (exact, unlike [`CaptureStats::end`]): a second pass over the capture
+    /// finishes its connections at the same moment (see `crate::second_pass`).
+    #[serde(skip)]
+    pub analysis_end_ns: Option<i64>,
 }
 
 impl CaptureStats {

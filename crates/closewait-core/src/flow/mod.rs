@@ -219,6 +219,13 @@ pub enum RecordSegments {
     None,
     All,
     Ids(BTreeSet<u64>),
+    /// Every connection is recorded, but its report carries the records only where
+    /// `closewait diagnose` reads them ([`crate::analyze::diagnosis_reads_segments`]);
+    /// elsewhere `segments` is `Some` and empty: recorded, so the connection can be a
+    /// finding's drawn example, which a second pass over the capture records for drawing.
+    /// Building the records of every connection (a label and a vector per segment) cost as
+    /// much as the rest of the report.
+    ForDiagnosis,
 }
 
 /// Tunables of the table.
@@ -642,7 +649,7 @@ impl FlowTable {
         self.next_id += 1;
         let record = match &self.opts.record {
             RecordSegments::None => false,
-            RecordSegments::All => true,
+            RecordSegments::All | RecordSegments::ForDiagnosis => true,
             RecordSegments::Ids(ids) => ids.contains(&id),
         };
         match self.spare.pop() {
