@@ -154,9 +154,15 @@ pub fn write_output(output: Option<&Path>, bytes: &[u8]) -> Result<(), OutputErr
 /// A file written under a temporary name in the target's directory (so the final rename
 /// stays on one filesystem and is atomic) and renamed over the target on commit. Dropped
 /// without commit, it removes itself.
+///
+/// A target that exists and is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`) is
+/// written in place: renaming over it would replace the device with a regular file, which
+/// is how a benchmark's `report -o /dev/null` once turned a machine's `/dev/null` into a
+/// growing file that broke every later build.
 pub struct AtomicFile {
     target: PathBuf,
-    temp: PathBuf,
+    /// The temporary file renamed over the target on commit; `None` when writing in place.
+    temp: Option<PathBuf>,
     pub writer: BufWriter<File>,
     committed: bool,
 }
@@ -179,6 +185,18 @@ impl AtomicFile {
                 "is a directory",
             )));
         }
+        if fs::metadata(target).is_ok_and(|m| !m.is_file()) {
+            let file = File::options()
+                .write(true)
+                .open(target)
+                .map_err(output_error)?;
+            return Ok(AtomicFile {
+                target: target.to_path_buf(),
+                temp: None,
+                writer: BufWriter::new(file),
+                committed: false,
+            });
+        }
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -194,7 +212,7 @@ impl AtomicFile {
             .map_err(output_error)?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
-            temp,
+            temp: Some(temp),
             writer: BufWriter::new(file),
             committed: false,
         })
@@ -205,11 +223,14 @@ impl AtomicFile {
     }
 
     pub fn commit(mut self) -> Result<(), OutputError> {
-        let result = self
-            .writer
-            .flush()
-            .and_then(|()| self.writer.get_ref().sync_all())
-            .and_then(|()| fs::rename(&self.temp, &self.target));
+        let result = match &self.temp {
+            Some(temp) => self
+                .writer
+                .flush()
+                .and_then(|()| self.writer.get_ref().sync_all())
+                .and_then(|()| fs::rename(temp, &self.target)),
+            None => self.writer.flush(),
+        };
         match result {
             Ok(()) => {
                 self.committed = true;
@@ -225,8 +246,8 @@ impl AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.temp);
+        if let (false, Some(temp)) = (self.committed, &self.temp) {
+            let _ = fs::remove_file(temp);
         }
     }
 }
@@ -307,6 +328,22 @@ mod tests {
         assert_eq!(fs::read(&target).expect("read"), b"new");
         assert_eq!(fs::read_dir(&dir).expect("list").count(), 1);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Renaming over `/dev/null` would make it a regular file: devices are written in place.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_target_is_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        if !fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+            eprintln!("SKIPPED: /dev/null is not a character device on this machine");
+            return;
+        }
+        let mut out = AtomicFile::create(null).expect("open /dev/null");
+        out.writer.write_all(b"discarded").unwrap();
+        out.commit().expect("commit to /dev/null");
+        assert!(fs::metadata(null).unwrap().file_type().is_char_device());
     }
 
     #[test]

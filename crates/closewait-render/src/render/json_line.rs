@@ -684,7 +684,9 @@ fn needs_escaping(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use closewait_core::model::{CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side};
+    use closewait_core::model::{
+        CloseKind, CloseSignal, Initiator, SegmentNote, SegmentRecord, Side,
+    };
     use closewait_core::state::TcpState;
     use closewait_core::testutil::ReportBuilder;
 
