@@ -2,7 +2,6 @@
 //! live connections is capped; past the cap the least recently active connection is
 //! reported as it stands and dropped, and a warning counts the evictions.
 
-use crate::support::segment::segment as seg;
 use assert_cmd::Command;
 use closewait::analyze::{AnalyzeOptions, Analyzer};
 use closewait::model::{CloseKind, ConnectionReport};
@@ -11,6 +10,22 @@ use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 const T0: i64 = 1_700_000_000_000_000_000;
+
+/// The one segment builder (`closewait_core::testkit`, the unit tests' too), at `ts_ns`.
+fn seg(
+    ts_ns: i64,
+    src: SocketAddr,
+    dst: SocketAddr,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+) -> Segment {
+    Segment {
+        ts_ns,
+        ..closewait_core::testkit::segment(src, dst, flags, seq, ack, len)
+    }
+}
 const MS: i64 = 1_000_000;
 
 /// The i-th spoofed source of a flood: a different address and port each time.

@@ -1156,22 +1156,8 @@ mod tests {
             let seg = Segment {
                 ts_ns: self.ts_ns,
                 frame: self.frame,
-                src,
-                dst,
-                seq,
-                ack,
-                flags: TcpFlags(flags),
-                window: 502,
-                window_scale: if flags & TcpFlags::SYN != 0 {
-                    Some(7)
-                } else {
-                    None
-                },
-                mss: None,
-                timestamps: None,
-                sack_permitted: false,
-                payload_len: len,
-                captured_payload_len: len,
+                window_scale: (flags & TcpFlags::SYN != 0).then_some(7),
+                ..crate::testkit::segment(src, dst, flags, seq, ack, len)
             };
             let conv = self
                 .conv
