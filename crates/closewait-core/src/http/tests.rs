@@ -452,3 +452,135 @@ fn conversation_serialises_for_the_model() {
     assert_eq!(json["last_unanswered_request"]["request"]["method"], "GET");
     assert_eq!(json["last_unanswered_request"]["idempotent"], true);
 }
+
+// --- any chunking, hostile bytes ---
+
+/// Two responses, one chunked with an extension and a trailer, the other by length.
+const CHUNKED_THEN_LENGTH: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n\
+    4;ext=1\r\nabcd\r\n0\r\nX-Trailer: t\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnop";
+
+/// Cut at every pair of places (three pieces): the same conversation as in one piece.
+#[test]
+fn any_three_piece_split_gives_the_same_conversation() {
+    let client = [GET, GET].concat();
+    let whole = parse(&client, CHUNKED_THEN_LENGTH);
+    assert_eq!(whole.status_codes, statuses(&[(200, 1), (404, 1)]));
+    assert_eq!(whole.keep_alive.and_then(|k| k.timeout_s), Some(5));
+    for first in 0..=CHUNKED_THEN_LENGTH.len() {
+        for second in first..=CHUNKED_THEN_LENGTH.len() {
+            let mut parser = HttpParser::new();
+            parser.feed(Side::Client, &client);
+            parser.feed(Side::Server, &CHUNKED_THEN_LENGTH[..first]);
+            parser.feed(Side::Server, &CHUNKED_THEN_LENGTH[first..second]);
+            parser.feed(Side::Server, &CHUNKED_THEN_LENGTH[second..]);
+            assert_eq!(parser.finish(), whole, "cut at {first} and {second}");
+        }
+    }
+}
+
+/// Pseudo-random streams built from HTTP's own pieces (start lines of the sender's kind,
+/// framing headers, chunked and plain bodies, now and then a foreign piece or a gap), so
+/// the parser gets deep rather than failing at byte one, fed in random cuts: no panic,
+/// the head buffer never past its cap, the counts consistent.
+#[test]
+fn hostile_streams_never_panic_or_outgrow_the_cap() {
+    const REQUEST_LINES: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\n",
+        b"HEAD /h HTTP/1.0\r\n",
+        b"POST /p HTTP/1.1\r\n",
+        b"CONNECT x:443 HTTP/1.1\r\n",
+    ];
+    const STATUS_LINES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 101 Switching\r\n",
+        b"HTTP/1.0 304 \r\n",
+        b"HTTP/1.1 100 Continue\r\n",
+        b"HTTP/1.1 204 \r\n",
+    ];
+    const HEADERS: &[&[u8]] = &[
+        b"Content-Length: 3\r\n",
+        b"Content-Length: 99999999999999999999999\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+        b"Keep-Alive: timeout=\"1\", max=2\r\n",
+        b"Connection: close\r\n",
+        b"X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+    ];
+    const BODIES: &[&[u8]] = &[
+        b"abc",
+        b"5;x=y\r\nhello\r\n",
+        b"0\r\n\r\n",
+        b"0\r\nT: 1\r\n\r\n",
+        b"fffffffffffffffff\r\n",
+        b"\r\n",
+    ];
+    const FOREIGN: &[&[u8]] = &[b"\x16\x03\x01", b"\n", b"zz\r\n", b"\x00"];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: usize| {
+        // xorshift64: deterministic, no dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let mut deep = 0;
+    for _ in 0..1500 {
+        let mut parser = HttpParser::new();
+        for _ in 0..next(16) {
+            let sender = if next(2) == 0 {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            if next(30) == 0 {
+                parser.gap(sender, next(8) as u64);
+            }
+            let starts = if sender == Side::Client {
+                REQUEST_LINES
+            } else {
+                STATUS_LINES
+            };
+            let mut message = starts[next(starts.len())].to_vec();
+            for _ in 0..next(4) {
+                let header = HEADERS[next(HEADERS.len())];
+                message.extend(header.repeat(if next(40) == 0 { 300 } else { 1 }));
+            }
+            message.extend(b"\r\n");
+            let bodies = if next(3) == 0 { next(3) } else { 0 };
+            for _ in 0..bodies {
+                message.extend(BODIES[next(BODIES.len())]);
+            }
+            if next(25) == 0 {
+                let at = next(message.len() + 1);
+                message.splice(at..at, FOREIGN[next(FOREIGN.len())].iter().copied());
+            }
+            let cut = next(message.len() + 1);
+            parser.feed(sender, &message[..cut]);
+            parser.feed(sender, &message[cut..]);
+            assert!(parser.requests.buffer.len() <= MAX_HEAD_BYTES);
+            assert!(parser.responses.buffer.len() <= MAX_HEAD_BYTES);
+        }
+        let conversation = parser.finish();
+        let give_ups = conversation.gave_up;
+        assert!(
+            give_ups.gap
+                + give_ups.oversized_head
+                + give_ups.parse_error
+                + give_ups.pipeline_overflow
+                <= 2
+        );
+        assert_eq!(
+            conversation.status_codes.values().sum::<u64>(),
+            conversation.responses
+        );
+        assert_eq!(
+            conversation.requests > 0,
+            conversation.last_request.is_some()
+        );
+        deep += usize::from(conversation.requests > 1 && conversation.responses > 1);
+    }
+    assert!(
+        deep > 100,
+        "the streams get past their first messages ({deep})"
+    );
+}
