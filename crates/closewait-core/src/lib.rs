@@ -10,6 +10,7 @@
 //! capture   bytes → packets (pcap, pcapng, gzip, stdin, several files merged)
 //! decode    packet → Segment (link layer, IPv4/IPv6, TCP header)
 //! flow      Segment → connection (4-tuple lifetimes, roles)
+//! http      reassembled bytes → HTTP/1.x conversation (requests, statuses, keep-alive)
 //! tcp       per-direction sequence tracking + the RFC 9293 endpoint state machine
 //! classify  connection → Close verdict (kind, initiator, who failed to respond)
 //! zeek      an independent Zeek-compatible conn_state/history
@@ -28,6 +29,7 @@ pub mod decode;
 pub mod explain;
 pub mod filter;
 pub mod flow;
+pub mod http;
 pub mod model;
 pub mod second_pass;
 pub mod seconds;

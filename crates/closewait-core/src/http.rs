@@ -1,0 +1,781 @@
+//! HTTP/1.x over one connection's reassembled bytes: what was asked, what was answered,
+//! and what the server promised about keeping the connection open.
+//!
+//! Why: a close is only half explained by TCP. The seed's fix is a server telling its
+//! clients `Keep-Alive: timeout=N` so they never write into a connection the server is
+//! about to close, and a late write that meets a RST is harmless only if the request was
+//! idempotent. Both facts live in the HTTP heads, so this module reads them (issue 19).
+//!
+//! What it does: one `MessageStream` per direction takes bytes in whatever chunks the
+//! reassembler delivers them, buffers a head until its empty line (at most
+//! [`MAX_HEAD_BYTES`]), hands it to `httparse` (the field's head parser: no hand-written
+//! request-line or header grammar here), and then *skips* the body by its framing
+//! (RFC 9112 §6.3): bodies are never stored, so memory per connection is bounded by one
+//! head per direction. [`HttpParser`] pairs responses with requests in order (a pipelining
+//! queue of what each request needs from its response) and keeps the [`HttpConversation`]
+//! summary the report model will carry.
+//!
+//! What it may not do: guess. Missing bytes ([`HttpParser::gap`]) are skipped only where
+//! the framing says exactly how many body bytes remain; anywhere else (inside a head, a
+//! chunk-size line, between messages, or a gap longer than the body) the direction gives
+//! up, counted in [`GiveUps`], and stays silent until the connection ends. It never
+//! resynchronises: the only marker of a message start is `METHOD SP target SP HTTP/1.x` or
+//! `HTTP/1.x SP status`, and a body may contain exactly those bytes (a proxied page, a log
+//! upload), so a resynchronised parser could count requests that were never made.
+//! Bytes that are not HTTP/1.x at all (TLS records, HTTP/2's preface, SSH banners) fail
+//! `httparse`'s check of the first few bytes and give up at once; TLS stays opaque.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::model::Side;
+
+/// The longest head (request or status line plus header section) buffered before the
+/// direction gives up. Servers cap theirs at 8 KiB (nginx `large_client_header_buffers`,
+/// Tomcat `maxHttpHeaderSize`) to 16 KiB; a longer head is hostile or not HTTP.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Request targets are kept to this many bytes (cut at a character boundary, `…`
+/// appended): enough to recognise an endpoint, not a place to store query strings.
+pub const MAX_TARGET_BYTES: usize = 200;
+
+/// Methods longer than this are cut the same way (a method is a token of any length).
+const MAX_METHOD_BYTES: usize = 32;
+
+/// Requests written ahead of their responses (pipelining) that the parser remembers; a
+/// client further ahead than this is not a browser or a pool, and the request direction
+/// gives up rather than grow.
+pub const MAX_PIPELINED_REQUESTS: usize = 4096;
+
+/// Header fields `httparse` parses per head; more is a parse error (servers refuse ~100).
+const MAX_HEADERS: usize = 128;
+
+/// Before a head is complete, `httparse` checks its first bytes this often: enough for a
+/// method or `HTTP/1.`, so TLS or other binary protocols give up at once, and cheap
+/// (a head split byte by byte is not re-parsed 16 Ki times).
+const EARLY_CHECK_BYTES: usize = 16;
+
+/// An HTTP/1.x version, as `httparse` reports it (its minor version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum HttpVersion {
+    #[serde(rename = "HTTP/1.0")]
+    Http10,
+    #[serde(rename = "HTTP/1.1")]
+    Http11,
+}
+
+impl HttpVersion {
+    fn from_minor(minor: u8) -> HttpVersion {
+        if minor == 0 {
+            HttpVersion::Http10
+        } else {
+            HttpVersion::Http11
+        }
+    }
+}
+
+/// A request line as the summary keeps it: method and target, both cut to a sane length.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestLine {
+    pub method: String,
+    pub target: String,
+    pub version: HttpVersion,
+}
+
+impl RequestLine {
+    /// RFC 9110 §9.2.2: "the request methods defined by this specification, PUT, DELETE,
+    /// and safe request methods are idempotent"; the safe ones (§9.2.1) are GET, HEAD,
+    /// OPTIONS and TRACE. Method names are case-sensitive (§9.1). An idempotent request
+    /// that met a closed connection can be retried; a POST cannot (§9.2.2: "a client
+    /// SHOULD NOT automatically retry a request with a non-idempotent method").
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        )
+    }
+}
+
+/// The request written last that never got a response: on a connection the server had
+/// closed, the one that met the RST.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnansweredRequest {
+    pub request: RequestLine,
+    pub idempotent: bool,
+}
+
+/// The parameters of the server's `Keep-Alive` header (RFC 2068 §19.7.1.1, kept out of
+/// RFC 9110 but sent by Tomcat and Apache): `Keep-Alive: timeout=5, max=100`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KeepAliveAdvertised {
+    /// Seconds the server keeps an idle connection open.
+    pub timeout_s: Option<u64>,
+    /// Requests the server still serves on this connection.
+    pub max: Option<u64>,
+}
+
+/// How often a direction stopped parsing, by reason (each direction gives up at most
+/// once, so each count is 0, 1 or 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GiveUps {
+    /// Bytes were missing somewhere their length could not be skipped.
+    pub gap: u32,
+    /// A head (or a chunk-size or trailer line) longer than [`MAX_HEAD_BYTES`].
+    pub oversized_head: u32,
+    /// Not HTTP/1.x, or a head or framing `httparse` and RFC 9112 reject.
+    pub parse_error: u32,
+    /// More than [`MAX_PIPELINED_REQUESTS`] requests ahead of their responses.
+    pub pipeline_overflow: u32,
+}
+
+impl GiveUps {
+    fn count(&mut self, reason: GiveUp) {
+        let counter = match reason {
+            GiveUp::Gap => &mut self.gap,
+            GiveUp::OversizedHead => &mut self.oversized_head,
+            GiveUp::ParseError => &mut self.parse_error,
+            GiveUp::PipelineOverflow => &mut self.pipeline_overflow,
+        };
+        *counter += 1;
+    }
+}
+
+/// One connection's HTTP/1.x conversation, as the report model will carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HttpConversation {
+    /// Request heads parsed (client → server).
+    pub requests: u64,
+    /// Response heads parsed (server → client), interim 1xx included.
+    pub responses: u64,
+    /// The version of the last message seen (a response's if any, else a request's).
+    pub version: Option<HttpVersion>,
+    pub first_request: Option<RequestLine>,
+    pub last_request: Option<RequestLine>,
+    /// How many responses carried each status code.
+    pub status_codes: BTreeMap<u16, u64>,
+    /// The last request carried `Connection: close`.
+    pub last_request_says_close: bool,
+    /// The last response carried `Connection: close`: the server announced its close.
+    pub last_response_says_close: bool,
+    /// Whether the connection persists after the last response, by RFC 9112 §9.3
+    /// (explicit `close`, else HTTP/1.1 persists, HTTP/1.0 only with `keep-alive`).
+    pub last_response_persistent: Option<bool>,
+    /// The server's latest `Keep-Alive: timeout=N, max=M`.
+    pub keep_alive: Option<KeepAliveAdvertised>,
+    /// Requests never answered by a final (non-1xx) response; `None` when the response
+    /// direction gave up and pairing is unknown.
+    pub unanswered_requests: Option<u64>,
+    pub last_unanswered_request: Option<UnansweredRequest>,
+    /// A 101 or an accepted CONNECT: the rest of the connection is another protocol.
+    pub switched_protocols: bool,
+    pub gave_up: GiveUps,
+}
+
+impl HttpConversation {
+    /// At least one HTTP/1.x head was recognised.
+    pub fn is_http(&self) -> bool {
+        self.requests > 0 || self.responses > 0
+    }
+}
+
+/// Why a direction stopped parsing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GiveUp {
+    Gap,
+    OversizedHead,
+    ParseError,
+    PipelineOverflow,
+}
+
+/// How a message's body is delimited once its head is parsed (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    NoBody,
+    Length(u64),
+    Chunked,
+    UntilClose,
+    /// 101 Switching Protocols or a CONNECT tunnel: no longer HTTP/1.x.
+    Opaque,
+}
+
+/// Where a direction is inside its current message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between messages or inside a head: head bytes are buffered until the empty line.
+    Head(HeadScan),
+    Body {
+        remaining: u64,
+    },
+    ChunkSizeLine,
+    ChunkData {
+        remaining: u64,
+    },
+    /// The CRLF after a chunk's data.
+    ChunkDataEnd,
+    Trailers,
+    UntilClose,
+    Opaque,
+    GaveUp,
+}
+
+/// End-of-head detection: the head ends at the first empty line (RFC 9112 §2.1:
+/// `*( field-line CRLF ) CRLF`; §2.2 lets a recipient accept a bare LF as a line end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeadScan {
+    MidLine,
+    LineStart,
+    LineStartAfterCr,
+}
+
+/// One direction's incremental parser: bytes in any chunks, heads buffered, bodies
+/// skipped.
+#[derive(Debug)]
+struct MessageStream {
+    /// Who sends these bytes: the client sends requests, the server responses.
+    sender: Side,
+    phase: Phase,
+    /// The head being read, or the current chunk-size or trailer line.
+    buffer: Vec<u8>,
+}
+
+impl MessageStream {
+    fn new(sender: Side) -> MessageStream {
+        MessageStream {
+            sender,
+            phase: Phase::Head(HeadScan::LineStart),
+            buffer: Vec::new(),
+        }
+    }
+
+    fn give_up(&mut self, reason: GiveUp) -> Result<(), GiveUp> {
+        self.phase = Phase::GaveUp;
+        self.buffer = Vec::new();
+        Err(reason)
+    }
+
+    /// Reads `input`; `on_head` parses each complete head and says how its body is
+    /// framed. Returns the reason when the direction gives up (once).
+    fn feed(
+        &mut self,
+        mut input: &[u8],
+        on_head: &mut dyn FnMut(&[u8]) -> Result<Framing, GiveUp>,
+    ) -> Result<(), GiveUp> {
+        while !input.is_empty() {
+            match self.phase {
+                Phase::Head(scan) => {
+                    if self.buffer.is_empty() {
+                        // RFC 9112 §2.2: "a server that is expecting to receive and parse
+                        // a request-line SHOULD ignore at least one empty line (CRLF)
+                        // received prior to the request-line."
+                        let blank = input.iter().take_while(|b| matches!(b, b'\r' | b'\n'));
+                        input = &input[blank.count()..];
+                        if input.is_empty() {
+                            break;
+                        }
+                    }
+                    let (taken, complete, scan) = scan_head(input, scan);
+                    if self.buffer.len() + taken > MAX_HEAD_BYTES {
+                        return self.give_up(GiveUp::OversizedHead);
+                    }
+                    let checked = self.buffer.len() >= EARLY_CHECK_BYTES;
+                    self.buffer.extend_from_slice(&input[..taken]);
+                    input = &input[taken..];
+                    if complete {
+                        let framing = match on_head(&self.buffer) {
+                            Ok(framing) => framing,
+                            Err(reason) => return self.give_up(reason),
+                        };
+                        self.buffer.clear();
+                        self.buffer.shrink_to(EARLY_CHECK_BYTES * 16);
+                        self.phase = match framing {
+                            Framing::NoBody | Framing::Length(0) => {
+                                Phase::Head(HeadScan::LineStart)
+                            }
+                            Framing::Length(remaining) => Phase::Body { remaining },
+                            Framing::Chunked => Phase::ChunkSizeLine,
+                            Framing::UntilClose => Phase::UntilClose,
+                            Framing::Opaque => Phase::Opaque,
+                        };
+                    } else {
+                        self.phase = Phase::Head(scan);
+                        if !checked && !head_start_plausible(self.sender, &self.buffer) {
+                            return self.give_up(GiveUp::ParseError);
+                        }
+                    }
+                }
+                Phase::Body { remaining } | Phase::ChunkData { remaining } => {
+                    let skipped = remaining.min(input.len() as u64);
+                    input = &input[skipped as usize..];
+                    self.skip_body(skipped);
+                }
+                Phase::ChunkSizeLine => {
+                    if !self.take_line(&mut input)? {
+                        break;
+                    }
+                    // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data
+                    // CRLF; last-chunk = 1*("0") [ chunk-ext ] CRLF. Extensions are
+                    // skipped (httparse checks their syntax).
+                    let size = match httparse::parse_chunk_size(&self.buffer) {
+                        Ok(httparse::Status::Complete((_, size))) => size,
+                        _ => return self.give_up(GiveUp::ParseError),
+                    };
+                    self.buffer.clear();
+                    self.phase = if size == 0 {
+                        Phase::Trailers
+                    } else {
+                        Phase::ChunkData { remaining: size }
+                    };
+                }
+                Phase::ChunkDataEnd => {
+                    if !self.take_line(&mut input)? {
+                        break;
+                    }
+                    if !is_empty_line(&self.buffer) {
+                        return self.give_up(GiveUp::ParseError);
+                    }
+                    self.buffer.clear();
+                    self.phase = Phase::ChunkSizeLine;
+                }
+                Phase::Trailers => {
+                    // RFC 9112 §7.1: chunked-body = *chunk last-chunk trailer-section
+                    // CRLF: trailer fields up to an empty line. Their content is not used.
+                    if !self.take_line(&mut input)? {
+                        break;
+                    }
+                    let done = is_empty_line(&self.buffer);
+                    self.buffer.clear();
+                    if done {
+                        self.phase = Phase::Head(HeadScan::LineStart);
+                    }
+                }
+                Phase::UntilClose | Phase::Opaque | Phase::GaveUp => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_body(&mut self, skipped: u64) {
+        match &mut self.phase {
+            Phase::Body { remaining } => {
+                *remaining -= skipped;
+                if *remaining == 0 {
+                    self.phase = Phase::Head(HeadScan::LineStart);
+                }
+            }
+            Phase::ChunkData { remaining } => {
+                *remaining -= skipped;
+                if *remaining == 0 {
+                    self.phase = Phase::ChunkDataEnd;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Buffers one line (up to and including its LF): true when it is complete in
+    /// `self.buffer`, false when `input` ended first.
+    fn take_line(&mut self, input: &mut &[u8]) -> Result<bool, GiveUp> {
+        let (taken, complete) = match input.iter().position(|&b| b == b'\n') {
+            Some(lf) => (lf + 1, true),
+            None => (input.len(), false),
+        };
+        if self.buffer.len() + taken > MAX_HEAD_BYTES {
+            self.give_up(GiveUp::OversizedHead)?;
+        }
+        self.buffer.extend_from_slice(&input[..taken]);
+        *input = &input[taken..];
+        Ok(complete)
+    }
+
+    /// `len` bytes are missing. Only a body of known remaining length can absorb them.
+    fn gap(&mut self, len: u64) -> Result<(), GiveUp> {
+        match self.phase {
+            Phase::Body { remaining } | Phase::ChunkData { remaining } if len <= remaining => {
+                self.skip_body(len);
+                Ok(())
+            }
+            // Read-until-close: every byte up to the close is body, missing ones too.
+            Phase::UntilClose | Phase::Opaque | Phase::GaveUp => Ok(()),
+            _ => self.give_up(GiveUp::Gap),
+        }
+    }
+}
+
+/// Scans `input` for the end of a head: (bytes belonging to the head, whether the head
+/// is complete, the scan state to resume from).
+fn scan_head(input: &[u8], mut scan: HeadScan) -> (usize, bool, HeadScan) {
+    for (at, &byte) in input.iter().enumerate() {
+        scan = match (scan, byte) {
+            (HeadScan::LineStart | HeadScan::LineStartAfterCr, b'\n') => {
+                return (at + 1, true, HeadScan::LineStart)
+            }
+            (_, b'\n') => HeadScan::LineStart,
+            (HeadScan::LineStart, b'\r') => HeadScan::LineStartAfterCr,
+            _ => HeadScan::MidLine,
+        };
+    }
+    (input.len(), false, scan)
+}
+
+fn is_empty_line(line: &[u8]) -> bool {
+    matches!(line, b"\n" | b"\r\n")
+}
+
+/// `httparse` on an incomplete head: an error in the first bytes means not HTTP/1.x
+/// (a TLS record starts with 0x16, not a method token or `HTTP/`).
+fn head_start_plausible(sender: Side, bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match sender {
+        Side::Client => httparse::Request::new(&mut headers).parse(bytes).is_ok(),
+        Side::Server => httparse::Response::new(&mut headers).parse(bytes).is_ok(),
+    }
+}
+
+/// What a request needs its response to know: whether a body can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PendingRequest {
+    Head,
+    Connect,
+    Other,
+}
+
+/// The header facts this module reads from one head.
+#[derive(Debug, Default)]
+struct HeadFacts {
+    says_close: bool,
+    says_keep_alive: bool,
+    /// Transfer-Encoding present; whether its final coding is chunked.
+    transfer_encoding: Option<bool>,
+    content_length: Option<Result<u64, ()>>,
+    keep_alive: Option<KeepAliveAdvertised>,
+}
+
+impl HeadFacts {
+    fn read(headers: &[httparse::Header<'_>]) -> HeadFacts {
+        let mut facts = HeadFacts::default();
+        for header in headers {
+            let value = String::from_utf8_lossy(header.value);
+            let name = header.name;
+            if name.eq_ignore_ascii_case("connection") {
+                // RFC 9110 §7.6.1: Connection = #connection-option, case-insensitive.
+                for option in list_items(&value) {
+                    facts.says_close |= option.eq_ignore_ascii_case("close");
+                    facts.says_keep_alive |= option.eq_ignore_ascii_case("keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // RFC 9112 §6.1: codings are listed in the order applied, across all
+                // Transfer-Encoding fields; what matters is the final one.
+                if let Some(last) = list_items(&value).last() {
+                    facts.transfer_encoding = Some(last.eq_ignore_ascii_case("chunked"));
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
+                // RFC 9110 §8.6: a list of identical values may be accepted as that one
+                // value; differing or non-numeric values are an error (RFC 9112 §6.3 #5).
+                let mut items = list_items(&value).peekable();
+                if items.peek().is_none() {
+                    facts.content_length = Some(Err(()));
+                }
+                for item in items {
+                    let parsed = parse_digits(item).ok_or(());
+                    facts.content_length = match (facts.content_length, parsed) {
+                        (None, parsed) => Some(parsed),
+                        (Some(Ok(seen)), Ok(new)) if seen == new => Some(Ok(seen)),
+                        _ => Some(Err(())),
+                    };
+                }
+            } else if name.eq_ignore_ascii_case("keep-alive") {
+                let advertised = facts.keep_alive.get_or_insert_with(Default::default);
+                read_keep_alive(&value, advertised);
+            }
+        }
+        facts
+    }
+}
+
+impl HeadFacts {
+    /// RFC 9112 §6.3 rules 3 to 8: how the body of a message from `sender` is delimited
+    /// (rules 1 and 2, which depend on the request and status, are applied first).
+    fn framing(&self, sender: Side) -> Result<Framing, GiveUp> {
+        match (self.transfer_encoding, self.content_length, sender) {
+            // "3. If a message is received with both a Transfer-Encoding and a
+            // Content-Length header field, the Transfer-Encoding overrides the
+            // Content-Length."
+            (Some(true), _, _) => Ok(Framing::Chunked),
+            // "If a Transfer-Encoding header field is present in a response and the
+            // chunked transfer coding is not the final encoding, the message body length
+            // is determined by reading the connection until it is closed by the server."
+            (Some(false), _, Side::Server) => Ok(Framing::UntilClose),
+            // "If a Transfer-Encoding header field is present in a request and the
+            // chunked transfer coding is not the final encoding, the message body length
+            // cannot be determined reliably; the server MUST respond with the 400 (Bad
+            // Request) status code and then close the connection."
+            (Some(false), _, Side::Client) => Err(GiveUp::ParseError),
+            // "5. If a message is received without Transfer-Encoding and with an invalid
+            // Content-Length header field, then the message framing is invalid".
+            (None, Some(Err(())), _) => Err(GiveUp::ParseError),
+            // "6. If a valid Content-Length header field is present without
+            // Transfer-Encoding, its decimal value defines the expected message body
+            // length in octets."
+            (None, Some(Ok(length)), _) => Ok(Framing::Length(length)),
+            // "7. If this is a request message and none of the above are true, then the
+            // message body length is zero".
+            (None, None, Side::Client) => Ok(Framing::NoBody),
+            // "8. Otherwise, this is a response message without a declared message body
+            // length, so the message body length is determined by the number of octets
+            // received prior to the server closing the connection."
+            (None, None, Side::Server) => Ok(Framing::UntilClose),
+        }
+    }
+}
+
+/// The items of a comma-separated header list (RFC 9110 §5.6.1), trimmed, empty ones
+/// dropped.
+fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(|item| item.trim_matches([' ', '\t']))
+        .filter(|item| !item.is_empty())
+}
+
+fn parse_digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// `Keep-Alive: timeout=5, max=100`, read leniently: parameter names in any case,
+/// spaces around `=`, quoted values, `;` as well as `,` between parameters, unknown or
+/// malformed parameters ignored.
+fn read_keep_alive(value: &str, advertised: &mut KeepAliveAdvertised) {
+    for parameter in value.split([',', ';']) {
+        let Some((name, number)) = parameter.split_once('=') else {
+            continue;
+        };
+        let name = name.trim_matches([' ', '\t']);
+        let number = number.trim_matches([' ', '\t']).trim_matches('"');
+        let Some(number) = parse_digits(number) else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("timeout") {
+            advertised.timeout_s = Some(number);
+        } else if name.eq_ignore_ascii_case("max") {
+            advertised.max = Some(number);
+        }
+    }
+}
+
+fn cut(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Both directions of one connection and the conversation they add up to. Feed it the
+/// reassembled bytes of each direction ([`HttpParser::feed`]) and the holes
+/// ([`HttpParser::gap`]), then read [`HttpParser::finish`].
+#[derive(Debug)]
+pub struct HttpParser {
+    requests: MessageStream,
+    responses: MessageStream,
+    /// Requests sent and not yet answered by a final response, oldest first.
+    awaiting_response: VecDeque<PendingRequest>,
+    conversation: HttpConversation,
+}
+
+impl Default for HttpParser {
+    fn default() -> Self {
+        HttpParser::new()
+    }
+}
+
+impl HttpParser {
+    pub fn new() -> HttpParser {
+        HttpParser {
+            requests: MessageStream::new(Side::Client),
+            responses: MessageStream::new(Side::Server),
+            awaiting_response: VecDeque::new(),
+            conversation: HttpConversation::default(),
+        }
+    }
+
+    /// The next bytes `sender` sent, in stream order, in chunks of any size.
+    pub fn feed(&mut self, sender: Side, bytes: &[u8]) {
+        let HttpParser {
+            requests,
+            responses,
+            awaiting_response,
+            conversation,
+        } = self;
+        let outcome = match sender {
+            Side::Client => requests.feed(bytes, &mut |head| {
+                read_request(head, awaiting_response, conversation)
+            }),
+            Side::Server => responses.feed(bytes, &mut |head| {
+                read_response(head, awaiting_response, conversation)
+            }),
+        };
+        self.settle(outcome);
+    }
+
+    /// `len` bytes `sender` sent are missing from the capture.
+    pub fn gap(&mut self, sender: Side, len: u64) {
+        let outcome = match sender {
+            Side::Client => self.requests.gap(len),
+            Side::Server => self.responses.gap(len),
+        };
+        self.settle(outcome);
+    }
+
+    fn settle(&mut self, outcome: Result<(), GiveUp>) {
+        if let Err(reason) = outcome {
+            self.conversation.gave_up.count(reason);
+        }
+        if self.conversation.switched_protocols {
+            for stream in [&mut self.requests, &mut self.responses] {
+                if stream.phase != Phase::GaveUp {
+                    stream.phase = Phase::Opaque;
+                    stream.buffer = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// The conversation so far, with the requests still awaiting a response counted as
+    /// unanswered.
+    pub fn conversation(&self) -> HttpConversation {
+        let mut conversation = self.conversation.clone();
+        if self.responses.phase != Phase::GaveUp && !conversation.switched_protocols {
+            let unanswered = self.awaiting_response.len() as u64;
+            conversation.unanswered_requests = Some(unanswered);
+            // Responses come in request order (RFC 9112 §9.3.2), so if any request is
+            // unanswered, the last one written is.
+            if unanswered > 0 {
+                conversation.last_unanswered_request =
+                    conversation
+                        .last_request
+                        .clone()
+                        .map(|request| UnansweredRequest {
+                            idempotent: request.is_idempotent(),
+                            request,
+                        });
+            }
+        }
+        conversation
+    }
+
+    /// The finished conversation (the connection ended).
+    pub fn finish(self) -> HttpConversation {
+        self.conversation()
+    }
+}
+
+fn read_request(
+    head: &[u8],
+    awaiting_response: &mut VecDeque<PendingRequest>,
+    conversation: &mut HttpConversation,
+) -> Result<Framing, GiveUp> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let (Ok(httparse::Status::Complete(_)), Some(method), Some(target), Some(minor)) = (
+        request.parse(head),
+        request.method,
+        request.path,
+        request.version,
+    ) else {
+        return Err(GiveUp::ParseError);
+    };
+    if awaiting_response.len() >= MAX_PIPELINED_REQUESTS {
+        return Err(GiveUp::PipelineOverflow);
+    }
+    let facts = HeadFacts::read(request.headers);
+    let line = RequestLine {
+        method: cut(method, MAX_METHOD_BYTES),
+        target: cut(target, MAX_TARGET_BYTES),
+        version: HttpVersion::from_minor(minor),
+    };
+    awaiting_response.push_back(match method {
+        "HEAD" => PendingRequest::Head,
+        "CONNECT" => PendingRequest::Connect,
+        _ => PendingRequest::Other,
+    });
+    conversation.requests += 1;
+    conversation.version = Some(line.version);
+    conversation.last_request_says_close = facts.says_close;
+    if conversation.first_request.is_none() {
+        conversation.first_request = Some(line.clone());
+    }
+    conversation.last_request = Some(line);
+    facts.framing(Side::Client)
+}
+
+fn read_response(
+    head: &[u8],
+    awaiting_response: &mut VecDeque<PendingRequest>,
+    conversation: &mut HttpConversation,
+) -> Result<Framing, GiveUp> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let (Ok(httparse::Status::Complete(_)), Some(status), Some(minor)) =
+        (response.parse(head), response.code, response.version)
+    else {
+        return Err(GiveUp::ParseError);
+    };
+    let facts = HeadFacts::read(response.headers);
+    let version = HttpVersion::from_minor(minor);
+    conversation.responses += 1;
+    conversation.version = Some(version);
+    *conversation.status_codes.entry(status).or_default() += 1;
+    let interim = (100..200).contains(&status);
+    // An interim response leaves its request waiting for the final one; a response with
+    // no request before it (the request direction gave up) is read as a GET's.
+    let request = if interim && status != 101 {
+        awaiting_response.front().copied()
+    } else {
+        awaiting_response.pop_front()
+    }
+    .unwrap_or(PendingRequest::Other);
+    if !interim {
+        conversation.last_response_says_close = facts.says_close;
+        // RFC 9112 §9.3: "If the 'close' connection option is present, the connection
+        // will not persist after the current response; else, if the received protocol is
+        // HTTP/1.1 (or later), the connection will persist after the current response;
+        // else, if the received protocol is HTTP/1.0, the 'keep-alive' connection option
+        // is present, [...] the message is a response, [...] the connection will persist
+        // after the current response; otherwise, the connection will close after the
+        // current response."
+        conversation.last_response_persistent =
+            Some(!facts.says_close && (version == HttpVersion::Http11 || facts.says_keep_alive));
+    }
+    if facts.keep_alive.is_some() {
+        conversation.keep_alive = facts.keep_alive;
+    }
+    // RFC 9112 §6.3, for responses:
+    // "1. Any response to a HEAD request and any response with a 1xx (Informational),
+    // 204 (No Content), or 304 (Not Modified) status code is always terminated by the
+    // first empty line after the header fields [...] and thus cannot contain content".
+    if status == 101 {
+        conversation.switched_protocols = true;
+        return Ok(Framing::Opaque);
+    }
+    if request == PendingRequest::Head || interim || status == 204 || status == 304 {
+        return Ok(Framing::NoBody);
+    }
+    // "2. Any 2xx (Successful) response to a CONNECT request implies that the connection
+    // will become a tunnel immediately after the empty line that concludes the header
+    // fields."
+    if request == PendingRequest::Connect && (200..300).contains(&status) {
+        conversation.switched_protocols = true;
+        return Ok(Framing::Opaque);
+    }
+    facts.framing(Side::Server)
+}
+
+#[cfg(test)]
+mod tests;
