@@ -17,9 +17,11 @@
 pub mod analyze;
 pub mod args;
 pub mod chart;
+pub mod completions;
 pub mod diagnose;
 pub mod diagram;
 pub mod graph;
+pub mod man;
 pub mod netstat;
 pub mod output;
 pub mod progress;
@@ -53,8 +55,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// One variant per subcommand; later ones (`diagram`, `chart`, `graph`, `diagnose`,
-/// `report`, `netstat`) slot in here with their own `Args` struct.
+/// One variant per subcommand, each with its own `Args` struct.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every TCP connection with how it ended, then a summary.
@@ -79,6 +80,11 @@ pub enum Command {
     /// Write one self-contained HTML page for a ticket: findings, end states, charts and
     /// the ladder diagram of each finding's representative connection.
     Report(crate::cli::report::ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::cli::completions::CompletionsArgs),
+    /// Print the manual page in roff (`closewait man | man -l -`), or write one page per
+    /// command with --out DIR.
+    Man(crate::cli::man::ManArgs),
 }
 
 /// Why a command failed, and with which exit status.
@@ -161,6 +167,8 @@ where
         Command::Graph(a) => return exit_status_of(crate::cli::graph::run(a)),
         Command::Netstat(a) => return exit_status_of(crate::cli::netstat::run(a)),
         Command::Report(a) => return exit_status_of(crate::cli::report::run(a)),
+        Command::Completions(a) => return exit_status_of(completions::run(a)),
+        Command::Man(a) => return exit_status_of(man::run(a)),
     };
     match result {
         Ok(analyze::Done::Ok) | Ok(analyze::Done::BrokenPipe) => 0,

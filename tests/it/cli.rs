@@ -146,6 +146,152 @@ fn output_into_missing_directory_exits_2() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+// ---- shell completions and the manual page --------------------------------------
+
+/// Every subcommand's name, from the same clap definition the binary parses.
+fn subcommand_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let names: Vec<String> = closewait::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(
+        names.len() >= 9,
+        "analyze … report, completions, man: {names:?}"
+    );
+    names
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = closewait().args(args).assert().code(0).get_output().clone();
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn bash_completion_names_every_subcommand() {
+    let script = stdout_of(&["completions", "bash"]);
+    assert!(script.contains("complete -F _closewait"), "{script}");
+    // The top-level word list offers every subcommand.
+    let top = script
+        .lines()
+        .find(|l| l.contains("opts=\"") && l.contains("analyze"))
+        .expect("the subcommand word list");
+    for name in subcommand_names() {
+        assert!(
+            top.split(|c: char| c.is_whitespace() || c == '"')
+                .any(|w| w == name),
+            "{name} missing from {top}"
+        );
+    }
+    // And each one's own options (`analyze --json`, `chart --type`).
+    assert!(
+        script.contains("closewait__subcmd__analyze)"),
+        "analyze has its own case"
+    );
+    assert!(script.contains("--json"));
+    assert!(script.contains("--type"));
+}
+
+#[test]
+fn every_shell_gets_a_completion_script() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(script.contains("diagnose"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error_listing_the_shells() {
+    closewait()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bash").and(predicate::str::contains("zsh")));
+}
+
+/// The roff requests a clap page uses: a line starting with `.` must be one of these,
+/// else `man` would print it as text or drop it.
+fn assert_roff(page: &str) {
+    const REQUESTS: &[&str] = &[
+        ".TH", ".SH", ".SS", ".TP", ".PP", ".P", ".IP", ".RS", ".RE", ".br", ".sp", ".nf", ".fi",
+        ".ie", ".el", ".ds", ".B", ".I", ".EX", ".EE",
+    ];
+    assert!(
+        page.lines().any(|l| l.starts_with(".TH ")),
+        "no title: {page}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH OPTIONS"] {
+        assert!(page.lines().any(|l| l == section), "{section} missing");
+    }
+    for line in page.lines().filter(|l| l.starts_with('.')) {
+        let request = line.split_whitespace().next().unwrap_or(line);
+        assert!(REQUESTS.contains(&request), "unknown roff request {line:?}");
+    }
+}
+
+/// `man -l` renders the page without a warning, where `man` is installed.
+fn assert_man_renders(page_file: &Path, expect: &str) {
+    let Ok(out) = std::process::Command::new("man")
+        .args(["-l", "-P", "cat"])
+        .arg(page_file)
+        .env("MANWIDTH", "80")
+        .output()
+    else {
+        eprintln!("man not installed: rendering not checked");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(expect));
+}
+
+#[test]
+fn man_page_is_roff_naming_every_subcommand() {
+    let page = stdout_of(&["man"]);
+    assert!(page.contains(".TH closewait 1"), "{page}");
+    assert_roff(&page);
+    for name in subcommand_names() {
+        assert!(
+            page.contains(&format!("closewait\\-{name}(1)")),
+            "{name} missing"
+        );
+    }
+    let dir = scratch("man");
+    let file = dir.join("closewait.1");
+    fs::write(&file, &page).unwrap();
+    assert_man_renders(&file, "closewait-diagnose(1)");
+}
+
+#[test]
+fn man_out_writes_one_page_per_subcommand() {
+    let dir = scratch("man-out").join("man1");
+    closewait()
+        .args(["man", "--out"])
+        .arg(&dir)
+        .assert()
+        .code(0)
+        .stdout("");
+    let mut names = vec!["closewait".to_string()];
+    names.extend(subcommand_names().iter().map(|n| format!("closewait-{n}")));
+    for name in &names {
+        let file = dir.join(format!("{name}.1"));
+        let page = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert_roff(&page);
+    }
+    // A subcommand's page documents its own options.
+    let analyze = fs::read_to_string(dir.join("closewait-analyze.1")).unwrap();
+    assert!(analyze.contains("\\-\\-jsonl"), "{analyze}");
+    assert_man_renders(&dir.join("closewait-analyze.1"), "--jsonl");
+}
+
 // ---- the pipeline on real captures (needs the reader and analyze() on main) ---------
 
 fn json_of(args: &[&str]) -> Value {
