@@ -31,11 +31,11 @@ pub mod report;
 pub use args::{print_capture_warnings, AnalysisArgs, CaptureArgs, FailOn, FilterArgs, InputArgs};
 
 use crate::cli::output::OutputError;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use closewait_core::capture::CaptureError;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 const EXIT_STATUS_HELP: &str = "Exit status: 0 success (also for a capture cut short or \
 corrupt in the middle: results up to the damage, with a warning), 1 findings with --fail-on, \
@@ -151,7 +151,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command_for_this_stdin()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Usage errors exit 2, --help and --version exit 0 (clap's own statuses).
@@ -177,6 +180,37 @@ where
             e.exit_code()
         }
     }
+}
+
+/// The positional arguments that name a command's input: the captures of every command
+/// that reads them ([`InputArgs`]), the listing of `netstat`.
+const INPUT_ARGUMENTS: [&str; 2] = ["captures", "input"];
+
+/// The command line as this process parses it. With standard input not a terminal
+/// (`closewait analyze < x.pcap`, `tcpdump -w - | closewait diagnose`), a command given no
+/// input reads standard input, as if given `-`; on a terminal the input stays required, so
+/// a forgotten argument is clap's usage error rather than a command silently waiting for
+/// typed bytes. The static definition (`--help` on a terminal, the man page, the
+/// completions) keeps the input required.
+fn command_for_this_stdin() -> clap::Command {
+    let cmd = Cli::command();
+    if io::stdin().is_terminal() {
+        return cmd;
+    }
+    // (subcommand, its input argument) for every subcommand that takes one.
+    let inputs: Vec<(String, clap::Id)> = cmd
+        .get_subcommands()
+        .flat_map(|sub| {
+            sub.get_positionals()
+                .filter(|a| INPUT_ARGUMENTS.contains(&a.get_id().as_str()))
+                .map(|a| (sub.get_name().to_string(), a.get_id().clone()))
+        })
+        .collect();
+    inputs.into_iter().fold(cmd, |cmd, (name, id)| {
+        cmd.mut_subcommand(name, |sub| {
+            sub.mut_arg(id, |a| a.required(false).default_value("-"))
+        })
+    })
 }
 
 /// Exit status of a subcommand that reports errors with `anyhow`: its own status on

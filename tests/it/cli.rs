@@ -43,13 +43,36 @@ fn no_subcommand_is_a_usage_error() {
         .stderr(predicate::str::contains("Usage:").and(no_panic()));
 }
 
+/// With standard input a terminal (a pseudo-terminal from `script`, where installed), a
+/// command given no capture is clap's usage error rather than waiting for typed bytes.
 #[test]
-fn analyze_without_capture_is_a_usage_error() {
+fn analyze_without_capture_on_a_terminal_is_a_usage_error() {
+    let binary = assert_cmd::cargo::cargo_bin("closewait");
+    let command = format!("'{}' analyze", binary.display());
+    let Ok(out) = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("script not installed: the terminal case is not checked");
+        return;
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("the following required arguments were not provided"));
+    assert!(shown.contains("<CAPTURE>"), "{shown}");
+}
+
+#[test]
+fn analyze_without_capture_and_empty_stdin_names_standard_input() {
     closewait()
         .arg("analyze")
+        .write_stdin(Vec::new())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("<CAPTURE>"));
+        .stderr(predicate::str::contains(
+            "standard input: not a capture file: an empty file",
+        ));
 }
 
 #[test]
@@ -451,6 +474,63 @@ fn stdin_gives_the_same_connections_as_the_file() {
     let from_stdin: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(from_stdin["connections"], from_file["connections"]);
     assert_eq!(from_stdin["summary"], from_file["summary"]);
+}
+
+/// Runs `args` with `input` piped to standard input; stdout as JSON.
+fn json_with_stdin(args: &[&str], input: &Path) -> Value {
+    let out = closewait()
+        .args(args)
+        .pipe_stdin(input)
+        .expect("open input")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+/// `closewait COMMAND < capture`: no capture argument and standard input not a terminal
+/// reads standard input, with the same results as naming the file.
+#[test]
+fn redirected_stdin_is_read_without_a_capture_argument() {
+    let path = capture(LEAK);
+    let file = path.to_str().expect("utf-8 path");
+
+    let analyzed = json_with_stdin(&["analyze", "--json"], &path);
+    assert_eq!(analyzed["capture"]["files"][0]["path"], "-");
+    assert_eq!(analyzed["capture"]["files"][0]["packets"], 9);
+    let connections = analyzed["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0]["close"]["kind"], "unanswered_fin");
+    assert_eq!(connections[0]["close"]["who_failed_to_respond"], "client");
+    let from_file = json_of(&["analyze", file, "--json"]);
+    assert_eq!(analyzed["connections"], from_file["connections"]);
+
+    let diagnosed = json_with_stdin(&["diagnose", "--json"], &path);
+    let ids: Vec<&str> = diagnosed["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["close_wait_leak", "timeout_mismatch", "idle_timeout"]);
+    assert_eq!(
+        diagnosed["findings"],
+        json_of(&["diagnose", file, "--json"])["findings"]
+    );
+}
+
+/// `ss -tanp | closewait netstat`: the listing from standard input as from the file.
+#[test]
+fn netstat_reads_redirected_stdin_without_a_file_argument() {
+    let path = capture("tests/data/netstat/ss-tanp.txt");
+    let piped = json_with_stdin(&["netstat", "--json"], &path);
+    assert_eq!(piped["sockets"], 20);
+    assert_eq!(piped["totals"]["CLOSE_WAIT"], 4);
+    assert_eq!(
+        piped,
+        json_of(&["netstat", "--json", path.to_str().expect("utf-8 path")])
+    );
 }
 
 #[test]
