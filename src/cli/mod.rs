@@ -220,8 +220,10 @@ fn exit_status_of(result: anyhow::Result<i32>) -> i32 {
         Ok(status) => status,
         Err(e) => {
             let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<io::Error>()
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+                let io = c
+                    .downcast_ref::<io::Error>()
+                    .or_else(|| c.downcast_ref::<OutputError>().map(|o| &o.error));
+                io.is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
             });
             if broken_pipe {
                 return 0;

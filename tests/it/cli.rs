@@ -47,14 +47,7 @@ fn no_subcommand_is_a_usage_error() {
 /// command given no capture is clap's usage error rather than waiting for typed bytes.
 #[test]
 fn analyze_without_capture_on_a_terminal_is_a_usage_error() {
-    let binary = assert_cmd::cargo::cargo_bin("closewait");
-    let command = format!("'{}' analyze", binary.display());
-    let Ok(out) = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-    else {
-        eprintln!("script not installed: the terminal case is not checked");
+    let Some(out) = crate::support::cli::on_a_terminal(&["analyze"]) else {
         return;
     };
     let shown = String::from_utf8_lossy(&out.stdout);
@@ -186,8 +179,7 @@ fn subcommand_names() -> Vec<String> {
 }
 
 fn stdout_of(args: &[&str]) -> String {
-    let out = closewait().args(args).assert().code(0).get_output().clone();
-    String::from_utf8(out.stdout).expect("utf-8")
+    crate::support::cli::stdout_of(args)
 }
 
 #[test]
