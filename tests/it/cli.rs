@@ -636,3 +636,29 @@ fn diagram_subcommand_reads_stdin_and_draws_the_leak() {
     assert!(text.contains("FIN_WAIT_2"));
     assert!(text.contains("… 1.000 s idle …"));
 }
+
+/// Every JSON document starts with `schema_version` (docs/json.md); the JSON Lines do not
+/// carry it.
+#[test]
+fn every_json_document_starts_with_schema_version_and_jsonl_lines_do_not() {
+    let leak = capture(LEAK);
+    let leak = leak.to_str().expect("utf-8 path");
+    let ss = capture("tests/data/netstat/ss-tanp.txt");
+    let ss = ss.to_str().expect("utf-8 path");
+    for args in [
+        vec!["analyze", leak, "--json"],
+        vec!["diagnose", leak, "--json"],
+        vec!["netstat", ss, "--json"],
+    ] {
+        let text = stdout_of(&args);
+        assert!(
+            text.starts_with("{\n  \"schema_version\": 1,\n"),
+            "{args:?}: {}",
+            &text[..80.min(text.len())]
+        );
+    }
+    for line in stdout_of(&["analyze", leak, "--jsonl"]).lines() {
+        let line: Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(line.get("schema_version").is_none(), "{line}");
+    }
+}
