@@ -343,12 +343,6 @@ mod tests {
     }
 
     #[test]
-    fn png_to_stdout_is_refused() {
-        let e = run(&diagram_args(&["x.pcap", "--conn", "0", "-f", "png"])).unwrap_err();
-        assert!(e.to_string().contains("-o FILE.png"), "{e}");
-    }
-
-    #[test]
     fn overwriting_the_input_is_refused() {
         let e = run(&diagram_args(&[
             "Cargo.toml",

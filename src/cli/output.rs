@@ -283,6 +283,13 @@ impl Drop for AtomicFile {
 mod tests {
     use super::*;
 
+    /// PNG to a file is never refused; to standard output only on a terminal (tested
+    /// through a pseudo-terminal in tests/it/chart.rs).
+    #[test]
+    fn binary_output_to_a_file_is_never_refused() {
+        assert!(refuse_binary_on_terminal(Some(Path::new("x.png"))).is_ok());
+    }
+
     fn scratch_dir(name: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("closewait-output-{name}-{}", std::process::id()));
