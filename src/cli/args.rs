@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Args)]
 pub struct InputArgs {
     /// Capture files (pcap or pcapng, optionally gzip-compressed); `-` reads standard
-    /// input. Several files are merged in timestamp order.
+    /// input, as does giving none when standard input is not a terminal
+    /// (`closewait analyze < x.pcap`). Several files are merged in timestamp order.
     #[arg(value_name = "CAPTURE", required = true)]
     pub captures: Vec<PathBuf>,
 }

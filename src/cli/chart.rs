@@ -2,12 +2,12 @@
 //!
 //! It analyses the capture once (no per-segment records: charts read timelines and close
 //! verdicts only), keeps the connections the filters select, and writes the chart to a
-//! file (atomically: a temporary file renamed into place) or, for SVG, to standard output.
+//! file (atomically: a temporary file renamed into place) or to standard output (PNG only
+//! when it is redirected).
 
-use crate::cli::output::{write_output, OutputFormats};
+use crate::cli::output::{refuse_binary_on_terminal, write_output, OutputFormats};
 use crate::cli::read::read_each;
 use crate::cli::CaptureArgs;
-use anyhow::bail;
 use closewait_render::diagnose::DiagnosisBuilder;
 use closewait_render::render::chart::{render_gathered, ChartData, ChartFormat, ChartKind};
 use std::path::PathBuf;
@@ -53,8 +53,16 @@ pub const CHART_FORMATS: OutputFormats<ChartFormatArg> = OutputFormats {
 /// state over time, or idle-time and CLOSE_WAIT histograms.
 #[derive(clap::Args, Debug)]
 pub struct ChartArgs {
-    /// What to draw.
-    #[arg(long = "type", short = 't', value_enum, value_name = "TYPE")]
+    /// What to draw. The default, states, is the one chart that covers every connection
+    /// of a capture of any size (the timeline has a row for at most a few hundred) and
+    /// answers the first question: do sockets pile up in CLOSE_WAIT?
+    #[arg(
+        long = "type",
+        short = 't',
+        value_enum,
+        value_name = "TYPE",
+        default_value = "states"
+    )]
     pub chart_type: ChartType,
 
     /// Output format, whatever the -o file is called; by default taken from its extension
@@ -62,7 +70,8 @@ pub struct ChartArgs {
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<ChartFormatArg>,
 
-    /// Write to this file (atomically) instead of standard output. Required for png.
+    /// Write to this file (atomically) instead of standard output (png only to a
+    /// redirected standard output, never to a terminal).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -81,8 +90,8 @@ pub fn run(args: &ChartArgs) -> anyhow::Result<i32> {
         ChartFormatArg::Svg => ChartFormat::Svg,
         ChartFormatArg::Png => ChartFormat::Png,
     };
-    if format == ChartFormat::Png && args.output.is_none() {
-        bail!("png output needs a file: add -o FILE.png");
+    if format == ChartFormat::Png {
+        refuse_binary_on_terminal(args.output.as_deref())?;
     }
     // Each connection is added to the chart's bounded state as it finishes, and, for the
     // idle chart's inferred timeouts, to the diagnosis `closewait diagnose` would make.

@@ -1,11 +1,11 @@
 //! `closewait graph`: the TCP state machine a capture's sockets walked, as Graphviz DOT or
 //! as an SVG/PNG drawn on RFC 9293 Figure 5's layout (no Graphviz needed).
 
-use crate::cli::output::write_output;
 use crate::cli::output::OutputFormats;
+use crate::cli::output::{refuse_binary_on_terminal, write_output};
 use crate::cli::read::read_each;
 use crate::cli::CaptureArgs;
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use closewait_render::render::graph::{render_dot, render_png, render_svg, ObservedGraph, Sides};
 use std::path::PathBuf;
 
@@ -50,7 +50,8 @@ pub struct GraphArgs {
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<GraphFormat>,
 
-    /// Write to this file (atomically) instead of standard output. Required for png.
+    /// Write to this file (atomically) instead of standard output (png only to a
+    /// redirected standard output, never to a terminal).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -70,8 +71,8 @@ pub struct GraphArgs {
 pub fn run(args: &GraphArgs) -> anyhow::Result<i32> {
     args.capture.refuse_overwriting(args.output.as_deref())?;
     let format = GRAPH_FORMATS.choose(args.format, args.output.as_deref())?;
-    if format == GraphFormat::Png && args.output.is_none() {
-        bail!("png output needs a file: add -o FILE.png");
+    if format == GraphFormat::Png {
+        refuse_binary_on_terminal(args.output.as_deref())?;
     }
     // Transitions are counted as each connection finishes: memory holds the live
     // connections and one small table, however long the capture.

@@ -17,9 +17,11 @@
 pub mod analyze;
 pub mod args;
 pub mod chart;
+pub mod completions;
 pub mod diagnose;
 pub mod diagram;
 pub mod graph;
+pub mod man;
 pub mod netstat;
 pub mod output;
 pub mod progress;
@@ -29,11 +31,11 @@ pub mod report;
 pub use args::{print_capture_warnings, AnalysisArgs, CaptureArgs, FailOn, FilterArgs, InputArgs};
 
 use crate::cli::output::OutputError;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use closewait_core::capture::CaptureError;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 const EXIT_STATUS_HELP: &str = "Exit status: 0 success (also for a capture cut short or \
 corrupt in the middle: results up to the damage, with a warning), 1 findings with --fail-on, \
@@ -53,8 +55,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// One variant per subcommand; later ones (`diagram`, `chart`, `graph`, `diagnose`,
-/// `report`, `netstat`) slot in here with their own `Args` struct.
+/// One variant per subcommand, each with its own `Args` struct.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every TCP connection with how it ended, then a summary.
@@ -79,6 +80,11 @@ pub enum Command {
     /// Write one self-contained HTML page for a ticket: findings, end states, charts and
     /// the ladder diagram of each finding's representative connection.
     Report(crate::cli::report::ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::cli::completions::CompletionsArgs),
+    /// Print the manual page in roff (`closewait man | man -l -`), or write one page per
+    /// command with --out DIR.
+    Man(crate::cli::man::ManArgs),
 }
 
 /// Why a command failed, and with which exit status.
@@ -145,7 +151,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command_for_this_stdin()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Usage errors exit 2, --help and --version exit 0 (clap's own statuses).
@@ -161,6 +170,8 @@ where
         Command::Graph(a) => return exit_status_of(crate::cli::graph::run(a)),
         Command::Netstat(a) => return exit_status_of(crate::cli::netstat::run(a)),
         Command::Report(a) => return exit_status_of(crate::cli::report::run(a)),
+        Command::Completions(a) => return exit_status_of(completions::run(a)),
+        Command::Man(a) => return exit_status_of(man::run(a)),
     };
     match result {
         Ok(analyze::Done::Ok) | Ok(analyze::Done::BrokenPipe) => 0,
@@ -171,6 +182,37 @@ where
     }
 }
 
+/// The positional arguments that name a command's input: the captures of every command
+/// that reads them ([`InputArgs`]), the listing of `netstat`.
+const INPUT_ARGUMENTS: [&str; 2] = ["captures", "input"];
+
+/// The command line as this process parses it. With standard input not a terminal
+/// (`closewait analyze < x.pcap`, `tcpdump -w - | closewait diagnose`), a command given no
+/// input reads standard input, as if given `-`; on a terminal the input stays required, so
+/// a forgotten argument is clap's usage error rather than a command silently waiting for
+/// typed bytes. The static definition (`--help` on a terminal, the man page, the
+/// completions) keeps the input required.
+fn command_for_this_stdin() -> clap::Command {
+    let cmd = Cli::command();
+    if io::stdin().is_terminal() {
+        return cmd;
+    }
+    // (subcommand, its input argument) for every subcommand that takes one.
+    let inputs: Vec<(String, clap::Id)> = cmd
+        .get_subcommands()
+        .flat_map(|sub| {
+            sub.get_positionals()
+                .filter(|a| INPUT_ARGUMENTS.contains(&a.get_id().as_str()))
+                .map(|a| (sub.get_name().to_string(), a.get_id().clone()))
+        })
+        .collect();
+    inputs.into_iter().fold(cmd, |cmd, (name, id)| {
+        cmd.mut_subcommand(name, |sub| {
+            sub.mut_arg(id, |a| a.required(false).default_value("-"))
+        })
+    })
+}
+
 /// Exit status of a subcommand that reports errors with `anyhow`: its own status on
 /// success, 0 when stdout was closed early (`| head`), else the error on stderr and 2.
 fn exit_status_of(result: anyhow::Result<i32>) -> i32 {
@@ -178,8 +220,10 @@ fn exit_status_of(result: anyhow::Result<i32>) -> i32 {
         Ok(status) => status,
         Err(e) => {
             let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<io::Error>()
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+                let io = c
+                    .downcast_ref::<io::Error>()
+                    .or_else(|| c.downcast_ref::<OutputError>().map(|o| &o.error));
+                io.is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
             });
             if broken_pipe {
                 return 0;

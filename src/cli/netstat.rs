@@ -16,7 +16,8 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetstatArgs {
     /// The saved output (`netstat -tanp > FILE`, `ss -tanp > FILE`); `-` reads standard
-    /// input (`ss -tanp | closewait netstat -`).
+    /// input (`ss -tanp | closewait netstat -`), as does giving none when standard input is
+    /// not a terminal (`ss -tanp | closewait netstat`).
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
 

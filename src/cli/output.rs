@@ -9,7 +9,7 @@ use closewait_core::capture::InputSpec;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// An output that could not be written: the file (or `standard output`) and why.
@@ -134,6 +134,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     file.commit()
 }
 
+/// A binary format (PNG) bound for standard output is refused when standard output is a
+/// terminal, where the bytes would only scramble the screen; redirected (`> chart.png`,
+/// `| display`) they are written. `output` is the `-o` file, if any (`-` is standard
+/// output).
+pub fn refuse_binary_on_terminal(output: Option<&Path>) -> Result<(), BinaryOnTerminal> {
+    let to_stdout = output.is_none_or(|p| p.as_os_str() == "-");
+    if to_stdout && io::stdout().is_terminal() {
+        return Err(BinaryOnTerminal);
+    }
+    Ok(())
+}
+
+/// PNG asked for on a terminal.
+#[derive(Debug)]
+pub struct BinaryOnTerminal;
+
+impl fmt::Display for BinaryOnTerminal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "png output is binary and standard output is a terminal: \
+             redirect it (> out.png) or add -o FILE.png",
+        )
+    }
+}
+
+impl std::error::Error for BinaryOnTerminal {}
+
 /// Writes `bytes` to `output` atomically, or to standard output for `None` and `-`.
 pub fn write_output(output: Option<&Path>, bytes: &[u8]) -> Result<(), OutputError> {
     match output.filter(|p| p.as_os_str() != "-") {
@@ -255,6 +282,13 @@ impl Drop for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PNG to a file is never refused; to standard output only on a terminal (tested
+    /// through a pseudo-terminal in tests/it/chart.rs).
+    #[test]
+    fn binary_output_to_a_file_is_never_refused() {
+        assert!(refuse_binary_on_terminal(Some(Path::new("x.png"))).is_ok());
+    }
 
     fn scratch_dir(name: &str) -> PathBuf {
         let dir =

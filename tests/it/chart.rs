@@ -289,18 +289,13 @@ fn graph_of_the_pool_leak_dot_and_svg() {
 }
 
 #[test]
-fn png_to_stdout_is_refused_and_inputs_are_never_overwritten() {
-    let cli = ChartCli::try_parse_from(["chart", "x.pcap", "-t", "states", "-f", "png"]).unwrap();
-    let e = chart_cmd::run(&cli.args).unwrap_err();
-    assert!(e.to_string().contains("-o FILE.png"), "{e}");
+fn inputs_are_never_overwritten_and_the_type_defaults_to_states() {
     let cli = GraphCli::try_parse_from(["graph", "Cargo.toml", "-o", "./Cargo.toml"]).unwrap();
     let e = graph_cmd::run(&cli.args).unwrap_err();
     assert!(e.to_string().contains("refusing to write"), "{e}");
     assert!(ChartCli::try_parse_from(["chart", "x.pcap", "-t", "pie"]).is_err());
-    assert!(
-        ChartCli::try_parse_from(["chart", "x.pcap"]).is_err(),
-        "--type is required"
-    );
+    let cli = ChartCli::try_parse_from(["chart", "x.pcap"]).unwrap();
+    assert_eq!(cli.args.chart_type, chart_cmd::ChartType::States);
 }
 
 /// The pictures in docs/diagrams.md: (command, capture, arguments, file under
@@ -414,4 +409,71 @@ fn docs_pictures_are_what_the_commands_make() {
         stale.is_empty(),
         "stale docs/diagrams files {stale:?}: run CLOSEWAIT_UPDATE_DOCS=1 cargo test --test it chart::docs"
     );
+}
+
+/// Without `--type` the chart is `states`: the one that covers every connection however
+/// big the capture (the timeline shows at most a few hundred rows).
+#[test]
+fn chart_without_type_draws_the_states_curve() {
+    use crate::support::cli::stdout_of;
+    let cap = "captures/12-pool-leak-many.pcap";
+    let svg = stdout_of(["chart", cap]);
+    assert_labels(
+        &svg,
+        &[
+            "Sockets per TCP state over time — 12-pool-leak-many.pcap",
+            "CLOSE_WAIT (max 45, 45 at end)",
+        ],
+    );
+    assert_eq!(svg, stdout_of(["chart", cap, "--type", "states"]));
+}
+
+/// `chart -f png > file`: the PNG goes to a redirected standard output, the same bytes as
+/// `-o file.png`.
+#[test]
+fn png_to_a_redirected_stdout_equals_the_file() {
+    let cap = capture("12-pool-leak-many.pcap");
+    let cap = cap.to_str().unwrap();
+    let file = run(
+        "chart",
+        &[cap, "-t", "states", "-f", "png"],
+        &out_dir().join("12-states-stdout.png"),
+    );
+    for to_stdout in [vec!["-f", "png"], vec!["-o", "-", "-f", "png"]] {
+        let mut args = vec!["chart", cap, "-t", "states"];
+        args.extend(to_stdout);
+        let out = crate::support::cli::closewait()
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(b"\x89PNG\r\n\x1a\n"), "{args:?}");
+        assert!(out.stdout == file, "{args:?}: not the bytes of -o file.png");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from `script`, where installed) PNG is refused with a
+/// message saying what to do, for every command that draws PNG.
+#[test]
+fn png_to_a_terminal_is_refused() {
+    for command in ["chart", "graph", "diagram"] {
+        let cap = "captures/02-server-idle-close-client-leak.pcap";
+        let Some(out) = crate::support::cli::on_a_terminal(&[command, cap, "-f", "png"]) else {
+            return;
+        };
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{command}: {shown}");
+        assert!(
+            shown.contains("png output is binary and standard output is a terminal: redirect it (> out.png) or add -o FILE.png"),
+            "{command}: {shown}"
+        );
+        assert!(
+            !shown.contains("PNG"),
+            "{command}: bytes written to the terminal"
+        );
+    }
 }

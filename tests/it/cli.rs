@@ -43,13 +43,29 @@ fn no_subcommand_is_a_usage_error() {
         .stderr(predicate::str::contains("Usage:").and(no_panic()));
 }
 
+/// With standard input a terminal (a pseudo-terminal from `script`, where installed), a
+/// command given no capture is clap's usage error rather than waiting for typed bytes.
 #[test]
-fn analyze_without_capture_is_a_usage_error() {
+fn analyze_without_capture_on_a_terminal_is_a_usage_error() {
+    let Some(out) = crate::support::cli::on_a_terminal(&["analyze"]) else {
+        return;
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("the following required arguments were not provided"));
+    assert!(shown.contains("<CAPTURE>"), "{shown}");
+}
+
+#[test]
+fn analyze_without_capture_and_empty_stdin_names_standard_input() {
     closewait()
         .arg("analyze")
+        .write_stdin(Vec::new())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("<CAPTURE>"));
+        .stderr(predicate::str::contains(
+            "standard input: not a capture file: an empty file",
+        ));
 }
 
 #[test]
@@ -144,6 +160,151 @@ fn output_into_missing_directory_exits_2() {
             predicate::str::starts_with(format!("closewait: {}: ", out.display())).and(no_panic()),
         );
     let _ = fs::remove_dir_all(&dir);
+}
+
+// ---- shell completions and the manual page --------------------------------------
+
+/// Every subcommand's name, from the same clap definition the binary parses.
+fn subcommand_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let names: Vec<String> = closewait::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(
+        names.len() >= 9,
+        "analyze … report, completions, man: {names:?}"
+    );
+    names
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    crate::support::cli::stdout_of(args)
+}
+
+#[test]
+fn bash_completion_names_every_subcommand() {
+    let script = stdout_of(&["completions", "bash"]);
+    assert!(script.contains("complete -F _closewait"), "{script}");
+    // The top-level word list offers every subcommand.
+    let top = script
+        .lines()
+        .find(|l| l.contains("opts=\"") && l.contains("analyze"))
+        .expect("the subcommand word list");
+    for name in subcommand_names() {
+        assert!(
+            top.split(|c: char| c.is_whitespace() || c == '"')
+                .any(|w| w == name),
+            "{name} missing from {top}"
+        );
+    }
+    // And each one's own options (`analyze --json`, `chart --type`).
+    assert!(
+        script.contains("closewait__subcmd__analyze)"),
+        "analyze has its own case"
+    );
+    assert!(script.contains("--json"));
+    assert!(script.contains("--type"));
+}
+
+#[test]
+fn every_shell_gets_a_completion_script() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(script.contains("diagnose"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error_listing_the_shells() {
+    closewait()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bash").and(predicate::str::contains("zsh")));
+}
+
+/// The roff requests a clap page uses: a line starting with `.` must be one of these,
+/// else `man` would print it as text or drop it.
+fn assert_roff(page: &str) {
+    const REQUESTS: &[&str] = &[
+        ".TH", ".SH", ".SS", ".TP", ".PP", ".P", ".IP", ".RS", ".RE", ".br", ".sp", ".nf", ".fi",
+        ".ie", ".el", ".ds", ".B", ".I", ".EX", ".EE",
+    ];
+    assert!(
+        page.lines().any(|l| l.starts_with(".TH ")),
+        "no title: {page}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH OPTIONS"] {
+        assert!(page.lines().any(|l| l == section), "{section} missing");
+    }
+    for line in page.lines().filter(|l| l.starts_with('.')) {
+        let request = line.split_whitespace().next().unwrap_or(line);
+        assert!(REQUESTS.contains(&request), "unknown roff request {line:?}");
+    }
+}
+
+/// `man -l` renders the page without a warning, where `man` is installed.
+fn assert_man_renders(page_file: &Path, expect: &str) {
+    let Ok(out) = std::process::Command::new("man")
+        .args(["-l", "-P", "cat"])
+        .arg(page_file)
+        .env("MANWIDTH", "80")
+        .output()
+    else {
+        eprintln!("man not installed: rendering not checked");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(expect));
+}
+
+#[test]
+fn man_page_is_roff_naming_every_subcommand() {
+    let page = stdout_of(&["man"]);
+    assert!(page.contains(".TH closewait 1"), "{page}");
+    assert_roff(&page);
+    for name in subcommand_names() {
+        assert!(
+            page.contains(&format!("closewait\\-{name}(1)")),
+            "{name} missing"
+        );
+    }
+    let dir = scratch("man");
+    let file = dir.join("closewait.1");
+    fs::write(&file, &page).unwrap();
+    assert_man_renders(&file, "closewait-diagnose(1)");
+}
+
+#[test]
+fn man_out_writes_one_page_per_subcommand() {
+    let dir = scratch("man-out").join("man1");
+    closewait()
+        .args(["man", "--out"])
+        .arg(&dir)
+        .assert()
+        .code(0)
+        .stdout("");
+    let mut names = vec!["closewait".to_string()];
+    names.extend(subcommand_names().iter().map(|n| format!("closewait-{n}")));
+    for name in &names {
+        let file = dir.join(format!("{name}.1"));
+        let page = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert_roff(&page);
+    }
+    // A subcommand's page documents its own options.
+    let analyze = fs::read_to_string(dir.join("closewait-analyze.1")).unwrap();
+    assert!(analyze.contains("\\-\\-jsonl"), "{analyze}");
+    assert_man_renders(&dir.join("closewait-analyze.1"), "--jsonl");
 }
 
 // ---- the pipeline on real captures (needs the reader and analyze() on main) ---------
@@ -307,6 +468,63 @@ fn stdin_gives_the_same_connections_as_the_file() {
     assert_eq!(from_stdin["summary"], from_file["summary"]);
 }
 
+/// Runs `args` with `input` piped to standard input; stdout as JSON.
+fn json_with_stdin(args: &[&str], input: &Path) -> Value {
+    let out = closewait()
+        .args(args)
+        .pipe_stdin(input)
+        .expect("open input")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+/// `closewait COMMAND < capture`: no capture argument and standard input not a terminal
+/// reads standard input, with the same results as naming the file.
+#[test]
+fn redirected_stdin_is_read_without_a_capture_argument() {
+    let path = capture(LEAK);
+    let file = path.to_str().expect("utf-8 path");
+
+    let analyzed = json_with_stdin(&["analyze", "--json"], &path);
+    assert_eq!(analyzed["capture"]["files"][0]["path"], "-");
+    assert_eq!(analyzed["capture"]["files"][0]["packets"], 9);
+    let connections = analyzed["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0]["close"]["kind"], "unanswered_fin");
+    assert_eq!(connections[0]["close"]["who_failed_to_respond"], "client");
+    let from_file = json_of(&["analyze", file, "--json"]);
+    assert_eq!(analyzed["connections"], from_file["connections"]);
+
+    let diagnosed = json_with_stdin(&["diagnose", "--json"], &path);
+    let ids: Vec<&str> = diagnosed["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["close_wait_leak", "timeout_mismatch", "idle_timeout"]);
+    assert_eq!(
+        diagnosed["findings"],
+        json_of(&["diagnose", file, "--json"])["findings"]
+    );
+}
+
+/// `ss -tanp | closewait netstat`: the listing from standard input as from the file.
+#[test]
+fn netstat_reads_redirected_stdin_without_a_file_argument() {
+    let path = capture("tests/data/netstat/ss-tanp.txt");
+    let piped = json_with_stdin(&["netstat", "--json"], &path);
+    assert_eq!(piped["sockets"], 20);
+    assert_eq!(piped["totals"]["CLOSE_WAIT"], 4);
+    assert_eq!(
+        piped,
+        json_of(&["netstat", "--json", path.to_str().expect("utf-8 path")])
+    );
+}
+
 #[test]
 fn output_file_equals_stdout_and_leaves_no_temp_file() {
     let dir = scratch("out");
@@ -417,4 +635,30 @@ fn diagram_subcommand_reads_stdin_and_draws_the_leak() {
     assert!(text.contains("CLOSE_WAIT"));
     assert!(text.contains("FIN_WAIT_2"));
     assert!(text.contains("… 1.000 s idle …"));
+}
+
+/// Every JSON document starts with `schema_version` (docs/json.md); the JSON Lines do not
+/// carry it.
+#[test]
+fn every_json_document_starts_with_schema_version_and_jsonl_lines_do_not() {
+    let leak = capture(LEAK);
+    let leak = leak.to_str().expect("utf-8 path");
+    let ss = capture("tests/data/netstat/ss-tanp.txt");
+    let ss = ss.to_str().expect("utf-8 path");
+    for args in [
+        vec!["analyze", leak, "--json"],
+        vec!["diagnose", leak, "--json"],
+        vec!["netstat", ss, "--json"],
+    ] {
+        let text = stdout_of(&args);
+        assert!(
+            text.starts_with("{\n  \"schema_version\": 1,\n"),
+            "{args:?}: {}",
+            &text[..80.min(text.len())]
+        );
+    }
+    for line in stdout_of(&["analyze", leak, "--jsonl"]).lines() {
+        let line: Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(line.get("schema_version").is_none(), "{line}");
+    }
 }

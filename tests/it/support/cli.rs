@@ -30,3 +30,23 @@ where
     );
     String::from_utf8(out.stdout).expect("UTF-8")
 }
+
+/// Runs `closewait ARGS` with standard input and output a pseudo-terminal (util-linux's
+/// `script`), as from an interactive shell; `None` where `script` is not installed. Its
+/// stdout is what the terminal showed (stdout and stderr together).
+pub fn on_a_terminal(args: &[&str]) -> Option<std::process::Output> {
+    let binary = assert_cmd::cargo::cargo_bin("closewait");
+    let mut line = format!("'{}'", binary.display());
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .output();
+    if out.is_err() {
+        eprintln!("script not installed: the terminal case is not checked");
+    }
+    out.ok()
+}

@@ -7,10 +7,22 @@ use std::fmt::Write;
 /// Width text output wraps at.
 const WIDTH: usize = 92;
 
-/// The JSON document: the report as it is (see docs/report.md).
+/// The JSON document: its `schema_version`, then the report as it is (see docs/report.md).
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a NetstatReport,
+}
+
+/// The JSON document (see docs/report.md).
 pub fn json(r: &NetstatReport) -> String {
+    let doc = Document {
+        schema_version: crate::render::SCHEMA_VERSION,
+        report: r,
+    };
     let mut s =
-        serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

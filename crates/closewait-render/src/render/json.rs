@@ -43,6 +43,7 @@ impl<'a> FilterReport<'a> {
 #[cfg(test)]
 #[derive(Serialize)]
 struct Document<'a> {
+    schema_version: u32,
     capture: &'a CaptureStats,
     filter: FilterReport<'a>,
     connections: &'a [ConnectionReport],
@@ -73,7 +74,11 @@ const CONNECTION_LINE_START: &[u8] = b"{\"type\":\"connection\",";
 impl Renderer for JsonRenderer {
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
         let mut pretty = Pretty::new(&mut *w);
-        pretty.write_all(b"{\"capture\":")?;
+        write!(
+            pretty,
+            "{{\"schema_version\":{},\"capture\":",
+            super::SCHEMA_VERSION
+        )?;
         serde_json::to_writer(&mut pretty, out.capture)?;
         pretty.write_all(b",\"filter\":")?;
         serde_json::to_writer(&mut pretty, &FilterReport::of(out))?;
@@ -259,6 +264,7 @@ mod tests {
             let mut fast = Vec::new();
             JsonRenderer.finish(&mut fast, &out).expect("render");
             let doc = Document {
+                schema_version: crate::render::SCHEMA_VERSION,
                 capture: out.capture,
                 filter: FilterReport::of(&out),
                 connections: out.connections,
@@ -285,7 +291,8 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.len(), 5);
+        assert_eq!(doc["schema_version"], crate::render::SCHEMA_VERSION);
         for k in ["capture", "filter", "connections", "summary"] {
             assert!(keys.contains(&k), "missing {k}");
         }

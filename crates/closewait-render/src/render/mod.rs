@@ -10,6 +10,12 @@
 //! capture is still being read), then [`Renderer::finish`] once with everything.
 //! [`render`] does both for callers that already hold all connections.
 
+/// `schema_version`, the first member of every JSON *document* closewait writes
+/// (`analyze --json`, `diagnose --json`, `netstat --json`; not the `--jsonl` lines): raised
+/// when a field is removed, renamed or changes meaning, never for an added field (consumers
+/// ignore keys they do not know). See docs/json.md.
+pub const SCHEMA_VERSION: u32 = 1;
+
 pub mod chart;
 pub mod diagnosis;
 pub mod diagram;

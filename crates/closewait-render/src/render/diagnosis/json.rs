@@ -4,9 +4,10 @@ use crate::diagnose::Diagnosis;
 use closewait_core::capture::CaptureStats;
 use serde::Serialize;
 
-/// The document: what was read (as `analyze --json` has it), then the diagnosis.
+/// The document: its `schema_version`, what was read (as `analyze --json` has it), then the diagnosis.
 #[derive(Serialize)]
 struct Document<'a> {
+    schema_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     capture: Option<&'a CaptureStats>,
     #[serde(flatten)]
@@ -16,6 +17,7 @@ struct Document<'a> {
 /// Pretty-printed JSON with a trailing newline; `capture` becomes the `capture` block.
 pub fn render(d: &Diagnosis, capture: Option<&CaptureStats>) -> String {
     let doc = Document {
+        schema_version: crate::render::SCHEMA_VERSION,
         capture,
         diagnosis: d,
     };
