@@ -14,6 +14,7 @@
 //! tcp       per-direction sequence tracking + the RFC 9293 endpoint state machine
 //! classify  connection → Close verdict (kind, initiator, who failed to respond)
 //! zeek      an independent Zeek-compatible conn_state/history
+//! reassembly  one direction's segments → its byte stream in order, gaps said (not yet used)
 //! analyze   the pipeline glue: capture → ConnectionReport stream
 //! model     the report model every renderer reads
 //! filter    which connections to show (--host, --port, --kind, --state)
@@ -31,6 +32,7 @@ pub mod filter;
 pub mod flow;
 pub mod http;
 pub mod model;
+pub mod reassembly;
 pub mod second_pass;
 pub mod seconds;
 pub mod segment;
