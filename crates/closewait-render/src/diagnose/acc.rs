@@ -450,12 +450,12 @@ impl HostTable {
         let more = self.hosts.saturating_sub(self.top.len() as u64);
         if more > 0 {
             format!(
-                "{} and {}{more} more {} ({}{} connections)",
+                "{} and {}{more} more {} ({}{})",
                 top.join(", "),
                 self.about(),
                 if more == 1 { "host" } else { "hosts" },
                 if self.approximate { "at least " } else { "" },
-                self.others
+                super::plural(self.others, "connection", "connections")
             )
         } else {
             top.join(", ")
@@ -480,6 +480,21 @@ impl HostTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_other_host_with_one_connection_is_singular() {
+        let table = HostTable {
+            hosts: 2,
+            top: vec![HostCount {
+                host: "10.0.0.1".parse().unwrap(),
+                connections: 3,
+                max_overcount: 0,
+            }],
+            others: 1,
+            approximate: false,
+        };
+        assert_eq!(table.text(), "10.0.0.1 (3) and 1 more host (1 connection)");
+    }
 
     #[test]
     fn small_sketch_is_exact() {

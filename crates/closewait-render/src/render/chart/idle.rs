@@ -20,6 +20,7 @@
 //! until the end anyway.
 
 use super::*;
+use crate::diagnose::plural;
 use crate::diagnose::{Details, Diagnosis};
 use crate::render::palette::state_color;
 use closewait_core::model::{CloseSignal, Side};
@@ -526,8 +527,8 @@ pub fn render(
                 })
                 .collect();
             let caption = format!(
-                "idle before the first FIN or RST — server {server} ({} connections)",
-                samples.len()
+                "idle before the first FIN or RST — server {server} ({})",
+                plural(samples.len(), "connection", "connections")
             );
             panel(
                 &plot,

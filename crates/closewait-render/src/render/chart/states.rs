@@ -11,6 +11,7 @@
 //! equal the end-state table of `closewait analyze` (tested).
 
 use super::*;
+use crate::diagnose::plural;
 use crate::render::palette::state_color_distinct;
 use closewait_core::model::Side;
 use closewait_core::state::TcpState;
@@ -471,7 +472,10 @@ pub fn render(counter: &StateCounter, span: &Span, title: &str) -> Result<String
                 .unwrap_or(0);
             let y_top = (max + max.div_ceil(10)).max(1);
             let sockets = counter.sockets[k];
-            let caption = format!("{side}-side sockets ({sockets} connections)");
+            let caption = format!(
+                "{side}-side sockets ({})",
+                plural(sockets, "connection", "connections")
+            );
             let mut chart = ChartBuilder::on(&plot_area)
                 .caption(caption, (FAMILY, CAPTION_SIZE).into_font().color(&FG))
                 .margin_left(10)

@@ -12,6 +12,7 @@
 //! `states` chart is the overview of all of them.
 
 use super::*;
+use crate::diagnose::plural;
 use crate::render::palette::state_color_distinct;
 use closewait_core::model::Side;
 use closewait_core::state::TcpState;
@@ -132,7 +133,10 @@ pub fn render(picked: &TimelineRows, span: &Span, title: &str) -> Result<String,
     let full_title = if more > 0 {
         format!("Connection timeline — {title} ({total} connections, the {n} that ended worst)")
     } else {
-        format!("Connection timeline — {title} ({total} connections)")
+        format!(
+            "Connection timeline — {title} ({})",
+            plural(total, "connection", "connections")
+        )
     };
     let labels_owned: Vec<String> = rows.iter().map(|r| format!("#{}", r.id)).collect();
 
