@@ -120,6 +120,8 @@ pub struct Binned {
     /// Fine bin → counts per category.
     fine: BTreeMap<u64, Vec<u64>>,
     scale: i32,
+    /// 10^`scale`, the fine bins' width (kept: [`decimal`] formats and parses).
+    fine_width: f64,
     n: u64,
     max: f64,
 }
@@ -133,14 +135,14 @@ impl Binned {
             return;
         }
         if self.fine.is_empty() {
-            self.scale = FINEST_SCALE;
+            self.set_scale(FINEST_SCALE);
         }
         self.coarsen();
         for (v, k) in std::mem::take(&mut self.exact)
             .into_iter()
             .chain(std::iter::once((v, category)))
         {
-            let i = (v / decimal(1, self.scale)).floor() as u64;
+            let i = (v / self.fine_width).floor() as u64;
             let bin = self.fine.entry(i).or_default();
             if bin.len() <= k {
                 bin.resize(k + 1, 0);
@@ -152,8 +154,8 @@ impl Binned {
     /// Widens the fine bins tenfold while the largest value spans more than
     /// [`FINE_BINS`] of them.
     fn coarsen(&mut self) {
-        while self.max / decimal(1, self.scale) > FINE_BINS {
-            self.scale += 1;
+        while self.max / self.fine_width > FINE_BINS {
+            self.set_scale(self.scale + 1);
             let mut wider: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
             for (i, counts) in std::mem::take(&mut self.fine) {
                 let bin = wider.entry(i / 10).or_default();
@@ -164,6 +166,11 @@ impl Binned {
             }
             self.fine = wider;
         }
+    }
+
+    fn set_scale(&mut self, scale: i32) {
+        self.scale = scale;
+        self.fine_width = decimal(1, scale);
     }
 
     /// Values added.
@@ -192,7 +199,7 @@ impl Binned {
         }
         let w = bin_width(self.max);
         let n = ((self.max / w).floor() as usize + 1).max(1);
-        let per = (w / decimal(1, self.scale)).round().max(1.0) as u64;
+        let per = (w / self.fine_width).round().max(1.0) as u64;
         let mut bins = vec![vec![0u64; categories]; n];
         for (i, counts) in &self.fine {
             let bin = &mut bins[((i / per) as usize).min(n - 1)];
