@@ -2,6 +2,7 @@
 
 use super::side::{Group, NetstatReport};
 use super::Role;
+use crate::diagnose::plural;
 use std::fmt::Write;
 
 /// Width text output wraps at.
@@ -37,7 +38,7 @@ pub fn text(r: &NetstatReport) -> String {
         r.tool.map_or("no netstat or ss", |t| t.as_str()),
         r.sockets,
         listeners,
-        plural(r.groups.len(), "service", "services")
+        plural(r.groups.len() as u64, "service", "services")
     );
     if r.groups.is_empty() {
         let _ = writeln!(out, "\nNo TCP connection to explain.");
@@ -64,7 +65,7 @@ pub fn text(r: &NetstatReport) -> String {
             out,
             "{} not read:",
             plural(
-                r.skipped.len(),
+                r.skipped.len() as u64,
                 "line looked like a TCP socket but was",
                 "lines looked like TCP sockets but were"
             )
@@ -95,7 +96,7 @@ fn group(out: &mut String, n: usize, g: &Group) {
         "{n}. {} — {who} ({}{ports}), {}",
         g.service,
         g.role_reason.text(),
-        plural(g.sockets as usize, "socket", "sockets")
+        plural(g.sockets, "socket", "sockets")
     );
     let states: Vec<String> = g.states.iter().map(|(s, c)| format!("{s} {c}")).collect();
     let _ = writeln!(out, "   states:  {}", states.join(", "));
@@ -124,13 +125,7 @@ fn group(out: &mut String, n: usize, g: &Group) {
         let held: Vec<String> = g
             .processes
             .iter()
-            .map(|h| {
-                format!(
-                    "{}: {}",
-                    h.process,
-                    plural(h.sockets as usize, "socket", "sockets")
-                )
-            })
+            .map(|h| format!("{}: {}", h.process, plural(h.sockets, "socket", "sockets")))
             .collect();
         let _ = writeln!(out, "   process: {}", held.join(", "));
     }
@@ -151,14 +146,6 @@ fn group(out: &mut String, n: usize, g: &Group) {
         out.push('\n');
         let _ = writeln!(out, "   capture: {}", c.tcpdump);
         let _ = writeln!(out, "   then:    {}", c.then);
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
     }
 }
 
