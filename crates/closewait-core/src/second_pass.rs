@@ -19,6 +19,7 @@
 
 use crate::analyze::{analyze, AnalyzeOptions, Analyzer, RecordSegments};
 use crate::capture::{CaptureError, InputSpec, SegmentStream};
+use crate::flow::FlowKey;
 use crate::model::ConnectionReport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -40,10 +41,11 @@ fn hasher() -> foldhash::quality::FoldHasher {
     foldhash::quality::FixedState::with_seed(0x636c_6f73_6577_6169).build_hasher()
 }
 
-/// Hash of the 4-tuple `a`–`b`, the same either way round.
+/// Hash of the 4-tuple `a`–`b`, the same either way round (the flow table's own
+/// canonical [`FlowKey`]).
 pub fn flow_hash(a: SocketAddr, b: SocketAddr) -> u64 {
     let mut h = hasher();
-    if a <= b { (a, b) } else { (b, a) }.hash(&mut h);
+    FlowKey::between(&a, &b).hash(&mut h);
     h.finish()
 }
 

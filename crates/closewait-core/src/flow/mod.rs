@@ -82,8 +82,18 @@ impl FlowKey {
     /// The key of a segment's 4-tuple, and whether its source is the key's lower
     /// endpoint (the first in the canonical order).
     pub fn of_sender(seg: &Segment) -> (FlowKey, bool) {
-        let a = endpoint_words(&seg.src);
-        let b = endpoint_words(&seg.dst);
+        FlowKey::ordered(&seg.src, &seg.dst)
+    }
+
+    /// The key of the 4-tuple `a`–`b`, the same either way round.
+    pub fn between(a: &SocketAddr, b: &SocketAddr) -> FlowKey {
+        FlowKey::ordered(a, b).0
+    }
+
+    /// The key, and whether `src` is its lower endpoint.
+    fn ordered(src: &SocketAddr, dst: &SocketAddr) -> (FlowKey, bool) {
+        let a = endpoint_words(src);
+        let b = endpoint_words(dst);
         let src_is_low = a <= b;
         let (lo, hi) = if src_is_low { (a, b) } else { (b, a) };
         let key = FlowKey([
