@@ -667,6 +667,7 @@ fn report_with_roles(
             conn.zeek
                 .log_view(orig_is_client, matches!(buffers, Buffers::Move))
         },
+        http: None,
         segments,
     }
 }

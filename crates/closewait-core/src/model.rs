@@ -465,6 +465,11 @@ pub struct ConnectionReport {
     pub timeline: PerSide<Vec<StateChange>>,
     pub tcp: PerSide<DirectionStats>,
     pub zeek: ZeekView,
+    /// What the reassembled byte streams said at the HTTP/1.x layer; absent when the
+    /// connection carried no HTTP (or no payload was captured). Boxed: most connections of a
+    /// large capture have none, and a report stays small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<Box<crate::http::HttpConversation>>,
     /// Per-segment records, present only when recording was requested (diagrams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<SegmentRecord>>,

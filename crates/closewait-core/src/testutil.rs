@@ -98,6 +98,7 @@ impl ReportBuilder {
                     history: "ShADadFf".to_string(),
                     ..ZeekView::default()
                 },
+                http: None,
                 segments: None,
             },
         }
