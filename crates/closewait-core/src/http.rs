@@ -142,7 +142,7 @@ impl GiveUps {
 }
 
 /// One connection's HTTP/1.x conversation, as the report model will carry it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HttpConversation {
     /// Request heads parsed (client → server).
     pub requests: u64,
@@ -170,6 +170,27 @@ pub struct HttpConversation {
     /// A 101 or an accepted CONNECT: the rest of the connection is another protocol.
     pub switched_protocols: bool,
     pub gave_up: GiveUps,
+    /// Epoch seconds of the segment whose bytes completed the first request head, the last
+    /// request head and the last response head (the idle time before a close is measured
+    /// from the last of them).
+    pub first_request_at: Option<f64>,
+    pub last_request_at: Option<f64>,
+    pub last_response_at: Option<f64>,
+    /// The status code of the last final (non-1xx) response.
+    pub last_status: Option<u16>,
+    /// Where each message head started, for the ladder's arrow labels: kept only when the
+    /// connection's segments are recorded (diagrams), and bounded as those are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<HttpMark>,
+}
+
+/// One message head on the wire: the frame whose bytes began it and its one-line summary
+/// (`GET /orders HTTP/1.1`, `HTTP/1.1 200 OK`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpMark {
+    pub frame: u64,
+    pub sender: Side,
+    pub label: String,
 }
 
 impl HttpConversation {
