@@ -8,13 +8,19 @@
 //   ignored   a strategy that keeps connections forever and no stale check: the seed's leak;
 //             the next request on a connection the server closed draws a RST;
 //   evictor   an idle-connection evictor thread (HttpClientBuilder.evictIdleConnections, 1 s):
-//             idle connections are closed by the client, in sweeps once a second.
+//             idle connections are closed by the client, in sweeps once a second;
+//   stale-post as ignored, but with HttpClient's default retry handler: round two is one POST
+//             then one GET, one after the other, each handed a connection the server closed.
+//             Both draw a RST and fail with NoHttpResponseException; the handler retries the GET
+//             (idempotent) on a new connection and gives up on the POST (its request was sent).
 //
 // Usage: PoolClient MODE URL CONNECTIONS SPACING_MS SERVER_SLEEP_MS PAUSE_MS SECOND_ROUND
 // Round one: CONNECTIONS threads start SPACING_MS apart, each sends GET URL?ms=SERVER_SLEEP_MS
 // (the server holds each request that long, so the requests overlap and each gets its own
 // connection). Then the client waits PAUSE_MS and sends SECOND_ROUND requests the same way.
-// One JSON line per event on stdout; t is seconds since the program started.
+// One JSON line per event on stdout; t is seconds since the program started, epoch the wall
+// clock (seconds since 1970, as the capture's timestamps). HttpClient's own log (commons-logging
+// on java.util.logging) goes to stderr as the JVM's logging.properties says.
 import java.net.Socket;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,6 +28,10 @@ import java.util.concurrent.TimeUnit;
 import org.apache.http.HttpResponse;
 import org.apache.http.client.methods.CloseableHttpResponse;
 import org.apache.http.client.methods.HttpGet;
+import org.apache.http.client.methods.HttpPost;
+import org.apache.http.client.methods.HttpUriRequest;
+import org.apache.http.entity.ContentType;
+import org.apache.http.entity.StringEntity;
 import org.apache.http.client.protocol.HttpClientContext;
 import org.apache.http.conn.ConnectionKeepAliveStrategy;
 import org.apache.http.conn.ManagedHttpClientConnection;
@@ -35,7 +45,9 @@ public class PoolClient {
 
     static synchronized void log(String json) {
         double t = (System.nanoTime() - T0) / 1e9;
-        System.out.println("{\"who\":\"client\"," + json + ",\"t\":" + String.format("%.6f", t) + "}");
+        double epoch = System.currentTimeMillis() / 1e3;
+        System.out.println("{\"who\":\"client\"," + json + ",\"t\":" + String.format("%.6f", t)
+                + ",\"epoch\":" + String.format("%.3f", epoch) + "}");
         System.out.flush();
     }
 
@@ -67,6 +79,11 @@ public class PoolClient {
             case "evictor":
                 builder.evictIdleConnections(1, TimeUnit.SECONDS);
                 break;
+            case "stale-post":
+                ConnectionKeepAliveStrategy keep = (HttpResponse r, org.apache.http.protocol.HttpContext c) -> -1;
+                builder.setKeepAliveStrategy(keep); // DefaultHttpRequestRetryHandler(3, false) stays
+                pool.setValidateAfterInactivity(-1);
+                break;
             default:
                 throw new IllegalArgumentException(mode);
         }
@@ -74,7 +91,15 @@ public class PoolClient {
         log("\"ev\":\"start\",\"mode\":" + quote(mode));
         round(client, url, connections, spacing, serverSleep, 1);
         Thread.sleep(pause);
-        if (second > 0) {
+        if (second > 0 && mode.equals("stale-post")) {
+            // one after the other, so each is handed one of the stale connections
+            HttpPost post = new HttpPost(url.replaceAll("/$", "") + "/orders");
+            post.setEntity(new StringEntity("{\"order\":1}", ContentType.APPLICATION_JSON));
+            request(client, post, 2, 0);
+            for (int i = 1; i < second; i++) {
+                request(client, new HttpGet(url + "?ms=" + serverSleep), 2, i);
+            }
+        } else if (second > 0) {
             round(client, url, second, spacing, serverSleep, 2);
         }
         log("\"ev\":\"done\"");
@@ -88,7 +113,7 @@ public class PoolClient {
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             final int index = i;
-            Thread th = new Thread(() -> request(client, url + "?ms=" + serverSleep, roundNo, index));
+            Thread th = new Thread(() -> request(client, new HttpGet(url + "?ms=" + serverSleep), roundNo, index));
             th.start();
             threads.add(th);
             Thread.sleep(spacing);
@@ -98,10 +123,13 @@ public class PoolClient {
         }
     }
 
-    static void request(CloseableHttpClient client, String url, int roundNo, int index) {
+    static void request(CloseableHttpClient client, HttpUriRequest req, int roundNo, int index) {
         HttpClientContext ctx = HttpClientContext.create();
         String where = "\"round\":" + roundNo + ",\"index\":" + index;
-        try (CloseableHttpResponse resp = client.execute(new HttpGet(url), ctx)) {
+        if (!req.getMethod().equals("GET")) {
+            where += ",\"method\":" + quote(req.getMethod());
+        }
+        try (CloseableHttpResponse resp = client.execute(req, ctx)) {
             String local = "";
             ManagedHttpClientConnection conn = ctx.getConnection(ManagedHttpClientConnection.class);
             Socket s = conn == null ? null : conn.getSocket();

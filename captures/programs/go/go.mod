@@ -1,0 +1,3 @@
+module closewait/captures/go-client
+
+go 1.19
