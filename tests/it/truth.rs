@@ -202,3 +202,87 @@ fn every_transition_taken_is_an_edge_of_the_rfc_table() {
         odd.join("\n")
     );
 }
+
+/// From 27 on, a truth file also carries each connection's HTTP facts and names the
+/// applications' own log saved next to the capture (captures/README.md, "truth.json"). The
+/// HTTP analysis is tested against these facts, so they must be whole and agree with the TCP
+/// verdict beside them: a request that met a reset belongs to a connection the server reset
+/// after its FIN, an open connection has no close, a closed one was closed first by the side
+/// the verdict names.
+#[test]
+fn http_facts_agree_with_the_tcp_verdict_and_the_app_logs_exist() {
+    let mut with_http = 0;
+    for path in truth_files() {
+        let truth: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = truth["scenario"].as_str().unwrap().to_string();
+        let Some(log) = truth["app_log"].as_str() else {
+            continue;
+        };
+        with_http += 1;
+        let text = std::fs::read_to_string(captures_dir().join(log))
+            .unwrap_or_else(|e| panic!("{name}: app log {log}: {e}"));
+        assert!(
+            text.contains("## client: ") && text.contains("## server: "),
+            "{name}: {log} lacks the client's or the server's section"
+        );
+        for conn in truth["connections"].as_array().unwrap() {
+            let (http, expected) = (&conn["http"], &conn["expected"]);
+            let who = format!("{name} {}", conn["client"]);
+            let exchanges = http["exchanges"].as_array().expect("exchanges");
+            assert_eq!(http["requests"], exchanges.len(), "{who}");
+            let answered: Vec<&Value> = exchanges
+                .iter()
+                .filter(|e| !e["status"].is_null())
+                .map(|e| &e["status"])
+                .collect();
+            assert_eq!(http["responses"], answered.len(), "{who}");
+            assert_eq!(
+                http["statuses"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .collect::<Vec<_>>(),
+                answered,
+                "{who}"
+            );
+            let late = &http["late_write"];
+            assert_eq!(
+                !late.is_null(),
+                expected["kind"] == "fin_then_rst" && expected["rst_by"] == "server",
+                "{who}: late write {late} against verdict {expected}"
+            );
+            if !late.is_null() {
+                let method = late["method"].as_str().unwrap();
+                assert!(
+                    late["request"].as_str().unwrap().starts_with(method),
+                    "{who}"
+                );
+                let idempotent = matches!(
+                    method,
+                    "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+                );
+                assert_eq!(late["idempotent"], idempotent, "{who}");
+            }
+            let close = &http["close"];
+            assert_eq!(close.is_null(), expected["kind"] == "open", "{who}");
+            if !close.is_null() {
+                assert_eq!(close["by"], expected["first_by"], "{who}");
+                let announced = exchanges
+                    .iter()
+                    .rev()
+                    .find(|e| !e["status"].is_null())
+                    .is_some_and(|e| {
+                        e["response_connection"]
+                            .as_str()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+                    });
+                assert_eq!(close["announced"], announced, "{who}");
+                assert_eq!(close["reason"] == "announced", announced, "{who}");
+            }
+        }
+    }
+    assert!(
+        with_http >= 6,
+        "only {with_http} truth files with HTTP facts"
+    );
+}
