@@ -4,7 +4,7 @@
 
 use closewait::diagnose::render::Format;
 use closewait::diagnose::{
-    diagnose, Details, Diagnosis, Finding, FindingId, KeepaliveDetails, Severity,
+    diagnose, Details, Diagnosis, Finding, FindingId, KeepaliveDetails, LateWriteDetails, Severity,
 };
 use closewait::diagnose_cmd::{read, run_to, DiagnoseArgs, FailOn};
 use closewait::model::Side;
@@ -407,6 +407,34 @@ fn advised_seconds(d: &Diagnosis) -> Vec<(FindingId, String)> {
     out
 }
 
+/// The one late-write finding: the connections `reset` picks in the truth file, each a
+/// request after the server's FIN answered by a bare RST (its socket orphaned), none crossing
+/// the FIN.
+fn late_writes_reset_by_the_server<'d>(
+    d: &'d Diagnosis,
+    t: &Value,
+    reset: impl Fn(&Value) -> bool + Copy,
+    n: u64,
+) -> &'d LateWriteDetails {
+    let late = one(d, FindingId::LateWriteRst);
+    let Details::LateWrite(lw) = &late.details else {
+        panic!("{:?}", late.details)
+    };
+    assert_eq!(late.evidence, truth_indexes(t, reset));
+    assert_eq!(truth_count(t, reset), n);
+    assert_eq!(
+        (
+            lw.closer,
+            lw.bare_rst,
+            lw.rst_ack,
+            lw.late_data_seen,
+            lw.crossed_fin
+        ),
+        (Side::Server, n, 0, n, 0)
+    );
+    lw
+}
+
 #[test]
 fn httpclient_honouring_keep_alive_answers_tomcats_fin_slowly_without_leaking() {
     let name = "23-tomcat-httpclient-keepalive-honoured";
@@ -492,22 +520,7 @@ fn httpclient_ignoring_keep_alive_leaks_close_wait_and_its_next_request_is_reset
         t["checks"]["client_exception"],
         "org.apache.http.NoHttpResponseException"
     );
-    let reset = |c: &Value| c["expected"]["kind"] == "fin_then_rst";
-    let late = one(&d, FindingId::LateWriteRst);
-    let Details::LateWrite(lw) = &late.details else {
-        panic!()
-    };
-    assert_eq!(late.evidence, truth_indexes(&t, reset));
-    assert_eq!(
-        (
-            lw.closer,
-            lw.bare_rst,
-            lw.rst_ack,
-            lw.late_data_seen,
-            lw.crossed_fin
-        ),
-        (Side::Server, 1, 0, 1, 0)
-    );
+    late_writes_reset_by_the_server(&d, &t, |c| c["expected"]["kind"] == "fin_then_rst", 1);
 
     let mm = one(&d, FindingId::TimeoutMismatch);
     let Details::TimeoutMismatch(mm) = &mm.details else {
@@ -541,13 +554,19 @@ fn httpclient_ignoring_keep_alive_leaks_close_wait_and_its_next_request_is_reset
     assert!(quoted.iter().all(|(_, s)| *s == shortest), "{quoted:?}");
 }
 
+/// The truth file and the diagnosis of a capture where nothing is wrong: informational
+/// findings only, among them all_clear.
+fn all_clear_diagnosis(name: &str) -> (Value, Diagnosis) {
+    let d = diagnosis(&format!("{name}.pcap"));
+    assert_eq!(d.worst(), Some(Severity::Info), "{name}: {:?}", d.findings);
+    one(&d, FindingId::AllClear);
+    (truth(name), d)
+}
+
 #[test]
 fn httpclient_idle_evictor_closes_in_sweeps() {
     let name = "25-tomcat-httpclient-idle-evictor";
-    let t = truth(name);
-    let d = diagnosis(&format!("{name}.pcap"));
-    assert_eq!(d.worst(), Some(Severity::Info), "{:?}", d.findings);
-    one(&d, FindingId::AllClear);
+    let (t, d) = all_clear_diagnosis(name);
 
     let idle = one(&d, FindingId::IdleTimeout);
     let Details::IdleTimeout(det) = &idle.details else {
@@ -603,4 +622,116 @@ fn python_requests_answers_nginx_fin_at_the_next_request() {
     assert_eq!(det.side, Side::Server);
     assert!(within_5_percent(det.seconds, configured), "{det:?}");
     assert!(!det.swept, "{det:?}");
+}
+
+/// The `http` facts of every connection in a truth file (captures 27 on).
+fn truth_http(t: &Value) -> Vec<&Value> {
+    t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["http"])
+        .collect()
+}
+
+#[test]
+fn a_post_and_a_get_written_into_connections_tomcat_closed_are_both_reset() {
+    // HttpClient retried the GET and lost the POST (its log); on the wire both are the same
+    // late write: a request after the server's FIN, answered by its orphaned socket's bare RST.
+    let name = "27-tomcat-httpclient-post-into-closed";
+    let t = truth(name);
+    assert_eq!(t["checks"]["lost_requests"][0], "POST /orders HTTP/1.1");
+    let d = diagnosis(&format!("{name}.pcap"));
+    let reset = |c: &Value| !c["http"]["late_write"].is_null();
+    let lw = late_writes_reset_by_the_server(&d, &t, reset, 2);
+    let mut fin_to_rst: Vec<f64> = t["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| reset(c))
+        .map(|c| {
+            c["http"]["late_write"]["rst_at_s"].as_f64().unwrap()
+                - c["server_fin_at_s"].as_f64().unwrap()
+        })
+        .collect();
+    fin_to_rst.sort_by(f64::total_cmp);
+    assert!(within_5_percent(lw.fin_to_rst.min, fin_to_rst[0]), "{lw:?}");
+    assert!(within_5_percent(lw.fin_to_rst.max, fin_to_rst[1]), "{lw:?}");
+    // the retry's new connection is idle at the end, nothing leaks
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+}
+
+#[test]
+fn announced_closes_put_time_wait_on_the_server_and_nothing_else() {
+    // Tomcat maxKeepAliveRequests 1, nginx keepalive_requests 2: each close is announced by
+    // `Connection: close` and made by the server right after its answer.
+    for name in [
+        "28-tomcat-httpclient-connection-close",
+        "29-nginx-python-requests-keepalive-requests",
+    ] {
+        let (t, d) = all_clear_diagnosis(name);
+        let announced = truth_http(&t)
+            .iter()
+            .filter(|h| h["close"]["announced"] == true && h["close"]["by"] == "server")
+            .count() as u64;
+        let tw = one(&d, FindingId::ServerTimeWait);
+        let Details::ServerTimeWait(det) = &tw.details else {
+            panic!()
+        };
+        let at_end = truth_count(&t, |c| c["kernel_end_state"]["server"] == "TIME-WAIT");
+        assert_eq!(
+            (det.active_closes, det.closed, det.in_time_wait_at_end),
+            (announced, announced, at_end),
+            "{name}"
+        );
+        assert!(all(&d, FindingId::IdleTimeout).is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn http10_closes_are_clean_whoever_closes() {
+    let (t, _) = all_clear_diagnosis("30-nginx-curl-http10");
+    let by: Vec<&Value> = truth_http(&t).iter().map(|h| &h["close"]["by"]).collect();
+    assert_eq!(by, ["server", "client"]);
+}
+
+#[test]
+fn go_idle_conn_timeout_shorter_than_nginx_closes_first_at_its_setting() {
+    let (t, d) = all_clear_diagnosis("31-nginx-go-idle-conn-timeout-shorter");
+    let setting = t["settings"]["client_idle_conn_timeout_ms"]
+        .as_f64()
+        .unwrap()
+        / 1000.0;
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!((det.side, det.samples), (Side::Client, 1));
+    assert!(within_5_percent(det.seconds, setting), "{det:?}");
+    assert!(all(&d, FindingId::TimeoutMismatch).is_empty());
+}
+
+#[test]
+fn go_idle_conn_timeout_longer_than_nginx_answers_its_fin_at_once() {
+    // Go's read loop sees the EOF: the client's FIN follows nginx's within a millisecond,
+    // so the server closes first but nothing is slow, unanswered or leaked.
+    let (t, d) = all_clear_diagnosis("32-nginx-go-idle-conn-timeout-longer");
+    let configured = t["settings"]["server_idle_timeout_s"].as_f64().unwrap();
+    assert!(truth_median(&t, "answer_delay_s") < 0.001);
+    assert!(all(&d, FindingId::CloseWaitLeak).is_empty());
+    let mm = one(&d, FindingId::TimeoutMismatch);
+    let Details::TimeoutMismatch(mm) = &mm.details else {
+        panic!()
+    };
+    assert_eq!((mm.unanswered, mm.leaked, mm.slow_answers), (0, 0, 0));
+    assert!(within_5_percent(mm.server_seconds, configured), "{mm:?}");
+    let idle = one(&d, FindingId::IdleTimeout);
+    let Details::IdleTimeout(det) = &idle.details else {
+        panic!()
+    };
+    assert_eq!(det.side, Side::Server);
+    assert!(
+        within_5_percent(det.seconds, configured) && !det.swept,
+        "{det:?}"
+    );
 }
