@@ -288,7 +288,8 @@ def main():
                                  sleep=sleep_ms, exc=checks.get("client_exception", ""), maxreq=max_requests,
                                  idle=client_idle_ms,
                                  round2=go_round2(int(client_idle_ms or 0), kat, second),
-                                 rv=next((e.get("version") or e.get("go") for e in log if e["ev"] == "start"), "?"))
+                                 rv=next((e.get("version") or e.get("go", "").removeprefix("go") or None
+                                          for e in log if e["ev"] == "start"), "?"))
     truth = {
         "scenario": name,
         "story": story,
@@ -311,8 +312,8 @@ def main():
                          ["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]})},
         "faithful": True,
         "notes": " ".join(notes + [f"recorded by captures/record-apps; ss -tanpo ran at t={t_ss} s, tcpdump "
-                                   f"started at t={t_cap} s (seconds since the scenario started, Tomcat's JVM "
-                                   f"start included)"]),
+                                   f"started at t={t_cap} s (seconds since the scenario started, "
+                                   + ("the server's start included)" if verdicts else "Tomcat's JVM start included)")]),
         "connections": out,
         "checks": checks,
         "kernel": os.uname().release,
