@@ -83,9 +83,7 @@ impl StdinCopy {
             .with_context(|| format!("writing a copy of standard input to {}", copy.0.display()))?;
         Ok(copy)
     }
-}
 
-impl StdinCopy {
     /// Names the copy `-` again in what was read, as the person gave it.
     pub fn restore_name(&self, stats: &mut CaptureStats) {
         let tmp = self.0.display().to_string();
