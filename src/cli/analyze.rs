@@ -2,9 +2,11 @@
 //! text, JSON, JSON Lines or a Zeek conn.log.
 use super::{CaptureArgs, CliError};
 use crate::cli::output::{AtomicFile, OutputFormats};
+use crate::cli::read::{copy_stdin, write_pcap};
 use clap::Args;
 use closewait_core::analyze::{analyze_pipelined, AnalyzeOptions};
 use closewait_core::capture::{CaptureError, CaptureStats, InputSpec};
+use closewait_core::export::Selection;
 use closewait_core::model::ConnectionReport;
 use closewait_core::summary::SummaryBuilder;
 use closewait_render::render::{AnalyzeOutput, Format};
@@ -52,6 +54,11 @@ pub struct AnalyzeArgs {
         help_heading = "Output"
     )]
     pub output: Option<PathBuf>,
+    /// Also write every packet of the connections the filters keep to FILE, a capture to
+    /// open in Wireshark: pcap when the inputs are pcap of one link type, else pcapng;
+    /// replaced atomically. The inputs are read a second time.
+    #[arg(long = "write-pcap", value_name = "FILE", help_heading = "Output")]
+    pub write_pcap: Option<PathBuf>,
 }
 
 /// What `analyze -o FILE` writes, by FILE's extension.
@@ -111,8 +118,15 @@ pub enum Done {
 
 /// Runs `closewait analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<Done, CliError> {
-    let inputs = args.capture.input.specs()?;
+    let mut inputs = args.capture.input.specs()?;
     args.capture.refuse_overwriting(args.output.as_deref())?;
+    args.capture
+        .refuse_overwriting(args.write_pcap.as_deref())?;
+    // --write-pcap reads the inputs twice: standard input is copied first.
+    let stdin_copy = match &args.write_pcap {
+        Some(_) => copy_stdin(&mut inputs).map_err(|e| CliError::Usage(format!("{e:#}")))?,
+        None => None,
+    };
     let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
     args.format()?;
     args.capture.options()?;
@@ -125,8 +139,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<Done, CliError> {
     let mut progress = crate::cli::progress::StderrProgress::new();
     analyze_into(args, &inputs, sink, |inputs, opts, on_connection| {
         let mut on_progress = |p| progress.update(p);
-        let stats = analyze_pipelined(inputs, opts, on_connection, &mut on_progress);
+        let mut stats = analyze_pipelined(inputs, opts, on_connection, &mut on_progress);
         progress.finish();
+        if let (Some(copy), Ok(stats)) = (&stdin_copy, &mut stats) {
+            copy.restore_name(stats);
+        }
         stats
     })
 }
@@ -162,6 +179,7 @@ where
     let mut summary = SummaryBuilder::default();
     let mut total = 0u64;
     let mut write_error: Option<io::Error> = None;
+    let mut selection = Selection::default();
 
     let capture = {
         let w = sink.writer();
@@ -171,6 +189,9 @@ where
                 return;
             }
             summary.add(&report);
+            if args.write_pcap.is_some() {
+                selection.add(&report);
+            }
             // After a failed write (say, a closed pipe) the analysis runs to its end but
             // nothing more is written.
             if write_error.is_none() {
@@ -194,6 +215,10 @@ where
     };
     if let Some(e) = write_error {
         return sink.fail(e).and_then(strict);
+    }
+
+    if let Some(path) = &args.write_pcap {
+        write_pcap(path, inputs, &selection)?;
     }
 
     closewait_render::render::sort_by_id(&mut shown, |r| r.id);

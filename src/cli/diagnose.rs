@@ -8,12 +8,15 @@
 //! finished, only where a finding may need them (see [`crate::cli::read::SegmentKeeper`]).
 
 use crate::cli::output::{AtomicFile, OutputFormats};
-use crate::cli::read::{example_ids, read_diagnosis, read_examples, StdinCopy};
+use crate::cli::read::{
+    copy_stdin, example_ids, read_diagnosis, read_examples, read_selection, write_pcap,
+};
 use crate::cli::{CaptureArgs, FailOn};
 use anyhow::Context;
-use closewait_core::capture::{CaptureStats, InputSpec};
-use closewait_render::diagnose::Diagnosis;
+use closewait_core::capture::CaptureStats;
+use closewait_render::diagnose::{Diagnosis, FindingId};
 use closewait_render::render::diagnosis::{render, Format, RenderOptions};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -41,6 +44,18 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub max_ids: usize,
 
+    /// Also write every packet of the findings' connections (those of --finding only, when
+    /// given) to FILE, a capture to open in Wireshark: pcap when the inputs are pcap of one
+    /// link type, else pcapng; replaced atomically. A finding lists at most 1000
+    /// connections (the lowest ids); only those are written. The inputs are read twice more.
+    #[arg(long = "write-pcap", value_name = "FILE")]
+    pub write_pcap: Option<PathBuf>,
+
+    /// With --write-pcap: only the connections of findings of this kind (close_wait_leak,
+    /// resets, …; repeat it or give a comma list).
+    #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = parse_finding, requires = "write_pcap")]
+    pub finding: Vec<FindingId>,
+
     /// The inputs, the filters (only the connections they keep are diagnosed) and the
     /// analysis knobs every capture-reading command takes.
     #[command(flatten)]
@@ -57,6 +72,8 @@ impl DiagnoseArgs {
             output: None,
             fail_on: None,
             max_ids: 12,
+            write_pcap: None,
+            finding: Vec::new(),
         }
     }
 
@@ -117,32 +134,26 @@ pub fn run_to(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
 /// Reads, diagnoses and renders into `out`; returns the exit status and what was read.
 fn diagnose_into(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<(i32, CaptureStats)> {
     let format = args.output_format()?;
+    args.capture
+        .refuse_overwriting(args.write_pcap.as_deref())?;
     let mut inputs = args.capture.input.specs()?;
-    // Markdown's diagrams need a second pass over the capture: standard input is copied
-    // to a temporary file first, as `report` does.
-    let mut stdin_copy = None;
-    if format == Format::Markdown {
-        for input in &mut inputs {
-            if *input == InputSpec::Stdin {
-                if stdin_copy.is_some() {
-                    anyhow::bail!("standard input (-) can be read only once");
-                }
-                let copy = StdinCopy::new()?;
-                *input = InputSpec::Path(copy.0.clone());
-                stdin_copy = Some(copy);
-            }
-        }
-    }
+    // Markdown's diagrams and --write-pcap need a second pass over the capture: standard
+    // input is copied to a temporary file first, as `report` does.
+    let stdin_copy = if format == Format::Markdown || args.write_pcap.is_some() {
+        copy_stdin(&mut inputs)?
+    } else {
+        None
+    };
     let opts = args.capture.options()?;
     let names = args.capture.names();
     let (diagnosis, mut stats) = read_diagnosis(&inputs, &opts, &args.capture.filter(), &names)?;
     if let Some(copy) = &stdin_copy {
-        let tmp = copy.0.display().to_string();
-        for f in &mut stats.files {
-            if f.path == tmp {
-                f.path = "-".to_string();
-            }
-        }
+        copy.restore_name(&mut stats);
+    }
+    if let Some(path) = &args.write_pcap {
+        let ids = chosen_connections(&diagnosis, &args.finding);
+        let selection = read_selection(&inputs, &opts, &ids)?;
+        write_pcap(path, &inputs, &selection)?;
     }
     let examples = if format == Format::Markdown {
         read_examples(&inputs, &opts, &example_ids(&diagnosis))?
@@ -162,6 +173,42 @@ fn diagnose_into(args: &DiagnoseArgs, out: &mut dyn Write) -> anyhow::Result<(i3
         .context("writing the diagnosis")?;
     out.flush().context("writing the diagnosis")?;
     Ok((exit_status(&diagnosis, args.fail_on), stats))
+}
+
+/// `--finding`: a finding id as JSON spells it.
+fn parse_finding(s: &str) -> Result<FindingId, String> {
+    FindingId::ALL
+        .into_iter()
+        .find(|id| id.as_str() == s.trim().replace('-', "_"))
+        .ok_or_else(|| {
+            let all: Vec<&str> = FindingId::ALL.iter().map(|id| id.as_str()).collect();
+            format!("unknown finding '{s}' (one of: {})", all.join(", "))
+        })
+}
+
+/// The connections `--write-pcap` writes: the evidence of the findings of the `wanted`
+/// kinds (of all findings when none is given). A finding listing fewer connections than it
+/// counts is said on stderr.
+fn chosen_connections(d: &Diagnosis, wanted: &[FindingId]) -> BTreeSet<u64> {
+    let chosen = d
+        .findings
+        .iter()
+        .filter(|f| wanted.is_empty() || wanted.contains(&f.id));
+    let mut ids = BTreeSet::new();
+    for f in chosen {
+        ids.extend(f.evidence.iter().copied());
+        // `all_clear` counts every connection and lists none: nothing is wrong with them.
+        if f.id != FindingId::AllClear && (f.evidence.len() as u64) < f.count {
+            eprintln!(
+                "closewait: warning: {} lists {} of its {} connections (the lowest ids); \
+                 --write-pcap writes those",
+                f.id,
+                f.evidence.len(),
+                f.count
+            );
+        }
+    }
+    ids
 }
 
 /// 1 when a finding is at least as severe as `fail_on`, else 0.

@@ -1,22 +1,24 @@
 //! How the commands read captures, shared so that each reads them the same way: streaming
 //! every connection once ([`read_each`], [`read_diagnosis`]), again for the few example
 //! connections a diagram needs ([`read_examples`]), standard input copied when it must be
-//! read twice ([`StdinCopy`]), and which segment records a diagnosis keeps
-//! ([`SegmentKeeper`]).
+//! read twice ([`StdinCopy`]), the chosen connections' packets copied to a new capture
+//! ([`write_pcap`]), and which segment records a diagnosis keeps ([`SegmentKeeper`]).
 
-use super::CaptureArgs;
+use super::output::{input_as_output, AtomicFile};
+use super::{CaptureArgs, CliError};
 use anyhow::{anyhow, Context};
 use closewait_core::analyze::{
     analyze, analyze_pipelined, diagnosis_reads_segments, AnalyzeOptions, RecordSegments,
 };
 use closewait_core::capture::{CaptureStats, InputSpec};
+use closewait_core::export::{write_connections, ExportError, Selection};
 use closewait_core::filter::Filter;
 use closewait_core::model::{CloseKind, ConnectionReport, Initiator, PerSide, Side};
-use closewait_render::diagnose::{Diagnosis, DiagnosisBuilder};
+use closewait_render::diagnose::{plural, Diagnosis, DiagnosisBuilder};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The capture names for titles: file names without directories, `stdin` for `-`.
 pub fn capture_names(paths: &[PathBuf]) -> String {
@@ -81,6 +83,16 @@ impl StdinCopy {
             .with_context(|| format!("writing a copy of standard input to {}", copy.0.display()))?;
         Ok(copy)
     }
+
+    /// Names the copy `-` again in what was read, as the person gave it.
+    pub fn restore_name(&self, stats: &mut CaptureStats) {
+        let tmp = self.0.display().to_string();
+        for f in &mut stats.files {
+            if f.path == tmp {
+                f.path = "-".to_string();
+            }
+        }
+    }
 }
 
 impl Drop for StdinCopy {
@@ -135,6 +147,82 @@ pub fn read_diagnosis(
     )
     .with_context(|| format!("reading {names}"))?;
     Ok((builder.finish(&stats), stats))
+}
+
+/// `--write-pcap FILE`: reads `inputs` again and writes the packets of the `selection`'s
+/// connections to FILE atomically (nothing is left behind on failure), then
+/// says on stderr what it wrote. FILE may not be standard output (that carries the
+/// command's own output) nor an input.
+pub fn write_pcap(
+    path: &Path,
+    inputs: &[InputSpec],
+    selection: &Selection,
+) -> Result<(), CliError> {
+    if path.as_os_str() == "-" {
+        return Err(CliError::Usage(
+            "--write-pcap needs a file name: standard output carries the command's own output"
+                .to_string(),
+        ));
+    }
+    if let Some(why) = input_as_output(path, inputs) {
+        return Err(CliError::Usage(why));
+    }
+    let mut file = AtomicFile::create(path)?;
+    let written = match write_connections(inputs, selection, &mut file.writer) {
+        Ok(w) => w,
+        Err(ExportError::Capture(e)) => return Err(CliError::Input(e)),
+        Err(ExportError::Write(source)) => {
+            return Err(CliError::Output {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    file.commit()?;
+    eprintln!(
+        "closewait: wrote {} of {} to {} ({})",
+        plural(written.packets, "packet", "packets"),
+        plural(selection.connections(), "connection", "connections"),
+        path.display(),
+        written.format
+    );
+    Ok(())
+}
+
+/// Reads the inputs again for where the connections `ids` are (their 4-tuples and first
+/// and last frames: a diagnosis keeps only ids), for [`write_pcap`]. Memory: the chosen
+/// connections, not the capture's.
+pub fn read_selection(
+    inputs: &[InputSpec],
+    opts: &AnalyzeOptions,
+    ids: &BTreeSet<u64>,
+) -> anyhow::Result<Selection> {
+    let mut selection = Selection::default();
+    if ids.is_empty() {
+        return Ok(selection);
+    }
+    analyze(inputs, opts, &mut |r| {
+        if ids.contains(&r.id) {
+            selection.add(&r);
+        }
+    })
+    .context("reading the capture again for the connections to write")?;
+    Ok(selection)
+}
+
+/// Standard input among `inputs` replaced by a copy of it in a temporary file, for a
+/// command that reads its inputs twice (`None` when it has no standard input).
+pub fn copy_stdin(inputs: &mut [InputSpec]) -> anyhow::Result<Option<StdinCopy>> {
+    let mut copy = None;
+    for input in inputs.iter_mut().filter(|i| **i == InputSpec::Stdin) {
+        if copy.is_some() {
+            anyhow::bail!("standard input (-) can be read only once");
+        }
+        let c = StdinCopy::new()?;
+        *input = InputSpec::Path(c.0.clone());
+        copy = Some(c);
+    }
+    Ok(copy)
 }
 
 /// The example connection of every finding.

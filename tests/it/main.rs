@@ -25,6 +25,7 @@ mod report_browser;
 mod report_docs;
 mod shared_args;
 mod truth;
+mod wireshark;
 mod zeek_corpus;
 mod zeek_kinds;
 mod zeek_log;

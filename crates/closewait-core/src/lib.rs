@@ -21,6 +21,7 @@
 //! summary   aggregates over all connections (counts per kind, netstat-like tables)
 //! worst     which connection is the worst one of a kind (diagram --worst)
 //! second_pass  re-reads only the drawn connections' packets (diagram --worst, report)
+//! export    copies chosen connections' packets into a new pcap/pcapng (--write-pcap)
 //! ```
 
 pub mod analyze;
@@ -28,6 +29,7 @@ pub mod capture;
 pub mod classify;
 pub mod decode;
 pub mod explain;
+pub mod export;
 pub mod filter;
 pub mod flow;
 pub mod http;

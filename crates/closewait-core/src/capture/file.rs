@@ -7,7 +7,7 @@
 
 use super::pcap::{is_pcap_magic, PcapReader};
 use super::pcapng::{is_pcapng_magic, PcapNgReader};
-use super::record::{Notes, StopKind};
+use super::record::{Notes, RawPacket, Stop, StopKind};
 use super::source::{describe_non_capture, ByteSource, CountingReader, DynRead, ReadAheadSize};
 use super::{CaptureError, FileStats, OpenProblem};
 use crate::decode::{decode_frame, decode_frame_into, Decoded, SkipReason};
@@ -43,6 +43,51 @@ impl Item {
             outcome: Err(SkipReason::NotTcp),
             decoded: Decoded::empty(),
             continuation: false,
+        }
+    }
+}
+
+/// One record of one file as it is in the file, copied out of the reader's buffer (for
+/// writing it to another capture).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CopiedRecord {
+    pub ts_ns: i64,
+    pub file: usize,
+    pub link_type: u32,
+    pub orig_len: u32,
+    /// False for a record the format reader could not place (a pcapng packet on an
+    /// undeclared interface): it has no link type.
+    pub placed: bool,
+    pub data: Vec<u8>,
+}
+
+/// What an input's header says, for writing a capture like it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InputHeader {
+    Pcap {
+        link_type: u32,
+        nanosecond: bool,
+        snaplen: u32,
+    },
+    PcapNg,
+}
+
+/// The next record of `format` from `src`; the reader's own (the borrow checker sees the
+/// fields apart, so the record can be read while the reader's other fields change).
+fn read_record<'s>(
+    format: &mut Format,
+    src: &'s mut ByteSource,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<RawPacket<'s>>, Stop> {
+    match format {
+        Format::Pcap(r) => r.next_packet(src),
+        Format::PcapNg(r) => {
+            let mut notes = Notes {
+                file: name,
+                warnings,
+            };
+            r.next_packet(src, &mut notes)
         }
     }
 }
@@ -216,16 +261,7 @@ impl FileReader {
         if self.done {
             return false;
         }
-        let result = match &mut self.format {
-            Format::Pcap(r) => r.next_packet(&mut self.src),
-            Format::PcapNg(r) => {
-                let mut notes = Notes {
-                    file: &self.name,
-                    warnings,
-                };
-                r.next_packet(&mut self.src, &mut notes)
-            }
-        };
+        let result = read_record(&mut self.format, &mut self.src, &self.name, warnings);
         match result {
             Ok(Some(packet)) => {
                 stats.packets += 1;
@@ -281,27 +317,78 @@ impl FileReader {
                 false
             }
             Err(stop) => {
-                stats.truncated = true;
-                let what = match stop.kind {
-                    StopKind::Truncated => "capture cut short",
-                    StopKind::Corrupt => "corrupt data",
-                    // flate2 reports a cut gzip stream as an error, not as an end.
-                    StopKind::Io if self.gzip => "compressed data cut short or corrupt",
-                    StopKind::Io => "read error",
-                };
-                let of = if self.gzip {
-                    " of the decompressed data"
-                } else {
-                    ""
-                };
-                warnings.push(format!(
-                    "{}: {what} at byte offset {}{of} ({}); stopped reading this file and kept the {} packet(s) before it",
-                    self.name, stop.offset, stop.detail, stats.packets
-                ));
-                self.finish();
+                self.stopped(stop, stats, warnings);
                 false
             }
         }
+    }
+
+    /// Copies the next record of this file, undecoded, into `out` (reusing its buffer);
+    /// `false` once the file is finished. Damage ends the file as [`Self::next_item`] does.
+    pub(crate) fn next_copy(
+        &mut self,
+        stats: &mut FileStats,
+        warnings: &mut Vec<String>,
+        out: &mut CopiedRecord,
+    ) -> bool {
+        if self.done {
+            return false;
+        }
+        match read_record(&mut self.format, &mut self.src, &self.name, warnings) {
+            Ok(Some(packet)) => {
+                stats.packets += 1;
+                out.ts_ns = packet.ts_ns;
+                out.file = self.index;
+                out.link_type = packet.link_type;
+                out.orig_len = packet.orig_len;
+                out.placed = packet.skip.is_none();
+                out.data.clear();
+                out.data.extend_from_slice(packet.data);
+                true
+            }
+            Ok(None) => {
+                self.finish();
+                false
+            }
+            Err(stop) => {
+                self.stopped(stop, stats, warnings);
+                false
+            }
+        }
+    }
+
+    /// What the file's header says, for writing a capture like it.
+    pub(crate) fn header(&self) -> InputHeader {
+        match &self.format {
+            Format::Pcap(r) => InputHeader::Pcap {
+                link_type: r.link_type(),
+                nanosecond: r.nanosecond(),
+                snaplen: r.snaplen(),
+            },
+            Format::PcapNg(_) => InputHeader::PcapNg,
+        }
+    }
+
+    /// Ends the file at damage, with one warning naming the byte offset.
+    fn stopped(&mut self, stop: Stop, stats: &mut FileStats, warnings: &mut Vec<String>) {
+        stats.truncated = true;
+        let what = match stop.kind {
+            StopKind::Truncated => "capture cut short",
+            StopKind::Corrupt => "corrupt data",
+            // flate2 reports a cut gzip stream as an error, not as an end.
+            StopKind::Io if self.gzip => "compressed data cut short or corrupt",
+            StopKind::Io => "read error",
+        };
+        let of = if self.gzip {
+            " of the decompressed data"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "{}: {what} at byte offset {}{of} ({}); stopped reading this file and kept the {} packet(s) before it",
+            self.name, stop.offset, stop.detail, stats.packets
+        ));
+        self.finish();
     }
 
     /// Frees the buffer and closes the input as soon as a file is done: a merge of many

@@ -21,6 +21,7 @@
 
 mod file;
 mod merge;
+mod packets;
 mod pcap;
 mod pcapng;
 mod record;
@@ -30,6 +31,7 @@ mod tests;
 mod time;
 mod window;
 
+pub use packets::{Packet, PacketStream, StreamHeader};
 pub use time::parse_moment;
 pub use window::TimeWindow;
 #[cfg(test)]
@@ -206,6 +208,45 @@ fn buffer_size(inputs: usize) -> usize {
     (32 * 1024 * 1024 / inputs.max(1)).clamp(64 * 1024, 1024 * 1024)
 }
 
+/// Opens every input and reads its capture header, in order; no packet is read yet. Fails
+/// on the first input that cannot be opened or is not a capture.
+fn open_files(inputs: &[InputSpec]) -> Result<(Vec<FileReader>, Vec<FileStats>), CaptureError> {
+    let buffer = buffer_size(inputs.len());
+    let mut files = Vec::with_capacity(inputs.len());
+    let mut stats = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        let (path, name, reader, size): (String, String, Box<dyn Read + Send>, _) = match input {
+            InputSpec::Path(p) => {
+                let shown = p.display().to_string();
+                let f = std::fs::File::open(p).map_err(|source| CaptureError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
+                let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                (shown.clone(), shown, Box::new(f), size)
+            }
+            InputSpec::Stdin => (
+                "-".to_string(),
+                "standard input".to_string(),
+                Box::new(std::io::stdin()),
+                None,
+            ),
+        };
+        let (file, file_stats) = FileReader::open(index, path, name, reader, size, buffer)?;
+        files.push(file);
+        stats.push(file_stats);
+    }
+    // One big input (the common case of a long run) is read ahead on a thread of its
+    // own; a merge of many files would want a thread per file and keeps reading on
+    // this one, and a small file is read before a thread would have started.
+    if let [file] = files.as_mut_slice() {
+        if file.size().is_some_and(|size| size >= READ_AHEAD_MIN_BYTES) {
+            file.read_ahead(ReadAheadSize::with_chunk(buffer));
+        }
+    }
+    Ok((files, stats))
+}
+
 /// A stream of TCP segments from one or more inputs.
 pub struct SegmentStream {
     files: Vec<FileReader>,
@@ -234,40 +275,7 @@ impl SegmentStream {
     /// Opens every input and reads its capture header; no packet is read yet. Fails on
     /// the first input that cannot be opened or is not a capture.
     pub fn open(inputs: &[InputSpec]) -> Result<SegmentStream, CaptureError> {
-        let buffer = buffer_size(inputs.len());
-        let mut files = Vec::with_capacity(inputs.len());
-        let mut stats = Vec::with_capacity(inputs.len());
-        for (index, input) in inputs.iter().enumerate() {
-            let (path, name, reader, size): (String, String, Box<dyn Read + Send>, _) = match input
-            {
-                InputSpec::Path(p) => {
-                    let shown = p.display().to_string();
-                    let f = std::fs::File::open(p).map_err(|source| CaptureError::Io {
-                        path: shown.clone(),
-                        source,
-                    })?;
-                    let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-                    (shown.clone(), shown, Box::new(f), size)
-                }
-                InputSpec::Stdin => (
-                    "-".to_string(),
-                    "standard input".to_string(),
-                    Box::new(std::io::stdin()),
-                    None,
-                ),
-            };
-            let (file, file_stats) = FileReader::open(index, path, name, reader, size, buffer)?;
-            files.push(file);
-            stats.push(file_stats);
-        }
-        // One big input (the common case of a long run) is read ahead on a thread of its
-        // own; a merge of many files would want a thread per file and keeps reading on
-        // this one, and a small file is read before a thread would have started.
-        if let [file] = files.as_mut_slice() {
-            if file.size().is_some_and(|size| size >= READ_AHEAD_MIN_BYTES) {
-                file.read_ahead(ReadAheadSize::with_chunk(buffer));
-            }
-        }
+        let (files, stats) = open_files(inputs)?;
         Ok(Self::from_files(files, stats))
     }
 

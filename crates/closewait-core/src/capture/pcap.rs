@@ -79,6 +79,20 @@ impl PcapReader {
         })
     }
 
+    /// The file's link type (the low 16 bits of the header's field).
+    pub(crate) fn link_type(&self) -> u32 {
+        self.link_type
+    }
+
+    /// Whether the file's timestamps are in nanoseconds.
+    pub(crate) fn nanosecond(&self) -> bool {
+        self.nanosecond
+    }
+
+    pub(crate) fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+
     /// The four fields every record header starts with: seconds, fraction, captured
     /// length, length on the wire.
     fn record_header(&self, head: &[u8]) -> [u32; 4] {

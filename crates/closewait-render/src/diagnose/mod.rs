@@ -25,6 +25,7 @@
 
 mod acc;
 mod clear;
+pub mod display_filter;
 mod idle;
 mod keepalive;
 mod late_write;
@@ -221,6 +222,8 @@ pub struct Diagnosis {
     /// Epoch seconds of the first and last packet of the capture.
     pub capture_start: Option<f64>,
     pub capture_end: Option<f64>,
+    /// Each with its `display_filter` in JSON ([`Finding::display_filter`]).
+    #[serde(serialize_with = "display_filter::with_filters")]
     pub findings: Vec<Finding>,
 }
 
@@ -392,7 +395,7 @@ pub(crate) fn group_of(side: model::Side, host: Option<IpAddr>, service: SocketA
 }
 
 /// `1 connection`, `2 connections`.
-pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{n} {one}")
     } else {

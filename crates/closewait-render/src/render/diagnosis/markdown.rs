@@ -2,7 +2,9 @@
 //! section per finding with its numbers, evidence, mechanism, advice and a Mermaid ladder
 //! diagram of its most representative connection.
 
-use super::{capture_notes, id_list, kinds, scope, tally, RenderOptions, SHOWN_PER_KIND};
+use super::{
+    capture_notes, id_list, kinds, scope, shown_filter, tally, RenderOptions, SHOWN_PER_KIND,
+};
 use crate::diagnose::{Diagnosis, Finding};
 use crate::render::diagram::{self, LadderOptions};
 use closewait_core::model::ConnectionReport;
@@ -99,6 +101,10 @@ fn section(
             "- Evidence (connection ids = Wireshark `tcp.stream`): {}",
             id_list(&f.evidence, f.count, opts.max_ids, ", ")
         );
+    }
+    if let Some((filter, note)) = shown_filter(f) {
+        let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
+        let _ = writeln!(out, "- Wireshark display filter: `{filter}`{note}");
     }
     out.push('\n');
     let _ = writeln!(out, "**Why.** {}\n", f.mechanism);

@@ -89,6 +89,22 @@ pub(crate) fn id_list(ids: &[u64], total: u64, max: usize, sep: &str) -> String 
     }
 }
 
+/// Elements (ids or ranges of ids) of a finding's Wireshark filter in text and Markdown;
+/// JSON's `display_filter` has every connection of the evidence.
+pub const FILTER_TERMS: usize = 50;
+
+/// A finding's Wireshark display filter as text and Markdown show it (at most
+/// [`FILTER_TERMS`] elements), and, when that or the evidence's own limit leaves
+/// connections out, `covers N of the M connections`. `None` without evidence.
+pub(crate) fn shown_filter(f: &Finding) -> Option<(String, Option<String>)> {
+    let (filter, covered) =
+        crate::diagnose::display_filter::stream_filter(&f.evidence, FILTER_TERMS)?;
+    let covered = covered as u64;
+    let note =
+        (covered < f.count).then(|| format!("covers {covered} of the {} connections", f.count));
+    Some((filter, note))
+}
+
 /// Lines about the input a reader must know before trusting the findings: the capture's
 /// warnings (truncation, unsupported link types…) and the packets that were not TCP or
 /// could not be read, so that a capture of frames closewait cannot open does not read as

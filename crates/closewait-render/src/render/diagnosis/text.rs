@@ -4,11 +4,14 @@
 //! ERROR close_wait_leak: 45 of your 50 connections to 10.77.0.2:8788 were closed …
 //!   numbers   leaking side: client 10.77.0.1; …
 //!   evidence  1 2 3 … (45 in all); example: tcp.stream eq 23
+//!   wireshark tcp.stream in {1..9, 11..13, 15..50}
 //!   why       The server sent FIN after 1.0 s idle; …
 //!   advice    Your connection pool does not notice server-side closes. …
 //! ```
 
-use super::{capture_notes, id_list, kinds, scope, tally, RenderOptions, SHOWN_PER_KIND};
+use super::{
+    capture_notes, id_list, kinds, scope, shown_filter, tally, RenderOptions, SHOWN_PER_KIND,
+};
 use crate::diagnose::{Diagnosis, Finding, Severity};
 use std::fmt::Write;
 
@@ -110,10 +113,23 @@ fn finding(out: &mut String, f: &Finding, opts: &RenderOptions) {
             ev.push_str(&format!("; example: tcp.stream eq {x}"));
         }
         labelled(out, "evidence", &ev);
+        wireshark(out, f);
     }
     labelled(out, "why", &f.mechanism);
     if !f.advice.is_empty() {
         labelled(out, "advice", &f.advice);
+    }
+}
+
+/// The finding's Wireshark display filter on one line, never wrapped (it is pasted whole),
+/// and the line saying how many connections it covers when it leaves some out.
+fn wireshark(out: &mut String, f: &Finding) {
+    let Some((filter, note)) = shown_filter(f) else {
+        return;
+    };
+    let _ = writeln!(out, "  {:<width$}{filter}", "wireshark", width = LABEL - 2);
+    if let Some(note) = note {
+        labelled(out, "", &format!("({note})"));
     }
 }
 
