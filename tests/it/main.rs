@@ -18,6 +18,7 @@ mod diagnose_server_side;
 mod diagram;
 mod docs;
 mod flood;
+mod http_captures;
 mod hostile;
 mod netstat;
 mod report;
