@@ -112,7 +112,7 @@ pub struct ReassemblyStats {
 }
 
 /// A held out-of-order piece: bytes seen, or bytes known missing (a snaplen-cut tail).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Piece {
     Bytes(Vec<u8>),
     Missing(u64),
@@ -138,7 +138,7 @@ impl Piece {
 /// One direction's reassembler. Push segments in capture order, then drain
 /// [`Reassembler::deliveries`] (draining after every push keeps the ready queue short; it
 /// never holds more than [`Limits::max_stream`] bytes).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reassembler {
     /// Sequence number of stream offset 0.
     first_seq: u32,
@@ -218,6 +218,32 @@ impl Reassembler {
             }
         }
         self.note_peak();
+    }
+
+    /// [`Reassembler::push`] without the copy, for the common case: when the segment's
+    /// bytes are exactly the next bytes of the stream, all captured, with nothing held or
+    /// waiting to be drained, they count as delivered and are handed back, to be read
+    /// where they lie instead of being copied into a [`Delivery`]. Otherwise the segment is
+    /// pushed as usual and `None` returned.
+    pub fn push_next<'a>(
+        &mut self,
+        seq: u32,
+        captured: &'a [u8],
+        wire_len: u32,
+    ) -> Option<&'a [u8]> {
+        let len = u64::from(wire_len);
+        let in_order = seq == self.next_seq()
+            && self.pending.is_empty()
+            && self.ready.is_empty()
+            && captured.len() as u64 >= len
+            && self.next_offset.saturating_add(len) <= self.limits.max_stream;
+        if !in_order || len == 0 {
+            self.push(seq, captured, wire_len);
+            return None;
+        }
+        self.next_offset += len;
+        self.stats.delivered_bytes += len;
+        Some(&captured[..wire_len as usize])
     }
 
     /// The direction ended. Every hole still open becomes a gap and every held piece is

@@ -99,6 +99,7 @@ impl ReportBuilder {
                     ..ZeekView::default()
                 },
                 http: None,
+                found: false,
                 segments: None,
             },
         }
