@@ -641,7 +641,7 @@ fn report_with_roles(
     let packets = per_side(&|i| conv.dirs[i].packets);
     let bytes = per_side(&|i| conv.dirs[i].bytes);
     let (client_state, server_state) = (conv.ends[client].state, conv.ends[server].state);
-    ConnectionReport {
+    let mut report = ConnectionReport {
         id: conn.id,
         client: conn.addrs[client],
         server: conn.addrs[server],
@@ -669,5 +669,11 @@ fn report_with_roles(
         },
         http: None,
         segments,
-    }
+    };
+    report.close.http = report
+        .http
+        .as_deref()
+        .and_then(|http| crate::http_close::judge(&report.close, http))
+        .map(Box::new);
+    report
 }
