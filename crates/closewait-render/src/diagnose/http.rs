@@ -219,10 +219,9 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
                 severity = Severity::Warning;
             }
             let verdict = if later > agrees {
-                format!(
-                    "later than it says (the advertisement is shorter than its real timeout, \
-                     harmless for clients that honour it)"
-                )
+                "later than it says (the advertisement is shorter than its real timeout, \
+                 harmless for clients that honour it)"
+                    .to_string()
             } else {
                 "as it says".to_string()
             };
