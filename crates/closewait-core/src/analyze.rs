@@ -8,8 +8,8 @@ use crate::classify::{classify, Roles};
 /// Which connections get per-segment records: the flow table decides it per connection.
 pub use crate::flow::RecordSegments;
 use crate::flow::{
-    prefetch_connection, Connection, Evictions, FlowOptions, FlowTable, KnownServers, Lookup,
-    Released,
+    prefetch_connection, Connection, Evictions, FindText, FlowOptions, FlowTable, KnownServers,
+    Lookup, Released,
 };
 use crate::model::{secs, CloseKind, ConnectionReport, PerSide, PostCloseStats, SegmentRecord};
 use crate::segment::Segment;
@@ -36,6 +36,9 @@ pub struct AnalyzeOptions {
     /// `--from`/`--until`: only packets inside are analysed, and the end of the capture
     /// is at most `until`.
     pub window: TimeWindow,
+    /// `--find TEXT`: every connection is reassembled and searched for this text
+    /// ([`ConnectionReport::found`]).
+    pub find: Option<Vec<u8>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -46,6 +49,7 @@ impl Default for AnalyzeOptions {
             max_connections: crate::flow::DEFAULT_MAX_LIVE,
             capture_end_ns: None,
             window: TimeWindow::default(),
+            find: None,
         }
     }
 }
@@ -91,9 +95,11 @@ const READ_AHEAD: usize = 8;
 
 /// The segments read ahead of their analysis and their lookups, oldest first: a ring
 /// of `READ_AHEAD` entries used in place, so that each segment is copied once (out of
-/// the stream's decode buffer) rather than in and out of a queue.
+/// the stream's decode buffer) rather than in and out of a queue. Each entry keeps its
+/// segment's captured payload in a buffer of its own, reused.
 struct AheadRing {
     entries: [(Segment, Lookup); READ_AHEAD],
+    payloads: [Vec<u8>; READ_AHEAD],
     head: usize,
     len: usize,
 }
@@ -103,6 +109,7 @@ impl AheadRing {
         let seg = crate::decode::Decoded::empty().segment;
         AheadRing {
             entries: [(seg, Lookup::placeholder()); READ_AHEAD],
+            payloads: Default::default(),
             head: 0,
             len: 0,
         }
@@ -116,18 +123,22 @@ impl AheadRing {
         self.len == 0
     }
 
-    fn push(&mut self, seg: &Segment, lookup: Lookup) {
+    fn push(&mut self, seg: &Segment, payload: &[u8], lookup: Lookup) {
         debug_assert!(!self.is_full());
-        let entry = &mut self.entries[(self.head + self.len) % READ_AHEAD];
+        let at = (self.head + self.len) % READ_AHEAD;
+        let entry = &mut self.entries[at];
         entry.0 = *seg;
         entry.1 = lookup;
+        let kept = &mut self.payloads[at];
+        kept.clear();
+        kept.extend_from_slice(payload);
         self.len += 1;
     }
 
     /// The oldest entry (the ring must not be empty).
-    fn front(&self) -> (&Segment, Lookup) {
+    fn front(&self) -> (&Segment, &[u8], Lookup) {
         let (seg, lookup) = &self.entries[self.head];
-        (seg, *lookup)
+        (seg, &self.payloads[self.head], *lookup)
     }
 
     fn pop(&mut self) {
@@ -234,7 +245,8 @@ fn analyze_finished(
             let Some(seg) = stream.next_segment() else {
                 break;
             };
-            ahead.push(seg, analyzer.table.look_up(seg));
+            let seg = *seg;
+            ahead.push(&seg, stream.payload(), analyzer.table.look_up(&seg));
         }
         if ahead.is_empty() {
             break;
@@ -242,8 +254,8 @@ fn analyze_finished(
         if let Some(halfway) = ahead.lookup_mut(READ_AHEAD / 2) {
             analyzer.table.prefetch_header(halfway);
         }
-        let (seg, lookup) = ahead.front();
-        analyzer.push_looked_up(seg, lookup, &mut |f| handover.finished(f));
+        let (seg, payload, lookup) = ahead.front();
+        analyzer.push_looked_up(seg, payload, lookup, &mut |f| handover.finished(f));
         let frame = seg.frame;
         ahead.pop();
         // Look for boxes coming back now and then: polling a channel on every packet
@@ -431,6 +443,7 @@ impl Analyzer {
                 close_delay_ns: CLOSE_DELAY_NS,
                 time_wait_ns: (opts.time_wait_secs * 1e9) as i64,
                 max_live: opts.max_connections,
+                find: opts.find.as_deref().map(FindText::from),
             }),
             max_connections: opts.max_connections.max(1),
             time_wait_secs: opts.time_wait_secs,
@@ -478,36 +491,53 @@ impl Analyzer {
         ))
     }
 
+    /// Feeds a segment without its payload bytes (the connection's HTTP and `--find`
+    /// see them as missing).
     pub fn push(
         &mut self,
         seg: &crate::segment::Segment,
         on_connection: &mut dyn FnMut(ConnectionReport),
     ) {
-        let tw = self.time_wait_secs;
-        self.push_finished(seg, &mut |mut f| on_connection(f.report(tw, Buffers::Move)));
+        self.push_with_payload(seg, &[], on_connection);
     }
 
-    /// [`Analyzer::push`], handing over finished connections before their report is built.
+    /// Feeds a segment with its captured payload bytes.
+    pub fn push_with_payload(
+        &mut self,
+        seg: &Segment,
+        payload: &[u8],
+        on_connection: &mut dyn FnMut(ConnectionReport),
+    ) {
+        let tw = self.time_wait_secs;
+        self.push_finished(seg, payload, &mut |mut f| {
+            on_connection(f.report(tw, Buffers::Move))
+        });
+    }
+
+    /// [`Analyzer::push_with_payload`], handing over finished connections before their
+    /// report is built.
     pub fn push_finished(
         &mut self,
-        seg: &crate::segment::Segment,
+        seg: &Segment,
+        payload: &[u8],
         on_finished: &mut dyn FnMut(Finished),
     ) {
         let lookup = self.table.look_up(seg);
-        self.push_looked_up(seg, lookup, on_finished);
+        self.push_looked_up(seg, payload, lookup, on_finished);
     }
 
     /// [`Analyzer::push_finished`] with the segment's table lookup done ahead.
     fn push_looked_up(
         &mut self,
         seg: &Segment,
+        payload: &[u8],
         lookup: Lookup,
         on_finished: &mut dyn FnMut(Finished),
     ) {
         self.last_ts_ns = self.last_ts_ns.max(seg.ts_ns);
         let table = &mut self.table;
         let released = &mut self.released;
-        table.push_looked_up(seg, lookup, &mut |r| released.push(r));
+        table.push_looked_up(seg, payload, lookup, &mut |r| released.push(r));
         // Most packets release nothing: skip the drain and its drop.
         if !released.is_empty() {
             for r in released.drain(..) {
@@ -574,6 +604,7 @@ fn report_with_roles(
     elide_segments: bool,
 ) -> ConnectionReport {
     conn.conv.finish(now_ns, time_wait_secs);
+    conn.streams.end();
     if let Some((ts, frame)) = conn.ended_by_reuse {
         // Linux accepts a new SYN on a 4-tuple in TIME-WAIT (tcp_timewait_state_process)
         // and the old incarnation is gone.
@@ -667,7 +698,17 @@ fn report_with_roles(
             conn.zeek
                 .log_view(orig_is_client, matches!(buffers, Buffers::Move))
         },
-        http: None,
+        http: conn
+            .streams
+            .http(matches!(buffers, Buffers::Move))
+            .map(|mut http| {
+                // Marks label the ladder's arrows: they go where the segments go.
+                if elided {
+                    http.marks = Vec::new();
+                }
+                http
+            }),
+        found: conn.streams.found(),
         segments,
     };
     report.close.http = report

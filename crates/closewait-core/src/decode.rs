@@ -162,6 +162,9 @@ pub struct Decoded {
     pub tunnel_fragment: bool,
     /// The tunnels the segment was found in, outermost first; empty for plain traffic.
     pub tunnels: Tunnels,
+    /// Where the TCP payload starts in the frame's bytes: the segment's captured payload
+    /// is [`Decoded::payload`] of that frame.
+    pub payload_start: u32,
 }
 
 impl Decoded {
@@ -189,7 +192,17 @@ impl Decoded {
             first_fragment: false,
             tunnel_fragment: false,
             tunnels: Tunnels::default(),
+            payload_start: 0,
         }
+    }
+
+    /// The captured payload bytes of the segment, out of the frame it was decoded from
+    /// (`frame` must be that frame's bytes). Shorter than `captured_payload_len` only for
+    /// a segment whose outer tunnel datagram is fragmented: the rest is in other frames.
+    pub fn payload<'f>(&self, frame: &'f [u8]) -> &'f [u8] {
+        let start = (self.payload_start as usize).min(frame.len());
+        let rest = &frame[start..];
+        &rest[..rest.len().min(self.segment.captured_payload_len as usize)]
     }
 }
 
@@ -582,6 +595,7 @@ fn plain_ipv4_tcp_into(
     out.first_fragment = false;
     out.tunnel_fragment = false;
     out.tunnels = Tunnels::default();
+    out.payload_start = u32::try_from(payload_start).unwrap_or(u32::MAX);
     Some(Ok(()))
 }
 
@@ -648,6 +662,7 @@ fn ethernet_ipv4_tcp_into(
     out.first_fragment = false;
     out.tunnel_fragment = false;
     out.tunnels = Tunnels::default();
+    out.payload_start = payload_start as u32;
     Some(Ok(()))
 }
 
@@ -799,6 +814,7 @@ fn tcp_decoded(
         captured,
     );
     decoded.first_fragment = first_fragment;
+    decoded.payload_start = u32::try_from(payload_start).unwrap_or(u32::MAX);
     decoded
 }
 

@@ -56,6 +56,19 @@ const MAX_HEADERS: usize = 128;
 /// (a head split byte by byte is not re-parsed 16 Ki times).
 const EARLY_CHECK_BYTES: usize = 16;
 
+/// At most this many [`HttpMark`]s are kept per connection (marks are kept only for
+/// connections whose segments are recorded, which hold a record per segment anyway).
+pub const MAX_MARKS: usize = 10_000;
+
+/// When bytes fed to the parser arrived: the segment that delivered them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrival {
+    /// Capture time, epoch seconds.
+    pub ts: f64,
+    /// Frame number (1-based).
+    pub frame: u64,
+}
+
 /// An HTTP/1.x version, as `httparse` reports it (its minor version).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum HttpVersion {
@@ -66,6 +79,13 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http10 => "HTTP/1.0",
+            HttpVersion::Http11 => "HTTP/1.1",
+        }
+    }
+
     fn from_minor(minor: u8) -> HttpVersion {
         if minor == 0 {
             HttpVersion::Http10
@@ -194,6 +214,17 @@ pub struct HttpMark {
 }
 
 impl HttpConversation {
+    /// Keeps a mark (up to [`MAX_MARKS`]).
+    fn mark(&mut self, frame: u64, sender: Side, label: String) {
+        if self.marks.len() < MAX_MARKS {
+            self.marks.push(HttpMark {
+                frame,
+                sender,
+                label,
+            });
+        }
+    }
+
     /// At least one HTTP/1.x head was recognised.
     pub fn is_http(&self) -> bool {
         self.requests > 0 || self.responses > 0
@@ -249,15 +280,21 @@ enum HeadScan {
     LineStartAfterCr,
 }
 
+/// What a [`MessageStream`] calls with each complete head and the frame that began it:
+/// reads the head and says how its body is framed.
+type OnHead<'a> = dyn FnMut(&[u8], u64) -> Result<Framing, GiveUp> + 'a;
+
 /// One direction's incremental parser: bytes in any chunks, heads buffered, bodies
 /// skipped.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct MessageStream {
     /// Who sends these bytes: the client sends requests, the server responses.
     sender: Side,
     phase: Phase,
     /// The head being read, or the current chunk-size or trailer line.
     buffer: Vec<u8>,
+    /// The frame whose bytes began the head being read (0: unknown).
+    head_began: u64,
 }
 
 impl MessageStream {
@@ -266,6 +303,7 @@ impl MessageStream {
             sender,
             phase: Phase::Head(HeadScan::LineStart),
             buffer: Vec::new(),
+            head_began: 0,
         }
     }
 
@@ -275,12 +313,14 @@ impl MessageStream {
         Err(reason)
     }
 
-    /// Reads `input`; `on_head` parses each complete head and says how its body is
-    /// framed. Returns the reason when the direction gives up (once).
+    /// Reads `input`, which arrived in frame `frame` (0: unknown); `on_head` parses each
+    /// complete head (with the frame that began it) and says how its body is framed.
+    /// Returns the reason when the direction gives up (once).
     fn feed(
         &mut self,
         mut input: &[u8],
-        on_head: &mut dyn FnMut(&[u8]) -> Result<Framing, GiveUp>,
+        frame: u64,
+        on_head: &mut OnHead<'_>,
     ) -> Result<(), GiveUp> {
         while !input.is_empty() {
             match self.phase {
@@ -294,6 +334,7 @@ impl MessageStream {
                         if input.is_empty() {
                             break;
                         }
+                        self.head_began = frame;
                     }
                     let (taken, complete, scan) = scan_head(input, scan);
                     if self.buffer.len() + taken > MAX_HEAD_BYTES {
@@ -303,7 +344,7 @@ impl MessageStream {
                     self.buffer.extend_from_slice(&input[..taken]);
                     input = &input[taken..];
                     if complete {
-                        let framing = match on_head(&self.buffer) {
+                        let framing = match on_head(&self.buffer, self.head_began) {
                             Ok(framing) => framing,
                             Err(reason) => return self.give_up(reason),
                         };
@@ -601,13 +642,15 @@ fn cut(text: &str, max_bytes: usize) -> String {
 /// Both directions of one connection and the conversation they add up to. Feed it the
 /// reassembled bytes of each direction ([`HttpParser::feed`]) and the holes
 /// ([`HttpParser::gap`]), then read [`HttpParser::finish`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct HttpParser {
     requests: MessageStream,
     responses: MessageStream,
     /// Requests sent and not yet answered by a final response, oldest first.
     awaiting_response: VecDeque<PendingRequest>,
     conversation: HttpConversation,
+    /// Whether [`HttpConversation::marks`] are kept.
+    keep_marks: bool,
 }
 
 impl Default for HttpParser {
@@ -623,23 +666,61 @@ impl HttpParser {
             responses: MessageStream::new(Side::Server),
             awaiting_response: VecDeque::new(),
             conversation: HttpConversation::default(),
+            keep_marks: false,
+        }
+    }
+
+    /// A parser that also keeps [`HttpConversation::marks`] (for ladder diagrams).
+    pub fn with_marks() -> HttpParser {
+        HttpParser {
+            keep_marks: true,
+            ..HttpParser::new()
         }
     }
 
     /// The next bytes `sender` sent, in stream order, in chunks of any size.
     pub fn feed(&mut self, sender: Side, bytes: &[u8]) {
+        self.feed_at(sender, bytes, None);
+    }
+
+    /// [`HttpParser::feed`] with the segment the bytes arrived in: a head completed by
+    /// them is dated by it (`first_request_at`, `last_request_at`, `last_response_at`).
+    pub fn feed_at(&mut self, sender: Side, bytes: &[u8], arrival: Option<Arrival>) {
         let HttpParser {
             requests,
             responses,
             awaiting_response,
             conversation,
+            keep_marks,
         } = self;
+        let frame = arrival.map_or(0, |a| a.frame);
+        let ts = arrival.map(|a| a.ts);
+        let keep_marks = *keep_marks;
         let outcome = match sender {
-            Side::Client => requests.feed(bytes, &mut |head| {
-                read_request(head, awaiting_response, conversation)
+            Side::Client => requests.feed(bytes, frame, &mut |head, began| {
+                let framing = read_request(head, awaiting_response, conversation)?;
+                conversation.last_request_at = ts;
+                if conversation.requests == 1 {
+                    conversation.first_request_at = ts;
+                }
+                if keep_marks {
+                    if let Some(line) = &conversation.last_request {
+                        let label =
+                            format!("{} {} {}", line.method, line.target, line.version.as_str());
+                        conversation.mark(began, Side::Client, label);
+                    }
+                }
+                Ok(framing)
             }),
-            Side::Server => responses.feed(bytes, &mut |head| {
-                read_response(head, awaiting_response, conversation)
+            Side::Server => responses.feed(bytes, frame, &mut |head, began| {
+                let (framing, version, status) =
+                    read_response(head, awaiting_response, conversation)?;
+                conversation.last_response_at = ts;
+                if keep_marks {
+                    let label = format!("{} {status}", version.as_str());
+                    conversation.mark(began, Side::Server, label);
+                }
+                Ok(framing)
             }),
         };
         self.settle(outcome);
@@ -736,10 +817,24 @@ fn read_request(
     facts.framing(Side::Client)
 }
 
+/// Reads one response head into the conversation: how its body is framed, its version
+/// and status code.
 fn read_response(
     head: &[u8],
     awaiting_response: &mut VecDeque<PendingRequest>,
     conversation: &mut HttpConversation,
+) -> Result<(Framing, HttpVersion, u16), GiveUp> {
+    let mut seen = (HttpVersion::Http11, 0);
+    let framing = read_response_framing(head, awaiting_response, conversation, &mut seen)?;
+    Ok((framing, seen.0, seen.1))
+}
+
+/// [`read_response`], writing the head's version and status code to `seen`.
+fn read_response_framing(
+    head: &[u8],
+    awaiting_response: &mut VecDeque<PendingRequest>,
+    conversation: &mut HttpConversation,
+    seen: &mut (HttpVersion, u16),
 ) -> Result<Framing, GiveUp> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
@@ -750,6 +845,7 @@ fn read_response(
     };
     let facts = HeadFacts::read(response.headers);
     let version = HttpVersion::from_minor(minor);
+    *seen = (version, status);
     conversation.responses += 1;
     conversation.version = Some(version);
     *conversation.status_codes.entry(status).or_default() += 1;
@@ -763,6 +859,7 @@ fn read_response(
     }
     .unwrap_or(PendingRequest::Other);
     if !interim {
+        conversation.last_status = Some(status);
         conversation.last_response_says_close = facts.says_close;
         // RFC 9112 §9.3: "If the 'close' connection option is present, the connection
         // will not persist after the current response; else, if the received protocol is

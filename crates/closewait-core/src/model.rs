@@ -537,6 +537,11 @@ pub struct ConnectionReport {
     /// large capture have none, and a report stays small.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Box<crate::http::HttpConversation>>,
+    /// `--find`'s text was in the reassembled bytes of either direction (always false
+    /// without `--find`). Not serialised: `--find` is a filter, and what it selected is
+    /// the listing itself.
+    #[serde(skip)]
+    pub found: bool,
     /// Per-segment records, present only when recording was requested (diagrams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<SegmentRecord>>,

@@ -112,7 +112,7 @@ pub struct ReassemblyStats {
 }
 
 /// A held out-of-order piece: bytes seen, or bytes known missing (a snaplen-cut tail).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Piece {
     Bytes(Vec<u8>),
     Missing(u64),
@@ -138,7 +138,7 @@ impl Piece {
 /// One direction's reassembler. Push segments in capture order, then drain
 /// [`Reassembler::deliveries`] (draining after every push keeps the ready queue short; it
 /// never holds more than [`Limits::max_stream`] bytes).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reassembler {
     /// Sequence number of stream offset 0.
     first_seq: u32,

@@ -215,12 +215,12 @@ fn focused(
             found.insert(id, r);
         }
     };
-    while let Some(seg) = stream.next_segment() {
+    while let Some(&seg) = stream.next_segment() {
         if early_stop && seg.frame > stop_after {
             break;
         }
         if flows.contains(&flow_hash(seg.src, seg.dst)) {
-            analyzer.push(seg, &mut on_report);
+            analyzer.push_with_payload(&seg, stream.payload(), &mut on_report);
         }
     }
     analyzer.finish(capture_end_ns, &mut on_report);

@@ -100,6 +100,7 @@ impl ReportBuilder {
                     ..ZeekView::default()
                 },
                 http: None,
+                found: false,
                 segments: None,
             },
         }

@@ -32,6 +32,9 @@ pub(crate) struct Item {
     /// A further TCP segment of the frame before it (an 802.11 A-MSDU holds several):
     /// same frame, same timestamp.
     pub continuation: bool,
+    /// Which of its file's two payload buffers holds the segment's captured payload
+    /// ([`FileReader::payload`]).
+    pub payload_buffer: u8,
 }
 
 impl Item {
@@ -43,8 +46,24 @@ impl Item {
             outcome: Err(SkipReason::NotTcp),
             decoded: Decoded::empty(),
             continuation: false,
+            payload_buffer: 0,
         }
     }
+}
+
+/// The emptied buffer for the payload of the item being handed out now (the two are used
+/// alternately, see `FileReader::payloads`).
+fn payload_buffer<'b>(
+    payloads: &'b mut [Vec<u8>; 2],
+    next: &mut u8,
+    item: &mut Item,
+) -> &'b mut Vec<u8> {
+    let which = *next;
+    *next ^= 1;
+    item.payload_buffer = which;
+    let buffer = &mut payloads[usize::from(which)];
+    buffer.clear();
+    buffer
 }
 
 /// Subframes decoded at most per frame, after the first.
@@ -71,6 +90,14 @@ pub(crate) struct FileReader {
     /// Further segments of the last frame read, handed out before the next frame. Its
     /// capacity is kept, so it allocates only the first few times it is used.
     pending: VecDeque<Item>,
+    /// The payloads of `pending`, in the same order.
+    pending_payloads: VecDeque<Vec<u8>>,
+    /// The captured payload of the last two items handed out, alternately: the frame's
+    /// bytes are gone once the next record is read, and a merge of several files reads
+    /// one item ahead of the one it hands out, so two buffers keep it until it is used.
+    payloads: [Vec<u8>; 2],
+    /// The buffer the next item's payload goes to.
+    next_payload: u8,
 }
 
 impl FileReader {
@@ -167,6 +194,9 @@ impl FileReader {
                 size,
                 done: false,
                 pending: VecDeque::new(),
+                pending_payloads: VecDeque::new(),
+                payloads: [Vec::new(), Vec::new()],
+                next_payload: 0,
             },
             stats,
         ))
@@ -201,6 +231,12 @@ impl FileReader {
         self.size
     }
 
+    /// The captured payload of an item this reader handed out, valid until it hands out
+    /// the second item after it.
+    pub(crate) fn payload(&self, item: &Item) -> &[u8] {
+        &self.payloads[usize::from(item.payload_buffer)]
+    }
+
     /// Decodes the next packet of this file into `item`; `false` once the file is
     /// finished (`item` is then unspecified).
     pub(crate) fn next_item(
@@ -211,6 +247,9 @@ impl FileReader {
     ) -> bool {
         if let Some(pending) = self.pending.pop_front() {
             *item = pending;
+            let bytes = self.pending_payloads.pop_front().unwrap_or_default();
+            payload_buffer(&mut self.payloads, &mut self.next_payload, item)
+                .extend_from_slice(&bytes);
             return true;
         }
         if self.done {
@@ -253,6 +292,12 @@ impl FileReader {
                         next
                     }
                 };
+                let payload = match item.outcome {
+                    Ok(()) => item.decoded.payload(packet.data),
+                    Err(_) => &[],
+                };
+                payload_buffer(&mut self.payloads, &mut self.next_payload, item)
+                    .extend_from_slice(payload);
                 // The frame's other TCP segments follow it; its other non-TCP subframes
                 // are not counted (the frame is counted once, by its first subframe).
                 let mut next = next_subframe;
@@ -265,6 +310,8 @@ impl FileReader {
                         i,
                     );
                     if let Ok(decoded) = frame.outcome {
+                        self.pending_payloads
+                            .push_back(decoded.payload(packet.data).to_vec());
                         self.pending.push_back(Item {
                             outcome: Ok(()),
                             decoded,

@@ -368,6 +368,15 @@ impl SegmentStream {
         }
     }
 
+    /// The captured payload of the segment [`SegmentStream::next_segment`] handed out last
+    /// (empty when none was captured).
+    pub fn payload(&self) -> &[u8] {
+        match self.files.get(self.current.file) {
+            Some(file) => file.payload(&self.current),
+            None => &[],
+        }
+    }
+
     /// Counts the current packet in the stats; returns whether it is a TCP segment.
     fn account(&mut self) -> bool {
         let item = &self.current;

@@ -26,11 +26,13 @@ use std::hash::BuildHasher;
 
 mod after_close;
 mod index;
+pub mod streams;
 use after_close::RecentlyClosed;
 pub use index::FlowIndex;
 use index::{prefetch_read, prefetch_write};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+pub use streams::{FindText, Streams};
 
 /// The two endpoints of a 4-tuple as five machine words, in a canonical order so that
 /// both directions find the same entry. Comparing and hashing it costs a few word
@@ -125,10 +127,12 @@ pub struct Connection {
     /// When the first endpoint reached TIME-WAIT ended early because the 4-tuple was
     /// reused (Linux accepts a new SYN in TIME-WAIT).
     pub ended_by_reuse: Option<(i64, u64)>,
+    /// What its bytes say (HTTP/1.x, `--find`), for the connections that need it.
+    pub streams: Streams,
 }
 
 impl Connection {
-    fn new(id: u64, seg: &Segment, record: bool) -> Connection {
+    fn new(id: u64, seg: &Segment, record: bool, find: Option<&FindText>) -> Connection {
         let flags = seg.flags;
         // Zeek's originator: the first packet's sender, flipped when that packet is a
         // SYN,ACK or (mid-stream) when it comes from a well-known port to a port that isn't.
@@ -151,16 +155,21 @@ impl Connection {
             client,
             reused_ports: false,
             ended_by_reuse: None,
+            streams: Streams::new(find),
         }
     }
 
-    /// Feeds a segment sent by endpoint `from` (0: the first segment's sender).
-    fn process(&mut self, seg: &Segment, from: usize) {
+    /// Feeds a segment sent by endpoint `from` (0: the first segment's sender), with its
+    /// captured payload bytes (empty when the caller has none).
+    fn process(&mut self, seg: &Segment, payload: &[u8], from: usize) {
         if seg.flags.syn() && self.client.is_none() {
             self.client = Some(if seg.flags.ack() { 1 - from } else { from });
         }
         self.conv.process(seg, End::of_index(from));
         self.zeek.observe(seg, from == self.zeek_orig);
+        if !matches!(self.streams, Streams::Ignored | Streams::Done { .. }) {
+            self.streams.process(seg, payload, from, &self.conv);
+        }
     }
 
     /// Capture time (ns) from which the connection can be handed over, if it is finished.
@@ -248,6 +257,8 @@ pub struct FlowOptions {
     /// At most this many connections are tracked at once (at least 1); past it the
     /// stalest is evicted.
     pub max_live: usize,
+    /// `--find`: every connection's bytes are searched for this text.
+    pub find: Option<FindText>,
 }
 
 /// The table's hasher: foldhash, several times faster than std's SipHash on 4-tuples
@@ -556,6 +567,7 @@ impl FlowTable {
     pub fn push_looked_up(
         &mut self,
         seg: &Segment,
+        payload: &[u8],
         lookup: Lookup,
         emit: &mut dyn FnMut(Released),
     ) {
@@ -576,7 +588,7 @@ impl FlowTable {
             }
             self.make_room(seg, emit);
             let conn = self.open(seg);
-            self.insert(lookup, conn, seg);
+            self.insert(lookup, conn, seg, payload);
             return;
         };
         let header = self.headers[slot as usize];
@@ -587,11 +599,11 @@ impl FlowTable {
             emit(released);
             let mut conn = self.open(seg);
             conn.reused_ports = true;
-            self.insert(lookup, conn, seg);
+            self.insert(lookup, conn, seg, payload);
             return;
         }
         let conn = self.slots[slot as usize].as_mut().expect("occupied slot");
-        conn.process(seg, from);
+        conn.process(seg, payload, from);
         let updated = Header::of(conn, lookup.key, header.has(bit::FIRST_IS_LOW));
         if updated.has(bit::FINISHED) && !header.has(bit::FINISHED) {
             let at = conn.finished_release_at(self.opts.close_delay_ns, self.opts.time_wait_ns);
@@ -613,7 +625,9 @@ impl FlowTable {
     /// Removes the connection in `slot` from the table, as released at `now_ns`.
     fn take(&mut self, slot: u32, now_ns: i64) -> Released {
         let header = std::mem::replace(&mut self.headers[slot as usize], Header::EMPTY);
-        let conn = self.slots[slot as usize].take().expect("live slot");
+        let mut conn = self.slots[slot as usize].take().expect("live slot");
+        // Its bytes end here, on the thread that allocated their state.
+        conn.streams.end();
         self.index.remove(self.hasher.hash_one(header.key), slot);
         self.free_slots.push(slot);
         Released {
@@ -673,16 +687,16 @@ impl FlowTable {
                         prefetch_write(p.cast::<u8>().wrapping_add(offset));
                     }
                 }
-                *boxed = Connection::new(id, seg, record);
+                *boxed = Connection::new(id, seg, record, self.opts.find.as_ref());
                 boxed
             }
-            None => Box::new(Connection::new(id, seg, record)),
+            None => Box::new(Connection::new(id, seg, record, self.opts.find.as_ref())),
         }
     }
 
-    fn insert(&mut self, lookup: Lookup, mut conn: Box<Connection>, seg: &Segment) {
+    fn insert(&mut self, lookup: Lookup, mut conn: Box<Connection>, seg: &Segment, payload: &[u8]) {
         // The first segment's sender is endpoint 0.
-        conn.process(seg, 0);
+        conn.process(seg, payload, 0);
         let header = Header::of(&conn, lookup.key, lookup.src_is_low);
         if conn.reused_ports {
             if let Some(rec) = conn.conv.recorded.as_mut().and_then(|r| r.last_mut()) {

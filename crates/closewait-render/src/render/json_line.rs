@@ -144,14 +144,24 @@ impl LineWriter {
         w.put(b",\"history\":");
         w.str(&r.zeek.history);
         w.put(b"}");
-        let Some(segments) = &r.segments else {
+        if r.http.is_none() && r.segments.is_none() {
             w.put(b"}\n");
             self.lines = start + w.pos();
             return;
-        };
-        // Only with recording on (diagrams): rare, so serde's path is fine here.
+        }
         let n = w.pos();
         self.buf.truncate(start + n);
+        if let Some(http) = &r.http {
+            // Only on connections that carried HTTP/1.x; serde's path is fine for now.
+            self.buf.extend_from_slice(b",\"http\":");
+            serde_json::to_writer(&mut self.buf, http).expect("writing to memory cannot fail");
+        }
+        let Some(segments) = &r.segments else {
+            self.buf.extend_from_slice(b"}\n");
+            self.lines = self.buf.len();
+            return;
+        };
+        // Only with recording on (diagrams): rare, so serde's path is fine here.
         self.buf.extend_from_slice(b",\"segments\":");
         serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
         self.buf.extend_from_slice(b"}\n");
