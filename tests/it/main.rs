@@ -19,6 +19,7 @@ mod diagram;
 mod docs;
 mod flood;
 mod hostile;
+mod http_captures;
 mod netstat;
 mod report;
 mod report_browser;

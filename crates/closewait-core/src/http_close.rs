@@ -42,14 +42,15 @@ pub const LATER_TOLERANCE_SECS: f64 = 1.1;
 pub enum HttpCloseReason {
     /// The last exchange said the connection would not persist (see [`Announcement`]).
     Announced,
-    /// The side that closed did so at least [`MIN_IDLE_SECS`] after the last response, with
-    /// no request outstanding and nothing announced: its idle (keep-alive) timeout.
+    /// The side that closed did so with a FIN at least [`MIN_IDLE_SECS`] after the last
+    /// response, with no request outstanding and nothing announced: its idle (keep-alive)
+    /// timeout.
     IdleTimeout,
     /// The server closed (FIN), the client then wrote a request into the connection and the
     /// server answered it with RST: the request was lost.
     RequestHitClosedConnection,
-    /// None of these (a close right after a response, with a request outstanding, or an
-    /// abort).
+    /// None of these (a close right after a response, with a request outstanding, before
+    /// any response, or an abort: RST first).
     Neither,
 }
 
@@ -198,8 +199,14 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
         verdict.reason = HttpCloseReason::Announced;
         return Some(verdict);
     }
+    // An abort (RST first) is not an idle timeout even after idleness: TCP keep-alive
+    // giving up on a dead peer, or a linger-0 close, say nothing about HTTP's timers.
     let nothing_outstanding = http.unanswered_requests == Some(0);
-    if nothing_outstanding && idle_after_response.is_some_and(|idle| idle >= MIN_IDLE_SECS) {
+    let fin_first = close.first == Some(CloseSignal::Fin);
+    if fin_first
+        && nothing_outstanding
+        && idle_after_response.is_some_and(|idle| idle >= MIN_IDLE_SECS)
+    {
         verdict.reason = HttpCloseReason::IdleTimeout;
         verdict.versus_advertised = versus_advertised;
     }
@@ -348,6 +355,14 @@ mod tests {
     fn close_right_after_the_response_is_neither() {
         let close = close_by(CloseKind::Graceful, Side::Client, None);
         let verdict = judge(&close, &kept_alive(0.01)).expect("closed HTTP");
+        assert_eq!(verdict.reason, HttpCloseReason::Neither);
+    }
+
+    #[test]
+    fn abort_after_idleness_is_neither() {
+        let mut close = close_by(CloseKind::Abort, Side::Client, Some(Side::Client));
+        close.first = Some(CloseSignal::Rst);
+        let verdict = judge(&close, &kept_alive(4.0)).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Neither);
     }
 

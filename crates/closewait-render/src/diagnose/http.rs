@@ -24,14 +24,13 @@ use std::net::SocketAddr;
 
 /// The client and server settings that decide who closes an idle HTTP connection first,
 /// named for the software people run.
-pub(super) const CLIENT_KNOBS: &str = "Apache HttpClient: keep the default keep-alive \
-    strategy (it honours Keep-Alive: timeout), setValidateAfterInactivity and \
-    evictIdleConnections; Python requests/urllib3: retries on the adapter (idempotent \
+pub(super) const CLIENT_KNOBS: &str = "Apache HttpClient: the default keep-alive strategy, \
+    which honours Keep-Alive: timeout, setValidateAfterInactivity and evictIdleConnections; Python requests/urllib3: retries on the adapter (idempotent \
     methods only); Go: Transport.IdleConnTimeout below the server's timeout; nginx as a \
     client: upstream keepalive_timeout below the server's";
 
-pub(super) const SERVER_KNOBS: &str = "Tomcat: keepAliveTimeout on each Connector (it \
-    advertises it); nginx: keepalive_timeout's second parameter sends the Keep-Alive: \
+pub(super) const SERVER_KNOBS: &str = "Tomcat: keepAliveTimeout on each Connector, which it \
+    advertises; nginx: keepalive_timeout's second parameter sends the Keep-Alive: \
     timeout header; Apache httpd: KeepAliveTimeout";
 
 /// The numbers of an `advertised_timeout` finding.
@@ -183,8 +182,13 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
     let hit = s.hit_closed;
     let hit_clause = if hit > 0 {
         format!(
-            "; {} written into connections it had already closed",
-            plural(hit, "request was", "requests were")
+            "; {} written into {} it had already closed",
+            plural(hit, "request was", "requests were"),
+            if hit == 1 {
+                "a connection"
+            } else {
+                "connections"
+            }
         )
     } else {
         String::new()
