@@ -260,17 +260,25 @@ impl HttpClose {
                 }
                 out.write_str(".")
             }
-            HttpCloseReason::Neither => {
-                out.write_str("HTTP: the close was neither announced nor an idle timeout")?;
-                match self.idle_after_response {
-                    Some(idle) => write!(
-                        out,
-                        " (the {by} closed {} s after the last response).",
-                        secs(idle)
-                    ),
-                    None => write!(out, " (the {by} closed before any response)."),
-                }
-            }
+            HttpCloseReason::Neither => match self.idle_after_response {
+                Some(idle) if idle < crate::http_close::MIN_IDLE_SECS => write!(
+                    out,
+                    "HTTP: the {by} closed {} s after the last response, nothing announced: \
+                     done with the connection, not an idle timeout.",
+                    secs(idle)
+                ),
+                Some(idle) => write!(
+                    out,
+                    "HTTP: the close was neither announced nor an idle timeout (the {by} closed \
+                     {} s after the last response).",
+                    secs(idle)
+                ),
+                None => write!(
+                    out,
+                    "HTTP: the close was neither announced nor an idle timeout (the {by} closed \
+                     before any response)."
+                ),
+            },
         }
     }
 
@@ -493,8 +501,8 @@ mod tests {
                     idle_after_response: Some(0.004),
                     ..base
                 },
-                "HTTP: the close was neither announced nor an idle timeout (the client closed \
-                 0.004 s after the last response).",
+                "HTTP: the client closed 0.004 s after the last response, nothing announced: \
+                 done with the connection, not an idle timeout.",
             ),
         ];
         for (http, text) in cases {

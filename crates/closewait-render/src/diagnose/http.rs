@@ -172,13 +172,6 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
         count(VersusAdvertised::Earlier),
         count(VersusAdvertised::Later),
     );
-    let range = |sp: &Spread| {
-        if sp.max - sp.min < 0.05 {
-            secs(sp.median)
-        } else {
-            format!("{} to {}", secs(sp.min), secs(sp.max))
-        }
-    };
     let hit = s.hit_closed;
     let hit_clause = if hit > 0 {
         format!(
@@ -246,9 +239,9 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
                      the closed connection and its request is answered by RST."
                 ),
                 format!(
-                    "Have the clients honour the advertised {t} s and close idle connections \
-                     before it ({CLIENT_KNOBS}); or raise the server's timeout above the \
-                     clients' ({SERVER_KNOBS})."
+                    "Have the clients honour Keep-Alive: timeout={t} and close idle \
+                     connections before it ({CLIENT_KNOBS}); or raise the server's timeout \
+                     above the clients' ({SERVER_KNOBS})."
                 ),
             )
         }
@@ -300,10 +293,9 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
     }
     if let Some(idle) = &server_idle {
         let mut fact = format!(
-            "the server's idle closes: n={}, {} to {} after its last response",
+            "the server's idle closes: n={}, {} after its last response",
             idle.n,
-            secs(idle.min),
-            secs(idle.max)
+            range(idle)
         );
         if agrees + earlier + later > 0 {
             fact += &format!(
@@ -314,10 +306,9 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
     }
     if let Some(c) = &client_idle {
         facts.push(format!(
-            "the clients' idle closes: n={}, {} to {} after the last response",
+            "the clients' idle closes: n={}, {} after the last response",
             c.n,
-            secs(c.min),
-            secs(c.max)
+            range(c)
         ));
     }
     Some(Finding {
@@ -344,6 +335,15 @@ fn advertised_finding(server: SocketAddr, s: &Service) -> Option<Finding> {
         facts,
         group: server.to_string(),
     })
+}
+
+/// `2.0 s`, or `2.0 s to 2.3 s` when the spread is wider than the rounding.
+fn range(sp: &Spread) -> String {
+    if sp.max - sp.min < 0.05 {
+        secs(sp.median)
+    } else {
+        format!("{} to {}", secs(sp.min), secs(sp.max))
+    }
 }
 
 fn reuse_finding(server: SocketAddr, s: &Service) -> Finding {
@@ -397,9 +397,14 @@ fn reuse_finding(server: SocketAddr, s: &Service) -> Finding {
             single_request_idle_closed: s.single_idle_closed,
         }),
         facts: vec![format!(
-            "requests per connection: mean {per_connection:.2}, max {}; {} with one request \
-             ({} of them closed idle)",
-            s.max_requests, s.single, s.single_idle_closed
+            "requests per connection: mean {per_connection:.2}, max {}; {} with one request{}",
+            s.max_requests,
+            s.single,
+            if s.single > 0 {
+                format!(" ({} of them closed idle)", s.single_idle_closed)
+            } else {
+                String::new()
+            }
         )],
         group: server.to_string(),
     }
