@@ -47,7 +47,8 @@ pub struct LineWriter {
     lines: usize,
     /// The line's explanation text (kept only to reuse the space).
     explanation: String,
-    /// The line's `close.http` object as JSON, empty without one (rare: serde writes it).
+    /// The line's `close.http` object as JSON, empty without one (serde writes it: only
+    /// connections that carried HTTP have one, and their `http` object goes through serde too).
     close_http: Vec<u8>,
 }
 
