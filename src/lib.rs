@@ -28,8 +28,8 @@
 //! `closewait::render`…), so code written against the single crate keeps compiling.
 
 pub use closewait_core::{
-    analyze, capture, classify, decode, explain, filter, flow, model, second_pass, seconds,
-    segment, state, summary, tcp, worst, zeek,
+    analyze, capture, classify, decode, explain, filter, flow, http, model, reassembly,
+    second_pass, seconds, segment, state, summary, tcp, worst, zeek,
 };
 pub use closewait_render::{netstat, render, report};
 

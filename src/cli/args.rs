@@ -68,6 +68,12 @@ pub struct FilterArgs {
     /// FIN_WAIT_2, TIME_WAIT, …; netstat, RFC and ss spellings).
     #[arg(long, value_name = "S", value_delimiter = ',', value_parser = parse_state)]
     pub state: Vec<TcpState>,
+    /// Only connections whose reassembled bytes (either direction, any protocol) contain
+    /// TEXT: a request target, a header value, a marker you put in a request. Every
+    /// connection is then reassembled and searched as its bytes arrive (found across
+    /// segment boundaries, not across bytes missing from the capture); TLS stays opaque.
+    #[arg(long, value_name = "TEXT", value_parser = parse_find)]
+    pub find: Option<String>,
     /// Analyse only the packets from this time on (as `editcap -A`): epoch seconds or
     /// RFC 3339 with an offset. Connections already open then are seen from mid-stream.
     #[arg(long, value_name = "TIME", value_parser = parse_capture_end)]
@@ -86,6 +92,7 @@ impl FilterArgs {
             port: self.port.clone(),
             kind: self.kind.clone(),
             state: self.state.clone(),
+            find: self.find.clone(),
         }
     }
 
@@ -194,11 +201,12 @@ impl CaptureArgs {
             max_connections: a.max_connections,
             capture_end_ns: a.capture_end,
             window: self.filter.window()?,
+            find: self.filter.find.as_ref().map(|text| text.clone().into_bytes()),
             ..AnalyzeOptions::default()
         })
     }
 
-    /// The per-connection filter (`--host`, `--port`, `--kind`, `--state`).
+    /// The per-connection filter (`--host`, `--port`, `--kind`, `--state`, `--find`).
     pub fn filter(&self) -> Filter {
         self.filter.filter()
     }
@@ -262,6 +270,21 @@ fn parse_state(s: &str) -> Result<TcpState, String> {
         format!("{e} (one of: {})", all.join(", "))
     })
 }
+
+/// `--find`: at least one byte, at most [`MAX_FIND_BYTES`] (each direction of each
+/// connection carries the text's length less one byte over from one segment to the next).
+fn parse_find(s: &str) -> Result<String, String> {
+    match s.len() {
+        0 => Err("the text to find is empty".to_string()),
+        n if n > MAX_FIND_BYTES => Err(format!(
+            "the text to find is {n} bytes long; at most {MAX_FIND_BYTES}"
+        )),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// The longest `--find` text.
+const MAX_FIND_BYTES: usize = 1024;
 
 fn parse_max_connections(s: &str) -> Result<usize, String> {
     match s.trim().replace('_', "").parse::<usize>() {

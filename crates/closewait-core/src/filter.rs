@@ -1,5 +1,6 @@
 //! Which connections to show: `--host` (an address or a CIDR network), `--port`, `--kind`,
-//! `--state`.
+//! `--state`, `--find` (text in the reassembled bytes, searched by the analysis:
+//! [`ConnectionReport::found`]).
 //!
 //! A [`Filter`] selects finished [`ConnectionReport`]s; it never looks at packets, so a
 //! filtered listing and its summary describe the same connections the unfiltered run
@@ -23,6 +24,10 @@ pub struct Filter {
     pub kind: Vec<CloseKind>,
     /// Either side's end state is one of these.
     pub state: Vec<TcpState>,
+    /// The reassembled bytes of either direction contain this text (the analysis must
+    /// have searched for it: [`crate::analyze::AnalyzeOptions::find`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub find: Option<String>,
 }
 
 impl Filter {
@@ -32,6 +37,7 @@ impl Filter {
             && self.port.is_empty()
             && self.kind.is_empty()
             && self.state.is_empty()
+            && self.find.is_none()
     }
 
     pub fn matches(&self, r: &ConnectionReport) -> bool {
@@ -45,6 +51,7 @@ impl Filter {
                 || sides.iter().any(|s| self.port.contains(&r.addr(*s).port())))
             && (self.kind.is_empty() || self.kind.contains(&r.close.kind))
             && (self.state.is_empty() || sides.iter().any(|s| self.state.contains(&r.state(*s))))
+            && (self.find.is_none() || r.found)
     }
 }
 
@@ -175,6 +182,9 @@ impl fmt::Display for Filter {
         }
         if !self.state.is_empty() {
             parts.push(format!("state={}", list(&self.state)));
+        }
+        if let Some(text) = &self.find {
+            parts.push(format!("find={text:?}"));
         }
         if parts.is_empty() {
             f.write_str("none")

@@ -341,10 +341,16 @@ impl MessageStream {
                         return self.give_up(GiveUp::OversizedHead);
                     }
                     let checked = self.buffer.len() >= EARLY_CHECK_BYTES;
-                    self.buffer.extend_from_slice(&input[..taken]);
+                    // A head whole in the input (the usual case) is read where it lies.
+                    let whole = complete && self.buffer.is_empty();
+                    if !whole {
+                        self.buffer.extend_from_slice(&input[..taken]);
+                    }
+                    let head = &input[..taken];
                     input = &input[taken..];
                     if complete {
-                        let framing = match on_head(&self.buffer, self.head_began) {
+                        let head = if whole { head } else { &self.buffer };
+                        let framing = match on_head(head, self.head_began) {
                             Ok(framing) => framing,
                             Err(reason) => return self.give_up(reason),
                         };
@@ -517,8 +523,12 @@ impl HeadFacts {
     fn read(headers: &[httparse::Header<'_>]) -> HeadFacts {
         let mut facts = HeadFacts::default();
         for header in headers {
-            let value = String::from_utf8_lossy(header.value);
             let name = header.name;
+            let known = ["connection", "transfer-encoding", "content-length", "keep-alive"];
+            if !known.iter().any(|known| name.eq_ignore_ascii_case(known)) {
+                continue;
+            }
+            let value = String::from_utf8_lossy(header.value);
             if name.eq_ignore_ascii_case("connection") {
                 // RFC 9110 §7.6.1: Connection = #connection-option, case-insensitive.
                 for option in list_items(&value) {
@@ -753,6 +763,19 @@ impl HttpParser {
     /// unanswered.
     pub fn conversation(&self) -> HttpConversation {
         let mut conversation = self.conversation.clone();
+        self.count_unanswered(&mut conversation);
+        conversation
+    }
+
+    /// The finished conversation (the connection ended).
+    pub fn finish(mut self) -> HttpConversation {
+        let mut conversation = std::mem::take(&mut self.conversation);
+        self.count_unanswered(&mut conversation);
+        conversation
+    }
+
+    /// Counts the requests still awaiting a response as unanswered.
+    fn count_unanswered(&self, conversation: &mut HttpConversation) {
         if self.responses.phase != Phase::GaveUp && !conversation.switched_protocols {
             let unanswered = self.awaiting_response.len() as u64;
             conversation.unanswered_requests = Some(unanswered);
@@ -769,12 +792,6 @@ impl HttpParser {
                         });
             }
         }
-        conversation
-    }
-
-    /// The finished conversation (the connection ended).
-    pub fn finish(self) -> HttpConversation {
-        self.conversation()
     }
 }
 

@@ -533,7 +533,8 @@ pub struct ConnectionReport {
     pub tcp: PerSide<DirectionStats>,
     pub zeek: ZeekView,
     /// What the reassembled byte streams said at the HTTP/1.x layer; absent when the
-    /// connection carried no HTTP (or no payload was captured). Boxed: most connections of a
+    /// connection's first payload did not look like HTTP/1.x, when it turned out not to be
+    /// (a parse error before any head), or when no payload was captured. Boxed: most connections of a
     /// large capture have none, and a report stays small.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Box<crate::http::HttpConversation>>,

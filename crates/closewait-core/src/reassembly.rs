@@ -220,6 +220,32 @@ impl Reassembler {
         self.note_peak();
     }
 
+    /// [`Reassembler::push`] without the copy, for the common case: when the segment's
+    /// bytes are exactly the next bytes of the stream, all captured, with nothing held or
+    /// waiting to be drained, they count as delivered and are handed back, to be read
+    /// where they lie instead of being copied into a [`Delivery`]. Otherwise the segment is
+    /// pushed as usual and `None` returned.
+    pub fn push_next<'a>(
+        &mut self,
+        seq: u32,
+        captured: &'a [u8],
+        wire_len: u32,
+    ) -> Option<&'a [u8]> {
+        let len = u64::from(wire_len);
+        let in_order = seq == self.next_seq()
+            && self.pending.is_empty()
+            && self.ready.is_empty()
+            && captured.len() as u64 >= len
+            && self.next_offset.saturating_add(len) <= self.limits.max_stream;
+        if !in_order || len == 0 {
+            self.push(seq, captured, wire_len);
+            return None;
+        }
+        self.next_offset += len;
+        self.stats.delivered_bytes += len;
+        Some(&captured[..wire_len as usize])
+    }
+
     /// The direction ended. Every hole still open becomes a gap and every held piece is
     /// delivered. `end_seq`, when known, is the sequence number just past the last data byte
     /// (a FIN's sequence number): bytes up to it that were never seen become a final gap.

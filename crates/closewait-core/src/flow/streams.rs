@@ -22,6 +22,7 @@ use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
 use crate::segment::Segment;
 use crate::tcp::Conversation;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Reassembly limits of each direction of a tracked connection: out-of-order bytes held up
@@ -47,9 +48,10 @@ pub enum Streams {
     #[default]
     Ignored,
     Tracked(Box<Tracked>),
-    /// Both directions finished: what they said.
+    /// Both directions finished: what they said, kept compact until the report (a
+    /// finished connection can wait a minute in TIME-WAIT before it is reported).
     Done {
-        http: Option<Box<HttpConversation>>,
+        http: Option<Box<Parked>>,
         found: bool,
     },
 }
@@ -82,12 +84,12 @@ impl Streams {
                     }
                     return;
                 };
-                let mut tracked = Tracked::new(None);
+                let mut tracked = Box::new(Tracked::new(None));
                 // The other direction sent bytes already: they were not read.
                 let skipped = payload_seen[1 - from];
                 tracked.start_http(from, sender, conv.recorded.is_some(), skipped);
                 tracked.process(seg, payload, from, conv);
-                *self = Streams::Tracked(Box::new(tracked));
+                *self = Streams::Tracked(tracked);
             }
             Streams::Tracked(tracked) => {
                 if tracked.http.is_none() && tracked.find.is_some() && seg.payload_len > 0 {
@@ -106,7 +108,7 @@ impl Streams {
     /// delivered after gaps) and the state is freed.
     pub fn end(&mut self) {
         if matches!(self, Streams::Tracked(_)) {
-            if let Streams::Tracked(tracked) = std::mem::take(self) {
+            if let Streams::Tracked(mut tracked) = std::mem::take(self) {
                 *self = tracked.end();
             }
         }
@@ -115,8 +117,8 @@ impl Streams {
     /// The HTTP conversation, once [`Streams::end`] ran: moved out (`take`) or copied.
     pub fn http(&mut self, take: bool) -> Option<Box<HttpConversation>> {
         match self {
-            Streams::Done { http, .. } if take => http.take(),
-            Streams::Done { http, .. } => http.clone(),
+            Streams::Done { http, .. } if take => http.take().map(|parked| parked.unpark()),
+            Streams::Done { http, .. } => http.as_ref().map(|parked| parked.copy()),
             _ => None,
         }
     }
@@ -237,12 +239,17 @@ impl Tracked {
             frame: seg.frame,
         };
         self.last_arrival = Some(arrival);
+        if seg.payload_len > 0 {
+            let reassembler = self.dirs[from].as_mut();
+            // In order and whole (almost every segment): read where it lies.
+            let next = reassembler.and_then(|r| r.push_next(data_seq, payload, seg.payload_len));
+            if let Some(bytes) = next {
+                self.read(from, bytes, Some(arrival));
+            }
+        }
         let Some(reassembler) = self.dirs[from].as_mut() else {
             return;
         };
-        if seg.payload_len > 0 {
-            reassembler.push(data_seq, payload, seg.payload_len);
-        }
         let ended = flags.fin() || flags.rst();
         if ended {
             // A FIN's sequence number follows the last data byte; a RST's says nothing
@@ -266,12 +273,14 @@ impl Tracked {
         while let Some(delivery) = reassembler.next_delivery() {
             match delivery {
                 Delivery::Data { bytes, .. } => {
-                    if let Some(parser) = self.http.as_mut() {
-                        parser.feed_at(side, &bytes, arrival);
-                    }
-                    if let Some(finder) = self.find.as_mut().filter(|_| !self.found) {
-                        self.found = finder.search(from, &bytes);
-                    }
+                    read_bytes(
+                        &mut self.http,
+                        &mut self.find,
+                        &mut self.found,
+                        (side, from),
+                        &bytes,
+                        arrival,
+                    );
                 }
                 Delivery::Gap { len, .. } => {
                     if let Some(parser) = self.http.as_mut() {
@@ -285,8 +294,21 @@ impl Tracked {
         }
     }
 
+    /// The next bytes endpoint `from` sent, in stream order.
+    fn read(&mut self, from: usize, bytes: &[u8], arrival: Option<Arrival>) {
+        let side = self.side(from);
+        read_bytes(
+            &mut self.http,
+            &mut self.find,
+            &mut self.found,
+            (side, from),
+            bytes,
+            arrival,
+        );
+    }
+
     /// Both directions end now: what they said.
-    fn end(mut self) -> Streams {
+    fn end(&mut self) -> Streams {
         for from in 0..2 {
             if let Some(reassembler) = self.dirs[from].as_mut() {
                 reassembler.finish(None);
@@ -297,14 +319,96 @@ impl Tracked {
         }
         let http = self
             .http
+            .take()
             .map(HttpParser::finish)
-            .filter(HttpConversation::is_http)
-            .map(Box::new);
+            .filter(worth_reporting)
+            .map(Parked::new);
         Streams::Done {
             http,
             found: self.found,
         }
     }
+}
+
+/// A finished conversation waiting for its report, without the allocations a report
+/// needs: most connections have one status code (a tree node of its own in
+/// `status_codes`) and one request (`first_request` a copy of `last_request`). That is a
+/// third of what a parked connection's conversation costs.
+#[derive(Clone, Debug)]
+pub struct Parked {
+    /// With `status_codes` empty, and `first_request` empty when it is `last_request`.
+    conversation: HttpConversation,
+    status_codes: SmallVec<[(u16, u64); 2]>,
+    first_is_last: bool,
+}
+
+impl Parked {
+    fn new(mut conversation: HttpConversation) -> Box<Parked> {
+        let first_is_last = conversation.first_request == conversation.last_request;
+        if first_is_last {
+            conversation.first_request = None;
+        }
+        let status_codes = std::mem::take(&mut conversation.status_codes)
+            .into_iter()
+            .collect();
+        Box::new(Parked {
+            conversation,
+            status_codes,
+            first_is_last,
+        })
+    }
+
+    /// The conversation as it was.
+    fn unpark(self: Box<Parked>) -> Box<HttpConversation> {
+        let Parked {
+            mut conversation,
+            status_codes,
+            first_is_last,
+        } = *self;
+        conversation.status_codes = status_codes.into_iter().collect();
+        if first_is_last {
+            conversation.first_request = conversation.last_request.clone();
+        }
+        Box::new(conversation)
+    }
+
+    /// A copy of the conversation as it was.
+    fn copy(&self) -> Box<HttpConversation> {
+        let mut conversation = self.conversation.clone();
+        conversation.status_codes = self.status_codes.iter().copied().collect();
+        if self.first_is_last {
+            conversation.first_request = conversation.last_request.clone();
+        }
+        Box::new(conversation)
+    }
+}
+
+/// Hands bytes in stream order to the parser and the finder (a function of the fields,
+/// not a method: the reassembler that delivered them is borrowed meanwhile).
+fn read_bytes(
+    http: &mut Option<HttpParser>,
+    find: &mut Option<Finder>,
+    found: &mut bool,
+    (side, from): (Side, usize),
+    bytes: &[u8],
+    arrival: Option<Arrival>,
+) {
+    if let Some(parser) = http.as_mut() {
+        parser.feed_at(side, bytes, arrival);
+    }
+    if let Some(finder) = find.as_mut().filter(|_| !*found) {
+        *found = finder.search(from, bytes);
+    }
+}
+
+/// Whether a conversation that started like HTTP/1.x goes into the report: when a head
+/// was read, or when heads were cut short (by the snaplen, or missing from the capture):
+/// the reader should know the bytes were HTTP but could not be read. One that only met
+/// a parse error was some other protocol whose first word looked like a method (SMTP's
+/// `EHLO host`), and is left out.
+fn worth_reporting(conversation: &HttpConversation) -> bool {
+    let gave_up = conversation.gave_up;
+    conversation.is_http() || gave_up.gap > 0 || gave_up.oversized_head > 0
 }
 
 /// `--find`: the text searched in both directions as their bytes are delivered, found
