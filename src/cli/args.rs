@@ -201,7 +201,11 @@ impl CaptureArgs {
             max_connections: a.max_connections,
             capture_end_ns: a.capture_end,
             window: self.filter.window()?,
-            find: self.filter.find.as_ref().map(|text| text.clone().into_bytes()),
+            find: self
+                .filter
+                .find
+                .as_ref()
+                .map(|text| text.clone().into_bytes()),
             ..AnalyzeOptions::default()
         })
     }

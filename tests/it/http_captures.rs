@@ -61,7 +61,10 @@ fn assert_answered(
     assert_eq!(http.last_status, Some(200));
     assert_eq!(http.last_request, Some(get(target)));
     assert_eq!(http.version, Some(HttpVersion::Http11));
-    assert_eq!(http.keep_alive.and_then(|k| k.timeout_s), keep_alive_timeout);
+    assert_eq!(
+        http.keep_alive.and_then(|k| k.timeout_s),
+        keep_alive_timeout
+    );
     assert_eq!(http.last_response_persistent, Some(true));
     assert!(!http.last_response_says_close);
     assert_eq!(http.unanswered_requests, Some(0));
@@ -247,10 +250,19 @@ fn find_selects_connections_by_a_request_target() {
             .filter(|l| l.starts_with("{\"type\":\"connection\""))
             .count()
     };
-    assert_eq!(count("24-tomcat-httpclient-keepalive-ignored.pcap", "/?ms=300"), 6);
-    assert_eq!(count("23-tomcat-httpclient-keepalive-honoured.pcap", "/?ms=300"), 0);
+    assert_eq!(
+        count("24-tomcat-httpclient-keepalive-ignored.pcap", "/?ms=300"),
+        6
+    );
+    assert_eq!(
+        count("23-tomcat-httpclient-keepalive-honoured.pcap", "/?ms=300"),
+        0
+    );
     // Any protocol, either direction: the server's header.
-    assert_eq!(count("26-nginx-python-requests-late-close.pcap", "Server: nginx"), 2);
+    assert_eq!(
+        count("26-nginx-python-requests-late-close.pcap", "Server: nginx"),
+        2
+    );
     assert_eq!(count("13-http-keepalive-reuse.pcap", "no such text"), 0);
     // Not HTTP at all (tshark `-qz follow,tcp,ascii,0`: the client of 11 sends
     // `SEND ME EVERYTHING`, both sides of 05 `hello`): searched just the same.

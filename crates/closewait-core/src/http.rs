@@ -524,7 +524,12 @@ impl HeadFacts {
         let mut facts = HeadFacts::default();
         for header in headers {
             let name = header.name;
-            let known = ["connection", "transfer-encoding", "content-length", "keep-alive"];
+            let known = [
+                "connection",
+                "transfer-encoding",
+                "content-length",
+                "keep-alive",
+            ];
             if !known.iter().any(|known| name.eq_ignore_ascii_case(known)) {
                 continue;
             }
