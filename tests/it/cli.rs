@@ -505,7 +505,16 @@ fn redirected_stdin_is_read_without_a_capture_argument() {
         .iter()
         .map(|f| f["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, ["close_wait_leak", "timeout_mismatch", "idle_timeout"]);
+    assert_eq!(
+        ids,
+        [
+            "close_wait_leak",
+            "timeout_mismatch",
+            "advertised_timeout",
+            "idle_timeout",
+            "connection_reuse"
+        ]
+    );
     assert_eq!(
         diagnosed["findings"],
         json_of(&["diagnose", file, "--json"])["findings"]

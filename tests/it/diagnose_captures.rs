@@ -325,8 +325,10 @@ fn run_json_is_findings_with_slugs() {
         [
             "close_wait_leak",
             "timeout_mismatch",
+            "advertised_timeout",
             "server_time_wait",
-            "idle_timeout"
+            "idle_timeout",
+            "connection_reuse"
         ]
     );
     assert_eq!(v["connections"], 50);
@@ -336,7 +338,7 @@ fn run_json_is_findings_with_slugs() {
 #[test]
 fn run_markdown_has_a_mermaid_ladder_per_finding() {
     let (_, md) = run("12-pool-leak-many.pcap", Format::Markdown, None);
-    assert_eq!(md.matches("```mermaid").count(), 4);
+    assert_eq!(md.matches("```mermaid").count(), 6);
     assert!(md.contains("Note left of C: CLOSE_WAIT"));
     assert!(md.contains("Note right of S: FIN_WAIT_2"));
 }

@@ -191,6 +191,16 @@ fn conn_and_worst_conflict() {
 /// is `closewait diagram captures/<capture> <arguments> -o docs/diagrams/<file>`.
 const DOCS: &[(&str, &[&str], &str)] = &[
     (
+        "24-tomcat-httpclient-keepalive-ignored.pcap",
+        &["--kind", "fin_then_rst"],
+        "24-tomcat-httpclient-keepalive-ignored.svg",
+    ),
+    (
+        "24-tomcat-httpclient-keepalive-ignored.pcap",
+        &["--kind", "fin_then_rst"],
+        "24-tomcat-httpclient-keepalive-ignored.txt",
+    ),
+    (
         "01-client-closes-first.pcap",
         &["--conn", "0"],
         "01-client-closes-first.svg",

@@ -20,6 +20,7 @@ mod docs;
 mod flood;
 mod hostile;
 mod http_captures;
+mod http_closes;
 mod netstat;
 mod report;
 mod report_browser;

@@ -74,7 +74,7 @@ fn page_says_what_diagnose_says_with_a_ladder_per_distinct_example() {
     let (reports, stats) = read(std::slice::from_ref(&file), 60.0).expect("reads");
     let d = diagnose(&reports, &stats);
     let page = report_of(&["captures/12-pool-leak-many.pcap"]);
-    assert_eq!(d.findings.len(), 4);
+    assert_eq!(d.findings.len(), 6);
     for (i, f) in d.findings.iter().enumerate() {
         let n = i + 1;
         assert!(page.contains(&format!("id=\"finding-{n}\"")), "finding {n}");

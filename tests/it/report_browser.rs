@@ -202,7 +202,7 @@ fn report_loads_in_chromium_without_console_messages_and_screenshots() {
         3 + 3,
         "one ladder per distinct example, three charts"
     );
-    assert_eq!(dom.matches("<article").count(), 4);
+    assert_eq!(dom.matches("<article").count(), 6);
 
     // Printable: Chromium's print path (the print stylesheet) gives a PDF of several pages.
     let pdf = dir.join("report.pdf");

@@ -672,7 +672,7 @@ fn report_with_roles(
     let packets = per_side(&|i| conv.dirs[i].packets);
     let bytes = per_side(&|i| conv.dirs[i].bytes);
     let (client_state, server_state) = (conv.ends[client].state, conv.ends[server].state);
-    ConnectionReport {
+    let mut report = ConnectionReport {
         id: conn.id,
         client: conn.addrs[client],
         server: conn.addrs[server],
@@ -710,5 +710,11 @@ fn report_with_roles(
             }),
         found: conn.streams.found(),
         segments,
-    }
+    };
+    report.close.http = report
+        .http
+        .as_deref()
+        .and_then(|http| crate::http_close::judge(&report.close, http))
+        .map(Box::new);
+    report
 }

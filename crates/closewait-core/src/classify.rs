@@ -74,6 +74,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         waiting_since: None,
         waiting_for: None,
         explanation: Explanation::Open,
+        http: None,
     };
     if let Some(FirstClose { by, signal, at: m }) = conv.first_close {
         close.first = Some(signal);

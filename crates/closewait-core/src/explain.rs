@@ -6,6 +6,7 @@
 //! JSON contract's `close.explanation`), so every output, JSON included, reads the same
 //! sentences from here.
 
+use crate::http_close::{Announcement, HttpClose, HttpCloseReason, VersusAdvertised};
 use crate::model::{Explanation, Side};
 use crate::seconds;
 use std::fmt;
@@ -171,6 +172,131 @@ impl Explanation {
     }
 }
 
+impl HttpClose {
+    /// The HTTP sentence of a close, after the TCP ones (`Close::explained`). Only
+    /// connections that carried HTTP have one, so `write!` is cheap enough here.
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        let secs = seconds::three_decimals_string;
+        let by = self.closed_by;
+        match self.reason {
+            HttpCloseReason::Announced => out.write_str(match self.announcement {
+                Some(Announcement::ResponseHttp10) => {
+                    "HTTP: the last response was HTTP/1.0 without keep-alive, which announces the \
+                     close."
+                }
+                Some(Announcement::RequestConnectionClose) => {
+                    "HTTP: the last request announced the close (Connection: close)."
+                }
+                _ => "HTTP: the last response announced the close (Connection: close).",
+            }),
+            HttpCloseReason::IdleTimeout => {
+                let idle = secs(self.idle_after_response.unwrap_or(0.0));
+                match by {
+                    Side::Server => {
+                        write!(
+                            out,
+                            "HTTP: the server closed {idle} s after its last response, nothing \
+                             announced: its idle (keep-alive) timeout"
+                        )?;
+                        self.write_advertised(out)?;
+                        out.write_str(".")
+                    }
+                    Side::Client => {
+                        write!(
+                            out,
+                            "HTTP: the client closed {idle} s after the last response: its own \
+                             idle timeout"
+                        )?;
+                        if let Some(advertised) = self.advertised_timeout {
+                            write!(
+                                out,
+                                " (the server advertised Keep-Alive: timeout={advertised})"
+                            )?;
+                        }
+                        out.write_str(".")
+                    }
+                }
+            }
+            HttpCloseReason::RequestHitClosedConnection => {
+                let line = self
+                    .request
+                    .as_ref()
+                    .map(|r| format!("{} {}", r.request.method, r.request.target))
+                    .unwrap_or_else(|| "a request".to_string());
+                match self.written_after_close {
+                    Some(after) if after >= 0.0 => write!(
+                        out,
+                        "HTTP: the client wrote {line} into the connection {} s after the server \
+                         had closed it",
+                        secs(after)
+                    )?,
+                    _ => write!(
+                        out,
+                        "HTTP: the client wrote {line} as the server closed the connection (the \
+                         request crossed the server's FIN)"
+                    )?,
+                }
+                out.write_str(" and the server answered with RST: the request was lost")?;
+                match &self.request {
+                    Some(r) if r.idempotent => write!(
+                        out,
+                        " ({} is idempotent: a client may retry it)",
+                        r.request.method
+                    )?,
+                    Some(r) => write!(
+                        out,
+                        " ({} is not idempotent: a client must not retry it automatically)",
+                        r.request.method
+                    )?,
+                    None => {}
+                }
+                if let Some(idle) = self.idle_after_response {
+                    write!(
+                        out,
+                        ". The server had closed {} s after its last response",
+                        secs(idle)
+                    )?;
+                    self.write_advertised(out)?;
+                }
+                out.write_str(".")
+            }
+            HttpCloseReason::Neither => match self.idle_after_response {
+                Some(idle) if idle < crate::http_close::MIN_IDLE_SECS => write!(
+                    out,
+                    "HTTP: the {by} closed {} s after the last response, nothing announced: \
+                     done with the connection, not an idle timeout.",
+                    secs(idle)
+                ),
+                Some(idle) => write!(
+                    out,
+                    "HTTP: the close was neither announced nor an idle timeout (the {by} closed \
+                     {} s after the last response).",
+                    secs(idle)
+                ),
+                None => write!(
+                    out,
+                    "HTTP: the close was neither announced nor an idle timeout (the {by} closed \
+                     before any response)."
+                ),
+            },
+        }
+    }
+
+    /// `; it advertised Keep-Alive: timeout=2, which agrees`, or that it advertised none.
+    fn write_advertised<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        let Some(advertised) = self.advertised_timeout else {
+            return out.write_str("; it advertised no Keep-Alive timeout");
+        };
+        write!(out, "; it advertised Keep-Alive: timeout={advertised}")?;
+        out.write_str(match self.versus_advertised {
+            Some(VersusAdvertised::Agrees) => ", which agrees",
+            Some(VersusAdvertised::Earlier) => ", and closed earlier than that",
+            Some(VersusAdvertised::Later) => ", and closed well after that",
+            None => "",
+        })
+    }
+}
+
 fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
     for part in parts {
         match *part {
@@ -294,6 +420,95 @@ mod tests {
                 serde_json::to_string(&explanation).expect("serialise"),
                 serde_json::to_string(text).expect("serialise")
             );
+        }
+    }
+
+    /// The HTTP sentence of each close reason, as `Close::explained` appends it.
+    #[test]
+    fn http_close_sentences() {
+        use crate::http::{HttpVersion, RequestLine, UnansweredRequest};
+        use crate::http_close::{
+            Announcement, HttpClose, HttpCloseReason as R, VersusAdvertised as V,
+        };
+        let base = HttpClose {
+            reason: R::IdleTimeout,
+            closed_by: Side::Server,
+            announcement: None,
+            idle_after_response: Some(2.1544),
+            advertised_timeout: Some(2),
+            versus_advertised: Some(V::Agrees),
+            request: None,
+            written_after_close: None,
+        };
+        let post = UnansweredRequest {
+            request: RequestLine {
+                method: "POST".into(),
+                target: "/orders".into(),
+                version: HttpVersion::Http11,
+            },
+            idempotent: false,
+        };
+        let cases = [
+            (
+                base.clone(),
+                "HTTP: the server closed 2.154 s after its last response, nothing announced: its \
+                 idle (keep-alive) timeout; it advertised Keep-Alive: timeout=2, which agrees.",
+            ),
+            (
+                HttpClose {
+                    advertised_timeout: None,
+                    versus_advertised: None,
+                    ..base.clone()
+                },
+                "HTTP: the server closed 2.154 s after its last response, nothing announced: its \
+                 idle (keep-alive) timeout; it advertised no Keep-Alive timeout.",
+            ),
+            (
+                HttpClose {
+                    closed_by: Side::Client,
+                    advertised_timeout: Some(15),
+                    versus_advertised: None,
+                    ..base.clone()
+                },
+                "HTTP: the client closed 2.154 s after the last response: its own idle timeout \
+                 (the server advertised Keep-Alive: timeout=15).",
+            ),
+            (
+                HttpClose {
+                    reason: R::RequestHitClosedConnection,
+                    request: Some(post),
+                    written_after_close: Some(2.0),
+                    ..base.clone()
+                },
+                "HTTP: the client wrote POST /orders into the connection 2.000 s after the server \
+                 had closed it and the server answered with RST: the request was lost (POST is \
+                 not idempotent: a client must not retry it automatically). The server had \
+                 closed 2.154 s after its last response; it advertised Keep-Alive: timeout=2, \
+                 which agrees.",
+            ),
+            (
+                HttpClose {
+                    reason: R::Announced,
+                    announcement: Some(Announcement::ResponseConnectionClose),
+                    ..base.clone()
+                },
+                "HTTP: the last response announced the close (Connection: close).",
+            ),
+            (
+                HttpClose {
+                    reason: R::Neither,
+                    closed_by: Side::Client,
+                    idle_after_response: Some(0.004),
+                    ..base
+                },
+                "HTTP: the client closed 0.004 s after the last response, nothing announced: \
+                 done with the connection, not an idle timeout.",
+            ),
+        ];
+        for (http, text) in cases {
+            let mut out = String::new();
+            http.write_to(&mut out).expect("writing to a String");
+            assert_eq!(out, text);
         }
     }
 }

@@ -13,6 +13,7 @@
 //! http      reassembled bytes → HTTP/1.x conversation (requests, statuses, keep-alive)
 //! tcp       per-direction sequence tracking + the RFC 9293 endpoint state machine
 //! classify  connection → Close verdict (kind, initiator, who failed to respond)
+//! http_close  Close verdict + HTTP conversation → why, in HTTP's terms (announced, idle timeout, …)
 //! zeek      an independent Zeek-compatible conn_state/history
 //! reassembly  one direction's segments → its byte stream in order, gaps said (not yet used)
 //! analyze   the pipeline glue: capture → ConnectionReport stream
@@ -33,6 +34,7 @@ pub mod export;
 pub mod filter;
 pub mod flow;
 pub mod http;
+pub mod http_close;
 pub mod model;
 pub mod reassembly;
 pub mod second_pass;

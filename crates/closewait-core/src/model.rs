@@ -184,8 +184,9 @@ impl CloseSignal {
     }
 }
 
-/// The close verdict for one connection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The close verdict for one connection. Serialised by hand (below): its `explanation`
+/// is the TCP sentences followed by the HTTP one.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Close {
     pub kind: CloseKind,
     pub initiator: Initiator,
@@ -207,8 +208,74 @@ pub struct Close {
     pub waiting_since: Option<f64>,
     /// Seconds from `waiting_since` to the end of the capture.
     pub waiting_for: Option<f64>,
-    /// One or two sentences saying what happened, for people.
+    /// One or two sentences saying what happened, for people (TCP only: the HTTP
+    /// sentence is added from `http` when written, see [`Close::explained`]).
     pub explanation: Explanation,
+    /// What the HTTP/1.x conversation says about the close (`http_close::judge`); absent
+    /// without HTTP or without a close.
+    pub http: Option<Box<crate::http_close::HttpClose>>,
+}
+
+impl Close {
+    /// The explanation as people read it: the TCP sentences, then the HTTP one if any.
+    pub fn explained(&self) -> Explained<'_> {
+        Explained(self)
+    }
+}
+
+/// [`Close::explained`]: written with `Display` or [`Explained::write_to`].
+pub struct Explained<'a>(&'a Close);
+
+impl Explained<'_> {
+    pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        self.0.explanation.write_to(out)?;
+        if let Some(http) = &self.0.http {
+            out.write_str(" ")?;
+            http.write_to(out)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
+    }
+}
+
+/// Field by field as a derive would, except that `explanation` is [`Close::explained`]
+/// and `http` is left out when absent.
+impl Serialize for Close {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = if self.http.is_some() { 13 } else { 12 };
+        let mut c = s.serialize_struct("Close", fields)?;
+        c.serialize_field("kind", &self.kind)?;
+        c.serialize_field("initiator", &self.initiator)?;
+        c.serialize_field("first", &self.first)?;
+        c.serialize_field("first_by", &self.first_by)?;
+        c.serialize_field("first_at", &self.first_at)?;
+        c.serialize_field("first_frame", &self.first_frame)?;
+        c.serialize_field("idle_before_close", &self.idle_before_close)?;
+        c.serialize_field("rst_by", &self.rst_by)?;
+        c.serialize_field("who_failed_to_respond", &self.who_failed_to_respond)?;
+        c.serialize_field("waiting_since", &self.waiting_since)?;
+        c.serialize_field("waiting_for", &self.waiting_for)?;
+        c.serialize_field("explanation", &CollectStr(&self.explained()))?;
+        if let Some(http) = &self.http {
+            c.serialize_field("http", http)?;
+        }
+        c.end()
+    }
+}
+
+/// Serialises a `Display` as its text.
+struct CollectStr<'a, T: fmt::Display>(&'a T);
+
+impl<T: fmt::Display> Serialize for CollectStr<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
 }
 
 /// The sentences of a close verdict, kept as the facts they are worded from and written

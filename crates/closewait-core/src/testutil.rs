@@ -61,6 +61,7 @@ impl ReportBuilder {
                     waiting_for: None,
                     explanation: "The client closed first; the server answered with its FIN."
                         .into(),
+                    http: None,
                 },
                 client_state: TcpState::Closed,
                 server_state: TcpState::Closed,
@@ -159,6 +160,30 @@ impl ReportBuilder {
             history: "ShADadf".to_string(),
             ..ZeekView::default()
         };
+        self
+    }
+
+    /// The connection carried `http`; the close verdict's HTTP side is judged from it as
+    /// the analysis does.
+    pub fn http(mut self, http: crate::http::HttpConversation) -> Self {
+        self.r.close.http = crate::http_close::judge(&self.r.close, &http).map(Box::new);
+        self.r.http = Some(Box::new(http));
+        self
+    }
+
+    /// The close: `first` (FIN or RST) by `by` at `at` epoch seconds, with `rst_by`.
+    pub fn first_close(
+        mut self,
+        first: CloseSignal,
+        by: Side,
+        at: f64,
+        rst_by: Option<Side>,
+    ) -> Self {
+        let c = &mut self.r.close;
+        c.first = Some(first);
+        c.first_by = Some(by);
+        c.first_at = Some(at);
+        c.rst_by = rst_by;
         self
     }
 

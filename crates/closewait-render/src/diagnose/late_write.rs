@@ -41,6 +41,85 @@ pub struct LateWriteDetails {
     pub crossed_fin: u64,
     /// Connections whose late data was seen in segment records (0 when none were kept).
     pub late_data_seen: u64,
+    /// The HTTP requests that met the closed connections, when the conversations were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<LateRequests>,
+}
+
+/// The HTTP requests of a `late_write_rst` group (`close.http` of each connection).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LateRequests {
+    /// Requests answered by the RST.
+    pub requests: u64,
+    /// Of those, with a method that is not idempotent (RFC 9110 §9.2.2): no client may
+    /// retry them automatically.
+    pub non_idempotent: u64,
+    /// Up to [`MAX_REQUEST_EXAMPLES`] distinct request lines (`POST /orders`), the
+    /// non-idempotent ones first.
+    pub examples: Vec<String>,
+    /// A distinct line was left out of `examples`.
+    #[serde(skip)]
+    lines_dropped: bool,
+}
+
+/// Request lines quoted per finding.
+pub const MAX_REQUEST_EXAMPLES: usize = 3;
+
+impl LateRequests {
+    fn add(&mut self, method: &str, target: &str, idempotent: bool) {
+        self.requests += 1;
+        self.non_idempotent += u64::from(!idempotent);
+        let line = format!("{method} {target}");
+        if self.examples.contains(&line) {
+            return;
+        }
+        if !idempotent {
+            // Non-idempotent lines go before the idempotent ones, and push them out.
+            let at = self.examples.partition_point(|l| !is_idempotent_line(l));
+            self.examples.insert(at, line);
+            self.lines_dropped |= self.examples.len() > MAX_REQUEST_EXAMPLES;
+            self.examples.truncate(MAX_REQUEST_EXAMPLES);
+        } else if self.examples.len() < MAX_REQUEST_EXAMPLES {
+            self.examples.push(line);
+        } else {
+            self.lines_dropped = true;
+        }
+    }
+
+    /// `1 request (GET /?ms=300)`, `3 requests (2 non-idempotent: POST /orders…)`: the
+    /// lines quoted are the non-idempotent ones when there are any.
+    fn phrase(&self) -> String {
+        let (kind, quoted): (String, Vec<&String>) = match (self.non_idempotent, self.requests) {
+            (0, 1) => (String::new(), self.examples.iter().collect()),
+            (0, _) => ("all idempotent: ".into(), self.examples.iter().collect()),
+            (m, n) => (
+                if m == n && n == 1 {
+                    "non-idempotent: ".into()
+                } else {
+                    format!("{m} non-idempotent: ")
+                },
+                self.examples
+                    .iter()
+                    .filter(|l| !is_idempotent_line(l))
+                    .collect(),
+            ),
+        };
+        let more = if self.lines_dropped { "…" } else { "" };
+        let lines: Vec<&str> = quoted.iter().map(|l| l.as_str()).collect();
+        format!(
+            "{} ({kind}{}{more})",
+            plural(self.requests, "request", "requests"),
+            lines.join(", ")
+        )
+    }
+}
+
+fn is_idempotent_line(line: &str) -> bool {
+    let method = line.split(' ').next().unwrap_or_default();
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
 }
 
 /// The time of the RST that ended a connection.
@@ -119,6 +198,7 @@ struct Group {
     rst_ack: u64,
     late_seen: u64,
     crossed: u64,
+    http: LateRequests,
 }
 
 /// Late writes per (service, side that closed first). The RST's flags, the late data and
@@ -149,6 +229,13 @@ impl Acc {
         }
         g.late_seen += u64::from(late);
         g.crossed += u64::from(crossed_fin(r));
+        let hit = r.close.http.as_deref().filter(|h| {
+            h.reason == closewait_core::http_close::HttpCloseReason::RequestHitClosedConnection
+        });
+        if let Some(request) = hit.and_then(|h| h.request.as_ref()) {
+            let line = &request.request;
+            g.http.add(&line.method, &line.target, request.idempotent);
+        }
     }
 
     pub fn finish(self, idle: &IdleTimeouts) -> Vec<Finding> {
@@ -166,19 +253,31 @@ fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) ->
         let gaps = g.gaps.spread().expect("non-empty group");
         let (bare, rst_ack, late_seen) = (g.bare, g.rst_ack, g.late_seen);
 
-        let summary = format!(
-            "{} to {service} {} answered by RST: the {writer} wrote into {} the {closer} had \
-             already closed ({} after the {closer}'s FIN{}).",
-            plural(n, "request", "requests"),
-            if n == 1 { "was" } else { "were" },
-            if n == 1 {
-                "a connection"
-            } else {
-                "connections"
-            },
+        let http = (g.http.requests > 0).then(|| g.http.clone());
+        let connections = if n == 1 {
+            "a connection"
+        } else {
+            "connections"
+        };
+        let after_fin = format!(
+            "{} after the {closer}'s FIN{}",
             secs(gaps.median),
             if n > 1 { ", median" } else { "" }
         );
+        let summary = match &http {
+            Some(http) => format!(
+                "{} to {service} {} written into {connections} the {closer} had already closed: \
+                 the {writer} saw a reset ({after_fin}).",
+                http.phrase(),
+                if http.requests == 1 { "was" } else { "were" },
+            ),
+            None => format!(
+                "{} to {service} {} answered by RST: the {writer} wrote into {connections} the \
+                 {closer} had already closed ({after_fin}).",
+                plural(n, "request", "requests"),
+                if n == 1 { "was" } else { "were" },
+            ),
+        };
         let crossed = g.crossed;
         let how = if crossed * 2 > n {
             "; the request crossed the FIN on the wire (the keep-alive race)".to_string()
@@ -196,12 +295,27 @@ fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) ->
              fails with ECONNRESET or an empty response, and is lost unless retried."
         );
         let server_timeout = idle.server_timeout(service);
+        let http_advice = match &http {
+            Some(h) if h.non_idempotent > 0 => format!(
+                " {} of these requests cannot be retried safely (not idempotent): they failed \
+                 for the application. Client settings: {}. Server settings: {}.",
+                h.non_idempotent,
+                super::http::CLIENT_KNOBS,
+                super::http::SERVER_KNOBS
+            ),
+            Some(_) => format!(
+                " Client settings: {}. Server settings: {}.",
+                super::http::CLIENT_KNOBS,
+                super::http::SERVER_KNOBS
+            ),
+            None => String::new(),
+        };
         let advice = match writer {
             Side::Client => format!(
                 "Close pooled connections as soon as they read EOF and validate a connection \
                  before reusing it; keep the client's idle timeout below the server's{} so \
                  the client closes first; retry idempotent requests once on a connection \
-                 reset.",
+                 reset.{http_advice}",
                 server_timeout
                     .map(|t| format!(" ({})", secs(t)))
                     .unwrap_or_default()
@@ -220,6 +334,15 @@ fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) ->
             facts.push(format!(
                 "the {closer}'s RST: {bare} bare RST (no ACK flag, sent for a socket the \
                  application had closed or that no longer existed), {rst_ack} RST,ACK"
+            ));
+        }
+        if let Some(h) = &http {
+            facts.push(format!(
+                "HTTP requests answered by the RST: {} ({} idempotent, {} not): {}",
+                h.requests,
+                h.requests - h.non_idempotent,
+                h.non_idempotent,
+                h.examples.join(", ")
             ));
         }
         if crossed > 0 {
@@ -249,6 +372,7 @@ fn finding(service: SocketAddr, closer: Side, g: &Group, idle: &IdleTimeouts) ->
                 rst_ack,
                 late_data_seen: late_seen,
                 crossed_fin: crossed,
+                http,
             }),
             facts,
             group: format!("{service} {closer}"),

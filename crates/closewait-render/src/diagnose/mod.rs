@@ -20,12 +20,14 @@
 //! | `time_wait`  | `server_time_wait`                            |
 //! | `late_write` | `late_write_rst`                              |
 //! | `keepalive`  | `keepalive`, `dead_peer`                      |
+//! | `http`       | `advertised_timeout`, `connection_reuse`      |
 //! | `resets`     | `resets`, `refused`, `syn_timeout`, `half_open` |
 //! | `clear`      | `all_clear`                                   |
 
 mod acc;
 mod clear;
 pub mod display_filter;
+mod http;
 mod idle;
 mod keepalive;
 mod late_write;
@@ -98,13 +100,15 @@ pub enum FindingId {
     HalfOpen,
     Resets,
     TimeoutMismatch,
+    AdvertisedTimeout,
     ServerTimeWait,
     IdleTimeout,
+    ConnectionReuse,
     Keepalive,
 }
 
 impl FindingId {
-    pub const ALL: [FindingId; 12] = [
+    pub const ALL: [FindingId; 14] = [
         FindingId::AllClear,
         FindingId::CloseWaitLeak,
         FindingId::LateWriteRst,
@@ -114,8 +118,10 @@ impl FindingId {
         FindingId::HalfOpen,
         FindingId::Resets,
         FindingId::TimeoutMismatch,
+        FindingId::AdvertisedTimeout,
         FindingId::ServerTimeWait,
         FindingId::IdleTimeout,
+        FindingId::ConnectionReuse,
         FindingId::Keepalive,
     ];
 
@@ -129,6 +135,8 @@ impl FindingId {
             FindingId::HalfOpen => "half_open",
             FindingId::Resets => "resets",
             FindingId::TimeoutMismatch => "timeout_mismatch",
+            FindingId::AdvertisedTimeout => "advertised_timeout",
+            FindingId::ConnectionReuse => "connection_reuse",
             FindingId::ServerTimeWait => "server_time_wait",
             FindingId::IdleTimeout => "idle_timeout",
             FindingId::Keepalive => "keepalive",
@@ -147,6 +155,8 @@ impl FindingId {
             FindingId::HalfOpen => "Half-open connections",
             FindingId::Resets => "Connections reset",
             FindingId::TimeoutMismatch => "Idle timeout mismatch",
+            FindingId::AdvertisedTimeout => "Advertised keep-alive timeout",
+            FindingId::ConnectionReuse => "HTTP requests per connection",
             FindingId::ServerTimeWait => "TIME_WAIT on the server",
             FindingId::IdleTimeout => "Idle (keep-alive) timeout",
             FindingId::Keepalive => "TCP keep-alive",
@@ -196,6 +206,8 @@ pub enum Details {
     CloseWaitLeak(leak::LeakDetails),
     IdleTimeout(idle::IdleDetails),
     TimeoutMismatch(idle::MismatchDetails),
+    AdvertisedTimeout(http::AdvertisedDetails),
+    ConnectionReuse(http::ReuseDetails),
     ServerTimeWait(time_wait::TimeWaitDetails),
     LateWrite(late_write::LateWriteDetails),
     Keepalive(keepalive::KeepaliveDetails),
@@ -207,9 +219,10 @@ pub enum Details {
 }
 
 pub use clear::AllClearDetails;
+pub use http::{AdvertisedDetails, ReuseDetails};
 pub use idle::{IdleDetails, MismatchDetails};
 pub use keepalive::{DeadPeerDetails, KeepaliveDetails, KeepaliveSettings};
-pub use late_write::LateWriteDetails;
+pub use late_write::{LateRequests, LateWriteDetails};
 pub use leak::LeakDetails;
 pub use resets::{FailedDetails, HalfOpenDetails, ResetDetails};
 pub use time_wait::TimeWaitDetails;
@@ -274,6 +287,7 @@ pub struct DiagnosisBuilder {
     time_wait: time_wait::Acc,
     late_write: late_write::Acc,
     keepalive: keepalive::Acc,
+    http: http::Acc,
     resets: resets::Acc,
     clear: clear::Acc,
 }
@@ -317,6 +331,7 @@ impl DiagnosisBuilder {
         self.time_wait.add(r);
         self.late_write.add(r);
         self.keepalive.add(r);
+        self.http.add(r);
         self.resets.add(r, self.many_clients);
         self.clear.add(r);
     }
@@ -351,6 +366,7 @@ impl DiagnosisBuilder {
         findings.extend(self.late_write.finish(&idle));
         findings.extend(idle.findings);
         findings.extend(self.keepalive.finish(&ctx));
+        findings.extend(self.http.finish());
         findings.extend(self.resets.finish());
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             findings.push(self.clear.finish(self.connections));

@@ -735,3 +735,186 @@ fn an_evictor_sweep_is_not_a_fixed_timeout() {
     assert!(f.summary.contains("in sweeps, after ≥ "), "{}", f.summary);
     assert!(f.summary.contains("in 2 bursts"), "{}", f.summary);
 }
+
+/// Hand-built reports of connections that carried HTTP (the analyzer fills `http` from
+/// the payload; these say what each conversation was).
+mod http {
+    use super::*;
+    use closewait_core::http::{
+        HttpConversation, HttpVersion, KeepAliveAdvertised, RequestLine, UnansweredRequest,
+    };
+    use closewait_core::model::{CloseKind, CloseSignal, Initiator};
+    use closewait_core::testutil::ReportBuilder;
+
+    fn line(method: &str, target: &str) -> RequestLine {
+        RequestLine {
+            method: method.into(),
+            target: target.into(),
+            version: HttpVersion::Http11,
+        }
+    }
+
+    /// `requests` answered requests, the last response `idle` s before the FIN at
+    /// `fin_at`, the server advertising `timeout`.
+    fn conversation(
+        requests: u64,
+        fin_at: f64,
+        idle: f64,
+        timeout: Option<u64>,
+    ) -> HttpConversation {
+        HttpConversation {
+            requests,
+            responses: requests,
+            version: Some(HttpVersion::Http11),
+            last_request: Some(line("GET", "/")),
+            last_response_persistent: Some(true),
+            keep_alive: timeout.map(|t| KeepAliveAdvertised {
+                timeout_s: Some(t),
+                max: None,
+            }),
+            unanswered_requests: Some(0),
+            last_response_at: Some(fin_at - idle),
+            ..HttpConversation::default()
+        }
+    }
+
+    /// The server closed after `idle` s; nobody answered its FIN.
+    fn server_idle_close(id: u64, idle: f64, timeout: Option<u64>) -> ConnectionReport {
+        let fin_at = ReportBuilder::new(id).build().end - 0.5;
+        ReportBuilder::new(id)
+            .unanswered_fin_by_server(0.5)
+            .first_close(CloseSignal::Fin, Side::Server, fin_at, None)
+            .http(conversation(1, fin_at, idle, timeout))
+            .build()
+    }
+
+    /// The server closed after `idle` s; the client then wrote `method target` and the
+    /// server answered with RST.
+    fn request_into_closed(id: u64, method: &str, target: &str, timeout: u64) -> ConnectionReport {
+        let fin_at = ReportBuilder::new(id).build().start + 0.3;
+        let mut http = conversation(2, fin_at, 2.1, Some(timeout));
+        http.last_request = Some(line(method, target));
+        http.last_request_at = Some(fin_at + 0.5);
+        http.unanswered_requests = Some(1);
+        http.last_unanswered_request = Some(UnansweredRequest {
+            request: line(method, target),
+            idempotent: line(method, target).is_idempotent(),
+        });
+        let mut r = ReportBuilder::new(id)
+            .kind(CloseKind::FinThenRst, Initiator::Server)
+            .first_close(CloseSignal::Fin, Side::Server, fin_at, Some(Side::Server))
+            .http(http)
+            .build();
+        r.close.who_failed_to_respond = Some(Side::Client);
+        r
+    }
+
+    fn diagnosed(reports: &[ConnectionReport]) -> Diagnosis {
+        diagnose(reports, &CaptureStats::default())
+    }
+
+    #[test]
+    fn requests_into_closed_connections_name_the_non_idempotent_ones() {
+        let d = diagnosed(&[
+            request_into_closed(0, "POST", "/orders", 2),
+            request_into_closed(1, "GET", "/status", 2),
+            request_into_closed(2, "POST", "/orders", 2),
+        ]);
+        let late = only(&d, FindingId::LateWriteRst);
+        assert!(
+            late.summary.starts_with(
+                "3 requests (2 non-idempotent: POST /orders) to 10.0.0.2:80 \
+                 were written into connections the server had already closed: the client saw a \
+                 reset"
+            ),
+            "{}",
+            late.summary
+        );
+        assert!(late
+            .advice
+            .contains("2 of these requests cannot be retried safely"));
+        assert!(late.advice.contains("evictIdleConnections"));
+        assert!(late.advice.contains("Tomcat: keepAliveTimeout"));
+        let Details::LateWrite(details) = &late.details else {
+            panic!("late write details");
+        };
+        let http = details.http.as_ref().expect("HTTP requests");
+        assert_eq!((http.requests, http.non_idempotent), (3, 2));
+    }
+
+    #[test]
+    fn server_closing_before_its_advertised_timeout_is_a_warning() {
+        let d = diagnosed(&[
+            server_idle_close(0, 2.0, Some(15)),
+            server_idle_close(1, 2.1, Some(15)),
+        ]);
+        let advertised = only(&d, FindingId::AdvertisedTimeout);
+        assert_eq!(advertised.severity, Severity::Warning);
+        assert!(
+            advertised.summary.starts_with(
+                "10.0.0.2:80 advertises Keep-Alive: timeout=15 but closed 2 of 2 idle \
+                 connections before that, after 2.0 s to 2.1 s"
+            ),
+            "{}",
+            advertised.summary
+        );
+        let Details::AdvertisedTimeout(details) = &advertised.details else {
+            panic!("advertised details");
+        };
+        assert_eq!((details.earlier, details.agrees), (2, 0));
+    }
+
+    #[test]
+    fn server_keeping_its_advertised_timeout_is_information() {
+        let d = diagnosed(&[
+            server_idle_close(0, 2.05, Some(2)),
+            server_idle_close(1, 2.3, Some(2)),
+        ]);
+        let advertised = only(&d, FindingId::AdvertisedTimeout);
+        assert_eq!(advertised.severity, Severity::Info);
+        assert!(
+            advertised.summary.contains(
+                "after 2.0 s to 2.3 s, as it says; the clients held 2 connections idle past 2 s"
+            ),
+            "{}",
+            advertised.summary
+        );
+    }
+
+    #[test]
+    fn unadvertised_server_timeout_is_said() {
+        let d = diagnosed(&[server_idle_close(0, 2.002, None)]);
+        let advertised = only(&d, FindingId::AdvertisedTimeout);
+        assert!(advertised
+            .summary
+            .contains("closes idle HTTP connections after 2.0 s without advertising it"));
+        assert!(advertised
+            .advice
+            .contains("nginx: keepalive_timeout's second parameter"));
+    }
+
+    #[test]
+    fn requests_per_connection_is_a_number() {
+        let mut reports = vec![
+            server_idle_close(0, 2.0, Some(2)),
+            server_idle_close(1, 2.0, Some(2)),
+        ];
+        let mut busy = server_idle_close(2, 2.0, Some(2));
+        busy.http.as_mut().expect("http").requests = 7;
+        reports.push(busy);
+        let d = diagnosed(&reports);
+        let reuse = only(&d, FindingId::ConnectionReuse);
+        assert_eq!(
+            reuse.summary,
+            "9 HTTP requests to 10.0.0.2:80 over 3 connections: 3.00 per connection (at most 7); \
+             2 connections carried a single request."
+        );
+        let Details::ConnectionReuse(details) = &reuse.details else {
+            panic!("reuse details");
+        };
+        assert_eq!(
+            (details.single_request, details.single_request_idle_closed),
+            (2, 2)
+        );
+    }
+}

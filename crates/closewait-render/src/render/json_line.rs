@@ -47,6 +47,9 @@ pub struct LineWriter {
     lines: usize,
     /// The line's explanation text (kept only to reuse the space).
     explanation: String,
+    /// The line's `close.http` object as JSON, empty without one (serde writes it: only
+    /// connections that carried HTTP have one, and their `http` object goes through serde too).
+    close_http: Vec<u8>,
 }
 
 impl LineWriter {
@@ -73,13 +76,20 @@ impl LineWriter {
     pub fn push_line(&mut self, r: &ConnectionReport) {
         self.explanation.clear();
         r.close
-            .explanation
+            .explained()
             .write_to(&mut self.explanation)
             .expect("writing to a String cannot fail");
+        self.close_http.clear();
+        if let Some(http) = &r.close.http {
+            serde_json::to_writer(&mut self.close_http, http)
+                .expect("writing to memory cannot fail");
+        }
         // Room for the line at its longest, so that no piece needs to check for room.
         let bound = HEAD_MAX
             + ENTRY_MAX * (r.timeline.client.len() + r.timeline.server.len())
             + escaped_max(&self.explanation)
+            + self.close_http.len()
+            + b",\"http\":".len()
             + escaped_max(&r.zeek.conn_state)
             + escaped_max(&r.zeek.history);
         if bound > u32::MAX as usize {
@@ -123,7 +133,7 @@ impl LineWriter {
         w.put(b",\"server\":");
         w.uint(r.bytes.server);
         w.put(b"},\"close\":{\"kind\":");
-        w.close(&r.close, &self.explanation);
+        w.close(&r.close, &self.explanation, &self.close_http);
         w.put(b",\"client_state\":");
         w.piece(&w.t.client_state[r.client_state as usize]);
         w.piece(&w.t.server_state[r.server_state as usize]);
@@ -372,7 +382,7 @@ impl W<'_> {
 
     /// From just after `"close":{"kind":`; each enum value comes with the key after it.
     #[inline(always)]
-    fn close(&mut self, c: &Close, explanation: &str) {
+    fn close(&mut self, c: &Close, explanation: &str, http: &[u8]) {
         let t = self.t;
         self.piece(&t.kind[c.kind as usize]);
         self.piece(&t.initiator[c.initiator as usize]);
@@ -403,6 +413,10 @@ impl W<'_> {
             self.put(b",\"explanation\":");
         }
         self.str(explanation);
+        if !http.is_empty() {
+            self.put(b",\"http\":");
+            self.put_var(http);
+        }
         self.put(b"}");
     }
 
@@ -737,6 +751,40 @@ mod tests {
         }
     }
 
+    /// A connection whose close the HTTP conversation explains: `close.http` and the
+    /// explanation's HTTP sentence, as serde writes them.
+    #[test]
+    fn http_close_verdict_matches_serde_json_byte_for_byte() {
+        use closewait_core::http::{HttpConversation, KeepAliveAdvertised};
+        let base = ReportBuilder::new(4).build();
+        let fin_at = base.close.first_at.expect("fixture FIN");
+        let mut r = ReportBuilder::new(4)
+            .first_close(CloseSignal::Fin, Side::Server, fin_at, None)
+            .http(HttpConversation {
+                requests: 1,
+                responses: 1,
+                unanswered_requests: Some(0),
+                last_response_persistent: Some(true),
+                keep_alive: Some(KeepAliveAdvertised {
+                    timeout_s: Some(2),
+                    max: Some(100),
+                }),
+                last_response_at: Some(fin_at - 2.25),
+                ..HttpConversation::default()
+            })
+            .build();
+        // The conversation itself is written by its own piece; here only the verdict.
+        r.http = None;
+        let http = r.close.http.as_ref().expect("judged");
+        assert_eq!(http.idle_after_response, Some(2.25));
+        let line = fast_line(&r);
+        assert_eq!(line, serde_line(&r));
+        assert!(line.contains(
+            "its idle (keep-alive) timeout; it advertised Keep-Alive: timeout=2, which agrees.\",\
+             \"http\":{\"reason\":\"idle_timeout\",\"closed_by\":\"server\""
+        ));
+    }
+
     #[test]
     fn odd_values_match_serde_json_byte_for_byte() {
         let mut r = ReportBuilder::new(3).build();
@@ -927,6 +975,7 @@ mod tests {
             waiting_since: Some(longest_float),
             waiting_for: Some(longest_float),
             explanation: "\u{1}".repeat(300).into(),
+            http: None,
         };
         (r.client_state, r.server_state) = (TcpState::SynReceived, TcpState::SynReceived);
         let change = StateChange {

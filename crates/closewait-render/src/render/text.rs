@@ -28,6 +28,8 @@ pub struct TextRenderer {
     /// The widest cell of each column so far (the header's included).
     widths: [usize; CONNECTION_COLUMNS],
     any_role_inferred: bool,
+    /// Some connection carried HTTP/1.x: the `requests` column is shown.
+    any_http: bool,
 }
 
 impl TextRenderer {
@@ -61,6 +63,7 @@ impl Renderer for TextRenderer {
             from = end;
         }
         self.any_role_inferred |= report.role_inferred;
+        self.any_http |= report.http.is_some();
         self.rows.push(Row {
             id: report.id,
             start,
@@ -165,6 +168,11 @@ fn connection_cells(r: &ConnectionReport, buf: &mut String) -> [u32; CONNECTION_
         None => buf.push('-'),
     }
     end(buf, 8);
+    match &r.http {
+        Some(http) => buf.push_str(itoa::Buffer::new().format(http.requests)),
+        None => buf.push('-'),
+    }
+    end(buf, 9);
     ends
 }
 
@@ -190,7 +198,10 @@ fn push_addr(buf: &mut String, a: &SocketAddr) {
     }
 }
 
-const CONNECTION_COLUMNS: usize = 9;
+/// The columns of a connection's line; the last one, `requests` (HTTP requests on the
+/// connection), only when some connection carried HTTP/1.x, so captures without HTTP keep
+/// the table they always had.
+const CONNECTION_COLUMNS: usize = 10;
 
 const CONNECTION_HEADER: [&str; CONNECTION_COLUMNS] = [
     "id",
@@ -202,6 +213,7 @@ const CONNECTION_HEADER: [&str; CONNECTION_COLUMNS] = [
     "client end",
     "server end",
     "idle before close",
+    "requests",
 ];
 
 impl TextRenderer {
@@ -236,12 +248,17 @@ impl TextRenderer {
             return Ok(());
         }
         use Align::{Left as L, Right as R};
-        const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R];
+        const ALIGN: [Align; CONNECTION_COLUMNS] = [R, L, L, R, L, L, L, L, R, R];
+        let columns = if self.any_http {
+            CONNECTION_COLUMNS
+        } else {
+            CONNECTION_COLUMNS - 1
+        };
         let widths = &self.widths;
         // Lines go into one buffer, written out whenever it holds a good chunk.
         let mut out = Vec::with_capacity(1 << 17);
         let push_line = |out: &mut Vec<u8>, cells: [&str; CONNECTION_COLUMNS]| {
-            for (i, cell) in cells.iter().enumerate() {
+            for (i, cell) in cells.iter().take(columns).enumerate() {
                 if i > 0 {
                     out.extend_from_slice(b"  ");
                 }
@@ -254,7 +271,7 @@ impl TextRenderer {
                     }
                     Align::Left => {
                         out.extend_from_slice(cell.as_bytes());
-                        if i + 1 < CONNECTION_COLUMNS {
+                        if i + 1 < columns {
                             push_spaces(out, pad);
                         }
                     }
@@ -526,6 +543,32 @@ mod tests {
             text.lines().all(|l| !l.ends_with(' ')),
             "no trailing spaces"
         );
+    }
+
+    /// With HTTP on some connection the table gains `requests`; a connection without
+    /// HTTP shows `-` there.
+    #[test]
+    fn http_connections_add_a_requests_column() {
+        let mut reports = leak_reports();
+        reports[1] = ReportBuilder::new(1)
+            .client("10.77.0.1:41002")
+            .server("10.77.0.2:8788")
+            .duration(7.25)
+            .http(closewait_core::http::HttpConversation {
+                requests: 12,
+                responses: 12,
+                ..Default::default()
+            })
+            .build();
+        let text = text_of(&Filter::default(), 3, &reports, &capture());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with("idle before close  requests"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with("60.000s         -"), "{}", lines[1]);
+        assert!(lines[2].ends_with("0.250s        12"), "{}", lines[2]);
     }
 
     #[test]

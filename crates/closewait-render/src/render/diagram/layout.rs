@@ -15,6 +15,7 @@ use closewait_core::model::{
     CloseKind, ConnectionReport, PerSide, SegmentNote, SegmentRecord, Side,
 };
 use closewait_core::state::TcpState;
+use std::collections::BTreeMap;
 
 /// How time maps to height.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -80,6 +81,9 @@ pub struct Arrow {
     pub states: PerSide<TcpState>,
     /// Whether each side's state changed with this segment (the label to write beside it).
     pub changed: PerSide<bool>,
+    /// The HTTP/1.x head(s) this segment began (`GET /orders HTTP/1.1`, `HTTP/1.1 200 OK`),
+    /// from the conversation's marks.
+    pub http: Option<String>,
 }
 
 impl Arrow {
@@ -95,6 +99,10 @@ impl Arrow {
         }
         for n in &self.notes {
             s.push_str(&format!(" [{}]", note_name(*n)));
+        }
+        if let Some(http) = &self.http {
+            s.push_str(": ");
+            s.push_str(http);
         }
         s
     }
@@ -139,6 +147,8 @@ pub struct Folded {
     pub last_frame: u64,
     /// Seconds from the first to the last folded segment.
     pub secs: f64,
+    /// HTTP heads begun in the folded segments, by sender (requests, responses).
+    pub http_heads: PerSide<usize>,
 }
 
 impl Folded {
@@ -160,6 +170,13 @@ impl Folded {
             parts.push(format!("{data_segments} data segments"));
         }
         parts.push(data);
+        let heads = &self.http_heads;
+        if heads.client > 0 {
+            parts.push(plural(heads.client, "request", "requests"));
+        }
+        if heads.server > 0 {
+            parts.push(plural(heads.server, "response", "responses"));
+        }
         if acks > 0 {
             parts.push(format!("{acks} ACK{}", if acks == 1 { "" } else { "s" }));
         }
@@ -306,6 +323,7 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
         .unwrap_or(waited_until.max(report.end))
         .max(last_ts);
     let items = items(segs, &timers, end_at, opts);
+    let http_labels = http_labels(report);
 
     // Place rows.
     let scale = match opts.time {
@@ -346,14 +364,19 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
         }
         let kind = match item {
             Item::Seg(i) => {
-                let arrow = arrow(&segs[i], prev_states.as_ref());
+                let mut arrow = arrow(&segs[i], prev_states.as_ref());
+                arrow.http = http_labels.get(&segs[i].frame).map(|(_, l)| l.clone());
                 prev_states = Some(arrow.states.clone());
                 RowKind::Arrow(arrow)
             }
             Item::Fold(r) => {
                 let mut bytes = PerSide::<u64>::default();
                 let mut data_segments = PerSide::<usize>::default();
+                let mut http_heads = PerSide::<usize>::default();
                 for s in &segs[r.clone()] {
+                    if let Some((sender, label)) = http_labels.get(&s.frame) {
+                        *http_heads.get_mut(*sender) += label.split("; ").count();
+                    }
                     *bytes.get_mut(s.from) += u64::from(s.len);
                     if s.len > 0 {
                         *data_segments.get_mut(s.from) += 1;
@@ -366,6 +389,7 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
                     first_frame: segs[r.start].frame,
                     last_frame: segs[r.end - 1].frame,
                     secs: t_end - t_start,
+                    http_heads,
                 })
             }
             Item::Timer(side, state, _) => {
@@ -399,7 +423,7 @@ pub fn build(report: &ConnectionReport, opts: &LadderOptions) -> Result<Ladder, 
         server: report.server.to_string(),
         kind: report.close.kind,
         headline: headline(report),
-        explanation: report.close.explanation.to_string(),
+        explanation: report.close.explained().to_string(),
         initial,
         rows,
         bands,
@@ -512,6 +536,44 @@ fn arrow(s: &SegmentRecord, prev: Option<&PerSide<TcpState>>) -> Arrow {
         notes: s.notes.clone(),
         states,
         changed,
+        http: None,
+    }
+}
+
+/// The ladder shows at most this much of an HTTP head's line (a request target can be
+/// 200 bytes long).
+const HTTP_LABEL_CHARS: usize = 60;
+
+/// Each frame that began HTTP heads, with their lines (`; `-joined when one segment began
+/// several, as pipelined requests do), cut to [`HTTP_LABEL_CHARS`].
+fn http_labels(report: &ConnectionReport) -> BTreeMap<u64, (Side, String)> {
+    let mut labels: BTreeMap<u64, (Side, String)> = BTreeMap::new();
+    let marks = report.http.as_deref().map(|h| h.marks.as_slice());
+    for mark in marks.unwrap_or_default() {
+        let line: String = if mark.label.chars().count() > HTTP_LABEL_CHARS {
+            let mut cut: String = mark.label.chars().take(HTTP_LABEL_CHARS - 1).collect();
+            cut.push('…');
+            cut
+        } else {
+            mark.label.clone()
+        };
+        labels
+            .entry(mark.frame)
+            .and_modify(|(_, l)| {
+                l.push_str("; ");
+                l.push_str(&line);
+            })
+            .or_insert((mark.sender, line));
+    }
+    labels
+}
+
+/// `1 request`, `3 responses`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 
@@ -746,6 +808,62 @@ pub(crate) mod tests {
         assert_eq!(all.arrows().count(), 36);
     }
 
+    /// The request and status lines ride on the arrows of the segments that began them;
+    /// a head inside a folded run is counted in the fold's label.
+    #[test]
+    fn http_heads_label_their_arrows_and_folded_runs_count_them() {
+        use closewait_core::http::{HttpConversation, HttpMark};
+        let mut r = bulk_download(40);
+        let segs = r.segments.clone().expect("recorded");
+        let data = |from: Side| segs.iter().filter(move |s| s.from == from && s.len > 0);
+        let request = data(Side::Client).next().expect("request").frame;
+        let response = data(Side::Server).next().expect("response").frame;
+        // A later server data segment that ends up inside the fold.
+        let folded = data(Side::Server).nth(20).expect("mid-download").frame;
+        let mark = |frame, sender, label: &str| HttpMark {
+            frame,
+            sender,
+            label: label.into(),
+        };
+        r.http = Some(Box::new(HttpConversation {
+            requests: 1,
+            responses: 2,
+            marks: vec![
+                mark(request, Side::Client, "GET /big HTTP/1.1"),
+                mark(response, Side::Server, "HTTP/1.1 200 OK"),
+                mark(
+                    folded,
+                    Side::Server,
+                    &format!("HTTP/1.1 200 {}", "x".repeat(80)),
+                ),
+            ],
+            ..HttpConversation::default()
+        }));
+        let ladder = build(&r, &LadderOptions::default()).unwrap();
+        let labels: Vec<String> = ladder
+            .arrows()
+            .filter(|a| a.http.is_some())
+            .map(Arrow::label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "PSH, ACK len=100: GET /big HTTP/1.1",
+                "PSH, ACK len=200: HTTP/1.1 200 OK"
+            ]
+        );
+        let fold = ladder
+            .rows
+            .iter()
+            .find_map(|row| match &row.kind {
+                RowKind::Folded(f) => Some(f),
+                _ => None,
+            })
+            .expect("a folded run");
+        assert_eq!(fold.http_heads.server, 1);
+        assert!(fold.label().contains(", 1 response, "), "{}", fold.label());
+    }
+
     /// A download as a real kernel sends it: MSS-sized data from the server with the
     /// client's ACK after every second segment, then the server's close.
     pub(crate) fn bulk_download(data_segments: u32) -> ConnectionReport {
@@ -809,6 +927,7 @@ pub(crate) mod tests {
             first_frame: 10,
             last_frame: 10 + segments as u64 - 1,
             secs: 0.0238,
+            http_heads: PerSide::default(),
         };
         assert_eq!(
             f((0, 1030), (0, 1_491_440), 1430).label(),
