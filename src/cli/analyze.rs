@@ -1,7 +1,7 @@
 //! `closewait analyze CAPTURE…`: every connection with how it ended, then a summary, as
-//! text, JSON, JSON Lines or a Zeek conn.log.
+//! text, JSON, JSON Lines, a Zeek conn.log, or a Parquet / Arrow table.
 use super::{CaptureArgs, CliError};
-use crate::cli::output::{AtomicFile, OutputFormats};
+use crate::cli::output::{refuse_format_on_terminal, AtomicFile, OutputFormats};
 use crate::cli::read::{copy_stdin, write_pcap};
 use clap::Args;
 use closewait_core::analyze::{analyze_pipelined, AnalyzeOptions};
@@ -18,7 +18,7 @@ pub const ANALYZE_HELP: &str = "Filters: the values of one filter are alternativ
 give a comma list); different filters must all match. The summary counts only the connections \
 that match.
 
-JSON formats are described in docs/json.md.
+JSON formats are described in docs/json.md, the Parquet and Arrow table in docs/parquet.md.
 
 Damaged input: a capture cut short or corrupt in the middle is analysed up to the damage and a \
 warning names the byte offset and the packets kept (exit 0; exit 2 with --strict, after writing \
@@ -40,13 +40,14 @@ pub struct AnalyzeArgs {
     /// "summary" line.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
-    /// Output format: text, json, jsonl, zeek (Zeek's conn.log, TSV) or zeek-json
-    /// (conn.log in Zeek's JSON style). See docs/zeek-compat.md.
+    /// Output format: text, json, jsonl, zeek (Zeek's conn.log, TSV), zeek-json
+    /// (conn.log in Zeek's JSON style; see docs/zeek-compat.md), parquet or arrow (one flat
+    /// table of connections, Apache Parquet or the Arrow IPC file; see docs/parquet.md).
     #[arg(long, value_name = "FORMAT", value_parser = parse_format, conflicts_with_all = ["json", "jsonl"], help_heading = "Output")]
     pub format: Option<Format>,
     /// Write the output to FILE (replaced atomically) instead of standard output. Without
-    /// --json/--jsonl, a .json, .jsonl or .ndjson name picks that format, .txt text; other
-    /// extensions are refused.
+    /// --json/--jsonl/--format, a .json, .jsonl or .ndjson name picks that format, .txt
+    /// text, .parquet Parquet, .arrow or .feather Arrow; other extensions are refused.
     #[arg(
         short = 'o',
         long = "output",
@@ -71,6 +72,9 @@ const ANALYZE_FORMATS: OutputFormats<Format> = OutputFormats {
         ("jsonl", Format::Jsonl),
         ("ndjson", Format::Jsonl),
         ("log", Format::Zeek),
+        ("parquet", Format::Parquet),
+        ("arrow", Format::Arrow),
+        ("feather", Format::Arrow),
     ],
     default: Format::Text,
     option: "--format, --json or --jsonl",
@@ -103,9 +107,19 @@ fn parse_format(s: &str) -> Result<Format, String> {
         "jsonl" => Ok(Format::Jsonl),
         "zeek" => Ok(Format::Zeek),
         "zeek-json" => Ok(Format::ZeekJson),
+        "parquet" => Ok(Format::Parquet),
+        "arrow" => Ok(Format::Arrow),
         _ => Err(format!(
-            "'{s}' is not a format (one of: text, json, jsonl, zeek, zeek-json)"
+            "'{s}' is not a format (one of: text, json, jsonl, zeek, zeek-json, parquet, arrow)"
         )),
+    }
+}
+
+/// An input as the `capture` column names it: the path as given, `-` for standard input.
+fn input_name(input: &InputSpec) -> String {
+    match input {
+        InputSpec::Path(path) => path.display().to_string(),
+        InputSpec::Stdin => "-".to_string(),
     }
 }
 
@@ -128,7 +142,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<Done, CliError> {
         None => None,
     };
     let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
-    args.format()?;
+    let format = args.format()?;
+    if format.is_binary() {
+        // A pipe or a file takes the bytes; a terminal would only show noise.
+        let extension = if format == Format::Parquet {
+            "parquet"
+        } else {
+            "arrow"
+        };
+        refuse_format_on_terminal(output, extension).map_err(|e| CliError::Usage(e.to_string()))?;
+    }
     args.capture.options()?;
     let sink = match output {
         None => Sink::stdout(),
@@ -172,7 +195,14 @@ where
     let mut renderer = if format == Format::Jsonl && inputs.contains(&InputSpec::Stdin) {
         Box::new(closewait_render::render::json::JsonlRenderer::line_buffered())
     } else {
-        format.renderer()
+        let paths: Vec<String> = inputs.iter().map(input_name).collect();
+        let capture = closewait_render::render::columnar::capture_label(&paths);
+        format
+            .renderer(&capture)
+            .map_err(|source| CliError::Output {
+                path: sink.name(),
+                source,
+            })?
     };
     let keep = !format.streams();
     let mut shown: Vec<ConnectionReport> = Vec::new();
@@ -255,6 +285,14 @@ impl Sink {
             .map_err(CliError::from)
     }
 
+    /// The output, as error messages name it.
+    fn name(&self) -> String {
+        match self {
+            Sink::Stream(_) => "standard output".to_string(),
+            Sink::File(f) => f.target().display().to_string(),
+        }
+    }
+
     fn writer(&mut self) -> &mut dyn Write {
         match self {
             Sink::Stream(w) => w,
@@ -267,12 +305,8 @@ impl Sink {
     fn fail(self, e: io::Error) -> Result<Done, CliError> {
         match self {
             Sink::Stream(_) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::BrokenPipe),
-            Sink::Stream(_) => Err(CliError::Output {
-                path: "standard output".to_string(),
-                source: e,
-            }),
-            Sink::File(f) => Err(CliError::Output {
-                path: f.target().display().to_string(),
+            sink => Err(CliError::Output {
+                path: sink.name(),
                 source: e,
             }),
         }
@@ -383,6 +417,18 @@ mod tests {
             Ok(Format::Text)
         );
         assert_eq!(format(&["analyze", "x.pcap", "-o", "r.out"]), Err(2));
+        assert_eq!(
+            format(&["analyze", "x.pcap", "-o", "r.parquet"]),
+            Ok(Format::Parquet)
+        );
+        assert_eq!(
+            format(&["analyze", "x.pcap", "-o", "r.feather"]),
+            Ok(Format::Arrow)
+        );
+        assert_eq!(
+            format(&["analyze", "x.pcap", "--format", "arrow"]),
+            Ok(Format::Arrow)
+        );
         assert_eq!(
             format(&["analyze", "x.pcap", "--jsonl", "-o", "r.out"]),
             Ok(Format::Jsonl)

@@ -139,22 +139,36 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 /// `| display`) they are written. `output` is the `-o` file, if any (`-` is standard
 /// output).
 pub fn refuse_binary_on_terminal(output: Option<&Path>) -> Result<(), BinaryOnTerminal> {
+    refuse_format_on_terminal(output, "png")
+}
+
+/// [`refuse_binary_on_terminal`] for any binary format, named as its file extension
+/// (`parquet`, `arrow`).
+pub fn refuse_format_on_terminal(
+    output: Option<&Path>,
+    extension: &'static str,
+) -> Result<(), BinaryOnTerminal> {
     let to_stdout = output.is_none_or(|p| p.as_os_str() == "-");
     if to_stdout && io::stdout().is_terminal() {
-        return Err(BinaryOnTerminal);
+        return Err(BinaryOnTerminal { extension });
     }
     Ok(())
 }
 
-/// PNG asked for on a terminal.
+/// A binary format asked for on a terminal.
 #[derive(Debug)]
-pub struct BinaryOnTerminal;
+pub struct BinaryOnTerminal {
+    /// The format, as its file extension.
+    pub extension: &'static str,
+}
 
 impl fmt::Display for BinaryOnTerminal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "png output is binary and standard output is a terminal: \
-             redirect it (> out.png) or add -o FILE.png",
+        let ext = self.extension;
+        write!(
+            f,
+            "{ext} output is binary and standard output is a terminal: \
+             redirect it (> out.{ext}) or add -o FILE.{ext}"
         )
     }
 }

@@ -11,6 +11,7 @@ mod support;
 mod capture_end;
 mod chart;
 mod cli;
+mod columnar;
 mod corruption;
 mod diagnose_captures;
 mod diagnose_docs;

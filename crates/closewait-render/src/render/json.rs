@@ -184,16 +184,27 @@ impl Renderer for JsonlRenderer {
 
     fn finish(&mut self, w: &mut dyn Write, out: &AnalyzeOutput<'_>) -> io::Result<()> {
         self.write_lines(w)?;
-        let line = SummaryLine {
+        serde_json::to_writer(&mut *w, &SummaryLine::of(out))?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+}
+
+impl<'a> SummaryLine<'a> {
+    fn of(out: &AnalyzeOutput<'a>) -> Self {
+        SummaryLine {
             line_type: "summary",
             capture: out.capture,
             filter: FilterReport::of(out),
             summary: out.summary,
-        };
-        serde_json::to_writer(&mut *w, &line)?;
-        w.write_all(b"\n")?;
-        w.flush()
+        }
     }
+}
+
+/// The `--jsonl` summary line (without its newline), which the columnar formats keep in
+/// their file metadata.
+pub(crate) fn summary_line(out: &AnalyzeOutput<'_>) -> String {
+    serde_json::to_string(&SummaryLine::of(out)).expect("the summary serialises")
 }
 
 #[cfg(test)]

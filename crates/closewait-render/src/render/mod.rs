@@ -17,6 +17,7 @@
 pub const SCHEMA_VERSION: u32 = 1;
 
 pub mod chart;
+pub mod columnar;
 pub mod diagnosis;
 pub mod diagram;
 pub mod graph;
@@ -49,6 +50,10 @@ pub enum Format {
     Zeek,
     /// Zeek's conn.log in Zeek's JSON log style, one object per line.
     ZeekJson,
+    /// Apache Parquet: one flat table of connections (docs/parquet.md).
+    Parquet,
+    /// The Arrow IPC file format (Feather v2): the same table as Parquet.
+    Arrow,
 }
 
 impl Format {
@@ -59,6 +64,8 @@ impl Format {
             "json" => Some(Format::Json),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "txt" | "text" => Some(Format::Text),
+            "parquet" => Some(Format::Parquet),
+            "arrow" | "feather" => Some(Format::Arrow),
             _ => None,
         }
     }
@@ -67,17 +74,30 @@ impl Format {
     /// [`Renderer::connection`] (JSON Lines writes it; text keeps a compact row) and need
     /// nothing but the summary at the end, so the caller need not keep the reports.
     pub fn streams(self) -> bool {
-        matches!(self, Format::Jsonl | Format::Text)
+        matches!(
+            self,
+            Format::Jsonl | Format::Text | Format::Parquet | Format::Arrow
+        )
     }
 
-    pub fn renderer(self) -> Box<dyn Renderer> {
-        match self {
+    /// True for the binary formats, which are not written to a terminal.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Format::Parquet | Format::Arrow)
+    }
+
+    /// The renderer of this format. `capture` names the input (the paths as given, `-`
+    /// for standard input) for the formats that keep it in every row.
+    pub fn renderer(self, capture: &str) -> io::Result<Box<dyn Renderer>> {
+        use columnar::{ColumnarRenderer, FileKind};
+        Ok(match self {
             Format::Text => Box::new(text::TextRenderer::new()),
             Format::Json => Box::new(json::JsonRenderer),
             Format::Jsonl => Box::new(json::JsonlRenderer::new()),
             Format::Zeek => Box::new(zeek_log::ZeekTsvRenderer),
             Format::ZeekJson => Box::new(zeek_log::ZeekJsonRenderer),
-        }
+            Format::Parquet => Box::new(ColumnarRenderer::new(FileKind::Parquet, capture)?),
+            Format::Arrow => Box::new(ColumnarRenderer::new(FileKind::ArrowIpc, capture)?),
+        })
     }
 }
 
@@ -129,7 +149,8 @@ pub trait Renderer {
 
 /// Renders a complete output in one go: each connection of `out` in order, then the end.
 pub fn render(format: Format, out: &AnalyzeOutput<'_>, w: &mut dyn Write) -> io::Result<()> {
-    let mut renderer = format.renderer();
+    let paths: Vec<String> = out.capture.files.iter().map(|f| f.path.clone()).collect();
+    let mut renderer = format.renderer(&columnar::capture_label(&paths))?;
     for report in out.connections {
         renderer.connection(w, report)?;
     }

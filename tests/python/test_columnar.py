@@ -1,0 +1,187 @@
+"""`closewait analyze --format parquet|arrow` read back by pyarrow and DuckDB: every value
+of every row equals what `--jsonl` says of that connection, on shipped captures.
+
+The binary is $CLOSEWAIT_BIN, or target/debug/closewait (built by `cargo test`/`cargo
+build`). Run with `python3 -m pytest tests/python`.
+"""
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("CLOSEWAIT_BIN", ROOT / "target" / "debug" / "closewait"))
+
+CAPTURES = sorted(
+    f"captures/{p.name}"
+    for p in (ROOT / "captures").iterdir()
+    if p.suffix in (".pcap", ".pcapng")
+)
+
+STATES_TIMED = ("FIN_WAIT_2", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT")
+TIMESTAMPS = ("start_time", "end_time")
+
+
+def closewait(*args):
+    """Runs the binary from the repository root; returns its standard output (bytes)."""
+    assert BINARY.exists(), f"{BINARY} not built (cargo build)"
+    done = subprocess.run(
+        [str(BINARY), *args], cwd=ROOT, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout
+
+
+def jsonl(*inputs):
+    """(connection lines, the summary line's text) of `analyze --jsonl`."""
+    lines = closewait("analyze", "--jsonl", *inputs).decode().splitlines()
+    assert json.loads(lines[-1])["type"] == "summary"
+    return [json.loads(line) for line in lines[:-1]], lines[-1]
+
+
+def split_address(address):
+    """`ip:port` or `[v6]:port` → (ip, port)."""
+    host, port = address.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def seconds_in(timeline, state):
+    """Seconds in `state` until the next change; None never entered or still in it."""
+    if timeline and timeline[-1]["state"] == state:
+        return None
+    spans = [b["at"] - a["at"] for a, b in zip(timeline, timeline[1:]) if a["state"] == state]
+    return sum(spans) if spans else None
+
+
+def micros(seconds):
+    """Epoch seconds → microseconds, to the nearest (half away from zero, as Rust's round)."""
+    return math.floor(seconds * 1e6 + 0.5)
+
+
+def expected_row(line, capture):
+    """The table row docs/parquet.md says a JSON connection line becomes."""
+    row = {}
+
+    def flatten(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}_{key}" if prefix else key, inner)
+        else:
+            row[prefix] = value
+
+    timeline = line.pop("timeline")
+    client, server = line.pop("client"), line.pop("server")
+    del line["type"]
+    flatten("", line)
+    row["client_ip"], row["client_port"] = split_address(client)
+    row["server_ip"], row["server_port"] = split_address(server)
+    row["start_time"], row["end_time"] = micros(line["start"]), micros(line["end"])
+    for side in ("client", "server"):
+        for state in STATES_TIMED:
+            row[f"{side}_{state.lower()}_secs"] = seconds_in(timeline[side], state)
+    row["capture"] = capture
+    return row
+
+
+def rows_of(table):
+    """The table's rows as dicts, timestamps as integer microseconds."""
+    for name in TIMESTAMPS:
+        index = table.schema.get_field_index(name)
+        assert table.schema.field(index).type == pa.timestamp("us", tz="UTC")
+        table = table.set_column(index, name, table.column(name).cast(pa.int64()))
+    return table.to_pylist()
+
+
+def write(tmp_path, name, *inputs):
+    target = tmp_path / name
+    closewait("analyze", *inputs, "-o", str(target))
+    return target
+
+
+def assert_rows_equal(rows, lines, capture):
+    assert len(rows) == len(lines), capture
+    for row, line in zip(rows, lines):
+        expected = expected_row(line, capture)
+        assert set(row) == set(expected), (capture, set(row) ^ set(expected))
+        for column, value in expected.items():
+            got = row[column]
+            assert got == value and type(got) is type(value), (
+                capture, line.get("id"), column, got, value,
+            )
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_parquet_read_by_pyarrow_equals_jsonl(tmp_path, capture):
+    lines, summary_line = jsonl(capture)
+    path = write(tmp_path, "c.parquet", capture)
+    table = pq.read_table(path)
+    assert_rows_equal(rows_of(table), lines, capture)
+    meta = pq.ParquetFile(path).metadata.metadata
+    assert meta[b"schema_version"] == b"1"
+    assert meta[b"closewait_summary"].decode() == summary_line
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_arrow_file_read_by_pyarrow_equals_jsonl(tmp_path, capture):
+    lines, _ = jsonl(capture)
+    table = feather.read_table(write(tmp_path, "c.arrow", capture))
+    assert table.schema.metadata[b"schema_version"] == b"1"
+    assert_rows_equal(rows_of(table), lines, capture)
+
+
+@pytest.mark.parametrize(
+    "capture",
+    ["captures/12-pool-leak-many.pcap", "captures/20-many-idle-timeouts.pcap",
+     "captures/14-port-reuse.pcap", "captures/06-abort-linger-zero.pcap"],
+)
+def test_parquet_read_by_duckdb_equals_jsonl(tmp_path, capture):
+    lines, summary_line = jsonl(capture)
+    path = write(tmp_path, "c.parquet", capture)
+    con = duckdb.connect()
+    # Rows in file order (DuckDB keeps it for one file with preserve_insertion_order).
+    result = con.execute(
+        "select * replace (epoch_us(start_time) as start_time, epoch_us(end_time) as end_time) "
+        "from read_parquet(?)",
+        [str(path)],
+    )
+    names = [d[0] for d in result.description]
+    rows = [dict(zip(names, values)) for values in result.fetchall()]
+    assert_rows_equal(rows, lines, capture)
+
+    # The summary's counts per close kind, by SQL.
+    by_kind = dict(
+        con.execute(
+            "select close_kind, count(*) from read_parquet(?) group by close_kind",
+            [str(path)],
+        ).fetchall()
+    )
+    expected = {k: n for k, n in json.loads(summary_line)["summary"]["by_kind"].items() if n}
+    assert by_kind == expected
+    version = con.execute(
+        "select decode(value) from parquet_kv_metadata(?) where decode(key) = 'schema_version'",
+        [str(path)],
+    ).fetchall()
+    assert version == [("1",)]
+
+
+def test_merged_inputs_name_every_file_in_the_capture_column(tmp_path):
+    inputs = ["captures/01-client-closes-first.pcap", "captures/08-connection-refused.pcap"]
+    lines, _ = jsonl(*inputs)
+    table = pq.read_table(write(tmp_path, "merged.parquet", *inputs))
+    assert_rows_equal(rows_of(table), lines, ",".join(inputs))
+
+
+def test_filtered_rows_are_the_filtered_jsonl_lines(tmp_path):
+    capture = "captures/12-pool-leak-many.pcap"
+    lines, _ = jsonl(capture, "--kind", "graceful")
+    table = pq.read_table(write(tmp_path, "graceful.parquet", capture, "--kind", "graceful"))
+    assert len(lines) == 5
+    assert_rows_equal(rows_of(table), lines, capture)
