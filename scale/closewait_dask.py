@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,7 @@ class HostResult:
     output: str
     connections: int
     seconds: float
+    cpu_seconds: float
     worker: str
 
 
@@ -130,9 +132,13 @@ def analyze_host(closewait, host, files, out_dir, extra_args=()):
     part_dir.mkdir(parents=True, exist_ok=True)
     target = part_dir / PART_FILE
     command = [closewait, "analyze", *extra_args, "--format", "parquet", "-o", str(target), *files]
+    # CPU of the child (user + system, all its threads): with one thread per worker, the
+    # only child that ends between the two readings is this one
+    cpu_before = child_cpu_seconds()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    cpu_seconds = child_cpu_seconds() - cpu_before
     if done.returncode != 0:
         # closewait leaves no file behind when it fails; leave no empty partition either
         shutil.rmtree(part_dir, ignore_errors=True)
@@ -146,8 +152,14 @@ def analyze_host(closewait, host, files, out_dir, extra_args=()):
         output=str(target),
         connections=connections_in(target),
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         worker=os.uname().nodename + f"/{os.getpid()}",
     )
+
+
+def child_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def connections_in(parquet_file):
@@ -278,7 +290,8 @@ def main(argv=None):
     for r in sorted(results, key=lambda r: r.host):
         print(
             f"{r.host}: {r.files} files, {r.input_bytes / 1e6:.1f} MB, "
-            f"{r.connections} connections in {r.seconds:.2f} s on {r.worker}"
+            f"{r.connections} connections in {r.seconds:.2f} s ({r.cpu_seconds:.2f} s CPU) "
+            f"on {r.worker}"
         )
     total = sum(r.input_bytes for r in results)
     print(f"{len(results)} hosts, {total / 1e6:.1f} MB in {wall:.2f} s → {args.output}")
