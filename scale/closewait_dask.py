@@ -282,6 +282,10 @@ def main(argv=None):
         started = time.perf_counter()
         results = run(client, hosts, args.output, args.closewait, args.analyze_args)
         wall = time.perf_counter() - started
+    except (RuntimeError, OSError) as e:
+        # the first host that failed, with closewait's message; the others are cancelled
+        print(f"closewait_dask: {e}", file=sys.stderr)
+        return 2
     finally:
         client.close()
         if cluster is not None:
