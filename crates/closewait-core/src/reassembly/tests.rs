@@ -512,7 +512,7 @@ fn a_parser_skips_a_lost_body_once_the_peer_acks_it() {
         Side::Client,
         b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
     );
-    let mut feed = |r: &mut Reassembler, parser: &mut HttpParser| {
+    let feed = |r: &mut Reassembler, parser: &mut HttpParser| {
         for delivery in r.deliveries() {
             match delivery {
                 Delivery::Data { bytes, .. } => parser.feed(Side::Server, &bytes),
