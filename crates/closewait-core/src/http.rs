@@ -367,7 +367,10 @@ impl MessageStream {
                         };
                     } else {
                         self.phase = Phase::Head(scan);
-                        if !checked && !head_start_plausible(self.sender, &self.buffer) {
+                        // Only the first bytes, whatever this chunk brought: the verdict
+                        // must not depend on where the segments cut the head.
+                        let start = &self.buffer[..self.buffer.len().min(EARLY_CHECK_BYTES)];
+                        if !checked && !head_start_plausible(self.sender, start) {
                             return self.give_up(GiveUp::ParseError);
                         }
                     }

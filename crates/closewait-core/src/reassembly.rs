@@ -23,6 +23,24 @@
 //!   caller can say so. Bytes already delivered are not kept, so a retransmission of them is
 //!   counted as a duplicate but cannot be compared.
 //!
+//! - Wait for bytes the receiver already has. When the peer's ACK moves past what the
+//!   capture holds (the capturing host dropped packets, the ring buffer overflowed), the
+//!   caller says so with [`Reassembler::skip_to`] and the bytes up to the ACK become a gap,
+//!   so a parser stuck on them skips a body of known length or gives up at once instead of
+//!   stalling until the connection ends.
+//!
+//! How the flow layer calls it: for every segment of one direction that carries the ACK
+//! flag, `skip_to(ack)` on the *other* direction's reassembler, after pushing the segment's
+//! own payload to its own reassembler and draining both. Two corrections first, because
+//! SYN and FIN occupy sequence space but carry no stream bytes: an ACK of the SYN is the
+//! first data byte's sequence number and changes nothing by itself, but once the other
+//! direction's FIN has been seen pass at most the FIN's sequence number (its ACK is FIN + 1,
+//! which is no stream byte); a FIN never captured still makes its slot look like one
+//! missing byte at the very end, which only matters to a parser in the middle of a message
+//! there. Captures whose clocks reorder data after its ACK (`-i any` on several
+//! interfaces) would see that data arrive behind the stream and counted as duplicates:
+//! such a caller skips only on ACKs of segments at least one round trip old.
+//!
 //! Sequence numbers become 64-bit stream offsets relative to the next byte to deliver, using
 //! RFC 9293 §3.4's modulo 2^32 arithmetic ([`crate::tcp::seq_diff`]), so a stream longer than
 //! 4 GiB or starting near 2^32 reads the same as any other.
@@ -263,6 +281,43 @@ impl Reassembler {
                 self.deliver_gap(wanted);
             }
         }
+    }
+
+    /// The receiver acknowledged every byte before `seq` (its ACK number), so the sender sent
+    /// them all: whatever the capture never saw up to there is a gap now, not a hole that a
+    /// later segment might fill. Held pieces before `seq` are delivered with the holes
+    /// between them as gaps; a piece reaching past `seq` is delivered whole. An ACK at or
+    /// behind the next byte to deliver changes nothing.
+    ///
+    /// Why: without it, a consumer waiting on bytes the capture lost (the capturing host
+    /// dropped them, the ring buffer overflowed) waits until [`Reassembler::finish`], and
+    /// everything the sender sent after them sits in the out-of-order budget or is given
+    /// up. With it, the hole closes as soon as the peer says it has the bytes, so an HTTP
+    /// parser skips a body of known length and reads the next head.
+    pub fn skip_to(&mut self, seq: u32) {
+        // RFC 9293 §3.4: an acceptable ACK satisfies SND.UNA < SEG.ACK =< SND.NXT, compared
+        // modulo 2^32; one at or before the next byte to deliver says nothing new.
+        let distance = seq_diff(seq, self.next_seq());
+        if distance <= 0 {
+            return;
+        }
+        let target = self.next_offset + distance as u64;
+        while let Some(&first) = self.pending.keys().next() {
+            if first >= target {
+                break;
+            }
+            self.deliver_gap(first - self.next_offset);
+            self.deliver_contiguous();
+        }
+        if target > self.next_offset {
+            // Past `max_stream` nothing is delivered; those bytes are not counted as
+            // beyond the limit either (they were never pushed, and every later ACK would
+            // count them again).
+            let missing = target - self.next_offset;
+            self.deliver_gap(missing.min(self.limits.max_stream.saturating_sub(self.next_offset)));
+            self.deliver_contiguous();
+        }
+        self.note_peak();
     }
 
     /// The next piece of the stream, in order, if one is ready.

@@ -478,6 +478,27 @@ fn any_three_piece_split_gives_the_same_conversation() {
     }
 }
 
+/// A head that goes wrong after its first bytes and never ends: the early check reads the
+/// same first bytes wherever the segments cut the head, so the verdict cannot depend on
+/// the cuts (it used to read whatever the first chunk held: one piece gave up as a parse
+/// error, sixteen bytes then the rest did not).
+#[test]
+fn a_head_is_judged_the_same_however_it_is_cut() {
+    let head: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\x01bad: y\r\n";
+    let whole = parse(head, b"");
+    assert_eq!(
+        whole.gave_up,
+        GiveUps::default(),
+        "incomplete, not yet wrong"
+    );
+    for cut in 0..=head.len() {
+        let mut parser = HttpParser::new();
+        parser.feed(Side::Client, &head[..cut]);
+        parser.feed(Side::Client, &head[cut..]);
+        assert_eq!(parser.finish(), whole, "cut at {cut}");
+    }
+}
+
 /// Pseudo-random streams built from HTTP's own pieces (start lines of the sender's kind,
 /// framing headers, chunked and plain bodies, now and then a foreign piece or a gap), so
 /// the parser gets deep rather than failing at byte one, fed in random cuts: no panic,

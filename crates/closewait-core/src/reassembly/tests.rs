@@ -414,3 +414,129 @@ fn property_under_a_small_budget_delivered_bytes_are_never_wrong() {
         );
     }
 }
+
+// --- skip_to: the peer ACKed bytes the capture never saw ---
+
+#[test]
+fn an_ack_past_a_hole_turns_it_into_a_gap_and_releases_what_was_held() {
+    let mut r = Reassembler::new(ISN, generous());
+    push_all(&mut r, &[(0, "ab"), (5, "fg"), (9, "jk")]);
+    assert_eq!(text(&drain_checked(&mut r, 0)), "ab");
+    // The receiver has everything before offset 7: the hole at 2..5 is lost for good; the
+    // piece at 9 stays held, its hole (7..9) still fillable.
+    r.skip_to(ISN + 7);
+    assert_eq!(text(&drain_checked(&mut r, 2)), "[gap 3]fg");
+    r.push(ISN + 7, b"hi", 2);
+    assert_eq!(text(&drain_checked(&mut r, 7)), "hijk");
+    assert_eq!(r.stats().gap_bytes, 3);
+}
+
+#[test]
+fn an_ack_past_everything_captured_ends_the_stream_in_a_gap_up_to_it() {
+    let mut r = Reassembler::new(ISN, generous());
+    push_all(&mut r, &[(0, "abc"), (6, "ghij")]);
+    r.skip_to(ISN + 14);
+    assert_eq!(text(&drain_checked(&mut r, 0)), "abc[gap 3]ghij[gap 4]");
+    assert_eq!(r.next_offset(), 14);
+    assert_eq!(r.buffered(), 0);
+    // Bytes the ACK covered arrive late: duplicates of what was given up, not data.
+    r.push(ISN + 10, b"klmn", 4);
+    assert!(drain_checked(&mut r, 14).is_empty());
+    assert_eq!(r.stats().duplicate_bytes, 4);
+}
+
+#[test]
+fn a_piece_reaching_past_the_ack_is_delivered_whole() {
+    let mut r = Reassembler::new(ISN, generous());
+    push_all(&mut r, &[(4, "efgh")]);
+    r.skip_to(ISN + 6);
+    assert_eq!(text(&drain_checked(&mut r, 0)), "[gap 4]efgh");
+    assert_eq!(r.next_offset(), 8);
+}
+
+#[test]
+fn an_old_or_current_ack_changes_nothing() {
+    let mut r = Reassembler::new(ISN, generous());
+    push_all(&mut r, &[(0, "abcd"), (8, "ij")]);
+    drain_checked(&mut r, 0);
+    for ack in [ISN, ISN + 2, ISN + 4, ISN.wrapping_sub(1 << 30)] {
+        r.skip_to(ack);
+        assert!(drain_checked(&mut r, 4).is_empty(), "ack {ack}");
+    }
+    assert_eq!(r.next_offset(), 4);
+    assert_eq!(r.stats().gap_bytes, 0);
+}
+
+#[test]
+fn skip_to_counts_modulo_two_to_the_32() {
+    // The stream starts 3 bytes below the wrap; the ACK lands past it, at sequence 5.
+    let first = u32::MAX - 2;
+    let mut r = Reassembler::new(first, generous());
+    r.push(first, b"ab", 2);
+    r.push(2, b"fg", 2); // offsets 5..7, after the wrap
+    r.skip_to(5); // offset 8
+    assert_eq!(text(&drain_checked(&mut r, 0)), "ab[gap 3]fg[gap 1]");
+    assert_eq!(r.next_offset(), 8);
+    r.push(5, b"ijk", 3); // offset 8 follows on
+    assert_eq!(text(&drain_checked(&mut r, 8)), "ijk");
+}
+
+#[test]
+fn skip_to_stops_at_the_stream_limit() {
+    let mut r = Reassembler::new(
+        ISN,
+        Limits {
+            max_buffered: 1 << 20,
+            max_stream: 10,
+        },
+    );
+    push_all(&mut r, &[(0, "ab")]);
+    r.skip_to(ISN + 1_000_000);
+    r.skip_to(ISN + 2_000_000);
+    assert_eq!(text(&drain_checked(&mut r, 0)), "ab[gap 8]");
+    assert_eq!(r.next_offset(), 10);
+}
+
+/// The reason for `skip_to`: a response body the capture lost in the middle. Once the
+/// client ACKs past it, the parser skips the rest of the body by its Content-Length and
+/// reads the next response instead of waiting for the connection to end.
+#[test]
+fn a_parser_skips_a_lost_body_once_the_peer_acks_it() {
+    use crate::http::HttpParser;
+    use crate::model::Side;
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+    let next = "HTTP/1.1 204 No Content\r\n\r\n";
+    let mut r = Reassembler::new(ISN, generous());
+    let mut parser = HttpParser::new();
+    parser.feed(
+        Side::Client,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+    );
+    let feed = |r: &mut Reassembler, parser: &mut HttpParser| {
+        for delivery in r.deliveries() {
+            match delivery {
+                Delivery::Data { bytes, .. } => parser.feed(Side::Server, &bytes),
+                Delivery::Gap { len, .. } => parser.gap(Side::Server, len),
+            }
+        }
+    };
+    // The head and the first 100 body bytes were captured; the other 900 were not.
+    r.push(ISN, head.as_bytes(), head.len() as u32);
+    r.push(ISN + head.len() as u32, &[b'x'; 100], 100);
+    feed(&mut r, &mut parser);
+    let after_body = ISN + head.len() as u32 + 1000;
+    r.push(after_body, next.as_bytes(), next.len() as u32);
+    feed(&mut r, &mut parser);
+    assert_eq!(
+        parser.conversation().responses,
+        1,
+        "the 204 waits behind the hole"
+    );
+    r.skip_to(after_body);
+    feed(&mut r, &mut parser);
+    let conversation = parser.finish();
+    assert_eq!(conversation.responses, 2);
+    assert_eq!(conversation.status_codes, [(200, 1), (204, 1)].into());
+    assert_eq!(conversation.unanswered_requests, Some(0));
+    assert_eq!(conversation.gave_up, Default::default());
+}
