@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::model::Side;
 
@@ -474,19 +475,29 @@ impl MessageStream {
 }
 
 /// Scans `input` for the end of a head: (bytes belonging to the head, whether the head
-/// is complete, the scan state to resume from).
+/// is complete, the scan state to resume from). Inside a line only a LF matters, so the
+/// scan jumps from one LF to the next (`memchr`) and looks at the bytes after it.
 fn scan_head(input: &[u8], mut scan: HeadScan) -> (usize, bool, HeadScan) {
-    for (at, &byte) in input.iter().enumerate() {
-        scan = match (scan, byte) {
-            (HeadScan::LineStart | HeadScan::LineStartAfterCr, b'\n') => {
+    let mut at = 0;
+    loop {
+        scan = match (scan, input.get(at)) {
+            (_, None) => return (input.len(), false, scan),
+            (HeadScan::LineStart | HeadScan::LineStartAfterCr, Some(b'\n')) => {
                 return (at + 1, true, HeadScan::LineStart)
             }
-            (_, b'\n') => HeadScan::LineStart,
-            (HeadScan::LineStart, b'\r') => HeadScan::LineStartAfterCr,
-            _ => HeadScan::MidLine,
+            (HeadScan::LineStart, Some(b'\r')) => {
+                at += 1;
+                HeadScan::LineStartAfterCr
+            }
+            _ => match memchr::memchr(b'\n', &input[at..]) {
+                Some(lf) => {
+                    at += lf + 1;
+                    HeadScan::LineStart
+                }
+                None => return (input.len(), false, HeadScan::MidLine),
+            },
         };
     }
-    (input.len(), false, scan)
 }
 
 fn is_empty_line(line: &[u8]) -> bool {
@@ -667,6 +678,10 @@ pub struct HttpParser {
     /// Requests sent and not yet answered by a final response, oldest first.
     awaiting_response: VecDeque<PendingRequest>,
     conversation: HttpConversation,
+    /// How many responses carried each status code, until [`HttpParser::finish`] fills
+    /// [`HttpConversation::status_codes`]: most connections see one code, which here
+    /// needs no tree node of its own.
+    status_codes: StatusCounts,
     /// Whether [`HttpConversation::marks`] are kept.
     keep_marks: bool,
 }
@@ -684,6 +699,7 @@ impl HttpParser {
             responses: MessageStream::new(Side::Server),
             awaiting_response: VecDeque::new(),
             conversation: HttpConversation::default(),
+            status_codes: StatusCounts::new(),
             keep_marks: false,
         }
     }
@@ -709,6 +725,7 @@ impl HttpParser {
             responses,
             awaiting_response,
             conversation,
+            status_codes,
             keep_marks,
         } = self;
         let frame = arrival.map_or(0, |a| a.frame);
@@ -732,7 +749,7 @@ impl HttpParser {
             }),
             Side::Server => responses.feed(bytes, frame, &mut |head, began| {
                 let (framing, version, status) =
-                    read_response(head, awaiting_response, conversation)?;
+                    read_response(head, awaiting_response, conversation, status_codes)?;
                 conversation.last_response_at = ts;
                 if keep_marks {
                     let label = format!("{} {status}", version.as_str());
@@ -772,14 +789,33 @@ impl HttpParser {
     pub fn conversation(&self) -> HttpConversation {
         let mut conversation = self.conversation.clone();
         self.count_unanswered(&mut conversation);
+        fill_first_request(&mut conversation);
+        conversation.status_codes = self.status_codes.iter().copied().collect();
         conversation
     }
 
     /// The finished conversation (the connection ended).
-    pub fn finish(mut self) -> HttpConversation {
+    pub fn finish(self) -> HttpConversation {
+        let (mut conversation, status_codes, first_is_last) = self.finish_compact();
+        if first_is_last {
+            fill_first_request(&mut conversation);
+        }
+        conversation.status_codes = status_codes.into_iter().collect();
+        conversation
+    }
+
+    /// [`HttpParser::finish`] without building what most connections do not need to
+    /// keep: `status_codes` is left empty (the counts are returned beside it), and when
+    /// the flag is true `first_request` is empty and stands for `last_request`.
+    pub(crate) fn finish_compact(mut self) -> (HttpConversation, StatusCounts, bool) {
         let mut conversation = std::mem::take(&mut self.conversation);
         self.count_unanswered(&mut conversation);
-        conversation
+        let first_is_last = conversation.first_request.is_none()
+            || conversation.first_request == conversation.last_request;
+        if first_is_last {
+            conversation.first_request = None;
+        }
+        (conversation, self.status_codes, first_is_last)
     }
 
     /// Counts the requests still awaiting a response as unanswered.
@@ -800,6 +836,16 @@ impl HttpParser {
                         });
             }
         }
+    }
+}
+
+/// Response counts by status code, in the order first seen.
+pub(crate) type StatusCounts = SmallVec<[(u16, u64); 2]>;
+
+/// `first_request` is kept empty while it is `last_request` (see [`read_request`]).
+fn fill_first_request(conversation: &mut HttpConversation) {
+    if conversation.first_request.is_none() {
+        conversation.first_request = conversation.last_request.clone();
     }
 }
 
@@ -835,8 +881,10 @@ fn read_request(
     conversation.requests += 1;
     conversation.version = Some(line.version);
     conversation.last_request_says_close = facts.says_close;
-    if conversation.first_request.is_none() {
-        conversation.first_request = Some(line.clone());
+    // While parsing, `first_request` stays empty as long as the first request is the last
+    // one (most connections carry one): no copy of its strings per connection.
+    if conversation.requests > 1 && conversation.first_request.is_none() {
+        conversation.first_request = conversation.last_request.take();
     }
     conversation.last_request = Some(line);
     facts.framing(Side::Client)
@@ -848,9 +896,11 @@ fn read_response(
     head: &[u8],
     awaiting_response: &mut VecDeque<PendingRequest>,
     conversation: &mut HttpConversation,
+    status_codes: &mut StatusCounts,
 ) -> Result<(Framing, HttpVersion, u16), GiveUp> {
     let mut seen = (HttpVersion::Http11, 0);
-    let framing = read_response_framing(head, awaiting_response, conversation, &mut seen)?;
+    let counts = (conversation, status_codes);
+    let framing = read_response_framing(head, awaiting_response, counts, &mut seen)?;
     Ok((framing, seen.0, seen.1))
 }
 
@@ -858,7 +908,7 @@ fn read_response(
 fn read_response_framing(
     head: &[u8],
     awaiting_response: &mut VecDeque<PendingRequest>,
-    conversation: &mut HttpConversation,
+    (conversation, status_codes): (&mut HttpConversation, &mut StatusCounts),
     seen: &mut (HttpVersion, u16),
 ) -> Result<Framing, GiveUp> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -873,7 +923,10 @@ fn read_response_framing(
     *seen = (version, status);
     conversation.responses += 1;
     conversation.version = Some(version);
-    *conversation.status_codes.entry(status).or_default() += 1;
+    match status_codes.iter_mut().find(|(code, _)| *code == status) {
+        Some((_, count)) => *count += 1,
+        None => status_codes.push((status, 1)),
+    }
     let interim = (100..200).contains(&status);
     // An interim response leaves its request waiting for the final one; a response with
     // no request before it (the request direction gave up) is read as a GET's.

@@ -17,12 +17,11 @@
 //! all of it is freed once both directions have finished (FIN, RST, or the connection is
 //! handed over).
 
-use crate::http::{Arrival, HttpConversation, HttpParser};
+use crate::http::{Arrival, HttpConversation, HttpParser, StatusCounts};
 use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
 use crate::segment::Segment;
 use crate::tcp::Conversation;
-use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Reassembly limits of each direction of a tracked connection: out-of-order bytes held up
@@ -320,8 +319,8 @@ impl Tracked {
         let http = self
             .http
             .take()
-            .map(HttpParser::finish)
-            .filter(worth_reporting)
+            .map(HttpParser::finish_compact)
+            .filter(|(conversation, ..)| worth_reporting(conversation))
             .map(Parked::new);
         Streams::Done {
             http,
@@ -338,19 +337,15 @@ impl Tracked {
 pub struct Parked {
     /// With `status_codes` empty, and `first_request` empty when it is `last_request`.
     conversation: HttpConversation,
-    status_codes: SmallVec<[(u16, u64); 2]>,
+    status_codes: StatusCounts,
     first_is_last: bool,
 }
 
 impl Parked {
-    fn new(mut conversation: HttpConversation) -> Box<Parked> {
-        let first_is_last = conversation.first_request == conversation.last_request;
-        if first_is_last {
-            conversation.first_request = None;
-        }
-        let status_codes = std::mem::take(&mut conversation.status_codes)
-            .into_iter()
-            .collect();
+    /// From [`HttpParser::finish_compact`]'s parts.
+    fn new(
+        (conversation, status_codes, first_is_last): (HttpConversation, StatusCounts, bool),
+    ) -> Box<Parked> {
         Box::new(Parked {
             conversation,
             status_codes,

@@ -605,3 +605,45 @@ fn hostile_streams_never_panic_or_outgrow_the_cap() {
         "the streams get past their first messages ({deep})"
     );
 }
+
+/// The LF-jumping head scan against the byte-by-byte rule it implements, on every string
+/// of up to 7 bytes from `a`, CR and LF, from every scan state.
+#[test]
+fn head_scan_matches_the_byte_by_byte_rule() {
+    fn reference(input: &[u8], mut scan: HeadScan) -> (usize, bool, HeadScan) {
+        for (at, &byte) in input.iter().enumerate() {
+            scan = match (scan, byte) {
+                (HeadScan::LineStart | HeadScan::LineStartAfterCr, b'\n') => {
+                    return (at + 1, true, HeadScan::LineStart)
+                }
+                (_, b'\n') => HeadScan::LineStart,
+                (HeadScan::LineStart, b'\r') => HeadScan::LineStartAfterCr,
+                _ => HeadScan::MidLine,
+            };
+        }
+        (input.len(), false, scan)
+    }
+    let states = [
+        HeadScan::MidLine,
+        HeadScan::LineStart,
+        HeadScan::LineStartAfterCr,
+    ];
+    for len in 0..=7u32 {
+        for mut code in 0..3usize.pow(len) {
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    let byte = [b'a', b'\r', b'\n'][code % 3];
+                    code /= 3;
+                    byte
+                })
+                .collect();
+            for scan in states {
+                assert_eq!(
+                    scan_head(&input, scan),
+                    reference(&input, scan),
+                    "{input:?} from {scan:?}"
+                );
+            }
+        }
+    }
+}

@@ -22,6 +22,7 @@
 //! 2 %, measured as docs/performance.md says), so they were removed with their ~400
 //! lines. Measure wall time before adding such a mechanism back.
 
+use closewait_core::http::{HttpConversation, HttpVersion, RequestLine};
 use closewait_core::model::{
     Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
     StateChange,
@@ -50,6 +51,8 @@ pub struct LineWriter {
     /// The line's `close.http` object as JSON, empty without one (serde writes it: only
     /// connections that carried HTTP have one, and their `http` object goes through serde too).
     close_http: Vec<u8>,
+    /// A line's `http` and `segments` members, written by serde (kept only to reuse the space).
+    tail: Vec<u8>,
 }
 
 impl LineWriter {
@@ -91,7 +94,8 @@ impl LineWriter {
             + self.close_http.len()
             + b",\"http\":".len()
             + escaped_max(&r.zeek.conn_state)
-            + escaped_max(&r.zeek.history);
+            + escaped_max(&r.zeek.history)
+            + r.http.as_deref().map_or(0, http_max);
         if bound > u32::MAX as usize {
             return self.serde_line(r); // a line of 4 GB: never in practice
         }
@@ -145,33 +149,40 @@ impl LineWriter {
         w.put(b",\"history\":");
         w.str(&r.zeek.history);
         w.put(b"}");
-        if r.http.is_none() && r.segments.is_none() {
+        // The `http` member, written here on every connection that carried HTTP/1.x; its
+        // ladder marks (kept only with recorded segments, like `segments`) go through serde.
+        let http_by_serde = r.http.as_deref().filter(|http| !http.marks.is_empty());
+        if let Some(http) = r.http.as_deref().filter(|http| http.marks.is_empty()) {
+            w.http(http);
+        }
+        if http_by_serde.is_none() && r.segments.is_none() {
             w.put(b"}\n");
             self.lines = start + w.pos();
             return;
         }
         let n = w.pos();
-        self.buf.truncate(start + n);
-        if let Some(http) = &r.http {
-            // Only on connections that carried HTTP/1.x; serde's path is fine for now.
-            self.buf.extend_from_slice(b",\"http\":");
-            serde_json::to_writer(&mut self.buf, http).expect("writing to memory cannot fail");
+        // The rare members (recording on: diagrams) go through serde into their own buffer
+        // and are copied after the line's head: truncating `buf` here would make the next
+        // line zero-fill its room again.
+        self.tail.clear();
+        if let Some(http) = http_by_serde {
+            self.tail.extend_from_slice(b",\"http\":");
+            serde_json::to_writer(&mut self.tail, http).expect("writing to memory cannot fail");
         }
-        let Some(segments) = &r.segments else {
-            self.buf.extend_from_slice(b"}\n");
-            self.lines = self.buf.len();
-            return;
-        };
-        // Only with recording on (diagrams): rare, so serde's path is fine here.
-        self.buf.extend_from_slice(b",\"segments\":");
-        serde_json::to_writer(&mut self.buf, segments).expect("writing to memory cannot fail");
-        self.buf.extend_from_slice(b"}\n");
-        self.lines = self.buf.len();
+        if let Some(segments) = &r.segments {
+            self.tail.extend_from_slice(b",\"segments\":");
+            serde_json::to_writer(&mut self.tail, segments).expect("writing to memory cannot fail");
+        }
+        self.tail.extend_from_slice(b"}\n");
+        let head_end = start + n;
+        let end = head_end + self.tail.len();
+        if self.buf.len() < end {
+            self.buf.resize(end + GROW_EXTRA, 0);
+        }
+        self.buf[head_end..end].copy_from_slice(&self.tail);
+        self.lines = end;
     }
 
-    /// The same line through serde_json (the reference this writer matches), for a line
-    /// too long for the writer's u32 cursor.
-    #[cold]
     fn serde_line(&mut self, r: &ConnectionReport) {
         self.buf.truncate(self.lines);
         serde_json::to_writer(&mut self.buf, &SerdeLine::of(r))
@@ -207,6 +218,30 @@ const HEAD_MAX: usize = 2048;
 fn escaped_max(s: &str) -> usize {
     6 * s.len() + 2
 }
+
+/// The room `,"http":{…}` takes at most (its marks aside, which serde writes): the
+/// constant part with every number at its longest, each request line's strings escaped,
+/// and each status-code entry (`"65535":` and a count).
+fn http_max(http: &HttpConversation) -> usize {
+    let request_max = |request: &RequestLine| {
+        HTTP_REQUEST_MAX + escaped_max(&request.method) + escaped_max(&request.target)
+    };
+    let lines = [
+        http.first_request.as_ref(),
+        http.last_request.as_ref(),
+        http.last_unanswered_request.as_ref().map(|u| &u.request),
+    ];
+    HTTP_MAX
+        + lines.into_iter().flatten().map(request_max).sum::<usize>()
+        + HTTP_STATUS_MAX * http.status_codes.len()
+}
+
+/// The constant part of `,"http":{…}` (about 520 bytes at its longest, with padding).
+const HTTP_MAX: usize = 1024;
+/// A request line's keys and version.
+const HTTP_REQUEST_MAX: usize = 64;
+/// One `"code":count,` entry, with padding.
+const HTTP_STATUS_MAX: usize = 64;
 
 /// How much more than needed the buffer grows, so that it grows a few times per run
 /// rather than every few lines. Tests grow by exactly the bound, so that a line writing
@@ -343,6 +378,116 @@ impl W<'_> {
             self.put(b"\"");
             self.put_var(b);
             self.put(b"\"");
+        }
+    }
+
+    /// `,"http":{…}` without marks, as serde writes [`HttpConversation`] (at most
+    /// [`http_max`] bytes).
+    #[inline(always)]
+    fn http(&mut self, h: &HttpConversation) {
+        self.put(b",\"http\":{\"requests\":");
+        self.uint(h.requests);
+        self.put(b",\"responses\":");
+        self.uint(h.responses);
+        self.put(b",\"version\":");
+        self.http_version(h.version);
+        self.put(b",\"first_request\":");
+        self.request_line(h.first_request.as_ref());
+        self.put(b",\"last_request\":");
+        self.request_line(h.last_request.as_ref());
+        self.put(b",\"status_codes\":{");
+        for (i, (&code, &count)) in h.status_codes.iter().enumerate() {
+            if i > 0 {
+                self.put(b",");
+            }
+            self.put(b"\"");
+            self.uint(code.into());
+            self.put(b"\":");
+            self.uint(count);
+        }
+        self.put(b"},\"last_request_says_close\":");
+        self.bool(h.last_request_says_close);
+        self.put(b",\"last_response_says_close\":");
+        self.bool(h.last_response_says_close);
+        self.put(b",\"last_response_persistent\":");
+        match h.last_response_persistent {
+            Some(persistent) => self.bool(persistent),
+            None => self.put(b"null"),
+        }
+        self.put(b",\"keep_alive\":");
+        match &h.keep_alive {
+            Some(keep_alive) => {
+                self.put(b"{\"timeout_s\":");
+                self.opt_uint(keep_alive.timeout_s);
+                self.put(b",\"max\":");
+                self.opt_uint(keep_alive.max);
+                self.put(b"}");
+            }
+            None => self.put(b"null"),
+        }
+        self.put(b",\"unanswered_requests\":");
+        self.opt_uint(h.unanswered_requests);
+        self.put(b",\"last_unanswered_request\":");
+        match &h.last_unanswered_request {
+            Some(unanswered) => {
+                self.put(b"{\"request\":");
+                self.request_line(Some(&unanswered.request));
+                self.put(b",\"idempotent\":");
+                self.bool(unanswered.idempotent);
+                self.put(b"}");
+            }
+            None => self.put(b"null"),
+        }
+        self.put(b",\"switched_protocols\":");
+        self.bool(h.switched_protocols);
+        self.put(b",\"gave_up\":{\"gap\":");
+        self.uint(h.gave_up.gap.into());
+        self.put(b",\"oversized_head\":");
+        self.uint(h.gave_up.oversized_head.into());
+        self.put(b",\"parse_error\":");
+        self.uint(h.gave_up.parse_error.into());
+        self.put(b",\"pipeline_overflow\":");
+        self.uint(h.gave_up.pipeline_overflow.into());
+        self.put(b"},\"first_request_at\":");
+        self.opt_float(h.first_request_at);
+        self.put(b",\"last_request_at\":");
+        self.opt_float(h.last_request_at);
+        self.put(b",\"last_response_at\":");
+        self.opt_float(h.last_response_at);
+        self.put(b",\"last_status\":");
+        self.opt_uint(h.last_status.map(u64::from));
+        self.put(b"}");
+    }
+
+    #[inline(always)]
+    fn http_version(&mut self, version: Option<HttpVersion>) {
+        match version {
+            Some(HttpVersion::Http10) => self.put(b"\"HTTP/1.0\""),
+            Some(HttpVersion::Http11) => self.put(b"\"HTTP/1.1\""),
+            None => self.put(b"null"),
+        }
+    }
+
+    #[inline(always)]
+    fn request_line(&mut self, request: Option<&RequestLine>) {
+        let Some(request) = request else {
+            return self.put(b"null");
+        };
+        self.put(b"{\"method\":");
+        self.str(&request.method);
+        self.put(b",\"target\":");
+        self.str(&request.target);
+        self.put(b",\"version\":");
+        self.http_version(Some(request.version));
+        self.put(b"}");
+    }
+
+    #[inline(always)]
+    fn bool(&mut self, v: bool) {
+        if v {
+            self.put(b"true");
+        } else {
+            self.put(b"false");
         }
     }
 
@@ -1132,6 +1277,83 @@ mod tests {
         }
         r.close.explanation = "é ✓ \u{80} \u{10ffff} \u{2028}".into();
         r.zeek.history = String::new();
+        assert_matches_serde(&mut writer, &r);
+    }
+
+    /// The `http` member: empty, with every field at its longest, with strings to escape,
+    /// and with marks (written by serde after the head).
+    #[test]
+    fn http_matches_serde_json() {
+        use closewait_core::http::{
+            GiveUps, HttpConversation, HttpMark, KeepAliveAdvertised, RequestLine,
+            UnansweredRequest,
+        };
+        let mut writer = LineWriter::default();
+        let mut r = ReportBuilder::new(1).build();
+        r.http = Some(Box::default());
+        assert_matches_serde(&mut writer, &r);
+        let line = |method: &str, target: &str, version| RequestLine {
+            method: method.into(),
+            target: target.into(),
+            version,
+        };
+        let full = HttpConversation {
+            requests: u64::MAX,
+            responses: 3,
+            version: Some(HttpVersion::Http11),
+            first_request: Some(line("GET", "/orders?id=1", HttpVersion::Http10)),
+            last_request: Some(line("POST", "/a\"b\\c\u{1}é\u{2028}", HttpVersion::Http11)),
+            status_codes: [(100, 1), (200, u64::MAX), (u16::MAX, 0)]
+                .into_iter()
+                .collect(),
+            last_request_says_close: true,
+            last_response_says_close: false,
+            last_response_persistent: Some(false),
+            keep_alive: Some(KeepAliveAdvertised {
+                timeout_s: Some(u64::MAX),
+                max: None,
+            }),
+            unanswered_requests: Some(0),
+            last_unanswered_request: Some(UnansweredRequest {
+                request: line(
+                    &"\u{7f}".repeat(300),
+                    &"/x".repeat(500),
+                    HttpVersion::Http10,
+                ),
+                idempotent: false,
+            }),
+            switched_protocols: true,
+            gave_up: GiveUps {
+                gap: u32::MAX,
+                oversized_head: 1,
+                parse_error: 0,
+                pipeline_overflow: 10,
+            },
+            first_request_at: Some(1_764_939_600.123_456),
+            last_request_at: Some(f64::NAN),
+            last_response_at: Some(-0.0),
+            last_status: Some(u16::MAX),
+            marks: Vec::new(),
+        };
+        r.http = Some(Box::new(full.clone()));
+        assert_matches_serde(&mut writer, &r);
+        let mut persistent = full.clone();
+        persistent.last_response_persistent = Some(true);
+        persistent.keep_alive = Some(KeepAliveAdvertised::default());
+        persistent.status_codes.clear();
+        persistent.last_unanswered_request = None;
+        persistent.version = Some(HttpVersion::Http10);
+        r.http = Some(Box::new(persistent));
+        assert_matches_serde(&mut writer, &r);
+        let mut marked = full;
+        marked.marks.push(HttpMark {
+            frame: 4,
+            sender: Side::Client,
+            label: "GET /orders HTTP/1.1".into(),
+        });
+        r.http = Some(Box::new(marked));
+        assert_matches_serde(&mut writer, &r);
+        r.segments = Some(Vec::new());
         assert_matches_serde(&mut writer, &r);
     }
 
