@@ -193,7 +193,7 @@ fn assert_row_is_report(row: &Row<'_>, r: &ConnectionReport, capture: &str) {
     assert_eq!(row.float("close_waiting_for"), c.waiting_for, "{at}");
     assert_eq!(
         row.text("close_explanation"),
-        Some(c.explanation.to_string().as_str()),
+        Some(c.explained().to_string().as_str()),
         "{at}"
     );
     assert_eq!(

@@ -80,6 +80,9 @@ def expected_row(line, capture):
     timeline = line.pop("timeline")
     client, server = line.pop("client"), line.pop("server")
     del line["type"]
+    # The HTTP/1.x conversation (`http`, `close.http`) is JSON-only for now: docs/parquet.md.
+    line.pop("http", None)
+    line["close"].pop("http", None)
     flatten("", line)
     row["client_ip"], row["client_port"] = split_address(client)
     row["server_ip"], row["server_port"] = split_address(server)

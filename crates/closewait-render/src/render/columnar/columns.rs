@@ -219,7 +219,7 @@ const CLOSE: [Column; 14] = [
         "close_explanation",
         false,
         Value::Text(|r, b| {
-            let _ = write!(b, "{}", r.close.explanation);
+            let _ = write!(b, "{}", r.close.explained());
             true
         }),
     ),
