@@ -1,5 +1,5 @@
 //! The HTTP side of closes, findings, ladders and tables on the real-application captures
-//! 23–26 (Tomcat 10.1 + Apache HttpClient 4.5, nginx + Python requests): each assertion is
+//! 23–32 (Tomcat 10.1 + Apache HttpClient 4.5, nginx with Python requests, curl and Go): each assertion is
 //! what the scenario was recorded with (its `.truth.json` settings and the application's
 //! own log in captures/README.md), not numbers copied from closewait's output.
 
@@ -314,4 +314,98 @@ fn analyze_table_counts_requests_per_connection() {
     let twos = counts.iter().filter(|c| **c == "2").count();
     let ones = counts.iter().filter(|c| **c == "1").count();
     assert_eq!((ones, twos), (5, 1), "{table}");
+}
+
+/// Captures 27–32 (Tomcat, nginx, HttpClient, requests, curl, Go): each connection's HTTP
+/// facts in its `.truth.json` come from tshark and the client's own log (captures/README.md),
+/// and closewait's reading of the reassembled streams must say the same: requests,
+/// responses, status codes, the advertised keep-alive, and why the connection closed,
+/// down to the request that met the server's RST.
+#[test]
+fn http_facts_of_captures_27_to_32_match_their_truth() {
+    let scenarios = [
+        "27-tomcat-httpclient-post-into-closed",
+        "28-tomcat-httpclient-connection-close",
+        "29-nginx-python-requests-keepalive-requests",
+        "30-nginx-curl-http10",
+        "31-nginx-go-idle-conn-timeout-shorter",
+        "32-nginx-go-idle-conn-timeout-longer",
+    ];
+    let mut checked = 0;
+    for scenario in scenarios {
+        let t = truth(scenario);
+        let reports = reports(scenario);
+        for c in t["connections"].as_array().expect("connections") {
+            let Some(want) = c.get("http").filter(|h| !h.is_null()) else {
+                continue;
+            };
+            let client = c["client"].as_str().expect("client");
+            let at = format!("{scenario} {client}");
+            let r = reports
+                .iter()
+                .find(|r| r.client.to_string() == client)
+                .unwrap_or_else(|| panic!("{at}: no such connection"));
+            let http = r.http.as_deref().unwrap_or_else(|| panic!("{at}: no http"));
+            assert_eq!(Some(http.requests), want["requests"].as_u64(), "{at}");
+            assert_eq!(Some(http.responses), want["responses"].as_u64(), "{at}");
+            let mut statuses = std::collections::BTreeMap::new();
+            for s in want["statuses"].as_array().expect("statuses") {
+                *statuses
+                    .entry(s.as_u64().expect("status") as u16)
+                    .or_insert(0u64) += 1;
+            }
+            assert_eq!(http.status_codes, statuses, "{at}");
+            let advertised = want["keep_alive_advertised"]
+                .as_str()
+                .and_then(|k| k.strip_prefix("timeout="))
+                .map(|n| n.parse::<u64>().expect("seconds"));
+            assert_eq!(
+                http.keep_alive.and_then(|k| k.timeout_s),
+                advertised,
+                "{at}"
+            );
+
+            let close = &want["close"];
+            if close.is_null() {
+                continue; // still open at the capture's end
+            }
+            let got = http_close(r);
+            let late_write = &want["late_write"];
+            let expected = if !late_write.is_null() {
+                HttpCloseReason::RequestHitClosedConnection
+            } else if close["announced"] == true {
+                HttpCloseReason::Announced
+            } else {
+                match close["reason"].as_str().expect("reason") {
+                    "server_idle_timeout" | "client_idle_timeout" => HttpCloseReason::IdleTimeout,
+                    _ => HttpCloseReason::Neither, // curl exiting right after its answer
+                }
+            };
+            assert_eq!(got.reason, expected, "{at}");
+            let closed_by = match close["by"].as_str().expect("by") {
+                "server" => Side::Server,
+                _ => Side::Client,
+            };
+            assert_eq!(got.closed_by, closed_by, "{at}");
+            if !late_write.is_null() {
+                let hit = got.request.as_ref().expect("the request that met the RST");
+                let line = format!(
+                    "{} {} {}",
+                    hit.request.method,
+                    hit.request.target,
+                    hit.request.version.as_str()
+                );
+                assert_eq!(Some(line.as_str()), late_write["request"].as_str(), "{at}");
+                assert_eq!(
+                    Some(hit.idempotent),
+                    late_write["idempotent"].as_bool(),
+                    "{at}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    // 27: 2 late writes (one a POST); 28–30: 7 closes (6 announced, curl's exit); 31, 32:
+    // an idle timeout each way.
+    assert_eq!(checked, 11);
 }
