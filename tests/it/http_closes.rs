@@ -1,7 +1,7 @@
 //! The HTTP side of closes, findings, ladders and tables on the real-application captures
-//! 23–32 (Tomcat 10.1 + Apache HttpClient 4.5, nginx with Python requests, curl and Go): each assertion is
-//! what the scenario was recorded with (its `.truth.json` settings and the application's
-//! own log in captures/README.md), not numbers copied from closewait's output.
+//! 23–32 (Tomcat 10.1 + Apache HttpClient 4.5, nginx with Python requests, curl and Go):
+//! each assertion is what the scenario was recorded with (its `.truth.json` settings and the
+//! application's own log in captures/README.md), not numbers copied from closewait's output.
 
 use closewait::analyze::{analyze, AnalyzeOptions};
 use closewait::capture::InputSpec;
