@@ -8,9 +8,9 @@
 //! temporary file first, since it may be read twice.
 
 use crate::cli::output::OutputFormats;
-use crate::cli::read::{capture_names, StdinCopy};
+use crate::cli::read::{capture_names, copy_stdin, StdinCopy};
 use crate::cli::CaptureArgs;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use closewait_core::analyze::{analyze_pipelined, AnalyzeOptions, RecordSegments};
 use closewait_core::capture::{CaptureStats, InputSpec};
 use closewait_core::model::ConnectionReport;
@@ -20,7 +20,7 @@ use closewait_render::diagnose::DiagnosisBuilder;
 use closewait_render::render::chart::{ChartData, ChartKind};
 use closewait_render::report::{html, ladder_svg, Chart, Ladder, Report};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Output formats (`--format`): one, named so that `--format html` can write the page
 /// under any file name.
@@ -65,34 +65,21 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<i32> {
     args.capture.refuse_overwriting(args.output.as_deref())?;
     REPORT_FORMATS.choose(args.format, args.output.as_deref())?;
     args.capture.options()?;
-    let mut stdin_copy = None;
-    let mut paths = Vec::new();
-    for p in &args.capture.input.captures {
-        if p.as_os_str() == "-" {
-            if stdin_copy.is_some() {
-                bail!("standard input (-) can be read only once");
-            }
-            let copy = StdinCopy::new()?;
-            paths.push(copy.0.clone());
-            stdin_copy = Some(copy);
-        } else {
-            paths.push(p.clone());
-        }
-    }
-    let (page, stats) = build(args, &paths, stdin_copy.as_ref().map(|c| c.0.as_path()))?;
+    let mut inputs = args.capture.input.specs()?;
+    let stdin_copy = copy_stdin(&mut inputs)?;
+    let (page, stats) = build(args, &inputs, stdin_copy.as_ref())?;
     crate::cli::output::write_output(args.output.as_deref(), page.as_bytes())?;
     args.capture.conclude(&stats, false)?;
     Ok(0)
 }
 
-/// Reads, diagnoses, draws and renders; `stdin_path` is the temporary copy of standard
-/// input among `paths`, shown as `-`.
+/// Reads, diagnoses, draws and renders; `stdin_copy` is the temporary copy of standard
+/// input among `inputs`, shown as `-`.
 fn build(
     args: &ReportArgs,
-    paths: &[PathBuf],
-    stdin_path: Option<&Path>,
+    inputs: &[InputSpec],
+    stdin_copy: Option<&StdinCopy>,
 ) -> anyhow::Result<(String, CaptureStats)> {
-    let inputs: Vec<InputSpec> = paths.iter().cloned().map(InputSpec::Path).collect();
     let opts = AnalyzeOptions {
         record_segments: RecordSegments::ForDiagnosis,
         ..args.capture.options()?
@@ -107,7 +94,7 @@ fn build(
     // Where every connection is, for the second pass: the examples are known at the end.
     let mut locators = Locators::default();
     let mut stats = analyze_pipelined(
-        &inputs,
+        inputs,
         &opts,
         &mut |r| {
             locators.add(&r);
@@ -121,13 +108,8 @@ fn build(
         &mut |_| {},
     )
     .with_context(|| format!("reading {}", capture_names(&args.capture.input.captures)))?;
-    if let Some(tmp) = stdin_path {
-        let tmp = tmp.display().to_string();
-        for f in &mut stats.files {
-            if f.path == tmp {
-                f.path = "-".to_string();
-            }
-        }
+    if let Some(copy) = stdin_copy {
+        copy.restore_name(&mut stats);
     }
     let diagnosis = builder.finish(&stats);
     let summary = summary.finish();
@@ -140,7 +122,7 @@ fn build(
             record_segments: RecordSegments::None,
             ..opts.clone()
         };
-        second_pass::record(&inputs, &opts, stats.analysis_end_ns, missing, &|id| {
+        second_pass::record(inputs, &opts, stats.analysis_end_ns, missing, &|id| {
             locators.get(id)
         })
         .context("reading the capture again for the example connections")
@@ -272,7 +254,8 @@ mod tests {
     use crate::analyze::analyze;
 
     fn pool_leak() -> Vec<PathBuf> {
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/12-pool-leak-many.pcap")]
+        vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/12-pool-leak-many.pcap")]
     }
 
     #[test]
