@@ -25,9 +25,12 @@
 //! Bytes that are not HTTP/1.x at all (TLS records, HTTP/2's preface, SSH banners) fail
 //! `httparse`'s check of the first few bytes and give up at once; TLS stays opaque.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 
-use serde::Serialize;
+use compact_str::CompactString;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::model::Side;
@@ -97,10 +100,13 @@ impl HttpVersion {
 }
 
 /// A request line as the summary keeps it: method and target, both cut to a sane length.
+/// Both are [`CompactString`]s: up to 24 bytes (every method, most targets) live inside
+/// the struct, so a conversation is copied and dropped without touching the heap (a
+/// report copies each one across threads; see `analyze::analyze_pipelined`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RequestLine {
-    pub method: String,
-    pub target: String,
+    pub method: CompactString,
+    pub target: CompactString,
     pub version: HttpVersion,
 }
 
@@ -174,7 +180,7 @@ pub struct HttpConversation {
     pub first_request: Option<RequestLine>,
     pub last_request: Option<RequestLine>,
     /// How many responses carried each status code.
-    pub status_codes: BTreeMap<u16, u64>,
+    pub status_codes: StatusCodes,
     /// The last request carried `Connection: close`.
     pub last_request_says_close: bool,
     /// The last response carried `Connection: close`: the server announced its close.
@@ -203,6 +209,85 @@ pub struct HttpConversation {
     /// connection's segments are recorded (diagrams), and bounded as those are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub marks: Vec<HttpMark>,
+}
+
+/// How many responses carried each status code, in ascending order of code; written as a
+/// JSON object (`{"200": 3, "404": 1}`) like a map. Most connections see one or two codes,
+/// which are kept inline: no allocation per connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusCodes(SmallVec<[(u16, u64); 2]>);
+
+impl StatusCodes {
+    /// One more response with status `code`.
+    pub fn count(&mut self, code: u16) {
+        match self.0.binary_search_by_key(&code, |&(seen, _)| seen) {
+            Ok(at) => self.0[at].1 += 1,
+            Err(at) => self.0.insert(at, (code, 1)),
+        }
+    }
+
+    /// (code, responses) in ascending order of code.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&u16, &u64)> {
+        self.0.iter().map(|(code, count)| (code, count))
+    }
+
+    /// The response counts, in ascending order of code.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &u64> {
+        self.0.iter().map(|(_, count)| count)
+    }
+
+    /// How many responses carried `code`.
+    pub fn get(&self, code: u16) -> Option<u64> {
+        self.iter().find(|(&c, _)| c == code).map(|(_, &n)| n)
+    }
+
+    /// How many different codes were seen.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl FromIterator<(u16, u64)> for StatusCodes {
+    fn from_iter<I: IntoIterator<Item = (u16, u64)>>(pairs: I) -> StatusCodes {
+        let mut codes = StatusCodes::default();
+        for (code, count) in pairs {
+            match codes.0.binary_search_by_key(&code, |&(seen, _)| seen) {
+                Ok(at) => codes.0[at].1 += count,
+                Err(at) => codes.0.insert(at, (code, count)),
+            }
+        }
+        codes
+    }
+}
+
+impl<const N: usize> From<[(u16, u64); N]> for StatusCodes {
+    fn from(pairs: [(u16, u64); N]) -> StatusCodes {
+        pairs.into_iter().collect()
+    }
+}
+
+impl PartialEq<BTreeMap<u16, u64>> for StatusCodes {
+    fn eq(&self, other: &BTreeMap<u16, u64>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b)
+    }
+}
+
+impl Serialize for StatusCodes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (code, count) in self.iter() {
+            map.serialize_entry(code, count)?;
+        }
+        map.end()
+    }
 }
 
 /// One message head on the wire: the frame whose bytes began it and its one-line summary
@@ -507,11 +592,25 @@ fn is_empty_line(line: &[u8]) -> bool {
 /// `httparse` on an incomplete head: an error in the first bytes means not HTTP/1.x
 /// (a TLS record starts with 0x16, not a method token or `HTTP/`).
 fn head_start_plausible(sender: Side, bytes: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = no_headers();
     match sender {
-        Side::Client => httparse::Request::new(&mut headers).parse(bytes).is_ok(),
-        Side::Server => httparse::Response::new(&mut headers).parse(bytes).is_ok(),
+        Side::Client => httparse::Request::new(&mut [])
+            .parse_with_uninit_headers(bytes, &mut headers)
+            .is_ok(),
+        Side::Server => httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(
+                &mut httparse::Response::new(&mut []),
+                bytes,
+                &mut headers,
+            )
+            .is_ok(),
     }
+}
+
+/// Room for [`MAX_HEADERS`] header fields, left uninitialised: `httparse` writes the ones
+/// it parses, and zeroing 4 KiB for every head cost more than parsing a short one.
+fn no_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
 /// What a request needs its response to know: whether a body can follow.
@@ -537,50 +636,76 @@ impl HeadFacts {
     fn read(headers: &[httparse::Header<'_>]) -> HeadFacts {
         let mut facts = HeadFacts::default();
         for header in headers {
-            let name = header.name;
-            let known = [
-                "connection",
-                "transfer-encoding",
-                "content-length",
-                "keep-alive",
-            ];
-            if !known.iter().any(|known| name.eq_ignore_ascii_case(known)) {
+            let Some(field) = KnownField::of(header.name) else {
                 continue;
-            }
-            let value = String::from_utf8_lossy(header.value);
-            if name.eq_ignore_ascii_case("connection") {
-                // RFC 9110 §7.6.1: Connection = #connection-option, case-insensitive.
-                for option in list_items(&value) {
-                    facts.says_close |= option.eq_ignore_ascii_case("close");
-                    facts.says_keep_alive |= option.eq_ignore_ascii_case("keep-alive");
+            };
+            let value = header.value;
+            match field {
+                KnownField::Connection => {
+                    // RFC 9110 §7.6.1: Connection = #connection-option, case-insensitive.
+                    for option in list_items(value) {
+                        facts.says_close |= option.eq_ignore_ascii_case(b"close");
+                        facts.says_keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                // RFC 9112 §6.1: codings are listed in the order applied, across all
-                // Transfer-Encoding fields; what matters is the final one.
-                if let Some(last) = list_items(&value).last() {
-                    facts.transfer_encoding = Some(last.eq_ignore_ascii_case("chunked"));
+                KnownField::TransferEncoding => {
+                    // RFC 9112 §6.1: codings are listed in the order applied, across all
+                    // Transfer-Encoding fields; what matters is the final one.
+                    if let Some(last) = list_items(value).last() {
+                        facts.transfer_encoding = Some(last.eq_ignore_ascii_case(b"chunked"));
+                    }
                 }
-            } else if name.eq_ignore_ascii_case("content-length") {
-                // RFC 9110 §8.6: a list of identical values may be accepted as that one
-                // value; differing or non-numeric values are an error (RFC 9112 §6.3 #5).
-                let mut items = list_items(&value).peekable();
-                if items.peek().is_none() {
-                    facts.content_length = Some(Err(()));
+                KnownField::ContentLength => {
+                    // RFC 9110 §8.6: a list of identical values may be accepted as that
+                    // one value; differing or non-numeric values are an error (RFC 9112
+                    // §6.3 #5).
+                    let mut items = list_items(value).peekable();
+                    if items.peek().is_none() {
+                        facts.content_length = Some(Err(()));
+                    }
+                    for item in items {
+                        let parsed = parse_digits(item).ok_or(());
+                        facts.content_length = match (facts.content_length, parsed) {
+                            (None, parsed) => Some(parsed),
+                            (Some(Ok(seen)), Ok(new)) if seen == new => Some(Ok(seen)),
+                            _ => Some(Err(())),
+                        };
+                    }
                 }
-                for item in items {
-                    let parsed = parse_digits(item).ok_or(());
-                    facts.content_length = match (facts.content_length, parsed) {
-                        (None, parsed) => Some(parsed),
-                        (Some(Ok(seen)), Ok(new)) if seen == new => Some(Ok(seen)),
-                        _ => Some(Err(())),
-                    };
+                KnownField::KeepAlive => {
+                    let advertised = facts.keep_alive.get_or_insert_with(Default::default);
+                    read_keep_alive(value, advertised);
                 }
-            } else if name.eq_ignore_ascii_case("keep-alive") {
-                let advertised = facts.keep_alive.get_or_insert_with(Default::default);
-                read_keep_alive(&value, advertised);
             }
         }
         facts
+    }
+}
+
+/// The header fields [`HeadFacts`] reads; any other is skipped unread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KnownField {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    KeepAlive,
+}
+
+impl KnownField {
+    /// Field names are case-insensitive (RFC 9110 §5.1). The length picks the one
+    /// candidate, so most fields (`Date`, `Server`, `Content-Type`…) cost one comparison of
+    /// lengths.
+    fn of(name: &str) -> Option<KnownField> {
+        let (known, field) = match name.len() {
+            10 if name.as_bytes()[0].eq_ignore_ascii_case(&b'c') => {
+                ("connection", KnownField::Connection)
+            }
+            10 => ("keep-alive", KnownField::KeepAlive),
+            14 => ("content-length", KnownField::ContentLength),
+            17 => ("transfer-encoding", KnownField::TransferEncoding),
+            _ => return None,
+        };
+        name.eq_ignore_ascii_case(known).then_some(field)
     }
 }
 
@@ -622,50 +747,74 @@ impl HeadFacts {
 
 /// The items of a comma-separated header list (RFC 9110 §5.6.1), trimmed, empty ones
 /// dropped.
-fn list_items(value: &str) -> impl Iterator<Item = &str> {
+fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
-        .split(',')
-        .map(|item| item.trim_matches([' ', '\t']))
+        .split(|&b| b == b',')
+        .map(trim_whitespace)
         .filter(|item| !item.is_empty())
 }
 
-fn parse_digits(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+/// `bytes` without the spaces and tabs (RFC 9110 §5.6.3 OWS) around it.
+fn trim_whitespace(bytes: &[u8]) -> &[u8] {
+    let is_text = |b: &u8| !matches!(b, b' ' | b'\t');
+    let Some(start) = bytes.iter().position(is_text) else {
+        return &[];
+    };
+    let end = bytes
+        .iter()
+        .rposition(is_text)
+        .map_or(start, |last| last + 1);
+    &bytes[start..end]
+}
+
+/// A non-empty run of ASCII digits as a number; `None` for anything else or an overflow.
+fn parse_digits(text: impl AsRef<[u8]>) -> Option<u64> {
+    let text = text.as_ref();
+    if text.is_empty() {
         return None;
     }
-    text.parse().ok()
+    text.iter().try_fold(0u64, |number, &b| {
+        let digit = b.is_ascii_digit().then(|| u64::from(b - b'0'))?;
+        number.checked_mul(10)?.checked_add(digit)
+    })
 }
 
 /// `Keep-Alive: timeout=5, max=100`, read leniently: parameter names in any case,
 /// spaces around `=`, quoted values, `;` as well as `,` between parameters, unknown or
 /// malformed parameters ignored.
-fn read_keep_alive(value: &str, advertised: &mut KeepAliveAdvertised) {
-    for parameter in value.split([',', ';']) {
-        let Some((name, number)) = parameter.split_once('=') else {
+fn read_keep_alive(value: impl AsRef<[u8]>, advertised: &mut KeepAliveAdvertised) {
+    for parameter in value.as_ref().split(|&b| b == b',' || b == b';') {
+        let Some(equals) = parameter.iter().position(|&b| b == b'=') else {
             continue;
         };
-        let name = name.trim_matches([' ', '\t']);
-        let number = number.trim_matches([' ', '\t']).trim_matches('"');
+        let name = trim_whitespace(&parameter[..equals]);
+        let number = trim_whitespace(&parameter[equals + 1..]);
+        let unquoted = number
+            .iter()
+            .position(|&b| b != b'"')
+            .unwrap_or(number.len());
+        let number = &number[unquoted..];
+        let number = &number[..number.iter().rposition(|&b| b != b'"').map_or(0, |l| l + 1)];
         let Some(number) = parse_digits(number) else {
             continue;
         };
-        if name.eq_ignore_ascii_case("timeout") {
+        if name.eq_ignore_ascii_case(b"timeout") {
             advertised.timeout_s = Some(number);
-        } else if name.eq_ignore_ascii_case("max") {
+        } else if name.eq_ignore_ascii_case(b"max") {
             advertised.max = Some(number);
         }
     }
 }
 
-fn cut(text: &str, max_bytes: usize) -> String {
+fn cut(text: &str, max_bytes: usize) -> CompactString {
     if text.len() <= max_bytes {
-        return text.to_owned();
+        return CompactString::from(text);
     }
     let mut end = max_bytes;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end])
+    compact_str::format_compact!("{}…", &text[..end])
 }
 
 /// Both directions of one connection and the conversation they add up to. Feed it the
@@ -676,12 +825,10 @@ pub struct HttpParser {
     requests: MessageStream,
     responses: MessageStream,
     /// Requests sent and not yet answered by a final response, oldest first.
-    awaiting_response: VecDeque<PendingRequest>,
-    conversation: HttpConversation,
-    /// How many responses carried each status code, until [`HttpParser::finish`] fills
-    /// [`HttpConversation::status_codes`]: most connections see one code, which here
-    /// needs no tree node of its own.
-    status_codes: StatusCounts,
+    awaiting_response: AwaitingResponse,
+    /// Boxed from the start: the finished conversation is handed over as it is, without
+    /// copying its ~400 bytes out of the parser.
+    conversation: Box<HttpConversation>,
     /// Whether [`HttpConversation::marks`] are kept.
     keep_marks: bool,
 }
@@ -697,9 +844,8 @@ impl HttpParser {
         HttpParser {
             requests: MessageStream::new(Side::Client),
             responses: MessageStream::new(Side::Server),
-            awaiting_response: VecDeque::new(),
-            conversation: HttpConversation::default(),
-            status_codes: StatusCounts::new(),
+            awaiting_response: AwaitingResponse::new(),
+            conversation: Box::default(),
             keep_marks: false,
         }
     }
@@ -725,7 +871,6 @@ impl HttpParser {
             responses,
             awaiting_response,
             conversation,
-            status_codes,
             keep_marks,
         } = self;
         let frame = arrival.map_or(0, |a| a.frame);
@@ -749,7 +894,7 @@ impl HttpParser {
             }),
             Side::Server => responses.feed(bytes, frame, &mut |head, began| {
                 let (framing, version, status) =
-                    read_response(head, awaiting_response, conversation, status_codes)?;
+                    read_response(head, awaiting_response, conversation)?;
                 conversation.last_response_at = ts;
                 if keep_marks {
                     let label = format!("{} {status}", version.as_str());
@@ -787,41 +932,33 @@ impl HttpParser {
     /// The conversation so far, with the requests still awaiting a response counted as
     /// unanswered.
     pub fn conversation(&self) -> HttpConversation {
-        let mut conversation = self.conversation.clone();
-        self.count_unanswered(&mut conversation);
+        let mut conversation = (*self.conversation).clone();
+        Self::count_unanswered(&self.responses, &self.awaiting_response, &mut conversation);
         fill_first_request(&mut conversation);
-        conversation.status_codes = self.status_codes.iter().copied().collect();
         conversation
     }
 
     /// The finished conversation (the connection ended).
     pub fn finish(self) -> HttpConversation {
-        let (mut conversation, status_codes, first_is_last) = self.finish_compact();
-        if first_is_last {
-            fill_first_request(&mut conversation);
-        }
-        conversation.status_codes = status_codes.into_iter().collect();
+        *self.finish_boxed()
+    }
+
+    /// [`HttpParser::finish`], in the box the parser kept it in.
+    pub fn finish_boxed(self) -> Box<HttpConversation> {
+        let mut conversation = self.conversation;
+        Self::count_unanswered(&self.responses, &self.awaiting_response, &mut conversation);
+        fill_first_request(&mut conversation);
         conversation
     }
 
-    /// [`HttpParser::finish`] without building what most connections do not need to
-    /// keep: `status_codes` is left empty (the counts are returned beside it), and when
-    /// the flag is true `first_request` is empty and stands for `last_request`.
-    pub(crate) fn finish_compact(mut self) -> (HttpConversation, StatusCounts, bool) {
-        let mut conversation = std::mem::take(&mut self.conversation);
-        self.count_unanswered(&mut conversation);
-        let first_is_last = conversation.first_request.is_none()
-            || conversation.first_request == conversation.last_request;
-        if first_is_last {
-            conversation.first_request = None;
-        }
-        (conversation, self.status_codes, first_is_last)
-    }
-
     /// Counts the requests still awaiting a response as unanswered.
-    fn count_unanswered(&self, conversation: &mut HttpConversation) {
-        if self.responses.phase != Phase::GaveUp && !conversation.switched_protocols {
-            let unanswered = self.awaiting_response.len() as u64;
+    fn count_unanswered(
+        responses: &MessageStream,
+        awaiting_response: &AwaitingResponse,
+        conversation: &mut HttpConversation,
+    ) {
+        if responses.phase != Phase::GaveUp && !conversation.switched_protocols {
+            let unanswered = awaiting_response.len() as u64;
             conversation.unanswered_requests = Some(unanswered);
             // Responses come in request order (RFC 9112 §9.3.2), so if any request is
             // unanswered, the last one written is.
@@ -839,8 +976,34 @@ impl HttpParser {
     }
 }
 
-/// Response counts by status code, in the order first seen.
-pub(crate) type StatusCounts = SmallVec<[(u16, u64); 2]>;
+/// The requests awaiting their responses, oldest first: a queue that lives inside the
+/// parser (no allocation) while at most 16 requests are pipelined, which is every pool and
+/// browser; a deeper pipeline spills to the heap, up to [`MAX_PIPELINED_REQUESTS`].
+#[derive(Clone, Debug, Default)]
+struct AwaitingResponse(SmallVec<[PendingRequest; 16]>);
+
+impl AwaitingResponse {
+    fn new() -> AwaitingResponse {
+        AwaitingResponse(SmallVec::new())
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn push_back(&mut self, request: PendingRequest) {
+        self.0.push(request);
+    }
+
+    fn front(&self) -> Option<&PendingRequest> {
+        self.0.first()
+    }
+
+    /// Moves the rest forward: at most [`MAX_PIPELINED_REQUESTS`] bytes.
+    fn pop_front(&mut self) -> Option<PendingRequest> {
+        (!self.0.is_empty()).then(|| self.0.remove(0))
+    }
+}
 
 /// `first_request` is kept empty while it is `last_request` (see [`read_request`]).
 fn fill_first_request(conversation: &mut HttpConversation) {
@@ -851,13 +1014,13 @@ fn fill_first_request(conversation: &mut HttpConversation) {
 
 fn read_request(
     head: &[u8],
-    awaiting_response: &mut VecDeque<PendingRequest>,
+    awaiting_response: &mut AwaitingResponse,
     conversation: &mut HttpConversation,
 ) -> Result<Framing, GiveUp> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
+    let mut headers = no_headers();
+    let mut request = httparse::Request::new(&mut []);
     let (Ok(httparse::Status::Complete(_)), Some(method), Some(target), Some(minor)) = (
-        request.parse(head),
+        request.parse_with_uninit_headers(head, &mut headers),
         request.method,
         request.path,
         request.version,
@@ -894,27 +1057,30 @@ fn read_request(
 /// and status code.
 fn read_response(
     head: &[u8],
-    awaiting_response: &mut VecDeque<PendingRequest>,
+    awaiting_response: &mut AwaitingResponse,
     conversation: &mut HttpConversation,
-    status_codes: &mut StatusCounts,
 ) -> Result<(Framing, HttpVersion, u16), GiveUp> {
     let mut seen = (HttpVersion::Http11, 0);
-    let counts = (conversation, status_codes);
-    let framing = read_response_framing(head, awaiting_response, counts, &mut seen)?;
+    let framing = read_response_framing(head, awaiting_response, conversation, &mut seen)?;
     Ok((framing, seen.0, seen.1))
 }
 
 /// [`read_response`], writing the head's version and status code to `seen`.
 fn read_response_framing(
     head: &[u8],
-    awaiting_response: &mut VecDeque<PendingRequest>,
-    (conversation, status_codes): (&mut HttpConversation, &mut StatusCounts),
+    awaiting_response: &mut AwaitingResponse,
+    conversation: &mut HttpConversation,
     seen: &mut (HttpVersion, u16),
 ) -> Result<Framing, GiveUp> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
+    let mut headers = no_headers();
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        head,
+        &mut headers,
+    );
     let (Ok(httparse::Status::Complete(_)), Some(status), Some(minor)) =
-        (response.parse(head), response.code, response.version)
+        (parsed, response.code, response.version)
     else {
         return Err(GiveUp::ParseError);
     };
@@ -923,10 +1089,7 @@ fn read_response_framing(
     *seen = (version, status);
     conversation.responses += 1;
     conversation.version = Some(version);
-    match status_codes.iter_mut().find(|(code, _)| *code == status) {
-        Some((_, count)) => *count += 1,
-        None => status_codes.push((status, 1)),
-    }
+    conversation.status_codes.count(status);
     let interim = (100..200).contains(&status);
     // An interim response leaves its request waiting for the final one; a response with
     // no request before it (the request direction gave up) is read as a GET's.

@@ -77,6 +77,17 @@ pub enum Announcement {
     RequestConnectionClose,
 }
 
+impl Announcement {
+    /// The JSON name (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Announcement::ResponseConnectionClose => "response_connection_close",
+            Announcement::ResponseHttp10 => "response_http10",
+            Announcement::RequestConnectionClose => "request_connection_close",
+        }
+    }
+}
+
 /// How a server's idle close compares with the `Keep-Alive: timeout=N` it advertised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +101,15 @@ pub enum VersusAdvertised {
 }
 
 impl VersusAdvertised {
+    /// The JSON name (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersusAdvertised::Agrees => "agrees",
+            VersusAdvertised::Earlier => "earlier",
+            VersusAdvertised::Later => "later",
+        }
+    }
+
     /// The comparison of an observed idle close after `idle` seconds with `advertised`.
     pub fn of(idle: f64, advertised: u64) -> VersusAdvertised {
         let advertised = advertised as f64;

@@ -17,7 +17,7 @@
 //! all of it is freed once both directions have finished (FIN, RST, or the connection is
 //! handed over).
 
-use crate::http::{Arrival, HttpConversation, HttpParser, StatusCounts};
+use crate::http::{Arrival, HttpConversation, HttpParser};
 use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
 use crate::segment::Segment;
@@ -50,7 +50,7 @@ pub enum Streams {
     /// Both directions finished: what they said, kept compact until the report (a
     /// finished connection can wait a minute in TIME-WAIT before it is reported).
     Done {
-        http: Option<Box<Parked>>,
+        http: Option<Box<HttpConversation>>,
         found: bool,
     },
 }
@@ -116,8 +116,8 @@ impl Streams {
     /// The HTTP conversation, once [`Streams::end`] ran: moved out (`take`) or copied.
     pub fn http(&mut self, take: bool) -> Option<Box<HttpConversation>> {
         match self {
-            Streams::Done { http, .. } if take => http.take().map(|parked| parked.unpark()),
-            Streams::Done { http, .. } => http.as_ref().map(|parked| parked.copy()),
+            Streams::Done { http, .. } if take => http.take(),
+            Streams::Done { http, .. } => http.clone(),
             _ => None,
         }
     }
@@ -319,62 +319,12 @@ impl Tracked {
         let http = self
             .http
             .take()
-            .map(HttpParser::finish_compact)
-            .filter(|(conversation, ..)| worth_reporting(conversation))
-            .map(Parked::new);
+            .map(HttpParser::finish_boxed)
+            .filter(|conversation| worth_reporting(conversation));
         Streams::Done {
             http,
             found: self.found,
         }
-    }
-}
-
-/// A finished conversation waiting for its report, without the allocations a report
-/// needs: most connections have one status code (a tree node of its own in
-/// `status_codes`) and one request (`first_request` a copy of `last_request`). That is a
-/// third of what a parked connection's conversation costs.
-#[derive(Clone, Debug)]
-pub struct Parked {
-    /// With `status_codes` empty, and `first_request` empty when it is `last_request`.
-    conversation: HttpConversation,
-    status_codes: StatusCounts,
-    first_is_last: bool,
-}
-
-impl Parked {
-    /// From [`HttpParser::finish_compact`]'s parts.
-    fn new(
-        (conversation, status_codes, first_is_last): (HttpConversation, StatusCounts, bool),
-    ) -> Box<Parked> {
-        Box::new(Parked {
-            conversation,
-            status_codes,
-            first_is_last,
-        })
-    }
-
-    /// The conversation as it was.
-    fn unpark(self: Box<Parked>) -> Box<HttpConversation> {
-        let Parked {
-            mut conversation,
-            status_codes,
-            first_is_last,
-        } = *self;
-        conversation.status_codes = status_codes.into_iter().collect();
-        if first_is_last {
-            conversation.first_request = conversation.last_request.clone();
-        }
-        Box::new(conversation)
-    }
-
-    /// A copy of the conversation as it was.
-    fn copy(&self) -> Box<HttpConversation> {
-        let mut conversation = self.conversation.clone();
-        conversation.status_codes = self.status_codes.iter().copied().collect();
-        if self.first_is_last {
-            conversation.first_request = conversation.last_request.clone();
-        }
-        Box::new(conversation)
     }
 }
 

@@ -647,3 +647,50 @@ fn head_scan_matches_the_byte_by_byte_rule() {
         }
     }
 }
+
+#[test]
+fn known_fields_are_recognised_in_any_case_and_only_exactly() {
+    for (name, field) in [
+        ("Connection", KnownField::Connection),
+        ("CONNECTION", KnownField::Connection),
+        ("keep-alive", KnownField::KeepAlive),
+        ("Keep-Alive", KnownField::KeepAlive),
+        ("content-length", KnownField::ContentLength),
+        ("Content-Length", KnownField::ContentLength),
+        ("Transfer-Encoding", KnownField::TransferEncoding),
+        ("transfer-ENCODING", KnownField::TransferEncoding),
+    ] {
+        assert_eq!(KnownField::of(name), Some(field), "{name}");
+    }
+    for name in [
+        "Connectiom",
+        "Keep-Alivf",
+        "Content-Type",
+        "Content-Lengths",
+        "Transfer-Encodinh",
+        "Date",
+        "",
+        "Proxy-Connection",
+    ] {
+        assert_eq!(KnownField::of(name), None, "{name}");
+    }
+}
+
+#[test]
+fn digits_parse_to_their_number_and_nothing_else_does() {
+    assert_eq!(parse_digits("0"), Some(0));
+    assert_eq!(parse_digits("0049"), Some(49));
+    assert_eq!(parse_digits("18446744073709551615"), Some(u64::MAX));
+    for text in [
+        "",
+        "18446744073709551616",
+        "+5",
+        "-1",
+        "4 9",
+        "4a",
+        "٣",
+        "0x10",
+    ] {
+        assert_eq!(parse_digits(text), None, "{text:?}");
+    }
+}

@@ -23,6 +23,7 @@
 //! lines. Measure wall time before adding such a mechanism back.
 
 use closewait_core::http::{HttpConversation, HttpVersion, RequestLine};
+use closewait_core::http_close::HttpClose;
 use closewait_core::model::{
     Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
     StateChange,
@@ -48,9 +49,6 @@ pub struct LineWriter {
     lines: usize,
     /// The line's explanation text (kept only to reuse the space).
     explanation: String,
-    /// The line's `close.http` object as JSON, empty without one (serde writes it: only
-    /// connections that carried HTTP have one, and their `http` object goes through serde too).
-    close_http: Vec<u8>,
     /// A line's `http` and `segments` members, written by serde (kept only to reuse the space).
     tail: Vec<u8>,
 }
@@ -82,16 +80,11 @@ impl LineWriter {
             .explained()
             .write_to(&mut self.explanation)
             .expect("writing to a String cannot fail");
-        self.close_http.clear();
-        if let Some(http) = &r.close.http {
-            serde_json::to_writer(&mut self.close_http, http)
-                .expect("writing to memory cannot fail");
-        }
         // Room for the line at its longest, so that no piece needs to check for room.
         let bound = HEAD_MAX
             + ENTRY_MAX * (r.timeline.client.len() + r.timeline.server.len())
             + escaped_max(&self.explanation)
-            + self.close_http.len()
+            + r.close.http.as_deref().map_or(0, http_close_max)
             + b",\"http\":".len()
             + escaped_max(&r.zeek.conn_state)
             + escaped_max(&r.zeek.history)
@@ -137,7 +130,7 @@ impl LineWriter {
         w.put(b",\"server\":");
         w.uint(r.bytes.server);
         w.put(b"},\"close\":{\"kind\":");
-        w.close(&r.close, &self.explanation, &self.close_http);
+        w.close(&r.close, &self.explanation);
         w.put(b",\"client_state\":");
         w.piece(&w.t.client_state[r.client_state as usize]);
         w.piece(&w.t.server_state[r.server_state as usize]);
@@ -235,6 +228,20 @@ fn http_max(http: &HttpConversation) -> usize {
         + lines.into_iter().flatten().map(request_max).sum::<usize>()
         + HTTP_STATUS_MAX * http.status_codes.len()
 }
+
+/// The room `close`'s `,"http":{…}` takes at most: the constant part with every name and
+/// number at its longest, and the request line's strings escaped.
+fn http_close_max(http: &HttpClose) -> usize {
+    HTTP_CLOSE_MAX
+        + http.request.as_ref().map_or(0, |request| {
+            HTTP_REQUEST_MAX
+                + escaped_max(&request.request.method)
+                + escaped_max(&request.request.target)
+        })
+}
+
+/// The constant part of `close`'s `,"http":{…}` (about 330 bytes at its longest).
+const HTTP_CLOSE_MAX: usize = 512;
 
 /// The constant part of `,"http":{…}` (about 520 bytes at its longest, with padding).
 const HTTP_MAX: usize = 1024;
@@ -527,7 +534,7 @@ impl W<'_> {
 
     /// From just after `"close":{"kind":`; each enum value comes with the key after it.
     #[inline(always)]
-    fn close(&mut self, c: &Close, explanation: &str, http: &[u8]) {
+    fn close(&mut self, c: &Close, explanation: &str) {
         let t = self.t;
         self.piece(&t.kind[c.kind as usize]);
         self.piece(&t.initiator[c.initiator as usize]);
@@ -558,11 +565,54 @@ impl W<'_> {
             self.put(b",\"explanation\":");
         }
         self.str(explanation);
-        if !http.is_empty() {
-            self.put(b",\"http\":");
-            self.put_var(http);
+        if let Some(http) = c.http.as_deref() {
+            self.http_close(http);
         }
         self.put(b"}");
+    }
+
+    /// `,"http":{…}` of `close`, as serde writes [`HttpClose`] (at most [`http_close_max`]
+    /// bytes).
+    #[inline(always)]
+    fn http_close(&mut self, h: &HttpClose) {
+        self.put(b",\"http\":{\"reason\":\"");
+        self.put_var(h.reason.as_str().as_bytes());
+        self.put(b"\",\"closed_by\":");
+        self.side(h.closed_by);
+        if let Some(announcement) = h.announcement {
+            self.put(b",\"announcement\":\"");
+            self.put_var(announcement.as_str().as_bytes());
+            self.put(b"\"");
+        }
+        self.put(b",\"idle_after_response\":");
+        self.opt_float(h.idle_after_response);
+        self.put(b",\"advertised_timeout\":");
+        self.opt_uint(h.advertised_timeout);
+        if let Some(versus) = h.versus_advertised {
+            self.put(b",\"versus_advertised\":\"");
+            self.put_var(versus.as_str().as_bytes());
+            self.put(b"\"");
+        }
+        if let Some(request) = &h.request {
+            self.put(b",\"request\":{\"request\":");
+            self.request_line(Some(&request.request));
+            self.put(b",\"idempotent\":");
+            self.bool(request.idempotent);
+            self.put(b"}");
+        }
+        if let Some(after) = h.written_after_close {
+            self.put(b",\"written_after_close\":");
+            self.float(after);
+        }
+        self.put(b"}");
+    }
+
+    #[inline(always)]
+    fn side(&mut self, side: Side) {
+        match side {
+            Side::Client => self.put(b"\"client\""),
+            Side::Server => self.put(b"\"server\""),
+        }
     }
 
     /// Each entry is written with a comma after it, the last one then replaced by `]`.
@@ -928,6 +978,80 @@ mod tests {
             "its idle (keep-alive) timeout; it advertised Keep-Alive: timeout=2, which agrees.\",\
              \"http\":{\"reason\":\"idle_timeout\",\"closed_by\":\"server\""
         ));
+    }
+
+    /// Every shape `close.http` takes: each reason, announcement and comparison, the
+    /// optional members present and absent, a request line that needs escaping, and
+    /// negative, zero and null times.
+    #[test]
+    fn every_http_close_shape_matches_serde_json_byte_for_byte() {
+        use closewait_core::http::UnansweredRequest;
+        use closewait_core::http_close::{Announcement, HttpCloseReason, VersusAdvertised};
+        let request = |method: &str, target: &str| UnansweredRequest {
+            request: RequestLine {
+                method: method.into(),
+                target: target.into(),
+                version: HttpVersion::Http10,
+            },
+            idempotent: method == "GET",
+        };
+        let verdicts = [
+            HttpClose {
+                reason: HttpCloseReason::Announced,
+                closed_by: Side::Server,
+                announcement: Some(Announcement::ResponseHttp10),
+                idle_after_response: Some(0.0),
+                advertised_timeout: None,
+                versus_advertised: None,
+                request: None,
+                written_after_close: None,
+            },
+            HttpClose {
+                reason: HttpCloseReason::Announced,
+                closed_by: Side::Client,
+                announcement: Some(Announcement::RequestConnectionClose),
+                idle_after_response: None,
+                advertised_timeout: Some(u64::MAX),
+                versus_advertised: Some(VersusAdvertised::Later),
+                request: None,
+                written_after_close: None,
+            },
+            HttpClose {
+                reason: HttpCloseReason::IdleTimeout,
+                closed_by: Side::Server,
+                announcement: Some(Announcement::ResponseConnectionClose),
+                idle_after_response: Some(14.999_999),
+                advertised_timeout: Some(15),
+                versus_advertised: Some(VersusAdvertised::Earlier),
+                request: None,
+                written_after_close: None,
+            },
+            HttpClose {
+                reason: HttpCloseReason::RequestHitClosedConnection,
+                closed_by: Side::Server,
+                announcement: None,
+                idle_after_response: Some(2.000_001),
+                advertised_timeout: Some(2),
+                versus_advertised: Some(VersusAdvertised::Agrees),
+                request: Some(request("POST", "/orders?q=\"a\\b\"\u{1}é…")),
+                written_after_close: Some(-0.000_042),
+            },
+            HttpClose {
+                reason: HttpCloseReason::Neither,
+                closed_by: Side::Client,
+                announcement: None,
+                idle_after_response: Some(f64::NAN),
+                advertised_timeout: None,
+                versus_advertised: None,
+                request: Some(request("GET", "")),
+                written_after_close: Some(1e-7),
+            },
+        ];
+        for verdict in verdicts {
+            let mut r = ReportBuilder::new(4).build();
+            r.close.http = Some(Box::new(verdict.clone()));
+            assert_eq!(fast_line(&r), serde_line(&r), "{verdict:?}");
+        }
     }
 
     #[test]
