@@ -10,6 +10,7 @@ use closewait::analyze::{analyze, AnalyzeOptions, RecordSegments};
 use closewait::capture::InputSpec;
 use closewait::http::{HttpConversation, HttpVersion, RequestLine};
 use closewait::model::{ConnectionReport, Side};
+use closewait_core::http_close::HttpCloseReason;
 use std::collections::BTreeMap;
 
 fn reports_with(name: &str, opts: &AnalyzeOptions) -> Vec<ConnectionReport> {
@@ -297,4 +298,129 @@ fn find_sees_text_across_segment_boundaries() {
         reports_with("13-http-keepalive-reuse.pcap", &opts)[0].http,
         plain[0].http
     );
+}
+
+/// 29b is 29 with frame 6 removed (captures/README.md): the first connection's first
+/// response (`HTTP/1.1 200 OK`, 150 bytes) never captured, though the client received it
+/// and acknowledged it (tshark on 29b: frame 6 `[TCP ACKed unseen segment] Ack=151`, frame
+/// 8 `[TCP Previous segment not captured] HTTP/1.1 200 OK`). The client's ACK of the
+/// second response proves the first one's bytes exist: they become a gap there. A gap
+/// between two messages cannot be skipped by any framing, so that connection's response
+/// direction gives up (it never resynchronises on bytes that merely look like a head);
+/// its requests are still read, the TCP verdict is the kernel's as in 29, and the second
+/// connection reads exactly as in 29.
+#[test]
+fn response_missing_from_the_capture_is_a_gap_and_the_rest_still_reads() {
+    let original = reports("29-nginx-python-requests-keepalive-requests.pcap");
+    let derived = reports("29b-nginx-python-requests-response-not-captured.pcap");
+    assert_eq!(original.len(), 2);
+    assert_eq!(derived.len(), 2);
+
+    // The TCP story does not depend on the missing bytes; the TCP counters say they are
+    // missing (Zeek's history gains its content-gap `g`).
+    // Frames from 7 on are one lower in 29b: compare everything but frame numbers.
+    let tcp = |r: &ConnectionReport| {
+        let mut v = serde_json::to_value(r).expect("JSON");
+        let close = v["close"].as_object_mut().expect("object");
+        for key in ["http", "explanation", "first_frame"] {
+            close.remove(key);
+        }
+        for side in ["client", "server"] {
+            for change in v["timeline"][side].as_array_mut().expect("timeline") {
+                change.as_object_mut().expect("object").remove("frame");
+            }
+        }
+        let explanation = r.close.explanation.clone();
+        let keep = [
+            "close",
+            "client_state",
+            "server_state",
+            "timeline",
+            "duration",
+        ];
+        (keep.map(|k| v[k].clone()), explanation)
+    };
+    for (o, d) in original.iter().zip(&derived) {
+        assert_eq!(o.client, d.client);
+        assert_eq!(tcp(o), tcp(d), "{}", o.client);
+    }
+    assert_eq!(derived[0].tcp.server.missing_bytes, 150);
+    assert_eq!(original[0].tcp.server.missing_bytes, 0);
+    assert_eq!(
+        (
+            original[0].zeek.history.as_str(),
+            derived[0].zeek.history.as_str()
+        ),
+        ("ShADadfF", "ShADagdfF")
+    );
+
+    // 29, first connection: two GETs, two 200s, the second announcing the close.
+    let before = original[0].http.as_deref().expect("http");
+    assert_answered_then_closed(before);
+    assert_eq!(
+        original[0].close.http.as_deref().map(|c| c.reason),
+        Some(HttpCloseReason::Announced)
+    );
+
+    // 29b, first connection: both requests read (same times), the responses given up at
+    // the gap, so nothing is known of them or of what the last one announced.
+    let after = derived[0].http.as_deref().expect("http");
+    assert_eq!((after.requests, after.responses), (2, 0));
+    assert_eq!(after.last_request, Some(get("/")));
+    assert_eq!(after.first_request_at, before.first_request_at);
+    assert_eq!(after.last_request_at, before.last_request_at);
+    assert_eq!(after.status_codes, BTreeMap::new());
+    assert_eq!(after.last_status, None);
+    assert_eq!(after.last_response_at, None);
+    assert!(!after.last_response_says_close);
+    assert_eq!(after.unanswered_requests, None, "pairing unknown");
+    assert_eq!(
+        after.gave_up,
+        closewait::http::GiveUps {
+            gap: 1,
+            ..Default::default()
+        }
+    );
+    let close = derived[0].close.http.as_deref().expect("an HTTP close");
+    assert_eq!(
+        (close.reason, close.closed_by, close.idle_after_response),
+        (HttpCloseReason::Neither, Side::Server, None)
+    );
+
+    assert_eq!(
+        derived[0].close.explained().to_string(),
+        "The server closed first and the client answered with its own FIN 0.001 s later. \
+         HTTP: the close was neither announced nor an idle timeout (no response was read \
+         before the server closed)."
+    );
+
+    // The second connection is untouched.
+    assert_eq!(derived[1].http, original[1].http);
+    assert_eq!(derived[1].close.http, original[1].close.http);
+
+    // The bytes held after the gap are still searched: the second response's header.
+    let found = |name: &str| {
+        let opts = AnalyzeOptions {
+            find: Some(b"Connection: close".to_vec()),
+            ..AnalyzeOptions::default()
+        };
+        reports_with(name, &opts)
+            .iter()
+            .map(|r| r.found)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found("29b-nginx-python-requests-response-not-captured.pcap"),
+        vec![true, true]
+    );
+}
+
+/// 29's first connection as tshark reads it: `GET /` answered `200` (keep-alive), then
+/// `GET /` answered `200` with `Connection: close`.
+fn assert_answered_then_closed(http: &HttpConversation) {
+    assert_eq!((http.requests, http.responses), (2, 2));
+    assert_eq!(http.status_codes, BTreeMap::from([(200, 2)]));
+    assert!(http.last_response_says_close);
+    assert_eq!(http.unanswered_requests, Some(0));
+    assert_eq!(http.gave_up, Default::default());
 }

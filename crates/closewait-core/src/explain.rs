@@ -273,10 +273,12 @@ impl HttpClose {
                      {} s after the last response).",
                     secs(idle)
                 ),
+                // No response read: none came, or the capture lost bytes and the response
+                // direction gave up (`gave_up.gap`).
                 None => write!(
                     out,
-                    "HTTP: the close was neither announced nor an idle timeout (the {by} closed \
-                     before any response)."
+                    "HTTP: the close was neither announced nor an idle timeout (no response was \
+                     read before the {by} closed)."
                 ),
             },
         }

@@ -29,17 +29,18 @@
 //!   so a parser stuck on them skips a body of known length or gives up at once instead of
 //!   stalling until the connection ends.
 //!
-//! How the flow layer calls it: for every segment of one direction that carries the ACK
-//! flag, `skip_to(ack)` on the *other* direction's reassembler, after pushing the segment's
-//! own payload to its own reassembler and draining both. Two corrections first, because
-//! SYN and FIN occupy sequence space but carry no stream bytes: an ACK of the SYN is the
-//! first data byte's sequence number and changes nothing by itself, but once the other
-//! direction's FIN has been seen pass at most the FIN's sequence number (its ACK is FIN + 1,
-//! which is no stream byte); a FIN never captured still makes its slot look like one
-//! missing byte at the very end, which only matters to a parser in the middle of a message
-//! there. Captures whose clocks reorder data after its ACK (`-i any` on several
-//! interfaces) would see that data arrive behind the stream and counted as duplicates:
-//! such a caller skips only on ACKs of segments at least one round trip old.
+//! How the flow layer calls it (`flow::streams`): for every segment of one direction that
+//! carries the ACK flag, `skip_to(ack)` on the *other* direction's reassembler, before the
+//! segment's own payload is read (the acknowledged bytes were sent before it), and only
+//! while that reassembler holds bytes behind a hole ([`Reassembler::buffered`] > 0): a
+//! hole with nothing captured after it keeps nobody waiting, and the check costs nothing
+//! on the in-order path. The ACK is capped at [`Reassembler::held_end_seq`], the end of
+//! what the capture has: SYN and FIN occupy sequence space but carry no stream bytes, so an
+//! ACK of the SYN is the first data byte's sequence number and changes nothing, and the
+//! ACK of a FIN the capture has not seen yet (FIN + 1) must not make its slot a missing
+//! byte; bytes past the cap that the capture holds later (clocks reordering data after its
+//! ACK, `-i any` on several interfaces) are then still read. Bytes *inside* a hole that
+//! show up after their ACK are duplicates of a gap already declared.
 //!
 //! Sequence numbers become 64-bit stream offsets relative to the next byte to deliver, using
 //! RFC 9293 §3.4's modulo 2^32 arithmetic ([`crate::tcp::seq_diff`]), so a stream longer than
@@ -318,6 +319,13 @@ impl Reassembler {
             self.deliver_contiguous();
         }
         self.note_peak();
+    }
+
+    /// The sequence number just past the last byte held out of order, when any is held:
+    /// how far the capture has seen this direction past its first hole.
+    pub fn held_end_seq(&self) -> Option<u32> {
+        let (&start, piece) = self.pending.last_key_value()?;
+        Some(self.first_seq.wrapping_add((start + piece.len()) as u32))
     }
 
     /// The next piece of the stream, in order, if one is ready.

@@ -16,12 +16,18 @@
 //! ([`crate::http::MAX_HEAD_BYTES`]) and the `--find` carry-over (the text's length), and
 //! all of it is freed once both directions have finished (FIN, RST, or the connection is
 //! handed over).
+//!
+//! Bytes the capture lost (the capturing host dropped them) are given up as soon as the
+//! receiver's ACK says it has them and the capture holds bytes after them
+//! ([`Reassembler::skip_to`]): the parser skips them inside a body of known length, or
+//! gives that direction up, and what follows is read when it arrived, not when the
+//! connection ends.
 
 use crate::http::{Arrival, HttpConversation, HttpParser};
 use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
 use crate::segment::Segment;
-use crate::tcp::Conversation;
+use crate::tcp::{seq_diff, Conversation};
 use std::sync::Arc;
 
 /// Reassembly limits of each direction of a tracked connection: out-of-order bytes held up
@@ -220,6 +226,9 @@ impl Tracked {
     }
 
     fn process(&mut self, seg: &Segment, payload: &[u8], from: usize, conv: &Conversation) {
+        // Before the segment's own bytes (the bytes it acknowledges were sent before it),
+        // and even from an endpoint that finished sending: it still acknowledges.
+        self.skip_acknowledged(seg, from);
         if self.finished[from] {
             return;
         }
@@ -261,6 +270,38 @@ impl Tracked {
             self.dirs[from] = None;
             self.finished[from] = true;
         }
+    }
+
+    /// The ACK of a segment endpoint `from` sent: the other endpoint's bytes before it
+    /// reached their receiver, so a hole in them that the capture still holds bytes after
+    /// is bytes the capture lost (the capturing host dropped them), not bytes still to
+    /// come: they become a gap now and what was held after them is read, instead of
+    /// waiting for the connection to end (or the 64 KiB budget to give the hole up). See
+    /// the `reassembly` module doc for why the ACK is capped at what the capture holds.
+    fn skip_acknowledged(&mut self, seg: &Segment, from: usize) {
+        let to = 1 - from;
+        // Cheap first: in order, nothing is held and nothing waits.
+        let waiting = |r: &&mut Reassembler| seg.flags.ack() && r.buffered() > 0;
+        let Some(reassembler) = self.dirs[to].as_mut().filter(waiting) else {
+            return;
+        };
+        let Some(held_end) = reassembler.held_end_seq() else {
+            return;
+        };
+        // RFC 9293 §3.4: SEG.ACK is "the next sequence number the sender of the segment is
+        // expecting to receive", compared modulo 2^32.
+        let acked = if seq_diff(seg.ack, held_end) > 0 {
+            held_end
+        } else {
+            seg.ack
+        };
+        reassembler.skip_to(acked);
+        // The held bytes arrived earlier; the ACK is when the capture knows they are next.
+        let arrival = Arrival {
+            ts: secs(seg.ts_ns),
+            frame: seg.frame,
+        };
+        self.drain(to, Some(arrival));
     }
 
     /// Hands what direction `from` has ready to the parser and the finder.
@@ -408,3 +449,6 @@ impl Finder {
         self.carry[from].clear();
     }
 }
+
+#[cfg(test)]
+mod tests;

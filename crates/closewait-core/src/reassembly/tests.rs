@@ -482,6 +482,22 @@ fn skip_to_counts_modulo_two_to_the_32() {
 }
 
 #[test]
+fn held_end_is_where_the_captured_stream_stops_modulo_two_to_the_32() {
+    let first = u32::MAX - 2;
+    let mut r = Reassembler::new(first, generous());
+    r.push(first, b"ab", 2);
+    assert_eq!(r.held_end_seq(), None, "in order: nothing held");
+    r.push(2, b"fg", 2); // offsets 5..7, after the wrap
+    r.push(first.wrapping_add(3), b"d", 1); // offset 3, inside the hole
+    assert_eq!(r.held_end_seq(), Some(4));
+    // A snaplen-cut tail is held as known missing: the capture saw it on the wire.
+    r.push(6, b"x", 4); // offsets 9..13, one byte captured
+    assert_eq!(r.held_end_seq(), Some(10));
+    r.skip_to(10);
+    assert_eq!(r.held_end_seq(), None);
+}
+
+#[test]
 fn skip_to_stops_at_the_stream_limit() {
     let mut r = Reassembler::new(
         ISN,
