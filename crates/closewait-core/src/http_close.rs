@@ -77,6 +77,17 @@ pub enum Announcement {
     RequestConnectionClose,
 }
 
+impl Announcement {
+    /// The JSON spelling (`close.http.announcement`), also the Parquet column's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Announcement::ResponseConnectionClose => "response_connection_close",
+            Announcement::ResponseHttp10 => "response_http10",
+            Announcement::RequestConnectionClose => "request_connection_close",
+        }
+    }
+}
+
 /// How a server's idle close compares with the `Keep-Alive: timeout=N` it advertised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +101,15 @@ pub enum VersusAdvertised {
 }
 
 impl VersusAdvertised {
+    /// The JSON spelling (`close.http.versus_advertised`), also the Parquet column's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersusAdvertised::Agrees => "agrees",
+            VersusAdvertised::Earlier => "earlier",
+            VersusAdvertised::Later => "later",
+        }
+    }
+
     /// The comparison of an observed idle close after `idle` seconds with `advertised`.
     pub fn of(idle: f64, advertised: u64) -> VersusAdvertised {
         let advertised = advertised as f64;
@@ -364,6 +384,38 @@ mod tests {
         close.first = Some(CloseSignal::Rst);
         let verdict = judge(&close, &kept_alive(4.0)).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Neither);
+    }
+
+    #[test]
+    fn spellings_are_the_json_ones() {
+        fn json(value: &impl Serialize) -> String {
+            match serde_json::to_value(value).expect("serialises") {
+                serde_json::Value::String(s) => s,
+                other => panic!("not a string: {other}"),
+            }
+        }
+        for reason in [
+            HttpCloseReason::Announced,
+            HttpCloseReason::IdleTimeout,
+            HttpCloseReason::RequestHitClosedConnection,
+            HttpCloseReason::Neither,
+        ] {
+            assert_eq!(json(&reason), reason.as_str());
+        }
+        for announcement in [
+            Announcement::ResponseConnectionClose,
+            Announcement::ResponseHttp10,
+            Announcement::RequestConnectionClose,
+        ] {
+            assert_eq!(json(&announcement), announcement.as_str());
+        }
+        for versus in [
+            VersusAdvertised::Agrees,
+            VersusAdvertised::Earlier,
+            VersusAdvertised::Later,
+        ] {
+            assert_eq!(json(&versus), versus.as_str());
+        }
     }
 
     #[test]
