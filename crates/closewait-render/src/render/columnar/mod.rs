@@ -17,6 +17,7 @@
 //! line (capture, filter, summary) as `closewait_summary`.
 
 pub mod columns;
+mod http_columns;
 
 use super::{AnalyzeOutput, Renderer};
 use arrow_array::RecordBatch;
@@ -31,7 +32,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// The version of the table's columns, in every file's metadata as `schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Rows per Parquet row group and per Arrow record batch: large enough for good
 /// compression and fast scans, small enough that a batch's builders stay a few tens of MB.
