@@ -677,3 +677,42 @@ fn http_columns_name_the_post_written_into_a_closed_connection() {
         ]
     );
 }
+
+/// Nearly distinct values (times, seconds, ids, frames, byte counts) are written plain, the
+/// rest dictionary-encoded: a dictionary of distinct values only costs memory.
+#[test]
+fn only_columns_with_repeated_values_are_dictionary_encoded() {
+    let file = analyze_to_file("captures/12-pool-leak-many.pcap", "encodings.parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
+        std::fs::read(file).expect("read"),
+    ))
+    .expect("parquet");
+    let group = builder.metadata().row_group(0);
+    let dictionary = |name: &str| {
+        let column = group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        column.dictionary_page_offset().is_some()
+    };
+    for plain in [
+        "start",
+        "start_time",
+        "id",
+        "last_frame",
+        "bytes_server",
+        "http_last_response_at",
+        "close_http_idle_after_response",
+    ] {
+        assert!(!dictionary(plain), "{plain}");
+    }
+    for repeated in [
+        "close_kind",
+        "server_ip",
+        "tcp_client_fins",
+        "http_requests",
+    ] {
+        assert!(dictionary(repeated), "{repeated}");
+    }
+}

@@ -296,6 +296,29 @@ const ZEEK_AND_CAPTURE: [Column; 3] = [
     column("capture", false, Value::Capture),
 ];
 
+/// Integer columns whose values are nearly all distinct (identifiers, frame numbers, byte
+/// counts), like every point in time and every number of seconds.
+const MOSTLY_DISTINCT_INTEGERS: [&str; 6] = [
+    "id",
+    "first_frame",
+    "last_frame",
+    "close_first_frame",
+    "bytes_client",
+    "bytes_server",
+];
+
+impl Column {
+    /// Whether a Parquet dictionary can pay for this column. Not for values nearly all
+    /// distinct: their dictionary would grow to its page limit (1 MiB, with its hash table)
+    /// in every row group only for the writer to fall back to plain encoding, memory and
+    /// time spent for nothing (on a 306 k-connection capture, 32 MB of peak RSS).
+    pub fn dictionary_helps(&self) -> bool {
+        let distinct = matches!(self.value, Value::Float64(_) | Value::Timestamp(_))
+            || MOSTLY_DISTINCT_INTEGERS.contains(&self.name);
+        !distinct
+    }
+}
+
 /// Every column, in table order.
 pub fn columns() -> impl Iterator<Item = &'static Column> {
     IDENTITY

@@ -104,10 +104,13 @@ impl FileWriter {
     fn new(kind: FileKind, schema: &SchemaRef, rows_per_batch: usize) -> io::Result<FileWriter> {
         Ok(match kind {
             FileKind::Parquet => {
-                let props = WriterProperties::builder()
+                let mut props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(rows_per_batch))
-                    .build();
+                    .set_max_row_group_row_count(Some(rows_per_batch));
+                for column in columns::columns().filter(|c| !c.dictionary_helps()) {
+                    props = props.set_column_dictionary_enabled(column.name.into(), false);
+                }
+                let props = props.build();
                 let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
                     .map_err(io::Error::other)?;
                 // Also as the file's own key-value metadata, where readers that ignore the
