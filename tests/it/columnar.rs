@@ -7,14 +7,16 @@ use crate::support::cli::{closewait, on_a_terminal};
 use crate::support::paths::{out_dir, root};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, MapArray, RecordBatch};
 use closewait::analyze::{analyze, AnalyzeOptions};
 use closewait::capture::InputSpec;
+use closewait::http::{GiveUps, HttpConversation, KeepAliveAdvertised, RequestLine};
 use closewait::model::{ConnectionReport, DirectionStats, Side, StateChange};
 use closewait::render::columnar::{ColumnarRenderer, FileKind, SCHEMA_VERSION};
 use closewait::render::{AnalyzeOutput, Renderer};
 use closewait::state::TcpState;
 use closewait::summary::SummaryBuilder;
+use closewait_core::http_close::HttpClose;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::PathBuf;
 
@@ -113,7 +115,36 @@ impl Row<'_> {
         a.is_valid(self.index).then(|| a.value(self.index))
     }
     fn bool(&self, name: &str) -> bool {
-        self.column(name).as_boolean().value(self.index)
+        self.maybe_bool(name).expect(name)
+    }
+    fn maybe_bool(&self, name: &str) -> Option<bool> {
+        let a = self.column(name).as_boolean();
+        a.is_valid(self.index).then(|| a.value(self.index))
+    }
+    fn int32(&self, name: &str) -> Option<i32> {
+        let a = self.column(name).as_primitive::<Int32Type>();
+        a.is_valid(self.index).then(|| a.value(self.index))
+    }
+    fn maybe_micros(&self, name: &str) -> Option<i64> {
+        let a = self.column(name).as_primitive::<TimestampMicrosecondType>();
+        a.is_valid(self.index).then(|| a.value(self.index))
+    }
+    /// A `map<int32, int64>` cell as its (key, value) pairs in stored order.
+    fn counts_by_code(&self, name: &str) -> Option<Vec<(i32, i64)>> {
+        let a: &MapArray = self.column(name).as_map();
+        if !a.is_valid(self.index) {
+            return None;
+        }
+        let entries = a.value(self.index);
+        let keys = entries.column(0).as_primitive::<Int32Type>();
+        let values = entries.column(1).as_primitive::<Int64Type>();
+        Some(
+            keys.values()
+                .iter()
+                .copied()
+                .zip(values.values().iter().copied())
+                .collect(),
+        )
     }
 }
 
@@ -261,6 +292,203 @@ fn assert_row_is_report(row: &Row<'_>, r: &ConnectionReport, capture: &str) {
         "{at}"
     );
     assert_eq!(row.text("capture"), Some(capture), "{at}");
+    assert_http_columns_are_report(row, r, &at);
+    assert_close_http_columns_are_report(row, r, &at);
+}
+
+fn micros(secs: Option<f64>) -> Option<i64> {
+    secs.map(|s| (s * 1e6).round() as i64)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).expect("a count below 2^63")
+}
+
+/// The `{prefix}_method`, `_target` and `_version` columns are `line`'s.
+fn assert_request_line(row: &Row<'_>, prefix: &str, line: Option<&RequestLine>, at: &str) {
+    for (part, value) in [
+        ("method", line.map(|l| l.method.as_str())),
+        ("target", line.map(|l| l.target.as_str())),
+        ("version", line.map(|l| l.version.as_str())),
+    ] {
+        let column = format!("{prefix}_{part}");
+        assert_eq!(row.text(&column), value, "{at} {column}");
+    }
+}
+
+/// Every `http_*` column equals its field of `http`, all null without it.
+fn assert_http_columns_are_report(row: &Row<'_>, r: &ConnectionReport, at: &str) {
+    let present = r.http.is_some();
+    let none = HttpConversation::default();
+    // Every field is named: a field added to the model fails here until it has a column.
+    let HttpConversation {
+        requests,
+        responses,
+        version,
+        first_request,
+        last_request,
+        status_codes,
+        last_request_says_close,
+        last_response_says_close,
+        last_response_persistent,
+        keep_alive,
+        unanswered_requests,
+        last_unanswered_request,
+        switched_protocols,
+        gave_up,
+        first_request_at,
+        last_request_at,
+        last_response_at,
+        last_status,
+        marks: _,
+    } = r.http.as_deref().unwrap_or(&none);
+    let when_http = |v: u64| present.then(|| signed(v));
+    let flag = |v: bool| present.then_some(v);
+    assert_eq!(row.int("http_requests"), when_http(*requests), "{at}");
+    assert_eq!(row.int("http_responses"), when_http(*responses), "{at}");
+    assert_eq!(
+        row.text("http_version"),
+        version.map(|v| v.as_str()),
+        "{at}"
+    );
+    assert_request_line(row, "http_first_request", first_request.as_ref(), at);
+    assert_request_line(row, "http_last_request", last_request.as_ref(), at);
+    let codes: Vec<(i32, i64)> = status_codes
+        .iter()
+        .map(|(&code, &n)| (i32::from(code), signed(n)))
+        .collect();
+    assert_eq!(
+        row.counts_by_code("http_status_codes"),
+        present.then_some(codes),
+        "{at}"
+    );
+    for (column, value) in [
+        (
+            "http_last_request_says_close",
+            flag(*last_request_says_close),
+        ),
+        (
+            "http_last_response_says_close",
+            flag(*last_response_says_close),
+        ),
+        ("http_last_response_persistent", *last_response_persistent),
+        (
+            "http_last_unanswered_request_idempotent",
+            last_unanswered_request.as_ref().map(|u| u.idempotent),
+        ),
+        ("http_switched_protocols", flag(*switched_protocols)),
+    ] {
+        assert_eq!(row.maybe_bool(column), value, "{at} {column}");
+    }
+    let KeepAliveAdvertised { timeout_s, max } = keep_alive.unwrap_or_default();
+    let GiveUps {
+        gap,
+        oversized_head,
+        parse_error,
+        pipeline_overflow,
+    } = gave_up;
+    for (column, value) in [
+        ("http_keep_alive_timeout_s", timeout_s.map(signed)),
+        ("http_keep_alive_max", max.map(signed)),
+        ("http_unanswered_requests", unanswered_requests.map(signed)),
+        ("http_gave_up_gap", when_http((*gap).into())),
+        (
+            "http_gave_up_oversized_head",
+            when_http((*oversized_head).into()),
+        ),
+        ("http_gave_up_parse_error", when_http((*parse_error).into())),
+        (
+            "http_gave_up_pipeline_overflow",
+            when_http((*pipeline_overflow).into()),
+        ),
+    ] {
+        assert_eq!(row.int(column), value, "{at} {column}");
+    }
+    assert_request_line(
+        row,
+        "http_last_unanswered_request_request",
+        last_unanswered_request.as_ref().map(|u| &u.request),
+        at,
+    );
+    for (name, value) in [
+        ("first_request", first_request_at),
+        ("last_request", last_request_at),
+        ("last_response", last_response_at),
+    ] {
+        let (secs, time) = (format!("http_{name}_at"), format!("http_{name}_time"));
+        assert_eq!(row.float(&secs), *value, "{at} {secs}");
+        assert_eq!(row.maybe_micros(&time), micros(*value), "{at} {time}");
+    }
+    assert_eq!(
+        row.int32("http_last_status"),
+        last_status.map(i32::from),
+        "{at}"
+    );
+}
+
+/// Every `close_http_*` column equals its field of `close.http`, all null without it.
+fn assert_close_http_columns_are_report(row: &Row<'_>, r: &ConnectionReport, at: &str) {
+    let Some(close) = r.close.http.as_deref() else {
+        let schema = row.batch.schema();
+        let columns = schema.fields().iter().map(|f| f.name());
+        for column in columns.filter(|n| n.starts_with("close_http_")) {
+            assert!(row.column(column).is_null(row.index), "{at} {column}");
+        }
+        return;
+    };
+    // Every field is named: a field added to the model fails here until it has a column.
+    let HttpClose {
+        reason,
+        closed_by,
+        announcement,
+        idle_after_response,
+        advertised_timeout,
+        versus_advertised,
+        request,
+        written_after_close,
+    } = close;
+    assert_eq!(row.text("close_http_reason"), Some(reason.as_str()), "{at}");
+    assert_eq!(
+        row.text("close_http_closed_by"),
+        Some(closed_by.as_str()),
+        "{at}"
+    );
+    assert_eq!(
+        row.text("close_http_announcement"),
+        announcement.map(|a| a.as_str()),
+        "{at}"
+    );
+    assert_eq!(
+        row.float("close_http_idle_after_response"),
+        *idle_after_response,
+        "{at}"
+    );
+    assert_eq!(
+        row.int("close_http_advertised_timeout"),
+        advertised_timeout.map(signed),
+        "{at}"
+    );
+    assert_eq!(
+        row.text("close_http_versus_advertised"),
+        versus_advertised.map(|v| v.as_str()),
+        "{at}"
+    );
+    assert_request_line(
+        row,
+        "close_http_request_request",
+        request.as_ref().map(|u| &u.request),
+        at,
+    );
+    assert_eq!(
+        row.maybe_bool("close_http_request_idempotent"),
+        request.as_ref().map(|u| u.idempotent),
+        "{at}"
+    );
+    assert_eq!(
+        row.float("close_http_written_after_close"),
+        *written_after_close,
+        "{at}"
+    );
 }
 
 fn assert_batches_are_reports(
@@ -297,6 +525,7 @@ fn arrow_file_holds_the_same_table_as_parquet() {
         "captures/12-pool-leak-many.pcap",
         "captures/14-port-reuse.pcap",
         "captures/20-many-idle-timeouts.pcap",
+        "captures/27-tomcat-httpclient-post-into-closed.pcap",
     ] {
         let parquet = analyze_to_file(capture, "same.parquet");
         let arrow = analyze_to_file(capture, "same.arrow");
@@ -406,4 +635,84 @@ fn docs_parquet_md_describes_every_column() {
         schema.fields().len(),
         "a row per column, no more"
     );
+}
+
+/// Capture 27 (truth file): Tomcat idle-closed two pooled connections after its advertised
+/// `Keep-Alive: timeout=2`; HttpClient then wrote a POST into one and a GET into the other,
+/// and each drew a RST. The table says which request was lost, and that the POST cannot be
+/// retried.
+#[test]
+fn http_columns_name_the_post_written_into_a_closed_connection() {
+    let capture = "captures/27-tomcat-httpclient-post-into-closed.pcap";
+    let file = analyze_to_file(capture, "post-into-closed.parquet");
+    let (batches, _, _) = read_parquet(std::fs::read(file).expect("read"));
+    let mut hits = Vec::new();
+    for batch in &batches {
+        for index in 0..batch.num_rows() {
+            let row = Row { batch, index };
+            assert_eq!(row.int("http_keep_alive_timeout_s"), Some(2));
+            assert_eq!(
+                row.counts_by_code("http_status_codes"),
+                Some(vec![(200, 1)])
+            );
+            if row.text("close_http_reason") == Some("request_hit_closed_connection") {
+                assert_eq!(row.text("close_http_versus_advertised"), Some("agrees"));
+                assert_eq!(row.int("http_unanswered_requests"), Some(1));
+                let written = row.float("close_http_written_after_close").expect("a time");
+                assert!(written > 2.0, "{written}: written after Tomcat's FIN");
+                hits.push((
+                    row.text("close_http_request_request_method")
+                        .map(str::to_string),
+                    row.maybe_bool("close_http_request_idempotent"),
+                ));
+            }
+        }
+    }
+    hits.sort();
+    assert_eq!(
+        hits,
+        [
+            (Some("GET".to_string()), Some(true)),
+            (Some("POST".to_string()), Some(false))
+        ]
+    );
+}
+
+/// Nearly distinct values (times, seconds, ids, frames, byte counts) are written plain, the
+/// rest dictionary-encoded: a dictionary of distinct values only costs memory.
+#[test]
+fn only_columns_with_repeated_values_are_dictionary_encoded() {
+    let file = analyze_to_file("captures/12-pool-leak-many.pcap", "encodings.parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
+        std::fs::read(file).expect("read"),
+    ))
+    .expect("parquet");
+    let group = builder.metadata().row_group(0);
+    let dictionary = |name: &str| {
+        let column = group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        column.dictionary_page_offset().is_some()
+    };
+    for plain in [
+        "start",
+        "start_time",
+        "id",
+        "last_frame",
+        "bytes_server",
+        "http_last_response_at",
+        "close_http_idle_after_response",
+    ] {
+        assert!(!dictionary(plain), "{plain}");
+    }
+    for repeated in [
+        "close_kind",
+        "server_ip",
+        "tcp_client_fins",
+        "http_requests",
+    ] {
+        assert!(dictionary(repeated), "{repeated}");
+    }
 }

@@ -255,6 +255,17 @@ impl StatusCodes {
     }
 }
 
+impl<'a> IntoIterator for &'a StatusCodes {
+    type Item = (&'a u16, &'a u64);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (u16, u64)>, fn(&'a (u16, u64)) -> (&'a u16, &'a u64)>;
+
+    /// As [`StatusCodes::iter`] (so a `for` loop reads it as it read a map).
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(code, count)| (code, count))
+    }
+}
+
 impl FromIterator<(u16, u64)> for StatusCodes {
     fn from_iter<I: IntoIterator<Item = (u16, u64)>>(pairs: I) -> StatusCodes {
         let mut codes = StatusCodes::default();

@@ -78,7 +78,7 @@ pub enum Announcement {
 }
 
 impl Announcement {
-    /// The JSON name (as serde writes it).
+    /// The JSON spelling (`close.http.announcement`), also the Parquet column's value.
     pub fn as_str(self) -> &'static str {
         match self {
             Announcement::ResponseConnectionClose => "response_connection_close",
@@ -101,7 +101,7 @@ pub enum VersusAdvertised {
 }
 
 impl VersusAdvertised {
-    /// The JSON name (as serde writes it).
+    /// The JSON spelling (`close.http.versus_advertised`), also the Parquet column's value.
     pub fn as_str(self) -> &'static str {
         match self {
             VersusAdvertised::Agrees => "agrees",
@@ -384,6 +384,38 @@ mod tests {
         close.first = Some(CloseSignal::Rst);
         let verdict = judge(&close, &kept_alive(4.0)).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Neither);
+    }
+
+    #[test]
+    fn spellings_are_the_json_ones() {
+        fn json(value: &impl Serialize) -> String {
+            match serde_json::to_value(value).expect("serialises") {
+                serde_json::Value::String(s) => s,
+                other => panic!("not a string: {other}"),
+            }
+        }
+        for reason in [
+            HttpCloseReason::Announced,
+            HttpCloseReason::IdleTimeout,
+            HttpCloseReason::RequestHitClosedConnection,
+            HttpCloseReason::Neither,
+        ] {
+            assert_eq!(json(&reason), reason.as_str());
+        }
+        for announcement in [
+            Announcement::ResponseConnectionClose,
+            Announcement::ResponseHttp10,
+            Announcement::RequestConnectionClose,
+        ] {
+            assert_eq!(json(&announcement), announcement.as_str());
+        }
+        for versus in [
+            VersusAdvertised::Agrees,
+            VersusAdvertised::Earlier,
+            VersusAdvertised::Later,
+        ] {
+            assert_eq!(json(&versus), versus.as_str());
+        }
     }
 
     #[test]

@@ -5,19 +5,25 @@
 //! (`close.first_by` → `close_first_by`, `tcp.server.retransmissions` →
 //! `tcp_server_retransmissions`); the few that are not a JSON field as such (the split
 //! endpoints, the times in a state, the capture) say what they are derived from in
-//! docs/parquet.md. The table [`COLUMNS`] is that page's source of truth: a test checks the
-//! page lists every column.
+//! docs/parquet.md. [`columns`] is that page's source of truth: a test checks the page
+//! lists every column. The HTTP/1.x columns, appended after the TCP ones, are in
+//! `http_columns`.
 //!
 //! Types are the ones every reader agrees on: signed integers only (Spark reads no
 //! unsigned Parquet column), `Float64` epoch seconds exactly as JSON writes them, and a
-//! microsecond UTC timestamp beside `start` and `end` for SQL engines' time functions.
+//! microsecond UTC timestamp beside each point in time for SQL engines' time functions.
+//! One column is not flat: the status-code counts, a `map<int32, int64>` (a Parquet MAP,
+//! which pyarrow, DuckDB and Spark all read as their map type) rather than a column per
+//! code nobody can list in advance.
 
+use super::http_columns;
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use closewait_core::http::StatusCodes;
 use closewait_core::model::{ConnectionReport, DirectionStats, Side, StateChange};
 use closewait_core::state::TcpState;
 use std::collections::HashMap;
@@ -28,13 +34,15 @@ use std::sync::Arc;
 #[derive(Clone, Copy)]
 pub enum Value {
     Int64(fn(&ConnectionReport) -> Option<i64>),
-    Int32(fn(&ConnectionReport) -> i32),
+    Int32(fn(&ConnectionReport) -> Option<i32>),
     Float64(fn(&ConnectionReport) -> Option<f64>),
     /// Epoch seconds stored as microseconds since the epoch, UTC (rounded to the nearest).
-    Timestamp(fn(&ConnectionReport) -> f64),
-    Bool(fn(&ConnectionReport) -> bool),
+    Timestamp(fn(&ConnectionReport) -> Option<f64>),
+    Bool(fn(&ConnectionReport) -> Option<bool>),
     /// Writes the text into the buffer it is given; `false` for null.
     Text(fn(&ConnectionReport, &mut String) -> bool),
+    /// How many times each status code occurred: a map column (see [`counts_by_code_type`]).
+    CountsByCode(fn(&ConnectionReport) -> Option<&StatusCodes>),
     /// The capture the renderer was given, the same for every row.
     Capture,
 }
@@ -47,7 +55,7 @@ pub struct Column {
     pub value: Value,
 }
 
-const fn column(name: &'static str, nullable: bool, value: Value) -> Column {
+pub(super) const fn column(name: &'static str, nullable: bool, value: Value) -> Column {
     Column {
         name,
         nullable,
@@ -55,22 +63,26 @@ const fn column(name: &'static str, nullable: bool, value: Value) -> Column {
     }
 }
 
-fn count(n: u64) -> Option<i64> {
-    // Counts and frame numbers of one capture stay far below 2^63.
-    Some(i64::try_from(n).unwrap_or(i64::MAX))
+pub(super) fn count(n: u64) -> Option<i64> {
+    Some(signed(n))
 }
 
-fn text(buf: &mut String, s: &str) -> bool {
+/// Counts and frame numbers of one capture stay far below 2^63.
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(super) fn text(buf: &mut String, s: &str) -> bool {
     buf.push_str(s);
     true
 }
 
-fn maybe_text(buf: &mut String, s: Option<&str>) -> bool {
+pub(super) fn maybe_text(buf: &mut String, s: Option<&str>) -> bool {
     s.is_some_and(|s| text(buf, s))
 }
 
-fn port(report: &ConnectionReport, side: Side) -> i32 {
-    i32::from(report.addr(side).port())
+fn port(report: &ConnectionReport, side: Side) -> Option<i32> {
+    Some(i32::from(report.addr(side).port()))
 }
 
 fn ip(report: &ConnectionReport, side: Side, buf: &mut String) -> bool {
@@ -133,11 +145,15 @@ const IDENTITY: [Column; 17] = [
         false,
         Value::Int32(|r| port(r, Side::Server)),
     ),
-    column("role_inferred", false, Value::Bool(|r| r.role_inferred)),
+    column(
+        "role_inferred",
+        false,
+        Value::Bool(|r| Some(r.role_inferred)),
+    ),
     column("start", false, Value::Float64(|r| Some(r.start))),
     column("end", false, Value::Float64(|r| Some(r.end))),
-    column("start_time", false, Value::Timestamp(|r| r.start)),
-    column("end_time", false, Value::Timestamp(|r| r.end)),
+    column("start_time", false, Value::Timestamp(|r| Some(r.start))),
+    column("end_time", false, Value::Timestamp(|r| Some(r.end))),
     column("duration", false, Value::Float64(|r| Some(r.duration))),
     column("first_frame", false, Value::Int64(|r| count(r.first_frame))),
     column("last_frame", false, Value::Int64(|r| count(r.last_frame))),
@@ -281,6 +297,29 @@ const ZEEK_AND_CAPTURE: [Column; 3] = [
     column("capture", false, Value::Capture),
 ];
 
+/// Integer columns whose values are nearly all distinct (identifiers, frame numbers, byte
+/// counts), like every point in time and every number of seconds.
+const MOSTLY_DISTINCT_INTEGERS: [&str; 6] = [
+    "id",
+    "first_frame",
+    "last_frame",
+    "close_first_frame",
+    "bytes_client",
+    "bytes_server",
+];
+
+impl Column {
+    /// Whether a Parquet dictionary can pay for this column. Not for values nearly all
+    /// distinct: their dictionary would grow to its page limit (1 MiB, with its hash table)
+    /// in every row group only for the writer to fall back to plain encoding, memory and
+    /// time spent for nothing (on a 306 k-connection capture, 32 MB of peak RSS).
+    pub fn dictionary_helps(&self) -> bool {
+        let distinct = matches!(self.value, Value::Float64(_) | Value::Timestamp(_))
+            || MOSTLY_DISTINCT_INTEGERS.contains(&self.name);
+        !distinct
+    }
+}
+
 /// Every column, in table order.
 pub fn columns() -> impl Iterator<Item = &'static Column> {
     IDENTITY
@@ -289,6 +328,7 @@ pub fn columns() -> impl Iterator<Item = &'static Column> {
         .chain(&STATE_SECONDS)
         .chain(&TCP)
         .chain(&ZEEK_AND_CAPTURE)
+        .chain(http_columns::GROUPS.iter().copied().flatten())
 }
 
 fn data_type(value: &Value) -> DataType {
@@ -299,8 +339,36 @@ fn data_type(value: &Value) -> DataType {
         Value::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Value::Bool(_) => DataType::Boolean,
         Value::Text(_) | Value::Capture => DataType::Utf8,
+        Value::CountsByCode(_) => counts_by_code_type(),
     }
 }
+
+/// Names of a map column's parts as the Parquet format's spec writes them (a repeated group
+/// `key_value` of `key` and `value`), which every reader of MAP columns accepts.
+fn counts_by_code_names() -> MapFieldNames {
+    MapFieldNames {
+        entry: "key_value".into(),
+        key: "key".into(),
+        value: "value".into(),
+    }
+}
+
+fn counts_by_code_builder(rows: usize) -> CountsByCodeBuilder {
+    MapBuilder::with_capacity(
+        Some(counts_by_code_names()),
+        Int32Builder::with_capacity(rows),
+        Int64Builder::with_capacity(rows),
+        rows,
+    )
+    .with_values_field(Field::new("value", DataType::Int64, false))
+}
+
+/// `map<int32, int64>`: status code → responses, exactly the type the builder makes.
+pub fn counts_by_code_type() -> DataType {
+    counts_by_code_builder(0).finish().data_type().clone()
+}
+
+type CountsByCodeBuilder = MapBuilder<Int32Builder, Int64Builder>;
 
 /// The table's Arrow schema, with `metadata` (the schema version, the writer) attached.
 pub fn schema(metadata: HashMap<String, String>) -> SchemaRef {
@@ -318,6 +386,8 @@ enum Builder {
     Timestamp(TimestampMicrosecondBuilder),
     Bool(BooleanBuilder),
     Text(StringBuilder),
+    /// Boxed: a map builder is several times the size of the others.
+    CountsByCode(Box<CountsByCodeBuilder>),
 }
 
 impl Builder {
@@ -333,6 +403,7 @@ impl Builder {
             Value::Text(_) | Value::Capture => {
                 Builder::Text(StringBuilder::with_capacity(rows, rows * 8))
             }
+            Value::CountsByCode(_) => Builder::CountsByCode(Box::new(counts_by_code_builder(rows))),
         }
     }
 
@@ -344,6 +415,7 @@ impl Builder {
             Builder::Timestamp(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
             Builder::Text(b) => Arc::new(b.finish()),
+            Builder::CountsByCode(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -393,12 +465,12 @@ impl Batch {
         for (value, builder) in &mut self.builders {
             match (value, builder) {
                 (Value::Int64(get), Builder::Int64(b)) => b.append_option(get(report)),
-                (Value::Int32(get), Builder::Int32(b)) => b.append_value(get(report)),
+                (Value::Int32(get), Builder::Int32(b)) => b.append_option(get(report)),
                 (Value::Float64(get), Builder::Float64(b)) => b.append_option(get(report)),
                 (Value::Timestamp(get), Builder::Timestamp(b)) => {
-                    b.append_value(micros(get(report)))
+                    b.append_option(get(report).map(micros))
                 }
-                (Value::Bool(get), Builder::Bool(b)) => b.append_value(get(report)),
+                (Value::Bool(get), Builder::Bool(b)) => b.append_option(get(report)),
                 (Value::Text(get), Builder::Text(b)) => {
                     self.scratch.clear();
                     if get(report, &mut self.scratch) {
@@ -408,6 +480,15 @@ impl Batch {
                     }
                 }
                 (Value::Capture, Builder::Text(b)) => b.append_value(&self.capture),
+                (Value::CountsByCode(get), Builder::CountsByCode(b)) => {
+                    let counts = get(report);
+                    for (&code, &n) in counts.into_iter().flatten() {
+                        b.keys().append_value(i32::from(code));
+                        b.values().append_value(signed(n));
+                    }
+                    // Keys and values were appended in pairs just above.
+                    b.append(counts.is_some()).expect("as many keys as values");
+                }
                 _ => unreachable!("each builder is made for its column's value"),
             }
         }

@@ -17,6 +17,7 @@
 //! line (capture, filter, summary) as `closewait_summary`.
 
 pub mod columns;
+mod http_columns;
 
 use super::{AnalyzeOutput, Renderer};
 use arrow_array::RecordBatch;
@@ -31,11 +32,13 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// The version of the table's columns, in every file's metadata as `schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Rows per Parquet row group and per Arrow record batch: large enough for good
 /// compression and fast scans, small enough that a batch's builders stay a few tens of MB.
-pub const ROWS_PER_BATCH: usize = 64 * 1024;
+/// 32 Ki since the HTTP columns: 64 Ki rows of the 105 columns cost 33 MB more peak RSS
+/// for a file 1 % smaller (docs/performance.md).
+pub const ROWS_PER_BATCH: usize = 32 * 1024;
 
 /// Which columnar file to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +106,13 @@ impl FileWriter {
     fn new(kind: FileKind, schema: &SchemaRef, rows_per_batch: usize) -> io::Result<FileWriter> {
         Ok(match kind {
             FileKind::Parquet => {
-                let props = WriterProperties::builder()
+                let mut props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(rows_per_batch))
-                    .build();
+                    .set_max_row_group_row_count(Some(rows_per_batch));
+                for column in columns::columns().filter(|c| !c.dictionary_helps()) {
+                    props = props.set_column_dictionary_enabled(column.name.into(), false);
+                }
+                let props = props.build();
                 let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
                     .map_err(io::Error::other)?;
                 // Also as the file's own key-value metadata, where readers that ignore the
