@@ -318,6 +318,10 @@ mod bit {
     pub const CLIENT_KNOWN: u16 = 1 << 8;
     /// The client is endpoint 1 (with `CLIENT_KNOWN`).
     pub const CLIENT_1: u16 = 1 << 9;
+    /// Its bytes are still being read ([`super::Streams::is_reading`]): the hand-over
+    /// must end them. Most connections finished reading at their last FIN, and the
+    /// hand-over then does not touch their (cold) stream state at all.
+    pub const READING: u16 = 1 << 10;
 }
 
 impl Header {
@@ -364,6 +368,9 @@ impl Header {
             Some(1) => flags |= bit::CLIENT_KNOWN | bit::CLIENT_1,
             Some(_) => flags |= bit::CLIENT_KNOWN,
             None => {}
+        }
+        if conn.streams.is_reading() {
+            flags |= bit::READING;
         }
         Header {
             key,
@@ -627,7 +634,9 @@ impl FlowTable {
         let header = std::mem::replace(&mut self.headers[slot as usize], Header::EMPTY);
         let mut conn = self.slots[slot as usize].take().expect("live slot");
         // Its bytes end here, on the thread that allocated their state.
-        conn.streams.end();
+        if header.has(bit::READING) {
+            conn.streams.end();
+        }
         self.index.remove(self.hasher.hash_one(header.key), slot);
         self.free_slots.push(slot);
         Released {

@@ -119,6 +119,11 @@ impl Streams {
         }
     }
 
+    /// Whether bytes are still being read: [`Streams::end`] has something to do.
+    pub fn is_reading(&self) -> bool {
+        matches!(self, Streams::Tracked(_))
+    }
+
     /// The HTTP conversation, once [`Streams::end`] ran: moved out (`take`) or copied.
     pub fn http(&mut self, take: bool) -> Option<Box<HttpConversation>> {
         match self {
