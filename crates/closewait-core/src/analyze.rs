@@ -3,7 +3,9 @@
 //! It owns no TCP logic: it streams segments from `capture` into the `flow` table and turns
 //! each connection the table hands back into a [`ConnectionReport`] with `classify`.
 
-use crate::capture::{CaptureError, CaptureStats, InputSpec, SegmentStream, TimeWindow};
+use crate::capture::{
+    CaptureError, CaptureStats, InputSpec, SegmentFeed, SegmentStream, TimeWindow,
+};
 use crate::classify::{classify, Roles};
 /// Which connections get per-segment records: the flow table decides it per connection.
 pub use crate::flow::RecordSegments;
@@ -95,8 +97,10 @@ const READ_AHEAD: usize = 8;
 
 /// The segments read ahead of their analysis and their lookups, oldest first: a ring
 /// of `READ_AHEAD` entries used in place, so that each segment is copied once (out of
-/// the stream's decode buffer) rather than in and out of a queue. Each entry keeps its
-/// segment's captured payload in a buffer of its own, reused.
+/// the feed) rather than in and out of a queue. Each entry keeps its segment's captured
+/// payload in a buffer of its own, reused. (Reading a payload where the decoding
+/// thread left it instead was measured no faster: the copy is a streaming read of
+/// memory the other core wrote, which the parser would otherwise fetch line by line.)
 struct AheadRing {
     entries: [(Segment, Lookup); READ_AHEAD],
     payloads: [Vec<u8>; READ_AHEAD],
@@ -234,6 +238,9 @@ fn analyze_finished(
     stream.set_window(opts.window);
     let mut analyzer = Analyzer::new(opts);
     let total_bytes = stream.total_bytes();
+    // Files are decoded on a thread of their own, ahead of the analysis; standard input
+    // (a live capture) here, each segment as soon as it is read.
+    let mut feed = SegmentFeed::new(stream, !inputs.contains(&InputSpec::Stdin));
     let mut next_report = PROGRESS_EVERY;
     // Segments are read a few packets ahead of their analysis, so that the memory their
     // connection lookup touches (the index line, then the connection) is fetched while
@@ -242,11 +249,10 @@ fn analyze_finished(
     let mut ahead = AheadRing::new();
     loop {
         while !ahead.is_full() {
-            let Some(seg) = stream.next_segment() else {
+            let Some((seg, payload)) = feed.next_segment() else {
                 break;
             };
-            let seg = *seg;
-            ahead.push(&seg, stream.payload(), analyzer.table.look_up(&seg));
+            ahead.push(&seg, payload, analyzer.table.look_up(&seg));
         }
         if ahead.is_empty() {
             break;
@@ -266,7 +272,7 @@ fn analyze_finished(
         if frame >= next_report {
             next_report = frame + PROGRESS_EVERY;
             on_progress(Progress {
-                bytes_read: stream.bytes_consumed(),
+                bytes_read: feed.bytes_consumed(),
                 total_bytes,
                 packets: frame,
             });
@@ -275,6 +281,7 @@ fn analyze_finished(
     // The end of the capture: the user's `--capture-end`, else what the files state
     // (pcapng `isb_endtime`), else the last packet, TCP or not (a pcap does not record when
     // the capture was stopped). Connections still open are measured to it.
+    let stream = feed.into_stream();
     let last_packet = stream.last_ts_ns().unwrap_or(analyzer.table_now());
     let stated = stream
         .end_ns()
@@ -346,12 +353,19 @@ pub fn analyze_pipelined(
             result
         });
         for mut finished in rx {
+            if let Some(second) = finished.get(1) {
+                prefetch_connection(&second.conn);
+            }
             for i in 0..finished.len() {
                 // The connections of a batch have been out of this core's caches since
-                // the analysis thread last touched them: fetch the next one while this
-                // one's report is built.
+                // the analysis thread last touched them: fetch the one after next while
+                // this one's report is built, and the HTTP conversation of the next one
+                // (whose own lines were fetched a report ago).
+                if let Some(after_next) = finished.get(i + 2) {
+                    prefetch_connection(&after_next.conn);
+                }
                 if let Some(next) = finished.get(i + 1) {
-                    prefetch_connection(&next.conn);
+                    next.conn.streams.prefetch_http();
                 }
                 on_connection(finished[i].report(tw, Buffers::Copy));
             }

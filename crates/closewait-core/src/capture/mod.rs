@@ -12,13 +12,15 @@
 //! - everything streams: one buffer per input (1 MiB, smaller when many files are merged),
 //!   records borrowed from it and decoded into one reused `Decoded`, no per-packet
 //!   allocation or copy, so a pipe from `tcpdump -U -w -` works and hundreds of MB cost no
-//!   memory; a single big file is read ahead by a thread of its own (`source.rs`);
+//!   memory; a single big file is read ahead by a thread of its own (`source.rs`), and
+//!   files are decoded ahead of the analysis on another (`decode_ahead.rs`);
 //! - hostile or damaged input never panics and never fails the run once the header is
 //!   read: a file cut short or corrupt in the middle stops there with a warning (file,
 //!   byte offset, packets kept) and `truncated: true`. Record lengths are checked before
 //!   anything is read or allocated. The crate's own loop owns the buffer, so the
 //!   no-progress refill loops of pcap-parser's streaming readers cannot happen here.
 
+mod decode_ahead;
 mod file;
 mod merge;
 mod packets;
@@ -31,6 +33,7 @@ mod tests;
 mod time;
 mod window;
 
+pub use decode_ahead::SegmentFeed;
 pub use packets::{Packet, PacketStream, StreamHeader};
 pub use time::parse_moment;
 pub use window::TimeWindow;

@@ -687,14 +687,20 @@ impl FlowTable {
         };
         match self.spare.pop() {
             Some(mut boxed) => {
-                // The next spare box holds the next new connection, a few packets from
+                // The spare box after next holds a new connection a few packets from
                 // now: fetch it while it is not needed (it was last touched by the
-                // thread that reported its connection).
-                if let Some(next) = self.spare.last() {
-                    let p: *const Connection = &**next;
+                // thread that reported its connection). The next one's lines were
+                // fetched so when it was the one after next: what its old connection
+                // frees (the HTTP conversation's box) can be fetched now.
+                let count = self.spare.len();
+                if let Some(after_next) = count.checked_sub(2).map(|i| &self.spare[i]) {
+                    let p: *const Connection = &**after_next;
                     for offset in (0..std::mem::size_of::<Connection>()).step_by(64) {
                         prefetch_write(p.cast::<u8>().wrapping_add(offset));
                     }
+                }
+                if let Some(next) = self.spare.last() {
+                    next.streams.prefetch_http();
                 }
                 *boxed = Connection::new(id, seg, record, self.opts.find.as_ref());
                 boxed
