@@ -194,3 +194,73 @@ impl DecodeAhead {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::testutil::{frames, pcap_file, Pkt};
+    use crate::decode::linktype;
+    use std::io::{Cursor, Read};
+
+    /// Every segment and payload, then the stats, as the analysis would read them.
+    fn read_all(data: &[u8], ahead: bool) -> (Vec<(Segment, Vec<u8>)>, String) {
+        let input = vec![(
+            "x".to_string(),
+            Box::new(Cursor::new(data.to_vec())) as Box<dyn Read + Send>,
+        )];
+        let stream = SegmentStream::open_readers(input).expect("opens");
+        let mut feed = SegmentFeed::new(stream, ahead);
+        assert_eq!(matches!(feed, SegmentFeed::Ahead(_)), ahead);
+        let mut read = Vec::new();
+        while let Some((segment, payload)) = feed.next_segment() {
+            read.push((segment, payload.to_vec()));
+        }
+        (read, format!("{:?}", feed.into_stream().into_stats()))
+    }
+
+    /// Decoded ahead, a capture gives what it gives decoded here, segment for segment,
+    /// byte for byte and stat for stat: across batches cut by their segment count (a
+    /// thousand tiny segments) and by their payload bytes (a thousand of 1400 bytes),
+    /// whole and cut short in a record (the warning and the segments before it).
+    #[test]
+    fn decoding_ahead_reads_what_decoding_here_reads() {
+        const SEC: i64 = 1_000_000_000;
+        let mut pkts = Vec::new();
+        let mut seq = 1000u32;
+        for i in 0..2000u32 {
+            let len = if i < 1000 { (i % 7) as usize } else { 1400 };
+            let payload: Vec<u8> = (0..len).map(|b| (b as u32 + i) as u8).collect();
+            let data = frames::eth_v4_tcp_ports(40000, 80, seq, &payload, |b| b.ack(1));
+            seq = seq.wrapping_add(len as u32);
+            pkts.push(Pkt::new(1_700_000_000 * SEC + i64::from(i) * 1000, data));
+        }
+        let file = pcap_file(linktype::ETHERNET, false, false, &pkts);
+        let whole = read_all(&file, false);
+        assert_eq!(whole.0.len(), 2000);
+        assert_eq!(whole.0[1500].1.len(), 1400);
+        assert_eq!(read_all(&file, true), whole);
+        let cut = &file[..file.len() - 700];
+        let cut_here = read_all(cut, false);
+        assert_eq!(cut_here.0.len(), 1999);
+        assert!(cut_here.1.contains("truncated: true"), "{}", cut_here.1);
+        assert_eq!(read_all(cut, true), cut_here);
+    }
+
+    /// The analysis may stop reading before the end: the decoding thread then ends, and
+    /// the stream comes back.
+    #[test]
+    fn a_feed_left_early_still_hands_its_stream_back() {
+        let pkts: Vec<Pkt> = (0..3000)
+            .map(|i| Pkt::new(i, frames::eth_v4_tcp(b"x", |b| b.ack(1))))
+            .collect();
+        let file = pcap_file(linktype::ETHERNET, false, false, &pkts);
+        let input = vec![(
+            "x".to_string(),
+            Box::new(Cursor::new(file)) as Box<dyn Read + Send>,
+        )];
+        let mut feed = SegmentFeed::new(SegmentStream::open_readers(input).expect("opens"), true);
+        assert!(feed.next_segment().is_some());
+        let stream = feed.into_stream();
+        assert!(stream.frames_read() >= 1);
+    }
+}
