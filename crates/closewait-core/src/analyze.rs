@@ -234,13 +234,18 @@ fn analyze_finished(
     handover: &mut dyn Handover,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<CaptureStats, CaptureError> {
-    let mut stream = SegmentStream::open(inputs)?;
+    // Files are decoded on a thread of their own, ahead of the analysis; standard input
+    // (a live capture) here, each segment as soon as it is read.
+    let ahead = !inputs.contains(&InputSpec::Stdin);
+    let mut stream = if ahead {
+        SegmentStream::open_to_decode_ahead(inputs)?
+    } else {
+        SegmentStream::open(inputs)?
+    };
     stream.set_window(opts.window);
     let mut analyzer = Analyzer::new(opts);
     let total_bytes = stream.total_bytes();
-    // Files are decoded on a thread of their own, ahead of the analysis; standard input
-    // (a live capture) here, each segment as soon as it is read.
-    let mut feed = SegmentFeed::new(stream, !inputs.contains(&InputSpec::Stdin));
+    let mut feed = SegmentFeed::new(stream, ahead);
     let mut next_report = PROGRESS_EVERY;
     // Segments are read a few packets ahead of their analysis, so that the memory their
     // connection lookup touches (the index line, then the connection) is fetched while

@@ -56,7 +56,7 @@ pub struct PacketStream {
 impl PacketStream {
     /// Opens every input and reads its header, as [`super::SegmentStream::open`] does.
     pub fn open(inputs: &[InputSpec]) -> Result<PacketStream, CaptureError> {
-        let (files, stats) = open_files(inputs)?;
+        let (files, stats) = open_files(inputs, true)?;
         let header = stream_header(files.iter().map(FileReader::header));
         Ok(PacketStream {
             merge: Merge::new(files.len()),
