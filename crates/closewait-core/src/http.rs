@@ -220,9 +220,14 @@ pub struct StatusCodes(SmallVec<[(u16, u64); 2]>);
 impl StatusCodes {
     /// One more response with status `code`.
     pub fn count(&mut self, code: u16) {
+        self.add(code, 1);
+    }
+
+    /// `responses` more responses with status `code`, kept in ascending order of code.
+    pub fn add(&mut self, code: u16, responses: u64) {
         match self.0.binary_search_by_key(&code, |&(seen, _)| seen) {
-            Ok(at) => self.0[at].1 += 1,
-            Err(at) => self.0.insert(at, (code, 1)),
+            Ok(at) => self.0[at].1 += responses,
+            Err(at) => self.0.insert(at, (code, responses)),
         }
     }
 
@@ -270,10 +275,7 @@ impl FromIterator<(u16, u64)> for StatusCodes {
     fn from_iter<I: IntoIterator<Item = (u16, u64)>>(pairs: I) -> StatusCodes {
         let mut codes = StatusCodes::default();
         for (code, count) in pairs {
-            match codes.0.binary_search_by_key(&code, |&(seen, _)| seen) {
-                Ok(at) => codes.0[at].1 += count,
-                Err(at) => codes.0.insert(at, (code, count)),
-            }
+            codes.add(code, count);
         }
         codes
     }
