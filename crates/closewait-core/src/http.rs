@@ -304,17 +304,19 @@ impl Serialize for StatusCodes {
 }
 
 /// One message head on the wire: the frame whose bytes began it and its one-line summary
-/// (`GET /orders HTTP/1.1`, `HTTP/1.1 200 OK`).
+/// (`GET /orders HTTP/1.1`, `HTTP/1.1 200`). The label is inline up to 24 bytes: a
+/// diagnosis records segments (and so marks) for every connection, and a heap string per
+/// head was a tenth of its analysis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HttpMark {
     pub frame: u64,
     pub sender: Side,
-    pub label: String,
+    pub label: CompactString,
 }
 
 impl HttpConversation {
     /// Keeps a mark (up to [`MAX_MARKS`]).
-    fn mark(&mut self, frame: u64, sender: Side, label: String) {
+    fn mark(&mut self, frame: u64, sender: Side, label: CompactString) {
         if self.marks.len() < MAX_MARKS {
             self.marks.push(HttpMark {
                 frame,
@@ -898,8 +900,17 @@ impl HttpParser {
                 }
                 if keep_marks {
                     if let Some(line) = &conversation.last_request {
-                        let label =
-                            format!("{} {} {}", line.method, line.target, line.version.as_str());
+                        let version = line.version.as_str();
+                        let mut label = CompactString::with_capacity(
+                            line.method.len() + line.target.len() + version.len() + 2,
+                        );
+                        for (i, piece) in [&*line.method, &*line.target, version].iter().enumerate()
+                        {
+                            if i > 0 {
+                                label.push(' ');
+                            }
+                            label.push_str(piece);
+                        }
                         conversation.mark(began, Side::Client, label);
                     }
                 }
@@ -910,7 +921,9 @@ impl HttpParser {
                     read_response(head, awaiting_response, conversation)?;
                 conversation.last_response_at = ts;
                 if keep_marks {
-                    let label = format!("{} {status}", version.as_str());
+                    let mut label = CompactString::new(version.as_str());
+                    label.push(' ');
+                    label.push_str(itoa::Buffer::new().format(status));
                     conversation.mark(began, Side::Server, label);
                 }
                 Ok(framing)

@@ -555,7 +555,7 @@ fn http_labels(report: &ConnectionReport) -> BTreeMap<u64, (Side, String)> {
             cut.push('…');
             cut
         } else {
-            mark.label.clone()
+            mark.label.to_string()
         };
         labels
             .entry(mark.frame)
