@@ -68,7 +68,7 @@ impl Batch {
 /// Where the analysis takes its segments from.
 pub enum SegmentFeed {
     /// Decoded on the calling thread, one at a time.
-    Here(SegmentStream),
+    Here(Box<SegmentStream>),
     /// Decoded on a thread of its own, in batches.
     Ahead(DecodeAhead),
 }
@@ -77,6 +77,7 @@ impl SegmentFeed {
     /// Decodes `stream` on a thread of its own when `ahead`, and on the calling thread
     /// otherwise (or when no thread can be started).
     pub fn new(stream: SegmentStream, ahead: bool) -> SegmentFeed {
+        let stream = Box::new(stream);
         if !ahead {
             return SegmentFeed::Here(stream);
         }
@@ -106,7 +107,7 @@ impl SegmentFeed {
     /// The stream, once every segment was handed out (for its stats and its end).
     pub fn into_stream(self) -> SegmentStream {
         match self {
-            SegmentFeed::Here(stream) => stream,
+            SegmentFeed::Here(stream) => *stream,
             SegmentFeed::Ahead(ahead) => ahead.join(),
         }
     }
@@ -125,15 +126,15 @@ pub struct DecodeAhead {
 
 impl DecodeAhead {
     /// Starts the decoding thread; hands the stream back if it cannot be started.
-    fn spawn(stream: SegmentStream) -> Result<DecodeAhead, SegmentStream> {
+    fn spawn(stream: Box<SegmentStream>) -> Result<DecodeAhead, Box<SegmentStream>> {
         let (batch_tx, batches) = sync_channel::<Batch>(BATCHES_AHEAD);
         let (spare, spare_rx) = channel::<Batch>();
         // The stream is handed over once the thread runs, and back if it cannot start.
-        let (stream_tx, stream_rx) = channel::<SegmentStream>();
+        let (stream_tx, stream_rx) = channel::<Box<SegmentStream>>();
         let spawned = std::thread::Builder::new()
             .name("closewait-decode".into())
             .spawn(move || {
-                let mut stream = stream_rx.recv().expect("the stream is sent once spawned");
+                let mut stream = *stream_rx.recv().expect("the stream is sent once spawned");
                 loop {
                     let mut batch = spare_rx.try_recv().unwrap_or_default();
                     batch.clear();
