@@ -40,13 +40,22 @@ pub fn on_a_terminal(args: &[&str]) -> Option<std::process::Output> {
     for a in args {
         line.push_str(&format!(" '{a}'"));
     }
-    let out = std::process::Command::new("script")
+    // `script`'s own input stays open until the command is done: at the end of its input
+    // `script` may hang up the terminal, and a command still running (a loaded machine)
+    // would die of SIGHUP instead of exiting with its own status.
+    let spawned = std::process::Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .current_dir(root())
-        .stdin(std::process::Stdio::null())
-        .output();
-    if out.is_err() {
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = spawned else {
         eprintln!("script not installed: the terminal case is not checked");
-    }
-    out.ok()
+        return None;
+    };
+    let input = child.stdin.take();
+    let out = child.wait_with_output().expect("script runs");
+    drop(input);
+    Some(out)
 }
