@@ -171,6 +171,22 @@ pub fn prefetch_read<T>(p: *const T) {
     let _ = p;
 }
 
+/// [`prefetch_read`] of every cache line of the `len` bytes from `start`.
+#[inline]
+pub fn prefetch_read_bytes(start: *const u8, len: usize) {
+    for offset in (0..len).step_by(64) {
+        prefetch_read(start.wrapping_add(offset));
+    }
+}
+
+/// [`prefetch_write`] of every cache line of the `len` bytes from `start`.
+#[inline]
+pub fn prefetch_write_bytes(start: *const u8, len: usize) {
+    for offset in (0..len).step_by(64) {
+        prefetch_write(start.wrapping_add(offset));
+    }
+}
+
 /// A hint to fetch the cache line at `p` for writing (PREFETCHW): the line arrives owned,
 /// not shared with the core that last read it, so the writes that follow need not ask
 /// that core to give it up.

@@ -29,7 +29,7 @@ mod index;
 pub mod streams;
 use after_close::RecentlyClosed;
 pub use index::FlowIndex;
-use index::{prefetch_read, prefetch_write};
+use index::{prefetch_read, prefetch_read_bytes, prefetch_write_bytes};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 pub use streams::{FindText, Streams};
@@ -695,9 +695,7 @@ impl FlowTable {
                 let count = self.spare.len();
                 if let Some(after_next) = count.checked_sub(2).map(|i| &self.spare[i]) {
                     let p: *const Connection = &**after_next;
-                    for offset in (0..std::mem::size_of::<Connection>()).step_by(64) {
-                        prefetch_write(p.cast::<u8>().wrapping_add(offset));
-                    }
+                    prefetch_write_bytes(p.cast(), std::mem::size_of::<Connection>());
                 }
                 if let Some(next) = self.spare.last() {
                     next.streams.prefetch_http();
@@ -822,7 +820,5 @@ impl FlowTable {
 #[inline]
 pub fn prefetch_connection(conn: &Connection) {
     let p: *const Connection = conn;
-    for offset in (0..std::mem::size_of::<Connection>()).step_by(64) {
-        prefetch_read(p.cast::<u8>().wrapping_add(offset));
-    }
+    prefetch_read_bytes(p.cast(), std::mem::size_of::<Connection>());
 }

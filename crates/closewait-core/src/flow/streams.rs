@@ -23,7 +23,7 @@
 //! gives that direction up, and what follows is read when it arrived, not when the
 //! connection ends.
 
-use super::index::prefetch_read;
+use super::index::prefetch_read_bytes;
 use crate::http::{Arrival, HttpConversation, HttpParser};
 use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
@@ -152,10 +152,10 @@ impl Streams {
             let start = (&**http as *const HttpConversation)
                 .cast::<u8>()
                 .wrapping_sub(ALLOCATOR_HEADER);
-            let len = ALLOCATOR_HEADER + std::mem::size_of::<HttpConversation>();
-            for offset in (0..len).step_by(64) {
-                prefetch_read(start.wrapping_add(offset));
-            }
+            prefetch_read_bytes(
+                start,
+                ALLOCATOR_HEADER + std::mem::size_of::<HttpConversation>(),
+            );
         }
     }
 
