@@ -381,17 +381,20 @@ fn response_missing_from_the_capture_is_a_gap_and_the_rest_still_reads() {
             ..Default::default()
         }
     );
+    // The second response did announce the close (29 says so), but it was not read: the
+    // reason is unknown, not "neither".
     let close = derived[0].close.http.as_deref().expect("an HTTP close");
     assert_eq!(
         (close.reason, close.closed_by, close.idle_after_response),
-        (HttpCloseReason::Neither, Side::Server, None)
+        (HttpCloseReason::Unknown, Side::Server, None)
     );
 
     assert_eq!(
         derived[0].close.explained().to_string(),
         "The server closed first and the client answered with its own FIN 0.001 s later. \
-         HTTP: the close was neither announced nor an idle timeout (no response was read \
-         before the server closed)."
+         HTTP: why the server closed cannot be told: part of the conversation could not be \
+         read (bytes missing from the capture, or not HTTP/1.x), so whether the close was \
+         announced is unknown."
     );
 
     // The second connection is untouched.

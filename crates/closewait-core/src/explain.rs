@@ -273,14 +273,20 @@ impl HttpClose {
                      {} s after the last response).",
                     secs(idle)
                 ),
-                // No response read: none came, or the capture lost bytes and the response
-                // direction gave up (`gave_up.gap`).
+                // No response came (the whole conversation was read: a direction that gave
+                // up makes the reason `unknown`).
                 None => write!(
                     out,
-                    "HTTP: the close was neither announced nor an idle timeout (no response was \
-                     read before the {by} closed)."
+                    "HTTP: the close was neither announced nor an idle timeout (no response \
+                     came before the {by} closed)."
                 ),
             },
+            HttpCloseReason::Unknown => write!(
+                out,
+                "HTTP: why the {by} closed cannot be told: part of the conversation could not \
+                 be read (bytes missing from the capture, or not HTTP/1.x), so whether the \
+                 close was announced is unknown."
+            ),
         }
     }
 
@@ -501,10 +507,20 @@ mod tests {
                     reason: R::Neither,
                     closed_by: Side::Client,
                     idle_after_response: Some(0.004),
-                    ..base
+                    ..base.clone()
                 },
                 "HTTP: the client closed 0.004 s after the last response, nothing announced: \
                  done with the connection, not an idle timeout.",
+            ),
+            (
+                HttpClose {
+                    reason: R::Unknown,
+                    idle_after_response: None,
+                    ..base
+                },
+                "HTTP: why the server closed cannot be told: part of the conversation could \
+                 not be read (bytes missing from the capture, or not HTTP/1.x), so whether the \
+                 close was announced is unknown.",
             ),
         ];
         for (http, text) in cases {

@@ -157,6 +157,11 @@ pub struct GiveUps {
 }
 
 impl GiveUps {
+    /// Whether a direction gave up: part of the conversation was not read.
+    pub fn any(&self) -> bool {
+        self.gap + self.oversized_head + self.parse_error + self.pipeline_overflow > 0
+    }
+
     fn count(&mut self, reason: GiveUp) {
         let counter = match reason {
             GiveUp::Gap => &mut self.gap,

@@ -50,8 +50,13 @@ pub enum HttpCloseReason {
     /// server answered it with RST: the request was lost.
     RequestHitClosedConnection,
     /// None of these (a close right after a response, with a request outstanding, before
-    /// any response, or an abort: RST first).
+    /// any response, or an abort: RST first), with the whole conversation read.
     Neither,
+    /// None of these could be proved, and part of the conversation was not read (a
+    /// direction gave up: bytes missing from the capture, or bytes that are not HTTP/1.x,
+    /// see [`HttpConversation::gave_up`]): whether the close was announced, or came after
+    /// an idle time, cannot be told, so it is not guessed.
+    Unknown,
 }
 
 impl HttpCloseReason {
@@ -61,6 +66,7 @@ impl HttpCloseReason {
             HttpCloseReason::IdleTimeout => "idle_timeout",
             HttpCloseReason::RequestHitClosedConnection => "request_hit_closed_connection",
             HttpCloseReason::Neither => "neither",
+            HttpCloseReason::Unknown => "unknown",
         }
     }
 }
@@ -229,6 +235,10 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
     {
         verdict.reason = HttpCloseReason::IdleTimeout;
         verdict.versus_advertised = versus_advertised;
+    } else if http.gave_up.any() {
+        // "Neither" would claim that no head announced the close; a head that was not read
+        // may have.
+        verdict.reason = HttpCloseReason::Unknown;
     }
     Some(verdict)
 }
@@ -386,6 +396,37 @@ mod tests {
         assert_eq!(verdict.reason, HttpCloseReason::Neither);
     }
 
+    /// 29b's first connection: the responses gave up at bytes the capture lost, so the
+    /// last response (which did announce the close) was never read.
+    #[test]
+    fn a_close_after_an_unread_response_is_unknown_not_neither() {
+        let close = close_by(CloseKind::Graceful, Side::Server, None);
+        let mut http = kept_alive(0.0);
+        http.responses = 0;
+        http.last_response_at = None;
+        http.last_response_persistent = None;
+        http.unanswered_requests = None;
+        http.gave_up.gap = 1;
+        let verdict = judge(&close, &http).expect("closed HTTP");
+        assert_eq!(verdict.reason, HttpCloseReason::Unknown);
+        assert_eq!(verdict.idle_after_response, None);
+        // What was read still decides when it proves something: an announced close, an
+        // idle timeout, a request that met a closed connection.
+        let mut announced = http.clone();
+        announced.last_request_says_close = true;
+        let verdict = judge(&close, &announced).expect("closed HTTP");
+        assert_eq!(verdict.reason, HttpCloseReason::Announced);
+        let mut idle = kept_alive(4.0);
+        idle.gave_up.parse_error = 1;
+        let verdict = judge(&close, &idle).expect("closed HTTP");
+        assert_eq!(verdict.reason, HttpCloseReason::IdleTimeout);
+        // An abort after an unreadable stretch is not "neither" either.
+        let mut abort = close_by(CloseKind::Abort, Side::Client, Some(Side::Client));
+        abort.first = Some(CloseSignal::Rst);
+        let verdict = judge(&abort, &idle).expect("closed HTTP");
+        assert_eq!(verdict.reason, HttpCloseReason::Unknown);
+    }
+
     #[test]
     fn spellings_are_the_json_ones() {
         fn json(value: &impl Serialize) -> String {
@@ -399,6 +440,7 @@ mod tests {
             HttpCloseReason::IdleTimeout,
             HttpCloseReason::RequestHitClosedConnection,
             HttpCloseReason::Neither,
+            HttpCloseReason::Unknown,
         ] {
             assert_eq!(json(&reason), reason.as_str());
         }

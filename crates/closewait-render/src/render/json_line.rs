@@ -1046,6 +1046,16 @@ mod tests {
                 request: Some(request("GET", "")),
                 written_after_close: Some(1e-7),
             },
+            HttpClose {
+                reason: HttpCloseReason::Unknown,
+                closed_by: Side::Server,
+                announcement: None,
+                idle_after_response: None,
+                advertised_timeout: None,
+                versus_advertised: None,
+                request: None,
+                written_after_close: None,
+            },
         ];
         for verdict in verdicts {
             let mut r = ReportBuilder::new(4).build();
