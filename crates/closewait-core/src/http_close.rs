@@ -43,8 +43,8 @@ pub enum HttpCloseReason {
     /// The last exchange said the connection would not persist (see [`Announcement`]).
     Announced,
     /// The side that closed did so with a FIN at least [`MIN_IDLE_SECS`] after the last
-    /// response, with no request outstanding and nothing announced: its idle (keep-alive)
-    /// timeout.
+    /// response, with no request outstanding and nothing announced (the whole conversation
+    /// read): its idle (keep-alive) timeout.
     IdleTimeout,
     /// The server closed (FIN), the client then wrote a request into the connection and the
     /// server answered it with RST: the request was lost.
@@ -52,10 +52,11 @@ pub enum HttpCloseReason {
     /// None of these (a close right after a response, with a request outstanding, before
     /// any response, or an abort: RST first), with the whole conversation read.
     Neither,
-    /// None of these could be proved, and part of the conversation was not read (a
-    /// direction gave up: bytes missing from the capture, or bytes that are not HTTP/1.x,
-    /// see [`HttpConversation::gave_up`]): whether the close was announced, or came after
-    /// an idle time, cannot be told, so it is not guessed.
+    /// Part of the conversation was not read (a direction gave up: bytes missing from the
+    /// capture, or bytes that are not HTTP/1.x, see [`HttpConversation::gave_up`]) and what
+    /// was read proves neither an announced close nor a request that met a closed
+    /// connection: a head that was not read may have announced the close, or been a
+    /// request still waiting, so neither an idle timeout nor `Neither` is claimed.
     Unknown,
 }
 
@@ -227,6 +228,13 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
     }
     // An abort (RST first) is not an idle timeout even after idleness: TCP keep-alive
     // giving up on a dead peer, or a linger-0 close, say nothing about HTTP's timers.
+    // "Nothing outstanding" and "nothing announced" are claims about every head: with a
+    // direction given up, a head that was not read may have been a request still waiting,
+    // or announced the close. Neither an idle timeout nor `neither` is then proved.
+    if http.gave_up.any() {
+        verdict.reason = HttpCloseReason::Unknown;
+        return Some(verdict);
+    }
     let nothing_outstanding = http.unanswered_requests == Some(0);
     let fin_first = close.first == Some(CloseSignal::Fin);
     if fin_first
@@ -235,10 +243,6 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
     {
         verdict.reason = HttpCloseReason::IdleTimeout;
         verdict.versus_advertised = versus_advertised;
-    } else if http.gave_up.any() {
-        // "Neither" would claim that no head announced the close; a head that was not read
-        // may have.
-        verdict.reason = HttpCloseReason::Unknown;
     }
     Some(verdict)
 }
@@ -410,17 +414,19 @@ mod tests {
         let verdict = judge(&close, &http).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Unknown);
         assert_eq!(verdict.idle_after_response, None);
-        // What was read still decides when it proves something: an announced close, an
-        // idle timeout, a request that met a closed connection.
+        // What was read still decides when it proves something: a head that announced
+        // the close was seen.
         let mut announced = http.clone();
         announced.last_request_says_close = true;
         let verdict = judge(&close, &announced).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Announced);
+        // An idle time is not an idle timeout when a request may have gone unread (the
+        // request direction gave up), and an abort is not "neither".
         let mut idle = kept_alive(4.0);
         idle.gave_up.parse_error = 1;
         let verdict = judge(&close, &idle).expect("closed HTTP");
-        assert_eq!(verdict.reason, HttpCloseReason::IdleTimeout);
-        // An abort after an unreadable stretch is not "neither" either.
+        assert_eq!(verdict.reason, HttpCloseReason::Unknown);
+        assert_eq!(verdict.versus_advertised, None);
         let mut abort = close_by(CloseKind::Abort, Side::Client, Some(Side::Client));
         abort.first = Some(CloseSignal::Rst);
         let verdict = judge(&abort, &idle).expect("closed HTTP");
