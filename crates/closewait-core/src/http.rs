@@ -909,13 +909,11 @@ impl HttpParser {
                         let mut label = CompactString::with_capacity(
                             line.method.len() + line.target.len() + version.len() + 2,
                         );
-                        for (i, piece) in [&*line.method, &*line.target, version].iter().enumerate()
-                        {
-                            if i > 0 {
-                                label.push(' ');
-                            }
-                            label.push_str(piece);
-                        }
+                        label.push_str(&line.method);
+                        label.push(' ');
+                        label.push_str(&line.target);
+                        label.push(' ');
+                        label.push_str(version);
                         conversation.mark(began, Side::Client, label);
                     }
                 }
