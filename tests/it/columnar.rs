@@ -381,11 +381,14 @@ fn assert_http_columns_are_report(row: &Row<'_>, r: &ConnectionReport, at: &str)
         assert_eq!(row.maybe_bool(column), value, "{at} {column}");
     }
     let KeepAliveAdvertised { timeout_s, max } = keep_alive.unwrap_or_default();
+    // Which side gave up is not in `http.gave_up` (nor its columns): `close.http.unread`.
     let GiveUps {
         gap,
         oversized_head,
         parse_error,
         pipeline_overflow,
+        client: _,
+        server: _,
     } = gave_up;
     for (column, value) in [
         ("http_keep_alive_timeout_s", timeout_s.map(signed)),
@@ -446,6 +449,7 @@ fn assert_close_http_columns_are_report(row: &Row<'_>, r: &ConnectionReport, at:
         versus_advertised,
         request,
         written_after_close,
+        unread,
     } = close;
     assert_eq!(row.text("close_http_reason"), Some(reason.as_str()), "{at}");
     assert_eq!(
@@ -489,6 +493,11 @@ fn assert_close_http_columns_are_report(row: &Row<'_>, r: &ConnectionReport, at:
         *written_after_close,
         "{at}"
     );
+    for side in [Side::Client, Side::Server] {
+        let column = format!("close_http_unread_{}", side.as_str());
+        let why = unread.as_ref().and_then(|u| *u.get(side));
+        assert_eq!(row.text(&column), why.map(|w| w.as_str()), "{at} {column}");
+    }
 }
 
 fn assert_batches_are_reports(

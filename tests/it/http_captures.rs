@@ -378,8 +378,10 @@ fn response_missing_from_the_capture_is_a_gap_and_the_rest_still_reads() {
         after.gave_up,
         closewait::http::GiveUps {
             gap: 1,
+            server: Some(closewait::http::GiveUp::Gap),
             ..Default::default()
-        }
+        },
+        "the responses stopped being read at the gap; the requests were read to the end"
     );
     // The second response did announce the close (29 says so), but it was not read: the
     // reason is unknown, not "neither".
@@ -388,12 +390,17 @@ fn response_missing_from_the_capture_is_a_gap_and_the_rest_still_reads() {
         (close.reason, close.closed_by, close.idle_after_response),
         (HttpCloseReason::Unknown, Side::Server, None)
     );
+    let unread = close.unread.as_ref().expect("what was not read");
+    assert_eq!(
+        (unread.client, unread.server),
+        (None, Some(closewait::http::GiveUp::Gap))
+    );
 
     assert_eq!(
         derived[0].close.explained().to_string(),
         "The server closed first and the client answered with its own FIN 0.001 s later. \
-         HTTP: why the server closed cannot be told: part of the conversation could not be \
-         read (bytes missing from the capture, or not HTTP/1.x), so whether the close was \
+         HTTP: why the server closed cannot be told: the server's responses could not be \
+         read to the end (bytes missing from the capture), so whether the close was \
          announced is unknown."
     );
 

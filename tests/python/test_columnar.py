@@ -61,6 +61,8 @@ HTTP_PATHS = [
     *(("close", "http", "request", "request", part) for part in REQUEST_LINE),
     ("close", "http", "request", "idempotent"),
     ("close", "http", "written_after_close"),
+    ("close", "http", "unread", "client"),
+    ("close", "http", "unread", "server"),
 ]
 
 

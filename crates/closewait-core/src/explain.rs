@@ -6,6 +6,7 @@
 //! JSON contract's `close.explanation`), so every output, JSON included, reads the same
 //! sentences from here.
 
+use crate::http::{GiveUp, MAX_HEAD_BYTES, MAX_PIPELINED_REQUESTS};
 use crate::http_close::{Announcement, HttpClose, HttpCloseReason, VersusAdvertised};
 use crate::model::{Explanation, Side};
 use crate::seconds;
@@ -281,12 +282,34 @@ impl HttpClose {
                      came before the {by} closed)."
                 ),
             },
-            HttpCloseReason::Unknown => write!(
-                out,
-                "HTTP: why the {by} closed cannot be told: part of the conversation could not \
-                 be read (bytes missing from the capture, or not HTTP/1.x), so whether the \
-                 close was announced is unknown."
-            ),
+            HttpCloseReason::Unknown => {
+                write!(out, "HTTP: why the {by} closed cannot be told: ")?;
+                let unread = self.unread.as_ref();
+                match unread.map(|u| (u.client, u.server)).unwrap_or_default() {
+                    (None, Some(why)) => write!(
+                        out,
+                        "the server's responses could not be read to the end ({})",
+                        unread_because(why)
+                    )?,
+                    (Some(why), None) => write!(
+                        out,
+                        "the client's requests could not be read to the end ({})",
+                        unread_because(why)
+                    )?,
+                    (Some(client), Some(server)) => write!(
+                        out,
+                        "neither side's messages could be read to the end (the client's: {}; \
+                         the server's: {})",
+                        unread_because(client),
+                        unread_because(server)
+                    )?,
+                    (None, None) => out.write_str(
+                        "part of the conversation could not be read (bytes missing from the \
+                         capture, or not HTTP/1.x)",
+                    )?,
+                }
+                out.write_str(", so whether the close was announced is unknown.")
+            }
         }
     }
 
@@ -305,6 +328,18 @@ impl HttpClose {
     }
 }
 
+/// Why a direction of an HTTP conversation stopped being read, in words.
+fn unread_because(why: GiveUp) -> String {
+    match why {
+        GiveUp::Gap => "bytes missing from the capture".to_string(),
+        GiveUp::ParseError => "not HTTP/1.x".to_string(),
+        GiveUp::OversizedHead => format!("a head longer than {} KiB", MAX_HEAD_BYTES / 1024),
+        GiveUp::PipelineOverflow => {
+            format!("more than {MAX_PIPELINED_REQUESTS} requests ahead of their responses")
+        }
+    }
+}
+
 fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
     for part in parts {
         match *part {
@@ -319,7 +354,7 @@ fn write_parts<W: fmt::Write>(out: &mut W, parts: &[Part<'_>]) -> fmt::Result {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::Side;
+    use crate::model::{PerSide, Side};
 
     /// Every wording, with and without its optional parts: the sentences `format!` wrote
     /// before explanations were kept as facts.
@@ -434,7 +469,7 @@ mod tests {
     /// The HTTP sentence of each close reason, as `Close::explained` appends it.
     #[test]
     fn http_close_sentences() {
-        use crate::http::{HttpVersion, RequestLine, UnansweredRequest};
+        use crate::http::{GiveUp, HttpVersion, RequestLine, UnansweredRequest};
         use crate::http_close::{
             Announcement, HttpClose, HttpCloseReason as R, VersusAdvertised as V,
         };
@@ -447,6 +482,7 @@ mod tests {
             versus_advertised: Some(V::Agrees),
             request: None,
             written_after_close: None,
+            unread: None,
         };
         let post = UnansweredRequest {
             request: RequestLine {
@@ -516,11 +552,52 @@ mod tests {
                 HttpClose {
                     reason: R::Unknown,
                     idle_after_response: None,
-                    ..base
+                    ..base.clone()
                 },
                 "HTTP: why the server closed cannot be told: part of the conversation could \
                  not be read (bytes missing from the capture, or not HTTP/1.x), so whether the \
                  close was announced is unknown.",
+            ),
+            (
+                HttpClose {
+                    reason: R::Unknown,
+                    unread: Some(PerSide {
+                        client: None,
+                        server: Some(GiveUp::Gap),
+                    }),
+                    ..base.clone()
+                },
+                "HTTP: why the server closed cannot be told: the server's responses could not \
+                 be read to the end (bytes missing from the capture), so whether the close was \
+                 announced is unknown.",
+            ),
+            (
+                HttpClose {
+                    reason: R::Unknown,
+                    closed_by: Side::Client,
+                    unread: Some(PerSide {
+                        client: Some(GiveUp::OversizedHead),
+                        server: None,
+                    }),
+                    ..base.clone()
+                },
+                "HTTP: why the client closed cannot be told: the client's requests could not \
+                 be read to the end (a head longer than 16 KiB), so whether the close was \
+                 announced is unknown.",
+            ),
+            (
+                HttpClose {
+                    reason: R::Unknown,
+                    unread: Some(PerSide {
+                        client: Some(GiveUp::PipelineOverflow),
+                        server: Some(GiveUp::ParseError),
+                    }),
+                    ..base
+                },
+                "HTTP: why the server closed cannot be told: neither side's messages could be \
+                 read to the end (the client's: more than 4096 requests ahead of their \
+                 responses; the server's: not HTTP/1.x), so whether the close was announced is \
+                 unknown.",
             ),
         ];
         for (http, text) in cases {

@@ -143,7 +143,7 @@ pub struct KeepAliveAdvertised {
 }
 
 /// How often a direction stopped parsing, by reason (each direction gives up at most
-/// once, so each count is 0, 1 or 2).
+/// once, so each count is 0, 1 or 2), and which direction it was.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GiveUps {
     /// Bytes were missing somewhere their length could not be skipped.
@@ -154,6 +154,13 @@ pub struct GiveUps {
     pub parse_error: u32,
     /// More than [`MAX_PIPELINED_REQUESTS`] requests ahead of their responses.
     pub pipeline_overflow: u32,
+    /// Why the client's requests stopped being read (`None`: read to the end). Not in
+    /// `http.gave_up`'s JSON; `close.http.unread` carries it when it matters.
+    #[serde(skip)]
+    pub client: Option<GiveUp>,
+    /// Why the server's responses stopped being read.
+    #[serde(skip)]
+    pub server: Option<GiveUp>,
 }
 
 impl GiveUps {
@@ -162,7 +169,15 @@ impl GiveUps {
         self.gap + self.oversized_head + self.parse_error + self.pipeline_overflow > 0
     }
 
-    fn count(&mut self, reason: GiveUp) {
+    /// Why `sender`'s messages stopped being read, if they did.
+    pub fn of(&self, sender: Side) -> Option<GiveUp> {
+        match sender {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+
+    fn count(&mut self, sender: Side, reason: GiveUp) {
         let counter = match reason {
             GiveUp::Gap => &mut self.gap,
             GiveUp::OversizedHead => &mut self.oversized_head,
@@ -170,6 +185,11 @@ impl GiveUps {
             GiveUp::PipelineOverflow => &mut self.pipeline_overflow,
         };
         *counter += 1;
+        let by_sender = match sender {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        };
+        by_sender.get_or_insert(reason);
     }
 }
 
@@ -337,13 +357,30 @@ impl HttpConversation {
     }
 }
 
-/// Why a direction stopped parsing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum GiveUp {
+/// Why a direction stopped parsing (the JSON spelling is the [`GiveUps`] counter's name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GiveUp {
+    /// Bytes were missing somewhere their length could not be skipped.
     Gap,
+    /// A head (or a chunk-size or trailer line) longer than [`MAX_HEAD_BYTES`].
     OversizedHead,
+    /// Not HTTP/1.x, or a head or framing `httparse` and RFC 9112 reject.
     ParseError,
+    /// More than [`MAX_PIPELINED_REQUESTS`] requests ahead of their responses.
     PipelineOverflow,
+}
+
+impl GiveUp {
+    /// The JSON spelling (`close.http.unread`), also the Parquet columns' value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUp::Gap => "gap",
+            GiveUp::OversizedHead => "oversized_head",
+            GiveUp::ParseError => "parse_error",
+            GiveUp::PipelineOverflow => "pipeline_overflow",
+        }
+    }
 }
 
 /// How a message's body is delimited once its head is parsed (RFC 9112 §6.3).
@@ -932,7 +969,7 @@ impl HttpParser {
                 Ok(framing)
             }),
         };
-        self.settle(outcome);
+        self.settle(sender, outcome);
     }
 
     /// `len` bytes `sender` sent are missing from the capture.
@@ -941,12 +978,12 @@ impl HttpParser {
             Side::Client => self.requests.gap(len),
             Side::Server => self.responses.gap(len),
         };
-        self.settle(outcome);
+        self.settle(sender, outcome);
     }
 
-    fn settle(&mut self, outcome: Result<(), GiveUp>) {
+    fn settle(&mut self, sender: Side, outcome: Result<(), GiveUp>) {
         if let Err(reason) = outcome {
-            self.conversation.gave_up.count(reason);
+            self.conversation.gave_up.count(sender, reason);
         }
         if self.conversation.switched_protocols {
             for stream in [&mut self.requests, &mut self.responses] {

@@ -20,8 +20,8 @@
 
 use serde::Serialize;
 
-use crate::http::{HttpConversation, HttpVersion, UnansweredRequest};
-use crate::model::{Close, CloseKind, CloseSignal, Side};
+use crate::http::{GiveUp, HttpConversation, HttpVersion, UnansweredRequest};
+use crate::model::{Close, CloseKind, CloseSignal, PerSide, Side};
 
 /// Below this many seconds between the last response and the close, the close came "right
 /// after the exchange" and is not an idle timeout (the same threshold diagnose's
@@ -155,6 +155,10 @@ pub struct HttpClose {
     /// (negative when the request left before the FIN arrived: they crossed on the wire).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_after_close: Option<f64>,
+    /// For `unknown`: per side, why its messages stopped being read (`None`: read to the
+    /// end), from [`HttpConversation::gave_up`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<PerSide<Option<GiveUp>>>,
 }
 
 /// Seconds between two epoch times, to the microsecond (a capture's resolution), so the
@@ -190,6 +194,7 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
         versus_advertised: None,
         request: None,
         written_after_close: None,
+        unread: None,
     };
     // The server sent FIN first and later reset the connection, and the last request was
     // never answered: Linux answers data for a socket its application has closed with RST
@@ -233,6 +238,10 @@ pub fn judge(close: &Close, http: &HttpConversation) -> Option<HttpClose> {
     // or announced the close. Neither an idle timeout nor `neither` is then proved.
     if http.gave_up.any() {
         verdict.reason = HttpCloseReason::Unknown;
+        verdict.unread = Some(PerSide {
+            client: http.gave_up.client,
+            server: http.gave_up.server,
+        });
         return Some(verdict);
     }
     let nothing_outstanding = http.unanswered_requests == Some(0);
@@ -411,15 +420,26 @@ mod tests {
         http.last_response_persistent = None;
         http.unanswered_requests = None;
         http.gave_up.gap = 1;
+        http.gave_up.server = Some(GiveUp::Gap);
         let verdict = judge(&close, &http).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Unknown);
         assert_eq!(verdict.idle_after_response, None);
+        // Which side's messages were not read, and why, goes with the verdict.
+        let unread = PerSide {
+            client: None,
+            server: Some(GiveUp::Gap),
+        };
+        assert_eq!(verdict.unread, Some(unread));
         // What was read still decides when it proves something: a head that announced
         // the close was seen.
         let mut announced = http.clone();
         announced.last_request_says_close = true;
         let verdict = judge(&close, &announced).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Announced);
+        assert_eq!(
+            verdict.unread, None,
+            "only an unknown reason says what was unread"
+        );
         // An idle time is not an idle timeout when a request may have gone unread (the
         // request direction gave up), and an abort is not "neither".
         let mut idle = kept_alive(4.0);
@@ -463,6 +483,14 @@ mod tests {
             VersusAdvertised::Later,
         ] {
             assert_eq!(json(&versus), versus.as_str());
+        }
+        for why in [
+            GiveUp::Gap,
+            GiveUp::OversizedHead,
+            GiveUp::ParseError,
+            GiveUp::PipelineOverflow,
+        ] {
+            assert_eq!(json(&why), why.as_str());
         }
     }
 

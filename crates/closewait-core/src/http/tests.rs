@@ -337,6 +337,11 @@ fn gap_longer_than_the_body_gives_up() {
     );
     let conversation = parser.finish();
     assert_eq!(conversation.gave_up.gap, 1);
+    assert_eq!(
+        (conversation.gave_up.client, conversation.gave_up.server),
+        (None, Some(GiveUp::Gap)),
+        "the responses stopped being read, the requests did not"
+    );
     assert_eq!(conversation.responses, 1, "nothing read after the gap");
     assert_eq!(conversation.unanswered_requests, None, "pairing unknown");
 }
@@ -403,6 +408,14 @@ fn tls_client_hello_is_not_http() {
     parser.feed(Side::Server, b"\x16\x03\x03\x00\x5a\x02");
     let conversation = parser.finish();
     assert_eq!(conversation.gave_up.parse_error, 2);
+    assert_eq!(
+        conversation.gave_up.of(Side::Client),
+        Some(GiveUp::ParseError)
+    );
+    assert_eq!(
+        conversation.gave_up.of(Side::Server),
+        Some(GiveUp::ParseError)
+    );
     assert!(!conversation.is_http());
 }
 

@@ -22,7 +22,7 @@
 //! 2 %, measured as docs/performance.md says), so they were removed with their ~400
 //! lines. Measure wall time before adding such a mechanism back.
 
-use closewait_core::http::{HttpConversation, HttpVersion, RequestLine};
+use closewait_core::http::{GiveUp, HttpConversation, HttpVersion, RequestLine};
 use closewait_core::http_close::HttpClose;
 use closewait_core::model::{
     Close, CloseKind, CloseSignal, ConnectionReport, DirectionStats, Initiator, PerSide, Side,
@@ -240,7 +240,7 @@ fn http_close_max(http: &HttpClose) -> usize {
         })
 }
 
-/// The constant part of `close`'s `,"http":{…}` (about 330 bytes at its longest).
+/// The constant part of `close`'s `,"http":{…}` (about 400 bytes at its longest).
 const HTTP_CLOSE_MAX: usize = 512;
 
 /// The constant part of `,"http":{…}` (about 520 bytes at its longest, with padding).
@@ -604,7 +604,26 @@ impl W<'_> {
             self.put(b",\"written_after_close\":");
             self.float(after);
         }
+        if let Some(unread) = &h.unread {
+            self.put(b",\"unread\":{\"client\":");
+            self.give_up(unread.client);
+            self.put(b",\"server\":");
+            self.give_up(unread.server);
+            self.put(b"}");
+        }
         self.put(b"}");
+    }
+
+    /// Why a direction stopped being read, or `null`.
+    fn give_up(&mut self, why: Option<GiveUp>) {
+        match why {
+            Some(why) => {
+                self.put(b"\"");
+                self.put_var(why.as_str().as_bytes());
+                self.put(b"\"");
+            }
+            None => self.put(b"null"),
+        }
     }
 
     #[inline(always)]
@@ -1005,6 +1024,7 @@ mod tests {
                 versus_advertised: None,
                 request: None,
                 written_after_close: None,
+                unread: None,
             },
             HttpClose {
                 reason: HttpCloseReason::Announced,
@@ -1015,6 +1035,7 @@ mod tests {
                 versus_advertised: Some(VersusAdvertised::Later),
                 request: None,
                 written_after_close: None,
+                unread: None,
             },
             HttpClose {
                 reason: HttpCloseReason::IdleTimeout,
@@ -1025,6 +1046,7 @@ mod tests {
                 versus_advertised: Some(VersusAdvertised::Earlier),
                 request: None,
                 written_after_close: None,
+                unread: None,
             },
             HttpClose {
                 reason: HttpCloseReason::RequestHitClosedConnection,
@@ -1035,6 +1057,7 @@ mod tests {
                 versus_advertised: Some(VersusAdvertised::Agrees),
                 request: Some(request("POST", "/orders?q=\"a\\b\"\u{1}é…")),
                 written_after_close: Some(-0.000_042),
+                unread: None,
             },
             HttpClose {
                 reason: HttpCloseReason::Neither,
@@ -1045,6 +1068,10 @@ mod tests {
                 versus_advertised: None,
                 request: Some(request("GET", "")),
                 written_after_close: Some(1e-7),
+                unread: Some(PerSide {
+                    client: Some(GiveUp::PipelineOverflow),
+                    server: Some(GiveUp::OversizedHead),
+                }),
             },
             HttpClose {
                 reason: HttpCloseReason::Unknown,
@@ -1055,6 +1082,10 @@ mod tests {
                 versus_advertised: None,
                 request: None,
                 written_after_close: None,
+                unread: Some(PerSide {
+                    client: None,
+                    server: Some(GiveUp::Gap),
+                }),
             },
         ];
         for verdict in verdicts {
@@ -1462,6 +1493,8 @@ mod tests {
                 oversized_head: 1,
                 parse_error: 0,
                 pipeline_overflow: 10,
+                client: Some(GiveUp::OversizedHead),
+                server: None,
             },
             first_request_at: Some(1_764_939_600.123_456),
             last_request_at: Some(f64::NAN),

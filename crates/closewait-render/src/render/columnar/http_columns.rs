@@ -10,9 +10,9 @@
 //! close (no `close.http`). The ladder `marks` are not in the table: analyze records none.
 
 use super::columns::{column, count, maybe_text, text, Column, Value};
-use closewait_core::http::{HttpConversation, RequestLine};
+use closewait_core::http::{GiveUp, HttpConversation, RequestLine};
 use closewait_core::http_close::HttpClose;
-use closewait_core::model::ConnectionReport;
+use closewait_core::model::{ConnectionReport, Side};
 
 fn http(r: &ConnectionReport) -> Option<&HttpConversation> {
     r.http.as_deref()
@@ -179,9 +179,29 @@ const CLOSE_REQUEST_FACTS: [Column; 2] = close_columns![
     "close_http_written_after_close": Float64(|c| c.written_after_close),
 ];
 
+/// Why `side`'s messages stopped being read (`close.http.unread`, only for `unknown`).
+fn unread(r: &ConnectionReport, side: Side) -> Option<&'static str> {
+    let why = close_http(r)?.unread.as_ref()?.get(side);
+    why.map(GiveUp::as_str)
+}
+
+/// `close.http.unread.client` and `.server`: null when that side was read to the close.
+const CLOSE_UNREAD: [Column; 2] = [
+    column(
+        "close_http_unread_client",
+        true,
+        Value::Text(|r, b| maybe_text(b, unread(r, Side::Client))),
+    ),
+    column(
+        "close_http_unread_server",
+        true,
+        Value::Text(|r, b| maybe_text(b, unread(r, Side::Server))),
+    ),
+];
+
 /// The HTTP columns in table order: `http`'s in the JSON's order (the timestamps after the
 /// float times they repeat), then `close.http`'s.
-pub const GROUPS: [&[Column]; 13] = [
+pub const GROUPS: [&[Column]; 14] = [
     &COUNTS,
     std::slice::from_ref(&VERSION),
     &FIRST_REQUEST,
@@ -195,4 +215,5 @@ pub const GROUPS: [&[Column]; 13] = [
     std::slice::from_ref(&CLOSE_VERSUS_ADVERTISED),
     &CLOSE_REQUEST,
     &CLOSE_REQUEST_FACTS,
+    &CLOSE_UNREAD,
 ];
