@@ -303,6 +303,7 @@ impl HttpClose {
                         unread_because(client),
                         unread_because(server)
                     )?,
+                    // `judge` always names a side; a verdict made elsewhere may not.
                     (None, None) => out.write_str(
                         "part of the conversation could not be read (bytes missing from the \
                          capture, or not HTTP/1.x)",

@@ -169,14 +169,6 @@ impl GiveUps {
         self.gap + self.oversized_head + self.parse_error + self.pipeline_overflow > 0
     }
 
-    /// Why `sender`'s messages stopped being read, if they did.
-    pub fn of(&self, sender: Side) -> Option<GiveUp> {
-        match sender {
-            Side::Client => self.client,
-            Side::Server => self.server,
-        }
-    }
-
     fn count(&mut self, sender: Side, reason: GiveUp) {
         let counter = match reason {
             GiveUp::Gap => &mut self.gap,

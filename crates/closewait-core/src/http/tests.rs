@@ -408,13 +408,10 @@ fn tls_client_hello_is_not_http() {
     parser.feed(Side::Server, b"\x16\x03\x03\x00\x5a\x02");
     let conversation = parser.finish();
     assert_eq!(conversation.gave_up.parse_error, 2);
+    let gave_up = conversation.gave_up;
     assert_eq!(
-        conversation.gave_up.of(Side::Client),
-        Some(GiveUp::ParseError)
-    );
-    assert_eq!(
-        conversation.gave_up.of(Side::Server),
-        Some(GiveUp::ParseError)
+        (gave_up.client, gave_up.server),
+        (Some(GiveUp::ParseError), Some(GiveUp::ParseError))
     );
     assert!(!conversation.is_http());
 }
