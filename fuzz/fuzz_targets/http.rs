@@ -128,11 +128,10 @@ fn check(conversation: &HttpConversation, fed: [u64; 2]) {
     {
         assert!(line.target.len() <= MAX_TARGET_BYTES + '…'.len_utf8());
     }
-    let gave_up = conversation.gave_up;
-    assert!(
-        gave_up.gap + gave_up.oversized_head + gave_up.parse_error + gave_up.pipeline_overflow <= 2,
-        "each direction gives up at most once: {gave_up:?}"
-    );
+    // Responses that stopped being read leave the pairing of requests unknown.
+    if conversation.gave_up.server.is_some() {
+        assert_eq!(conversation.unanswered_requests, None);
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 
 use compact_str::CompactString;
-use serde::ser::SerializeMap;
+use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
@@ -142,46 +142,46 @@ pub struct KeepAliveAdvertised {
     pub max: Option<u64>,
 }
 
-/// How often a direction stopped parsing, by reason (each direction gives up at most
-/// once, so each count is 0, 1 or 2), and which direction it was.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Which direction stopped parsing, and why. Each direction gives up at most once, so the
+/// JSON's counts per reason (`http.gave_up`: `{"gap", "oversized_head", "parse_error",
+/// "pipeline_overflow"}`, each 0, 1 or 2) are worked out from the two reasons; which side
+/// gave up is in `close.http.unread` when it matters (an `unknown` close).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GiveUps {
-    /// Bytes were missing somewhere their length could not be skipped.
-    pub gap: u32,
-    /// A head (or a chunk-size or trailer line) longer than [`MAX_HEAD_BYTES`].
-    pub oversized_head: u32,
-    /// Not HTTP/1.x, or a head or framing `httparse` and RFC 9112 reject.
-    pub parse_error: u32,
-    /// More than [`MAX_PIPELINED_REQUESTS`] requests ahead of their responses.
-    pub pipeline_overflow: u32,
-    /// Why the client's requests stopped being read (`None`: read to the end). Not in
-    /// `http.gave_up`'s JSON; `close.http.unread` carries it when it matters.
-    #[serde(skip)]
+    /// Why the client's requests stopped being read (`None`: read to the end).
     pub client: Option<GiveUp>,
     /// Why the server's responses stopped being read.
-    #[serde(skip)]
     pub server: Option<GiveUp>,
 }
 
 impl GiveUps {
     /// Whether a direction gave up: part of the conversation was not read.
     pub fn any(&self) -> bool {
-        self.gap + self.oversized_head + self.parse_error + self.pipeline_overflow > 0
+        self.client.is_some() || self.server.is_some()
     }
 
-    fn count(&mut self, sender: Side, reason: GiveUp) {
-        let counter = match reason {
-            GiveUp::Gap => &mut self.gap,
-            GiveUp::OversizedHead => &mut self.oversized_head,
-            GiveUp::ParseError => &mut self.parse_error,
-            GiveUp::PipelineOverflow => &mut self.pipeline_overflow,
-        };
-        *counter += 1;
+    /// How many directions gave up for `reason` (0, 1 or 2).
+    pub fn count(&self, reason: GiveUp) -> u32 {
+        u32::from(self.client == Some(reason)) + u32::from(self.server == Some(reason))
+    }
+
+    /// `sender`'s messages stop being read, for `reason` (the first reason stays).
+    fn record(&mut self, sender: Side, reason: GiveUp) {
         let by_sender = match sender {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
         };
         by_sender.get_or_insert(reason);
+    }
+}
+
+impl Serialize for GiveUps {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut counts = serializer.serialize_struct("GiveUps", GiveUp::ALL.len())?;
+        for reason in GiveUp::ALL {
+            counts.serialize_field(reason.as_str(), &self.count(reason))?;
+        }
+        counts.end()
     }
 }
 
@@ -349,7 +349,7 @@ impl HttpConversation {
     }
 }
 
-/// Why a direction stopped parsing (the JSON spelling is the [`GiveUps`] counter's name).
+/// Why a direction stopped parsing (its JSON spelling names its count in `http.gave_up`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GiveUp {
@@ -364,6 +364,14 @@ pub enum GiveUp {
 }
 
 impl GiveUp {
+    /// Every reason, in the order of `http.gave_up`'s counts.
+    pub const ALL: [GiveUp; 4] = [
+        GiveUp::Gap,
+        GiveUp::OversizedHead,
+        GiveUp::ParseError,
+        GiveUp::PipelineOverflow,
+    ];
+
     /// The JSON spelling (`close.http.unread`), also the Parquet columns' value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -975,7 +983,7 @@ impl HttpParser {
 
     fn settle(&mut self, sender: Side, outcome: Result<(), GiveUp>) {
         if let Err(reason) = outcome {
-            self.conversation.gave_up.count(sender, reason);
+            self.conversation.gave_up.record(sender, reason);
         }
         if self.conversation.switched_protocols {
             for stream in [&mut self.requests, &mut self.responses] {

@@ -419,7 +419,6 @@ mod tests {
         http.last_response_at = None;
         http.last_response_persistent = None;
         http.unanswered_requests = None;
-        http.gave_up.gap = 1;
         http.gave_up.server = Some(GiveUp::Gap);
         let verdict = judge(&close, &http).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Unknown);
@@ -443,7 +442,7 @@ mod tests {
         // An idle time is not an idle timeout when a request may have gone unread (the
         // request direction gave up), and an abort is not "neither".
         let mut idle = kept_alive(4.0);
-        idle.gave_up.parse_error = 1;
+        idle.gave_up.client = Some(GiveUp::ParseError);
         let verdict = judge(&close, &idle).expect("closed HTTP");
         assert_eq!(verdict.reason, HttpCloseReason::Unknown);
         assert_eq!(verdict.versus_advertised, None);

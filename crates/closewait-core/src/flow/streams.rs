@@ -24,7 +24,7 @@
 //! connection ends.
 
 use super::index::prefetch_read_bytes;
-use crate::http::{Arrival, HttpConversation, HttpParser};
+use crate::http::{Arrival, GiveUp, HttpConversation, HttpParser};
 use crate::model::{secs, Side};
 use crate::reassembly::{Delivery, Limits, Reassembler};
 use crate::segment::Segment;
@@ -425,7 +425,9 @@ fn read_bytes(
 /// `EHLO host`), and is left out.
 fn worth_reporting(conversation: &HttpConversation) -> bool {
     let gave_up = conversation.gave_up;
-    conversation.is_http() || gave_up.gap > 0 || gave_up.oversized_head > 0
+    conversation.is_http()
+        || gave_up.count(GiveUp::Gap) > 0
+        || gave_up.count(GiveUp::OversizedHead) > 0
 }
 
 /// `--find`: the text searched in both directions as their bytes are delivered, found

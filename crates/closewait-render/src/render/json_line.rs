@@ -447,14 +447,15 @@ impl W<'_> {
         }
         self.put(b",\"switched_protocols\":");
         self.bool(h.switched_protocols);
+        let gave_up = h.gave_up;
         self.put(b",\"gave_up\":{\"gap\":");
-        self.uint(h.gave_up.gap.into());
+        self.uint(gave_up.count(GiveUp::Gap).into());
         self.put(b",\"oversized_head\":");
-        self.uint(h.gave_up.oversized_head.into());
+        self.uint(gave_up.count(GiveUp::OversizedHead).into());
         self.put(b",\"parse_error\":");
-        self.uint(h.gave_up.parse_error.into());
+        self.uint(gave_up.count(GiveUp::ParseError).into());
         self.put(b",\"pipeline_overflow\":");
-        self.uint(h.gave_up.pipeline_overflow.into());
+        self.uint(gave_up.count(GiveUp::PipelineOverflow).into());
         self.put(b"},\"first_request_at\":");
         self.opt_float(h.first_request_at);
         self.put(b",\"last_request_at\":");
@@ -1489,12 +1490,8 @@ mod tests {
             }),
             switched_protocols: true,
             gave_up: GiveUps {
-                gap: u32::MAX,
-                oversized_head: 1,
-                parse_error: 0,
-                pipeline_overflow: 10,
-                client: Some(GiveUp::OversizedHead),
-                server: None,
+                client: Some(GiveUp::PipelineOverflow),
+                server: Some(GiveUp::PipelineOverflow),
             },
             first_request_at: Some(1_764_939_600.123_456),
             last_request_at: Some(f64::NAN),

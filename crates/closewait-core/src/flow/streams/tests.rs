@@ -3,7 +3,7 @@
 //! soon as the capture holds bytes after it, and never past what the capture holds.
 
 use crate::analyze::{AnalyzeOptions, Analyzer};
-use crate::http::HttpConversation;
+use crate::http::{GiveUp, HttpConversation};
 use crate::http_close::HttpCloseReason;
 use crate::model::{secs, ConnectionReport};
 use crate::testkit::{Wire, ACK, C, FIN, PSH, RST, S, SYN};
@@ -116,7 +116,11 @@ impl Talk {
 
 /// Requests and responses read, and how often a direction gave up at a gap.
 fn counts(http: &HttpConversation) -> (u64, u64, u32) {
-    (http.requests, http.responses, http.gave_up.gap)
+    (
+        http.requests,
+        http.responses,
+        http.gave_up.count(GiveUp::Gap),
+    )
 }
 
 const GET_A: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
