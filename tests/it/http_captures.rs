@@ -169,6 +169,37 @@ fn captures_without_http_have_no_http() {
     }
 }
 
+/// Zeek's FTP and GridFTP traces: the server greets first (`220 …`), then the client's
+/// `USER name` starts like a request (a method is any token) and fails to parse. Neither
+/// is HTTP, and none of their connections has an `http` (tshark `-Y http` shows no packet
+/// of these traces). Before, the greeting, sent before the parser started, counted as a
+/// gap and kept an empty `http` on each control connection.
+#[test]
+fn server_first_protocols_have_no_http() {
+    let traces = crate::support::zeek_corpus::corpus_dir().join("traces");
+    for name in [
+        "ftp__fake-long-commands.pcap",
+        "ftp__ftp-missing-reply-code.pcap",
+        "ftp__ftp-missing-space-after-reply-code.pcap",
+        "ftp__ipv4.pcap",
+        "ftp__ipv6.pcap",
+        "globus-url-copy.pcap",
+        "pop3__pop3.pcap",
+    ] {
+        let mut count = 0;
+        analyze(
+            &[InputSpec::Path(traces.join(name))],
+            &AnalyzeOptions::default(),
+            &mut |r| {
+                count += 1;
+                assert_eq!(r.http, None, "{name} connection {}", r.id);
+            },
+        )
+        .expect("analysis");
+        assert!(count > 0, "{name}: no connection");
+    }
+}
+
 /// 21 was captured with `-s 96`: both heads are cut after 30 payload bytes (tshark:
 /// `GET /big HTTP/1.1 [Packet size limited during capture]`). The parser does not guess
 /// the rest: both directions give up at the gap, and the report says so.

@@ -420,14 +420,15 @@ fn read_bytes(
 
 /// Whether a conversation that started like HTTP/1.x goes into the report: when a head
 /// was read, or when heads were cut short (by the snaplen, or missing from the capture):
-/// the reader should know the bytes were HTTP but could not be read. One that only met
-/// a parse error was some other protocol whose first word looked like a method (SMTP's
-/// `EHLO host`), and is left out.
+/// the reader should know the bytes were HTTP but could not be read. One where no head
+/// was read and a direction met a parse error was some other protocol whose first word
+/// looked like a method, and is left out: SMTP's `EHLO host`, or FTP's `USER name` after
+/// the server's `220` greeting (bytes sent before the parser started, which count as a
+/// gap in the server's direction, so a gap alone does not make it HTTP).
 fn worth_reporting(conversation: &HttpConversation) -> bool {
     let gave_up = conversation.gave_up;
-    conversation.is_http()
-        || gave_up.count(GiveUp::Gap) > 0
-        || gave_up.count(GiveUp::OversizedHead) > 0
+    let cut_short = gave_up.count(GiveUp::Gap) > 0 || gave_up.count(GiveUp::OversizedHead) > 0;
+    conversation.is_http() || (cut_short && gave_up.count(GiveUp::ParseError) == 0)
 }
 
 /// `--find`: the text searched in both directions as their bytes are delivered, found

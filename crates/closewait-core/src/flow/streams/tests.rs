@@ -1,6 +1,7 @@
 //! Bytes the capture lost but the receiver acknowledged, through the whole pipeline (flow
 //! table, state machine, reassembly, HTTP parser): the ACK turns the hole into a gap as
-//! soon as the capture holds bytes after it, and never past what the capture holds.
+//! soon as the capture holds bytes after it, and never past what the capture holds. And
+//! the bytes before the parser started: which connections they leave HTTP, and which not.
 
 use crate::analyze::{AnalyzeOptions, Analyzer};
 use crate::http::{GiveUp, HttpConversation};
@@ -265,4 +266,30 @@ fn rst_with_ack_skips_like_any_ack() {
     talk.segment(C, RST | ACK, seq, ack, &[]);
     let http = talk.http();
     assert_eq!(counts(&http), (1, 1, 0));
+}
+
+/// FTP (and SMTP, POP3…) greet first: the server's `220` comes before the client's first
+/// word, which looks like a method (`USER` is a token) but is no request. The greeting,
+/// sent before the parser started, is a gap in the server's direction; with no head read
+/// and the client's bytes rejected, the connection is not HTTP and has no `http`.
+#[test]
+fn a_server_greeting_then_a_command_is_not_http() {
+    let mut talk = Talk::open(1000, 5000);
+    talk.data(S, b"220 ftp ready\r\n").ack(C);
+    talk.data(C, b"USER zeek\r\n").ack(S);
+    talk.data(S, b"230 USER OK\r\n").ack(C);
+    talk.server_closes_after(1.0);
+    assert_eq!(talk.report().http, None);
+}
+
+/// A greeting (or the tail of a response the capture began in) before a request that
+/// parses: the requests are HTTP, and the skipped start of the server's direction is
+/// reported as the gap it is.
+#[test]
+fn server_bytes_before_a_real_request_still_leave_the_requests_read() {
+    let mut talk = Talk::open(1000, 5000);
+    talk.data(S, b"tail of something\r\n").ack(C);
+    talk.data(C, GET_A).ack(S);
+    talk.server_closes_after(1.0);
+    assert_eq!(counts(&talk.http()), (1, 0, 1));
 }
