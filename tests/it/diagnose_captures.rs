@@ -737,3 +737,83 @@ fn go_idle_conn_timeout_longer_than_nginx_answers_its_fin_at_once() {
         "{det:?}"
     );
 }
+
+fn capture_loss_of(f: &Finding) -> &closewait::diagnose::CaptureLossDetails {
+    let Details::CaptureLoss(d) = &f.details else {
+        panic!("{:?}", f.details)
+    };
+    d
+}
+
+/// 29b is 29 with the first connection's first response (150 bytes) removed, as if the
+/// capturing host had dropped it (captures/README.md). tshark on 29b: frame 6 `[TCP ACKed
+/// unseen segment] Ack=151`; `tcp.len` sums to 580 bytes from the client and 440 from the
+/// server. The lost response hid why the server closed that connection: a warning, and no
+/// "Nothing wrong".
+#[test]
+fn a_response_the_capture_dropped_is_capture_loss_that_hides_the_close_reason() {
+    let d = diagnosis("29b-nginx-python-requests-response-not-captured.pcap");
+    let loss = one(&d, FindingId::CaptureLoss);
+    assert_eq!(loss.severity, Severity::Warning);
+    assert_eq!((loss.count, loss.evidence.clone()), (1, vec![0]));
+    let n = capture_loss_of(loss);
+    assert_eq!(n.server.to_string(), "10.77.0.2:8788");
+    assert_eq!(n.connections, 2);
+    assert_eq!((n.missing_bytes.client, n.missing_bytes.server), (0, 150));
+    assert_eq!(
+        (n.captured_bytes.client, n.captured_bytes.server),
+        (580, 440)
+    );
+    assert_eq!(n.percent_lost, 12.82); // 150 of 1 170
+    assert_eq!((n.http_not_read, n.http_close_unknown), (1, 1));
+    assert_eq!(n.began_before_capture, 0);
+    assert!(all(&d, FindingId::AllClear).is_empty());
+    // The same capture whole (29): nothing missing, nothing said.
+    assert!(all(
+        &diagnosis("29-nginx-python-requests-keepalive-requests.pcap"),
+        FindingId::CaptureLoss
+    )
+    .is_empty());
+}
+
+/// 21 was captured with `-s 96` (capinfos: packet size limit 96 bytes): every packet is
+/// there, the heads are cut short. Information, with the snaplen as the cause and its fix.
+#[test]
+fn a_short_snaplen_is_capture_loss_information_with_its_fix() {
+    let d = diagnosis("21-bulk-download-then-close.pcap");
+    let loss = one(&d, FindingId::CaptureLoss);
+    assert_eq!(loss.severity, Severity::Info);
+    let n = capture_loss_of(loss);
+    assert_eq!((n.missing_bytes.client, n.missing_bytes.server), (0, 0));
+    assert_eq!((n.http_not_read, n.http_close_unknown), (1, 0));
+    assert!(
+        loss.facts[0].contains("1 cut short by the snaplen"),
+        "{:?}",
+        loss.facts
+    );
+    assert!(loss.advice.contains("tcpdump -s 0"), "{}", loss.advice);
+}
+
+/// Every other shipped capture was recorded whole: no `capture_loss`.
+#[test]
+fn captures_recorded_whole_have_no_capture_loss() {
+    let dir = paths::root().join("captures");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("captures/") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("UTF-8");
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng"))
+            || name.starts_with("21-")
+            || name.starts_with("29b-")
+        {
+            continue;
+        }
+        let d = diagnosis(&name);
+        assert!(all(&d, FindingId::CaptureLoss).is_empty(), "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 30, "{checked}");
+}

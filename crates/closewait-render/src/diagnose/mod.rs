@@ -23,8 +23,10 @@
 //! | `http`       | `advertised_timeout`, `connection_reuse`      |
 //! | `resets`     | `resets`, `refused`, `syn_timeout`, `half_open` |
 //! | `clear`      | `all_clear`                                   |
+//! | `capture_loss` | `capture_loss`                              |
 
 mod acc;
+mod capture_loss;
 mod clear;
 pub mod display_filter;
 mod http;
@@ -92,6 +94,8 @@ pub enum FindingId {
     /// First, because it only ever appears alone or with informational findings, and then
     /// it is the headline.
     AllClear,
+    /// Next: what the capture does not hold qualifies every finding after it.
+    CaptureLoss,
     CloseWaitLeak,
     LateWriteRst,
     DeadPeer,
@@ -108,8 +112,9 @@ pub enum FindingId {
 }
 
 impl FindingId {
-    pub const ALL: [FindingId; 14] = [
+    pub const ALL: [FindingId; 15] = [
         FindingId::AllClear,
+        FindingId::CaptureLoss,
         FindingId::CloseWaitLeak,
         FindingId::LateWriteRst,
         FindingId::DeadPeer,
@@ -141,6 +146,7 @@ impl FindingId {
             FindingId::IdleTimeout => "idle_timeout",
             FindingId::Keepalive => "keepalive",
             FindingId::AllClear => "all_clear",
+            FindingId::CaptureLoss => "capture_loss",
         }
     }
 
@@ -161,6 +167,7 @@ impl FindingId {
             FindingId::IdleTimeout => "Idle (keep-alive) timeout",
             FindingId::Keepalive => "TCP keep-alive",
             FindingId::AllClear => "Nothing wrong",
+            FindingId::CaptureLoss => "Bytes the capture does not hold",
         }
     }
 }
@@ -216,8 +223,10 @@ pub enum Details {
     Failed(resets::FailedDetails),
     HalfOpen(resets::HalfOpenDetails),
     AllClear(clear::AllClearDetails),
+    CaptureLoss(capture_loss::CaptureLossDetails),
 }
 
+pub use capture_loss::{CaptureLossDetails, TOO_MUCH_LOSS_PERCENT};
 pub use clear::AllClearDetails;
 pub use http::{AdvertisedDetails, ReuseDetails};
 pub use idle::{IdleDetails, MismatchDetails};
@@ -290,6 +299,7 @@ pub struct DiagnosisBuilder {
     http: http::Acc,
     resets: resets::Acc,
     clear: clear::Acc,
+    capture_loss: capture_loss::Acc,
 }
 
 impl DiagnosisBuilder {
@@ -334,6 +344,7 @@ impl DiagnosisBuilder {
         self.http.add(r);
         self.resets.add(r, self.many_clients);
         self.clear.add(r);
+        self.capture_loss.add(r);
     }
 
     /// Connections added so far.
@@ -368,6 +379,8 @@ impl DiagnosisBuilder {
         findings.extend(self.keepalive.finish(&ctx));
         findings.extend(self.http.finish());
         findings.extend(self.resets.finish());
+        let fragments = capture.packets.skipped.contains_key("ip_fragment");
+        findings.extend(self.capture_loss.finish(fragments));
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             findings.push(self.clear.finish(self.connections));
         }

@@ -918,3 +918,183 @@ mod http {
         );
     }
 }
+
+mod capture_loss {
+    use super::*;
+    use closewait_core::http::{GiveUp, GiveUps, HttpConversation, HttpVersion};
+    use closewait_core::http_close::HttpCloseReason;
+    use closewait_core::model::CloseSignal;
+    use closewait_core::testutil::ReportBuilder;
+
+    /// A connection to `server` whose sides sent `captured` payload bytes the capture
+    /// holds and `missing` it never saw.
+    fn sent(id: u64, server: &str, captured: [u64; 2], missing: [u64; 2]) -> ConnectionReport {
+        let mut r = ReportBuilder::new(id).server(server).build();
+        r.bytes.client = captured[0];
+        r.bytes.server = captured[1];
+        r.tcp.client.missing_bytes = missing[0];
+        r.tcp.server.missing_bytes = missing[1];
+        r
+    }
+
+    /// One request read; the server's responses given up at a gap; the server closed.
+    fn response_lost(id: u64, missing: u64) -> ConnectionReport {
+        let fin_at = ReportBuilder::new(id).build().end - 0.5;
+        let http = HttpConversation {
+            requests: 1,
+            version: Some(HttpVersion::Http11),
+            gave_up: GiveUps {
+                client: None,
+                server: Some(GiveUp::Gap),
+            },
+            ..HttpConversation::default()
+        };
+        let mut r = ReportBuilder::new(id)
+            .first_close(CloseSignal::Fin, Side::Server, fin_at, None)
+            .http(http)
+            .build();
+        r.bytes.client = 100;
+        r.bytes.server = 9_900 - missing;
+        r.tcp.server.missing_bytes = missing;
+        r
+    }
+
+    fn details(f: &Finding) -> &CaptureLossDetails {
+        let Details::CaptureLoss(d) = &f.details else {
+            panic!("capture_loss details: {f:?}");
+        };
+        d
+    }
+
+    /// Per service: the bytes missing against all the service's bytes, the connections
+    /// that lost some; a service that lost nothing has no finding. Past Zeek's 10 % it is a
+    /// warning; below, with no HTTP hidden, information.
+    #[test]
+    fn missing_bytes_are_summed_per_service_against_all_its_bytes() {
+        let d = diagnose(
+            &[
+                sent(0, "10.0.0.2:80", [100, 800], [0, 300]),
+                sent(1, "10.0.0.2:80", [100, 1000], [0, 0]),
+                sent(2, "10.0.0.3:5432", [500, 500], [0, 0]),
+                sent(3, "10.0.0.4:6379", [100, 8000], [0, 50]),
+                sent(4, "10.0.0.4:6379", [100, 1000], [0, 0]),
+            ],
+            &CaptureStats::default(),
+        );
+        let found: Vec<&Finding> = d
+            .findings
+            .iter()
+            .filter(|f| f.id == FindingId::CaptureLoss)
+            .collect();
+        assert_eq!(found.len(), 2, "{:?}", ids_of(&d));
+        let (web, cache) = (found[0], found[1]);
+        assert_eq!(web.severity, Severity::Warning);
+        assert_eq!((web.count, web.evidence.clone()), (1, vec![0]));
+        let w = details(web);
+        assert_eq!(w.server, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(w.connections, 2);
+        assert_eq!((w.missing_bytes.client, w.missing_bytes.server), (0, 300));
+        assert_eq!(
+            (w.captured_bytes.client, w.captured_bytes.server),
+            (200, 1800)
+        );
+        // 300 of 2 300 bytes sent: past Zeek's 10 %.
+        assert_eq!(w.percent_lost, 13.04);
+        assert_eq!(w.connections_missing_bytes, 1);
+        assert!(
+            web.summary.starts_with(
+                "The capture missed 300 bytes sent by the server on 1 of 2 connections to \
+                 10.0.0.2:80 (13.04 % of the bytes sent)."
+            ),
+            "{}",
+            web.summary
+        );
+        // 50 of 9 250 bytes, and no HTTP hidden: information.
+        assert!(details(cache).percent_lost < TOO_MUCH_LOSS_PERCENT);
+        assert_eq!(cache.severity, Severity::Info);
+        assert_eq!(details(cache).percent_lost, 0.54);
+    }
+
+    /// Loss below the threshold that hid why the server closed an HTTP connection (its
+    /// response was not captured) is a warning: the close reason is `unknown`.
+    #[test]
+    fn loss_that_hides_an_http_close_is_a_warning() {
+        let lost = response_lost(0, 150);
+        assert_eq!(
+            lost.close.http.as_ref().map(|c| c.reason),
+            Some(HttpCloseReason::Unknown)
+        );
+        let d = diagnose(&[lost], &CaptureStats::default());
+        let f = only(&d, FindingId::CaptureLoss);
+        assert_eq!(f.severity, Severity::Warning);
+        let n = details(f);
+        assert_eq!((n.http_not_read, n.http_close_unknown), (1, 1));
+        assert_eq!(n.percent_lost, 1.5);
+        assert!(
+            f.summary.ends_with(
+                "HTTP could not be read to the end on 1 connection: why it was closed cannot \
+                 be told."
+            ),
+            "{}",
+            f.summary
+        );
+        assert!(
+            f.facts[1].contains("1 after packets not captured"),
+            "{:?}",
+            f.facts
+        );
+        assert!(f.advice.contains("-B 16384"), "{}", f.advice);
+        // A warning: no all_clear.
+        assert!(!ids_of(&d).contains(&"all_clear"));
+    }
+
+    /// HTTP given up at a gap with every packet captured: cut short (the snaplen, or IP
+    /// fragments when the capture has them), or begun before the capture. Information,
+    /// with advice for the cause.
+    #[test]
+    fn http_cut_short_without_missing_bytes_names_the_cause() {
+        let mut cut = response_lost(0, 0);
+        cut.close.http = None;
+        let d = diagnose(std::slice::from_ref(&cut), &CaptureStats::default());
+        let f = only(&d, FindingId::CaptureLoss);
+        assert_eq!(f.severity, Severity::Info);
+        assert!(
+            f.summary.starts_with(
+                "HTTP to 10.0.0.2:80 could not be read to the end on 1 of 1 connection: the \
+                 capture holds the packets but not all their bytes."
+            ),
+            "{}",
+            f.summary
+        );
+        assert!(
+            f.facts[0].contains("1 cut short by the snaplen)"),
+            "{:?}",
+            f.facts
+        );
+        assert!(f
+            .advice
+            .starts_with("Capture whole packets: `tcpdump -s 0`"));
+
+        let mut fragmented = CaptureStats::default();
+        fragmented
+            .packets
+            .skipped
+            .insert("ip_fragment".to_string(), 3);
+        let d = diagnose(std::slice::from_ref(&cut), &fragmented);
+        let f = only(&d, FindingId::CaptureLoss);
+        assert!(f.facts[0].contains("cut short by the snaplen or in IP fragments"));
+        assert!(f.advice.contains("IP fragments"), "{}", f.advice);
+
+        let mut late = cut;
+        late.role_inferred = true;
+        let d = diagnose(&[late], &CaptureStats::default());
+        let f = only(&d, FindingId::CaptureLoss);
+        assert!(
+            f.facts[0].contains("1 begun before the capture"),
+            "{:?}",
+            f.facts
+        );
+        assert_eq!(details(f).began_before_capture, 1);
+        assert!(f.advice.contains("start it before"), "{}", f.advice);
+    }
+}
