@@ -817,3 +817,69 @@ fn captures_recorded_whole_have_no_capture_loss() {
     }
     assert!(checked >= 30, "{checked}");
 }
+
+/// Zeek's traces captured on one leg of a route: Zeek's conn.log (tests/data/zeek) is the
+/// judge. Every connection whose rows show one side with no packet, and a handshake that
+/// proves that side's packets existed (`S` then the originator's ACK or data: the client
+/// had the SYN,ACK; `h` then the responder's data: the server had the ACK), is named by
+/// `capture_loss` as captured one way, under its service, by the side that was captured;
+/// and no other finding reads those connections (before, the client-side trace read
+/// "Nothing wrong: 20 unanswered_fin" and the server-side one had two timeout warnings).
+#[test]
+fn one_way_captures_are_named_as_zeek_shows_them_and_nothing_else_is_concluded() {
+    use crate::support::zeek_corpus::{corpus_dir, load_rows};
+    use std::collections::BTreeSet;
+    let rows = load_rows(&corpus_dir()).expect("expected.jsonl");
+    for (trace, captured) in [
+        ("ssh__ssh.client-side-half-duplex.pcap", Side::Client),
+        ("ssh__ssh.server-side-half-duplex.pcap", Side::Server),
+        ("mixed-vlan-mpls.pcap", Side::Client),
+    ] {
+        // Zeek: (client, server) of each connection captured one way.
+        let mut zeek = BTreeSet::new();
+        for r in rows.iter().filter(|r| r.trace == trace) {
+            let (orig_silent, resp_silent) = (r.orig_pkts == "0", r.resp_pkts == "0");
+            let h = r.history.trim_start_matches('^');
+            let client_only =
+                resp_silent && !orig_silent && h.starts_with('S') && h[1..].contains(['A', 'D']);
+            let server_only = orig_silent && !resp_silent && h.starts_with('h') && h.contains('d');
+            if client_only || server_only {
+                // A flipped row (`^`) already names the originator Zeek settled on.
+                zeek.insert((r.orig, r.resp));
+            }
+        }
+        assert!(!zeek.is_empty(), "{trace}");
+
+        let path = corpus_dir().join("traces").join(trace);
+        let (reports, stats) = read(&[path], 60.0).expect("trace reads");
+        let d = diagnose(&reports, &stats);
+        let mut ours = BTreeSet::new();
+        for f in all(&d, FindingId::CaptureLoss) {
+            let n = capture_loss_of(f);
+            let (client_side, server_side) = (n.one_direction.client, n.one_direction.server);
+            match captured {
+                Side::Client => assert_eq!(server_side, 0, "{trace}"),
+                Side::Server => assert_eq!(client_side, 0, "{trace}"),
+            }
+            assert_eq!(f.severity, Severity::Warning);
+            for id in &f.evidence {
+                let r = &reports[*id as usize];
+                assert_eq!(r.id, *id);
+                ours.insert((r.client, r.server));
+            }
+        }
+        assert_eq!(ours, zeek, "{trace}");
+        // Nothing else is concluded from those connections.
+        let one_way: BTreeSet<u64> = all(&d, FindingId::CaptureLoss)
+            .iter()
+            .flat_map(|f| f.evidence.iter().copied())
+            .collect();
+        for f in d.findings.iter().filter(|f| f.id != FindingId::CaptureLoss) {
+            assert!(
+                f.evidence.iter().all(|id| !one_way.contains(id)),
+                "{trace}: {} reads a one-way connection",
+                f.id
+            );
+        }
+    }
+}

@@ -11,12 +11,18 @@
 //! wrong". Zeek writes the same measure as `capture_loss.log` and raises its
 //! `CaptureLoss::Too_Much_Loss` notice past 10 %; this finding uses that threshold, and
 //! warns below it too when the loss hid why an HTTP connection was closed.
+//!
+//! The worst loss is a whole direction (asymmetric routing, a one-way filter or mirror
+//! port): every close then looks unanswered, and the other findings would read the
+//! artefact as a leak or a timeout. Such connections are named here and left out of the
+//! other findings ([`one_direction`]).
 
 use super::acc::Members;
 use super::{plural, Details, Finding, FindingId, Severity};
 use closewait_core::http::GiveUp;
 use closewait_core::http_close::HttpCloseReason;
-use closewait_core::model::{ser_addr, ConnectionReport, PerSide};
+use closewait_core::model::{ser_addr, ConnectionReport, PerSide, Side, StateChange};
+use closewait_core::state::TcpState;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,6 +55,36 @@ pub struct CaptureLossDetails {
     /// Of the connections this finding lists, those that began before the capture (no
     /// handshake captured): bytes sent before it are not missing but were never there.
     pub began_before_capture: u64,
+    /// Connections of which one direction only was captured, by the side whose packets
+    /// are there ([`one_direction`]). Left out of the other findings.
+    pub one_direction: PerSide<u64>,
+}
+
+/// The side whose packets alone the capture holds, when the other side's provably
+/// existed. A client that sent an ACK after its SYN had received the SYN,ACK (RFC 9293
+/// §3.10.7.3: in SYN-SENT, "If SND.UNA > ISS (our SYN has been ACKed), change the
+/// connection state to ESTABLISHED, form an ACK segment … and send it"); a server that sent
+/// data after its SYN,ACK had the handshake's ACK (an application writes to an accepted,
+/// established socket). With no packet at all from the other side, its packets were sent
+/// but not captured. A silent peer without that proof (a SYN never answered, a dead host
+/// probed by keep-alives) is left to the other findings.
+pub fn one_direction(r: &ConnectionReport) -> Option<Side> {
+    let starts_in =
+        |timeline: &[StateChange], state| timeline.first().is_some_and(|c| c.state == state);
+    let client_completed_handshake = starts_in(&r.timeline.client, TcpState::SynSent)
+        && r.timeline
+            .client
+            .iter()
+            .any(|c| c.state == TcpState::Established);
+    let server_sent_after_handshake =
+        starts_in(&r.timeline.server, TcpState::SynReceived) && r.bytes.server > 0;
+    if r.packets.server == 0 && r.packets.client > 0 && client_completed_handshake {
+        Some(Side::Client)
+    } else if r.packets.client == 0 && r.packets.server > 0 && server_sent_after_handshake {
+        Some(Side::Server)
+    } else {
+        None
+    }
 }
 
 /// Why an HTTP direction met bytes the capture does not hold, as far as the report tells.
@@ -73,6 +109,8 @@ struct Service {
     http_not_read: u64,
     http_close_unknown: u64,
     began_before: u64,
+    /// Captured in one direction only: [the client's, the server's].
+    one_direction: [u64; 2],
     /// HTTP conversations not read, by the likeliest cause.
     causes: BTreeMap<Cause, u64>,
 }
@@ -83,7 +121,9 @@ pub(super) struct Acc {
 }
 
 impl Acc {
-    pub fn add(&mut self, r: &ConnectionReport) {
+    /// Adds a connection; returns whether it was captured in one direction only (see
+    /// [`one_direction`]), for the other findings to leave out.
+    pub fn add(&mut self, r: &ConnectionReport) -> bool {
         let s = self.services.entry(r.server).or_default();
         s.connections += 1;
         let missing = [r.tcp.client.missing_bytes, r.tcp.server.missing_bytes];
@@ -95,10 +135,14 @@ impl Acc {
             [h.gave_up.client, h.gave_up.server].map(|g| g == Some(GiveUp::Gap))
         });
         let lost = missing[0] + missing[1];
-        if lost == 0 && !http_gaps.contains(&true) {
-            return;
+        let one_way = one_direction(r);
+        if lost == 0 && !http_gaps.contains(&true) && one_way.is_none() {
+            return false;
         }
         s.members.add(r.id, lost as f64, r.segments.is_some());
+        if let Some(side) = one_way {
+            s.one_direction[usize::from(side == Side::Server)] += 1;
+        }
         s.connections_missing += u64::from(lost > 0);
         s.began_before += u64::from(r.role_inferred);
         if http_gaps.contains(&true) {
@@ -119,6 +163,7 @@ impl Acc {
                 .is_some_and(|c| c.reason == HttpCloseReason::Unknown);
             s.http_close_unknown += u64::from(unknown);
         }
+        one_way.is_some()
     }
 
     /// `fragments`: the capture has IP fragments, which closewait skips (they, rather than
@@ -149,7 +194,8 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
     } else {
         (missing as f64 * 100.0 / sent as f64 * 100.0).round() / 100.0
     };
-    let severity = if s.http_close_unknown > 0 || percent >= TOO_MUCH_LOSS_PERCENT {
+    let one_way = s.one_direction[0] + s.one_direction[1];
+    let severity = if one_way > 0 || s.http_close_unknown > 0 || percent >= TOO_MUCH_LOSS_PERCENT {
         Severity::Warning
     } else {
         Severity::Info
@@ -160,43 +206,89 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
             plural(s.connections, "connection", "connections")
         )
     };
-    let mut summary = if missing > 0 {
+
+    // The headline: the whole directions missing, then the bytes, then what HTTP lost.
+    let mut clauses = Vec::new();
+    if one_way > 0 {
+        let each = if one_way == 1 { "the" } else { "each" };
+        let whose = match s.one_direction {
+            [_, 0] => {
+                format!("the client's packets only, though {each} client completed its handshake")
+            }
+            [0, _] => format!(
+                "the server's packets only, though {each} server sent data after its SYN,ACK"
+            ),
+            _ => "one side's packets only, though the other side's provably existed".to_string(),
+        };
+        let (they, are) = if one_way == 1 {
+            ("it", "is")
+        } else {
+            ("they", "are")
+        };
+        clauses.push(format!(
+            "Only one direction of {} to {server} was captured ({whose}): how {they} closed \
+             cannot be told, and {they} {are} left out of the other findings",
+            of_all(one_way)
+        ));
+    }
+    if missing > 0 {
         let by = match (s.missing[0] > 0, s.missing[1] > 0) {
             (true, false) => " sent by the client",
             (false, true) => " sent by the server",
             _ => "",
         };
-        format!(
-            "The capture missed {}{by} on {} to {server} ({percent:.2} % of the bytes sent)",
+        let start = if clauses.is_empty() {
+            "The capture missed"
+        } else {
+            "the capture also missed"
+        };
+        let to = if clauses.is_empty() {
+            format!(" to {server}")
+        } else {
+            String::new()
+        };
+        clauses.push(format!(
+            "{start} {}{by} on {}{to} ({percent:.2} % of the bytes sent)",
             bytes(missing),
             of_all(s.connections_missing),
-        )
-    } else {
-        format!(
-            "HTTP to {server} could not be read to the end on {}: the capture holds the packets \
-             but not all their bytes",
-            of_all(s.http_not_read),
-        )
-    };
-    if missing > 0 && s.http_not_read > 0 {
-        summary += &format!(
-            "; HTTP could not be read to the end on {}",
-            plural(s.http_not_read, "connection", "connections")
-        );
+        ));
     }
-    if s.http_close_unknown > 0 {
-        let which = match (s.http_close_unknown, s.http_not_read) {
-            (1, 1) => "it was".to_string(),
-            (k, n) if k == n => "they were".to_string(),
-            (1, _) => "1 of them was".to_string(),
-            (k, _) => format!("{k} of them were"),
+    if s.http_not_read > 0 {
+        let mut clause = if clauses.is_empty() {
+            format!(
+                "HTTP to {server} could not be read to the end on {}: the capture holds the \
+                 packets but not all their bytes",
+                of_all(s.http_not_read),
+            )
+        } else {
+            format!(
+                "HTTP could not be read to the end on {}",
+                plural(s.http_not_read, "connection", "connections")
+            )
         };
-        let sep = if missing > 0 { ":" } else { ";" };
-        summary += &format!("{sep} why {which} closed cannot be told");
+        if s.http_close_unknown > 0 {
+            let which = match (s.http_close_unknown, s.http_not_read) {
+                (1, 1) => "it was".to_string(),
+                (k, n) if k == n => "they were".to_string(),
+                (1, _) => "1 of them was".to_string(),
+                (k, _) => format!("{k} of them were"),
+            };
+            let sep = if clauses.is_empty() { ";" } else { ":" };
+            clause += &format!("{sep} why {which} closed cannot be told");
+        }
+        clauses.push(clause);
     }
-    summary += ".";
+    let summary = clauses.join("; ") + ".";
 
     let mut facts = Vec::new();
+    if one_way > 0 {
+        facts.push(format!(
+            "one direction only: {} with the client's packets alone, {} with the server's \
+             alone; left out of the other findings",
+            plural(s.one_direction[0], "connection", "connections"),
+            s.one_direction[1],
+        ));
+    }
     if missing > 0 {
         facts.push(format!(
             "missing: {} from the client, {} from the server ({percent:.2} % of all bytes \
@@ -224,17 +316,32 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
             s.http_close_unknown,
         ));
     }
-    let mechanism = "The hosts sent bytes the capture does not hold: tcpdump dropped packets \
-        it could not keep up with (it prints \"packets dropped by kernel\" when it stops), a \
-        mirror port or tap dropped them, the snaplen cut each packet short (or IP fragments, \
-        which closewait does not reassemble, carried the rest), or the connection began \
-        before the capture. The TCP states are read from the segments that are there \
-        (the acknowledgements show the hole, Wireshark's \"ACKed unseen segment\"); HTTP that \
-        cannot be read is left unknown, never guessed, so requests, statuses and close \
-        reasons on these connections may be missing."
-        .to_string();
-    let only_cut = missing == 0 && s.causes.keys().all(|c| *c == Cause::CutShort);
-    let advice = if only_cut && fragments {
+    let mut mechanism = String::new();
+    if one_way > 0 {
+        mechanism += "A capture point that sees one direction only (asymmetric routing sends \
+            the two directions different ways; a capture filter, `tcpdump -Q`, or a mirror \
+            port set to copy only rx or tx) shows every close as unanswered and every \
+            connection as never established or never closed by the other side. ";
+    }
+    if missing > 0 || s.http_not_read > 0 {
+        mechanism += "The hosts sent bytes the capture does not hold: tcpdump dropped packets \
+            it could not keep up with (it prints \"packets dropped by kernel\" when it stops), \
+            a mirror port or tap dropped them, the snaplen cut each packet short (or IP \
+            fragments, which closewait does not reassemble, carried the rest), or the \
+            connection began before the capture. The TCP states are read from the segments \
+            that are there (the acknowledgements show the hole, Wireshark's \"ACKed unseen \
+            segment\"); HTTP that cannot be read is left unknown, never guessed, so requests, \
+            statuses and close reasons on these connections may be missing.";
+    }
+    let mechanism = mechanism.trim_end().to_string();
+    let only_cut = one_way == 0 && missing == 0 && s.causes.keys().all(|c| *c == Cause::CutShort);
+    let advice = if one_way > 0 {
+        "Capture where both directions pass: on one of the two hosts, or on every path of an \
+         asymmetric route and give closewait all the files (it merges them by time, as \
+         mergecap does); check that the capture filter or `tcpdump -Q` keeps both \
+         directions and that a mirror port copies both rx and tx."
+            .to_string()
+    } else if only_cut && fragments {
         "The segments came in IP fragments (the capture's warning says so), which closewait \
          does not reassemble: capture where the datagrams are whole (on the hosts, or past \
          the tunnel's end), or give the tunnel a path MTU that needs no fragmenting."
@@ -279,6 +386,10 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
             http_not_read: s.http_not_read,
             http_close_unknown: s.http_close_unknown,
             began_before_capture: s.began_before,
+            one_direction: PerSide {
+                client: s.one_direction[0],
+                server: s.one_direction[1],
+            },
         }),
         facts,
         group: server.to_string(),

@@ -336,6 +336,12 @@ impl DiagnosisBuilder {
                 self.keepalive.fold();
             }
         }
+        // Captured one way only: every close would look unanswered. Only capture_loss
+        // reads such a connection (and says it left the others out).
+        let one_way = self.capture_loss.add(r);
+        if one_way {
+            return;
+        }
         self.leak.add(r, self.many_clients);
         self.idle.add(r, self.many_clients);
         self.time_wait.add(r);
@@ -344,7 +350,6 @@ impl DiagnosisBuilder {
         self.http.add(r);
         self.resets.add(r, self.many_clients);
         self.clear.add(r);
-        self.capture_loss.add(r);
     }
 
     /// Connections added so far.

@@ -921,6 +921,7 @@ mod http {
 
 mod capture_loss {
     use super::*;
+    use crate::diagnose::capture_loss::one_direction;
     use closewait_core::http::{GiveUp, GiveUps, HttpConversation, HttpVersion};
     use closewait_core::http_close::HttpCloseReason;
     use closewait_core::model::CloseSignal;
@@ -1096,5 +1097,64 @@ mod capture_loss {
         );
         assert_eq!(details(f).began_before_capture, 1);
         assert!(f.advice.contains("start it before"), "{}", f.advice);
+    }
+    /// A whole exchange and close, keeping only one side's segments: what a capture point
+    /// on one leg of an asymmetric route records.
+    fn one_way(keep_client: bool) -> Wire {
+        let mut full = Wire::new();
+        full.exchange()
+            .send(C, FIN | ACK, 1101, 5201, 0)
+            .send(S, FIN | ACK, 5201, 1102, 0)
+            .send(C, ACK, 1102, 5202, 0);
+        let client = full.client;
+        let mut w = Wire::new();
+        w.ts_ns = full.ts_ns;
+        w.segments = full
+            .segments
+            .into_iter()
+            .filter(|seg| (seg.src == client) == keep_client)
+            .collect();
+        w
+    }
+
+    /// One direction captured, with proof the other existed (the client's ACK after its
+    /// SYN; the server's data after its SYN,ACK): named, a warning, and left out of every
+    /// other finding (the client-only one would otherwise read as an unanswered FIN).
+    #[test]
+    fn one_direction_is_named_and_left_out_of_the_other_findings() {
+        for (keep_client, side) in [(true, Side::Client), (false, Side::Server)] {
+            let w = one_way(keep_client);
+            let (reports, d) = diag(&w, 1.0);
+            assert_eq!(one_direction(&reports[0]), Some(side));
+            assert_eq!(ids_of(&d), ["capture_loss"], "{side:?}");
+            let f = &d.findings[0];
+            assert_eq!(f.severity, Severity::Warning);
+            let n = details(f);
+            let expected = if keep_client { (1, 0) } else { (0, 1) };
+            assert_eq!((n.one_direction.client, n.one_direction.server), expected);
+            assert!(
+                f.summary.starts_with(
+                    "Only one direction of 1 of 1 connection to 10.77.0.2:8788 was captured"
+                ),
+                "{}",
+                f.summary
+            );
+            assert!(f.advice.contains("both directions"), "{}", f.advice);
+        }
+    }
+
+    /// A peer silent without proof that it sent anything is not a capture artefact: a SYN
+    /// never answered is a connect timeout, which its own finding reports.
+    #[test]
+    fn a_silent_peer_without_proof_is_not_one_direction() {
+        let mut w = Wire::new();
+        w.send(C, SYN, 1000, 0, 0)
+            .wait(1.0)
+            .send(C, SYN, 1000, 0, 0)
+            .wait(2.0)
+            .send(C, SYN, 1000, 0, 0);
+        let (reports, d) = diag(&w, 5.0);
+        assert_eq!(one_direction(&reports[0]), None);
+        assert!(!ids_of(&d).contains(&"capture_loss"), "{:?}", ids_of(&d));
     }
 }
