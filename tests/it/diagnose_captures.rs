@@ -869,6 +869,16 @@ fn one_way_captures_are_named_as_zeek_shows_them_and_nothing_else_is_concluded()
             }
         }
         assert_eq!(ours, zeek, "{trace}");
+        // Each connection's explanation says so, and no other's does.
+        for r in &reports {
+            let explained = r.close.explained().to_string();
+            assert_eq!(
+                explained.contains("packets were captured, though"),
+                ours.contains(&(r.client, r.server)),
+                "{trace} {}: {explained}",
+                r.id
+            );
+        }
         // Nothing else is concluded from those connections.
         let one_way: BTreeSet<u64> = all(&d, FindingId::CaptureLoss)
             .iter()

@@ -735,5 +735,6 @@ fn report_with_roles(
         .as_deref()
         .and_then(|http| crate::http_close::judge(&report.close, http))
         .map(Box::new);
+    report.close.captured_one_way = report.captured_one_way();
     report
 }

@@ -75,6 +75,7 @@ pub fn classify(conv: &Conversation, roles: Roles, capture_end_ns: i64) -> Close
         waiting_for: None,
         explanation: Explanation::Open,
         http: None,
+        captured_one_way: None,
     };
     if let Some(FirstClose { by, signal, at: m }) = conv.first_close {
         close.first = Some(signal);

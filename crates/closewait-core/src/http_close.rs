@@ -279,6 +279,7 @@ mod tests {
             waiting_for: None,
             explanation: Explanation::Open,
             http: None,
+            captured_one_way: None,
         }
     }
 

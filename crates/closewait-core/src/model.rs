@@ -214,6 +214,10 @@ pub struct Close {
     /// What the HTTP/1.x conversation says about the close (`http_close::judge`); absent
     /// without HTTP or without a close.
     pub http: Option<Box<crate::http_close::HttpClose>>,
+    /// The side whose packets alone the capture holds though the other side's provably
+    /// existed ([`ConnectionReport::captured_one_way`]); the explanation says so. Not a
+    /// JSON field of its own.
+    pub captured_one_way: Option<Side>,
 }
 
 impl Close {
@@ -229,6 +233,17 @@ pub struct Explained<'a>(&'a Close);
 impl Explained<'_> {
     pub fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         self.0.explanation.write_to(out)?;
+        match self.0.captured_one_way {
+            Some(Side::Client) => out.write_str(
+                " Only the client's packets were captured, though it completed its handshake: \
+                 the server's are missing from the capture, not absent.",
+            )?,
+            Some(Side::Server) => out.write_str(
+                " Only the server's packets were captured, though it sent data after its \
+                 SYN,ACK: the client's are missing from the capture, not absent.",
+            )?,
+            None => {}
+        }
         if let Some(http) = &self.0.http {
             out.write_str(" ")?;
             http.write_to(out)?;
@@ -549,6 +564,36 @@ pub struct ConnectionReport {
 }
 
 impl ConnectionReport {
+    /// The side whose packets alone the capture holds, when the other side's provably
+    /// existed. A client that sent an ACK after its SYN had received the SYN,ACK (RFC 9293
+    /// §3.10.7.3: in SYN-SENT, "If SND.UNA > ISS (our SYN has been ACKed), change the
+    /// connection state to ESTABLISHED, form an ACK segment … and send it"); a server that
+    /// sent data after its SYN,ACK had the handshake's ACK (an application writes to an
+    /// accepted, established socket). With no packet at all from the other side, its
+    /// packets were sent but not captured: asymmetric routing, a one-way capture filter or
+    /// mirror port. A silent peer without that proof (a SYN never answered, a dead host
+    /// probed by keep-alives) is not taken for one.
+    pub fn captured_one_way(&self) -> Option<Side> {
+        let starts_in =
+            |timeline: &[StateChange], state| timeline.first().is_some_and(|c| c.state == state);
+        let client_completed_handshake = starts_in(&self.timeline.client, TcpState::SynSent)
+            && self
+                .timeline
+                .client
+                .iter()
+                .any(|c| c.state == TcpState::Established);
+        let server_sent_after_handshake =
+            starts_in(&self.timeline.server, TcpState::SynReceived) && self.bytes.server > 0;
+        if self.packets.server == 0 && self.packets.client > 0 && client_completed_handshake {
+            Some(Side::Client)
+        } else if self.packets.client == 0 && self.packets.server > 0 && server_sent_after_handshake
+        {
+            Some(Side::Server)
+        } else {
+            None
+        }
+    }
+
     pub fn state(&self, side: Side) -> TcpState {
         match side {
             Side::Client => self.client_state,

@@ -62,6 +62,7 @@ impl ReportBuilder {
                     explanation: "The client closed first; the server answered with its FIN."
                         .into(),
                     http: None,
+                    captured_one_way: None,
                 },
                 client_state: TcpState::Closed,
                 server_state: TcpState::Closed,

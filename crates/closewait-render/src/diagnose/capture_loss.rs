@@ -15,14 +15,13 @@
 //! The worst loss is a whole direction (asymmetric routing, a one-way filter or mirror
 //! port): every close then looks unanswered, and the other findings would read the
 //! artefact as a leak or a timeout. Such connections are named here and left out of the
-//! other findings ([`one_direction`]).
+//! other findings (`ConnectionReport::captured_one_way` says which).
 
 use super::acc::Members;
 use super::{plural, Details, Finding, FindingId, Severity};
 use closewait_core::http::GiveUp;
 use closewait_core::http_close::HttpCloseReason;
-use closewait_core::model::{ser_addr, ConnectionReport, PerSide, Side, StateChange};
-use closewait_core::state::TcpState;
+use closewait_core::model::{ser_addr, ConnectionReport, PerSide, Side};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -56,35 +55,8 @@ pub struct CaptureLossDetails {
     /// handshake captured): bytes sent before it are not missing but were never there.
     pub began_before_capture: u64,
     /// Connections of which one direction only was captured, by the side whose packets
-    /// are there ([`one_direction`]). Left out of the other findings.
+    /// are there (`ConnectionReport::captured_one_way`). Left out of the other findings.
     pub one_direction: PerSide<u64>,
-}
-
-/// The side whose packets alone the capture holds, when the other side's provably
-/// existed. A client that sent an ACK after its SYN had received the SYN,ACK (RFC 9293
-/// §3.10.7.3: in SYN-SENT, "If SND.UNA > ISS (our SYN has been ACKed), change the
-/// connection state to ESTABLISHED, form an ACK segment … and send it"); a server that sent
-/// data after its SYN,ACK had the handshake's ACK (an application writes to an accepted,
-/// established socket). With no packet at all from the other side, its packets were sent
-/// but not captured. A silent peer without that proof (a SYN never answered, a dead host
-/// probed by keep-alives) is left to the other findings.
-pub fn one_direction(r: &ConnectionReport) -> Option<Side> {
-    let starts_in =
-        |timeline: &[StateChange], state| timeline.first().is_some_and(|c| c.state == state);
-    let client_completed_handshake = starts_in(&r.timeline.client, TcpState::SynSent)
-        && r.timeline
-            .client
-            .iter()
-            .any(|c| c.state == TcpState::Established);
-    let server_sent_after_handshake =
-        starts_in(&r.timeline.server, TcpState::SynReceived) && r.bytes.server > 0;
-    if r.packets.server == 0 && r.packets.client > 0 && client_completed_handshake {
-        Some(Side::Client)
-    } else if r.packets.client == 0 && r.packets.server > 0 && server_sent_after_handshake {
-        Some(Side::Server)
-    } else {
-        None
-    }
 }
 
 /// Why an HTTP direction met bytes the capture does not hold, as far as the report tells.
@@ -121,8 +93,8 @@ pub(super) struct Acc {
 }
 
 impl Acc {
-    /// Adds a connection; returns whether it was captured in one direction only (see
-    /// [`one_direction`]), for the other findings to leave out.
+    /// Adds a connection; returns whether it was captured in one direction only
+    /// (`ConnectionReport::captured_one_way`), for the other findings to leave out.
     pub fn add(&mut self, r: &ConnectionReport) -> bool {
         let s = self.services.entry(r.server).or_default();
         s.connections += 1;
@@ -135,7 +107,7 @@ impl Acc {
             [h.gave_up.client, h.gave_up.server].map(|g| g == Some(GiveUp::Gap))
         });
         let lost = missing[0] + missing[1];
-        let one_way = one_direction(r);
+        let one_way = r.captured_one_way();
         if lost == 0 && !http_gaps.contains(&true) && one_way.is_none() {
             return false;
         }

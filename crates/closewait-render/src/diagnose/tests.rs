@@ -921,7 +921,6 @@ mod http {
 
 mod capture_loss {
     use super::*;
-    use crate::diagnose::capture_loss::one_direction;
     use closewait_core::http::{GiveUp, GiveUps, HttpConversation, HttpVersion};
     use closewait_core::http_close::HttpCloseReason;
     use closewait_core::model::CloseSignal;
@@ -1125,7 +1124,17 @@ mod capture_loss {
         for (keep_client, side) in [(true, Side::Client), (false, Side::Server)] {
             let w = one_way(keep_client);
             let (reports, d) = diag(&w, 1.0);
-            assert_eq!(one_direction(&reports[0]), Some(side));
+            assert_eq!(reports[0].captured_one_way(), Some(side));
+            // The connection's own explanation says it too (analyze, JSON, diagrams).
+            let explained = reports[0].close.explained().to_string();
+            let sentence = if keep_client {
+                "Only the client's packets were captured, though it completed its handshake: \
+                 the server's are missing from the capture, not absent."
+            } else {
+                "Only the server's packets were captured, though it sent data after its \
+                 SYN,ACK: the client's are missing from the capture, not absent."
+            };
+            assert!(explained.ends_with(sentence), "{explained}");
             assert_eq!(ids_of(&d), ["capture_loss"], "{side:?}");
             let f = &d.findings[0];
             assert_eq!(f.severity, Severity::Warning);
@@ -1154,7 +1163,7 @@ mod capture_loss {
             .wait(2.0)
             .send(C, SYN, 1000, 0, 0);
         let (reports, d) = diag(&w, 5.0);
-        assert_eq!(one_direction(&reports[0]), None);
+        assert_eq!(reports[0].captured_one_way(), None);
         assert!(!ids_of(&d).contains(&"capture_loss"), "{:?}", ids_of(&d));
     }
 }

@@ -1287,6 +1287,7 @@ mod tests {
             waiting_for: Some(longest_float),
             explanation: "\u{1}".repeat(300).into(),
             http: None,
+            captured_one_way: None,
         };
         (r.client_state, r.server_state) = (TcpState::SynReceived, TcpState::SynReceived);
         let change = StateChange {
