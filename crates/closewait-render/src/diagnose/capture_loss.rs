@@ -19,6 +19,7 @@
 
 use super::acc::Members;
 use super::{plural, Details, Finding, FindingId, Severity};
+use crate::render::diagram::layout::human_bytes;
 use closewait_core::http::GiveUp;
 use closewait_core::http_close::HttpCloseReason;
 use closewait_core::model::{ser_addr, ConnectionReport, PerSide, Side};
@@ -94,7 +95,7 @@ pub(super) struct Acc {
 
 impl Acc {
     /// Adds a connection; returns whether it was captured in one direction only
-    /// (`ConnectionReport::captured_one_way`), for the other findings to leave out.
+    /// (`close.captured_one_way`), for the other findings to leave out.
     pub fn add(&mut self, r: &ConnectionReport) -> bool {
         let s = self.services.entry(r.server).or_default();
         s.connections += 1;
@@ -107,7 +108,7 @@ impl Acc {
             [h.gave_up.client, h.gave_up.server].map(|g| g == Some(GiveUp::Gap))
         });
         let lost = missing[0] + missing[1];
-        let one_way = r.captured_one_way();
+        let one_way = r.close.captured_one_way;
         if lost == 0 && !http_gaps.contains(&true) && one_way.is_none() {
             return false;
         }
@@ -146,15 +147,6 @@ impl Acc {
             .filter(|(_, s)| s.members.n > 0)
             .map(|(server, s)| finding(server, s, fragments))
             .collect()
-    }
-}
-
-/// `150 bytes`, `1 byte`, `2.3 MB`.
-fn bytes(n: u64) -> String {
-    match n {
-        0..=9_999 => plural(n, "byte", "bytes"),
-        10_000..=9_999_999 => format!("{:.1} kB", n as f64 / 1e3),
-        _ => format!("{:.1} MB", n as f64 / 1e6),
     }
 }
 
@@ -221,7 +213,7 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
         };
         clauses.push(format!(
             "{start} {}{by} on {}{to} ({percent:.2} % of the bytes sent)",
-            bytes(missing),
+            human_bytes(missing),
             of_all(s.connections_missing),
         ));
     }
@@ -265,10 +257,10 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
         facts.push(format!(
             "missing: {} from the client, {} from the server ({percent:.2} % of all bytes \
              sent); captured: {} and {}",
-            bytes(s.missing[0]),
-            bytes(s.missing[1]),
-            bytes(s.captured[0]),
-            bytes(s.captured[1]),
+            human_bytes(s.missing[0]),
+            human_bytes(s.missing[1]),
+            human_bytes(s.captured[0]),
+            human_bytes(s.captured[1]),
         ));
     }
     let cut_by = if fragments {

@@ -1003,7 +1003,7 @@ mod capture_loss {
         assert_eq!(w.connections_missing_bytes, 1);
         assert!(
             web.summary.starts_with(
-                "The capture missed 300 bytes sent by the server on 1 of 2 connections to \
+                "The capture missed 300 B sent by the server on 1 of 2 connections to \
                  10.0.0.2:80 (13.04 % of the bytes sent)."
             ),
             "{}",
