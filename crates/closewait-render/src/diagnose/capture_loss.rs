@@ -219,9 +219,18 @@ fn finding(server: SocketAddr, s: Service, fragments: bool) -> Finding {
     }
     if s.http_not_read > 0 {
         let mut clause = if clauses.is_empty() {
+            let only = |cause: Cause| s.causes.keys().all(|c| *c == cause);
+            let why = if only(Cause::CutShort) {
+                "the capture holds the packets but not all their bytes"
+            } else if only(Cause::JoinedLate) && s.http_not_read == 1 {
+                "the capture began after it did"
+            } else if only(Cause::JoinedLate) {
+                "the capture began after they did"
+            } else {
+                "the capture does not hold all their bytes"
+            };
             format!(
-                "HTTP to {server} could not be read to the end on {}: the capture holds the \
-                 packets but not all their bytes",
+                "HTTP to {server} could not be read to the end on {}: {why}",
                 of_all(s.http_not_read),
             )
         } else {

@@ -1095,8 +1095,15 @@ mod capture_loss {
             f.facts
         );
         assert_eq!(details(f).began_before_capture, 1);
+        assert!(
+            f.summary
+                .ends_with("on 1 of 1 connection: the capture began after it did."),
+            "{}",
+            f.summary
+        );
         assert!(f.advice.contains("start it before"), "{}", f.advice);
     }
+
     /// A whole exchange and close, keeping only one side's segments: what a capture point
     /// on one leg of an asymmetric route records.
     fn one_way(keep_client: bool) -> Wire {
