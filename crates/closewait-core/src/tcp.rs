@@ -292,21 +292,39 @@ impl Direction {
 
 /// One change of an endpoint's state, in capture time (nanoseconds); the report's
 /// [`StateChange`] in seconds is made from it once, by [`Change::to_model`].
+///
+/// 24 bytes: the frame is kept as one more than itself, as [`Moment`] keeps it, so that
+/// "no frame" costs no word of its own. Each endpoint holds six inline, and every new
+/// connection writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Change {
     pub state: TcpState,
     pub at_ns: i64,
-    /// The frame that caused it, `None` for a timer (TIME-WAIT's end).
-    pub frame: Option<u64>,
+    frame_plus_one: Option<NonZeroU64>,
 }
 
 impl Change {
+    /// A change to `state` at `at_ns`, caused by `frame` (`None`: a timer).
+    pub fn new(state: TcpState, at_ns: i64, frame: Option<u64>) -> Change {
+        Change {
+            state,
+            at_ns,
+            // Saturating, as `Moment::new`: frame u64::MAX reads back as u64::MAX - 1.
+            frame_plus_one: frame.map(|f| NonZeroU64::MIN.saturating_add(f)),
+        }
+    }
+
+    /// The frame that caused it, `None` for a timer (TIME-WAIT's end).
+    pub fn frame(&self) -> Option<u64> {
+        self.frame_plus_one.map(|f| f.get() - 1)
+    }
+
     /// The report model's form: epoch seconds.
     pub fn to_model(&self) -> StateChange {
         StateChange {
             state: self.state,
             at: crate::model::secs(self.at_ns),
-            frame: self.frame,
+            frame: self.frame(),
         }
     }
 
@@ -413,11 +431,7 @@ impl Endpoint {
             .changes
             .last()
             .map_or(at_ns, |prev| at_ns.max(prev.at_ns));
-        self.changes.push(Change {
-            state,
-            at_ns,
-            frame,
-        });
+        self.changes.push(Change::new(state, at_ns, frame));
     }
 
     /// When it entered TIME-WAIT, if it is there, as the report dates it (see
@@ -1044,6 +1058,16 @@ mod tests {
         assert_eq!(std::mem::size_of::<Option<Moment>>(), 16);
     }
 
+    #[test]
+    fn state_changes_keep_their_frame_in_twenty_four_bytes() {
+        for frame in [Some(0), Some(1), Some(1 << 40), Some(u64::MAX - 1), None] {
+            assert_eq!(Change::new(TcpState::Closed, 7, frame).frame(), frame);
+        }
+        let saturated = Change::new(TcpState::Closed, 0, Some(u64::MAX));
+        assert_eq!(saturated.frame(), Some(u64::MAX - 1));
+        assert_eq!(std::mem::size_of::<Change>(), 24);
+    }
+
     /// Every transition `next` can take, over every state and every event, is a row of the
     /// one table (`state::TRANSITIONS`) listing that event; every event a row lists makes
     /// `next` take exactly that row: the machine and the table cannot drift apart.
@@ -1252,7 +1276,7 @@ mod tests {
         w.conv().ends[side]
             .changes
             .iter()
-            .map(|c| (c.state, c.frame))
+            .map(|c| (c.state, c.frame()))
             .collect()
     }
 
@@ -1510,6 +1534,6 @@ mod tests {
         let end = c.last.ts_ns + 61_000_000_000;
         c.finish(end, 60.0);
         assert_eq!(c.ends[A].state, TcpState::Closed);
-        assert_eq!(c.ends[A].changes.last().unwrap().frame, None);
+        assert_eq!(c.ends[A].changes.last().unwrap().frame(), None);
     }
 }
