@@ -81,9 +81,7 @@ impl Moment {
     pub fn new(ts_ns: i64, frame: u64) -> Self {
         Moment {
             ts_ns,
-            // Saturating: frame u64::MAX (never reached by counting packets) reads back
-            // as u64::MAX - 1.
-            frame_plus_one: NonZeroU64::MIN.saturating_add(frame),
+            frame_plus_one: frame_plus_one(frame),
         }
     }
 
@@ -91,6 +89,13 @@ impl Moment {
     pub fn frame(&self) -> u64 {
         self.frame_plus_one.get() - 1
     }
+}
+
+/// A frame number kept as one more than itself, so that an `Option` of it needs no word of
+/// its own ([`Moment`], [`Change`]). Saturating: frame u64::MAX (never reached by counting
+/// packets) reads back as u64::MAX - 1.
+fn frame_plus_one(frame: u64) -> NonZeroU64 {
+    NonZeroU64::MIN.saturating_add(frame)
 }
 
 /// One of a conversation's two endpoints: `A` sent the first captured segment, `B` is its
@@ -309,8 +314,7 @@ impl Change {
         Change {
             state,
             at_ns,
-            // Saturating, as `Moment::new`: frame u64::MAX reads back as u64::MAX - 1.
-            frame_plus_one: frame.map(|f| NonZeroU64::MIN.saturating_add(f)),
+            frame_plus_one: frame.map(frame_plus_one),
         }
     }
 
